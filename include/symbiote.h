@@ -1,0 +1,115 @@
+/* symbiote.h — the one public header of the Symbiote inference engine.
+ *
+ * Opaque handles, open/close pairs, and every fallible call returns a sym_status; the one-line
+ * detail of the last failure on the calling thread is in sym_last_error(). The library never
+ * prints to stdout, never exits and never aborts on bad input.
+ */
+#ifndef SYMBIOTE_H
+#define SYMBIOTE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum sym_status {
+    SYM_OK = 0,
+    SYM_ERR_ARG,         /* a caller passed an invalid argument */
+    SYM_ERR_IO,          /* open/read/write/mmap failed */
+    SYM_ERR_FORMAT,      /* a file is truncated, corrupt or inconsistent */
+    SYM_ERR_UNSUPPORTED, /* valid input we do not run (quantized types, unknown architecture) */
+    SYM_ERR_OOM,         /* host allocation failed */
+    SYM_ERR_BUDGET,      /* a VRAM/RAM budget is too small for what was asked */
+    SYM_ERR_VULKAN,      /* a Vulkan call failed (the detail names the VkResult) */
+    SYM_ERR_NO_DEVICE,   /* no usable compute device */
+    SYM_ERR_CONFIG,      /* bad configuration file, key or value */
+    SYM_ERR_CHECKSUM,    /* stored data does not match its checksum */
+    SYM_ERR_RANGE,       /* a value is out of range (prompt longer than the context, …) */
+    SYM_ERR_INTERNAL,    /* a broken invariant of ours */
+    SYM_STATUS_COUNT
+} sym_status;
+
+/* "SYM_ERR_FORMAT" etc.; never NULL. */
+const char *sym_status_name(sym_status status);
+/* The detail of the last failure recorded on this thread ("" if none). Valid until the next
+ * failing call on this thread. */
+const char *sym_last_error(void);
+
+const char *sym_version(void);
+
+/* ---- engine (see docs/API.md) ------------------------------------------------------------ */
+
+typedef struct sym_engine sym_engine;
+
+typedef struct sym_engine_options {
+    const char *model_path;  /* GGUF file, .sympack, or safetensors file/directory */
+    const char *config_path; /* optional INI file (NULL: VK_SYMBIOTE_CONFIG or none) */
+    int disable_gpu;         /* 1: CPU backend only */
+    int fp32;                /* 1: f32 everywhere (KV cache included) */
+    int n_threads;           /* CPU threads (0: all cores) */
+    int n_ctx;               /* context length (0: the model's training context) */
+    double vram_gb;          /* budgets (0: from config / automatic) */
+    double ram_gb;
+} sym_engine_options;
+
+/* Fills *opts with defaults (all zero / NULL). */
+void sym_engine_options_init(sym_engine_options *opts);
+
+/* Opens the model and creates the backend. On success *out is owned by the caller and freed by
+ * sym_engine_close. Fails with the status of the first problem (file, format, device, budget). */
+sym_status sym_engine_open(const sym_engine_options *opts, sym_engine **out);
+void sym_engine_close(sym_engine *engine);
+
+/* Tokenizes UTF-8 text. Writes at most cap ids; *n_ids gets the full count (SYM_ERR_RANGE
+ * if it exceeds cap). add_bos prepends the model's BOS; parse_special matches special tokens. */
+sym_status sym_encode(sym_engine *engine, const char *text, size_t len, int add_bos,
+                      int parse_special, int32_t *ids, size_t cap, size_t *n_ids);
+/* Text of one token, as raw bytes (may be a partial UTF-8 sequence). *len gets its length. */
+sym_status sym_token_piece(sym_engine *engine, int32_t id, const char **bytes, size_t *len);
+
+/* Runs the model on n ids appended after what the engine already holds in its KV cache
+ * (use sym_reset to start over); copies the logits of the last position into logits
+ * (n_vocab floats) if logits is not NULL. */
+sym_status sym_forward(sym_engine *engine, const int32_t *ids, size_t n, float *logits);
+void sym_reset(sym_engine *engine);
+int sym_n_vocab(const sym_engine *engine);
+int sym_n_ctx(const sym_engine *engine);
+
+typedef struct sym_sampling {
+    float temperature;        /* 0: greedy */
+    int top_k;                /* 0: off */
+    float top_p;              /* 1: off */
+    float min_p;              /* 0: off */
+    float repeat_penalty;     /* 1: off */
+    int repeat_last_n;        /* window for the penalty */
+    uint64_t seed;
+} sym_sampling;
+void sym_sampling_init(sym_sampling *s);
+
+/* Called with each generated token's text (complete UTF-8 only). Return non-zero to stop. */
+typedef int (*sym_token_fn)(void *user, int32_t id, const char *text, size_t len);
+
+/* Generates up to max_tokens after prompt (tokenized with BOS), streaming through on_token.
+ * Stops at EOS or when the context is full. */
+sym_status sym_generate(sym_engine *engine, const char *prompt, int max_tokens,
+                        const sym_sampling *sampling, sym_token_fn on_token, void *user);
+
+typedef struct sym_metrics {
+    uint64_t prompt_tokens, generated_tokens;
+    double prefill_ms, decode_ms;
+    double prefill_tok_s, decode_tok_s;
+    uint64_t peak_ram_bytes, peak_vram_bytes;
+    uint64_t bytes_uploaded, bytes_read_disk;
+    uint64_t pack_hits, pack_misses;
+    double stall_ms;
+    const char *backend; /* "cpu", "vulkan" — static string */
+} sym_metrics;
+void sym_metrics_get(const sym_engine *engine, sym_metrics *out);
+void sym_metrics_reset(sym_engine *engine);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,37 @@
+#!/bin/sh
+# Runs the whole test suite: a normal build, the same suite under ASan + UBSan, then each fuzz
+# target for a short fixed time. Needs the packages of scripts/setup-deps.sh.
+# Environment: SYM_TEST_JOBS (parallel jobs, default: cores), SYM_FUZZ_SECONDS (default 30).
+set -eu
+cd "$(dirname "$0")/.."
+JOBS=${SYM_TEST_JOBS:-$(nproc)}
+
+echo "== build + tests (RelWithDebInfo)"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSYM_WERROR=ON >/dev/null
+cmake --build build -j "$JOBS"
+ctest --test-dir build --output-on-failure -j "$JOBS"
+
+echo "== build + tests under ASan + UBSan"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DSYM_WERROR=ON -DSYM_SANITIZE=ON >/dev/null
+cmake --build build-asan -j "$JOBS"
+# Mesa's lavapipe keeps a few allocations for the life of the process; leaks of our own are
+# caught by the CPU tests, which run with leak detection on.
+ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir build-asan --output-on-failure -j "$JOBS" -LE "slow|gpu"
+ASAN_OPTIONS=abort_on_error=1:detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir build-asan --output-on-failure -j "$JOBS" -L gpu -LE slow
+
+if [ -d tests/fuzz ]; then
+  echo "== fuzzing (${SYM_FUZZ_SECONDS:-30} s per target)"
+  CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DSYM_FUZZ=ON -DSYM_VULKAN=OFF \
+    -DSYM_WERROR=ON >/dev/null
+  cmake --build build-fuzz -j "$JOBS" --target fuzz_targets
+  for f in build-fuzz/tests/fuzz/fuzz_*; do
+    [ -x "$f" ] || continue
+    name=$(basename "$f")
+    mkdir -p "build-fuzz/corpus/$name"
+    "$f" -max_total_time="${SYM_FUZZ_SECONDS:-30}" -rss_limit_mb=2048 "build-fuzz/corpus/$name" \
+      tests/fuzz/seeds/"$name" 2>&1 | tail -n 3
+  done
+fi
+echo "== all tests passed"

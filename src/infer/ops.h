@@ -1,0 +1,100 @@
+/* ops.h — the backend interface. Every backend (cpu/ref.c: the specification; cpu/ops.c: fast
+ * CPU; vk/: Vulkan) fills a sym_backend_ops table; forward.c is written once against it.
+ *
+ * Tensors are 2-D, row-major: n_rows rows of n_cols contiguous elements. Activations are f32
+ * with one row per token; weights are f32/f16/bf16 with one row per output feature (GGUF's
+ * ne[0] = n_cols). Sums accumulate in f32. Ops may run asynchronously: results are visible to
+ * the host only through read() (which waits); errors inside ops are latched and returned by the
+ * next read() or sync(). All calls come from one thread (the engine's).
+ */
+#ifndef SYM_INFER_OPS_H
+#define SYM_INFER_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/status.h"
+
+typedef enum sym_dtype { SYM_DT_F32 = 0, SYM_DT_F16, SYM_DT_BF16, SYM_DT_COUNT } sym_dtype;
+
+static inline size_t sym_dtype_size(sym_dtype t) { return t == SYM_DT_F32 ? 4 : 2; }
+const char *sym_dtype_name(sym_dtype t); /* "f32", "f16", "bf16" */
+
+typedef struct sym_tensor {
+    sym_dtype type;
+    int64_t n_cols, n_rows;
+    void *data;      /* host memory (CPU backends); NULL on devices */
+    void *buf;       /* backend buffer handle (devices); NULL on CPU */
+    uint64_t offset; /* bytes from the start of buf (devices) */
+} sym_tensor;
+
+static inline size_t sym_tensor_bytes(const sym_tensor *t) {
+    return (size_t)t->n_cols * (size_t)t->n_rows * sym_dtype_size(t->type);
+}
+
+/* A view of rows [row0, row0 + n_rows) of t (no copy, same backend memory). */
+static inline sym_tensor sym_tensor_rows(const sym_tensor *t, int64_t row0, int64_t n_rows) {
+    sym_tensor v = *t;
+    size_t skip = (size_t)row0 * (size_t)t->n_cols * sym_dtype_size(t->type);
+    v.n_rows = n_rows;
+    if (v.data) v.data = (char *)v.data + skip;
+    v.offset += skip;
+    return v;
+}
+
+typedef struct sym_backend sym_backend;
+
+typedef struct sym_backend_ops {
+    const char *name;
+    void (*destroy)(sym_backend *b);
+
+    /* memory: alloc gives zeroed backend memory; load makes a weight tensor from host data
+     * (CPU backends may borrow the pointer, which must then outlive the tensor); write copies
+     * host bytes into t; read waits for pending work and copies t out. */
+    sym_status (*alloc)(sym_backend *b, sym_tensor *t, sym_dtype type, int64_t n_cols,
+                        int64_t n_rows);
+    sym_status (*load)(sym_backend *b, sym_tensor *t, const void *host, sym_dtype type,
+                       int64_t n_cols, int64_t n_rows);
+    void (*release)(sym_backend *b, sym_tensor *t);
+    sym_status (*write)(sym_backend *b, sym_tensor *t, const void *src, size_t bytes);
+    sym_status (*read)(sym_backend *b, const sym_tensor *t, void *dst, size_t bytes);
+    sym_status (*sync)(sym_backend *b);
+
+    /* out[t] = table[ids[t]] as f32; out: (n_tok, n_embd), table: (n_vocab, n_embd). */
+    void (*embed)(sym_backend *b, sym_tensor *out, const sym_tensor *table, const int32_t *ids,
+                  int n_tok);
+    /* out[t] = x[t] / sqrt(mean(x[t]^2) + eps) * w; x, out: (n_tok, n), w: (1, n). */
+    void (*rmsnorm)(sym_backend *b, sym_tensor *out, const sym_tensor *x, const sym_tensor *w,
+                    float eps);
+    /* out[t][o] = sum_i x[t][i] * W[o][i] (+ bias[o]); x: (n_tok, n_in), W: (n_out, n_in),
+     * bias: NULL or (1, n_out) f32, out: (n_tok, n_out). */
+    void (*matmul)(sym_backend *b, sym_tensor *out, const sym_tensor *x, const sym_tensor *w,
+                   const sym_tensor *bias);
+    /* Rotates each head of x (n_tok, n_head * head_dim) in place; token t is at position
+     * pos0 + t. Angle for pair i: pos * freq_scale * theta^(-2i/head_dim). neox = 0 rotates
+     * pairs (2i, 2i+1) (GGUF llama); neox = 1 rotates (i, i + head_dim/2). */
+    void (*rope)(sym_backend *b, sym_tensor *x, int n_head, int head_dim, int pos0, float theta,
+                 float freq_scale, int neox);
+    /* Copies the rows of src (f32) into rows [row0, row0 + src->n_rows) of cache, converting to
+     * the cache's type. */
+    void (*store_rows)(sym_backend *b, sym_tensor *cache, int64_t row0, const sym_tensor *src);
+    /* Causal attention of q (n_tok, n_head * head_dim) over cache rows [0, pos0 + t] for token t;
+     * k, v: (n_ctx, n_head_kv * head_dim); query head h uses kv head h / (n_head / n_head_kv);
+     * scores scaled by scale; out: (n_tok, n_head * head_dim). */
+    void (*attention)(sym_backend *b, sym_tensor *out, const sym_tensor *q, const sym_tensor *k,
+                      const sym_tensor *v, int n_head, int n_head_kv, int head_dim, int pos0,
+                      float scale);
+    /* out = silu(gate) * up, elementwise; all (n_tok, n_ff) f32. out may alias gate. */
+    void (*silu_mul)(sym_backend *b, sym_tensor *out, const sym_tensor *gate,
+                     const sym_tensor *up);
+    /* out = a + c elementwise (f32, same shape); out may alias a. */
+    void (*add)(sym_backend *b, sym_tensor *out, const sym_tensor *a, const sym_tensor *c);
+    /* Softmax of each row of x in place (f32). */
+    void (*softmax)(sym_backend *b, sym_tensor *x);
+} sym_backend_ops;
+
+struct sym_backend {
+    const sym_backend_ops *ops;
+};
+
+#endif

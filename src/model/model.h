@@ -1,0 +1,107 @@
+/* model.h — an opened model: architecture, hyperparameters and a table of weight views, from a
+ * GGUF file or a safetensors file / directory (sharded, with config.json). Weights point into
+ * the read-only file mappings (never copied whole); names are the internal (GGUF) names.
+ *
+ * Supported: the llama family — llama 1/2/3, TinyLlama, Mistral (GGUF arch "llama"), Qwen2
+ * (Q/K/V biases; GGUF arch "qwen2") — with f32/f16/bf16 weights. Anything else is rejected with
+ * SYM_ERR_UNSUPPORTED naming the architecture or the tensor type.
+ *
+ * RoPE layout: GGUF llama files rotate interleaved pairs (2i, 2i+1); HF checkpoints (and GGUF
+ * qwen2) rotate halves (i, i + head_dim/2). Rather than permuting Q/K rows at load (a copy of
+ * every Q/K matrix), the model records the layout in hparams.rope_neox and the rope op applies
+ * the matching rotation: the two are the same function of the same weights.
+ */
+#ifndef SYM_MODEL_MODEL_H
+#define SYM_MODEL_MODEL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "infer/ops.h"
+#include "model/gguf.h"
+
+typedef struct sym_hparams {
+    char arch[32];       /* "llama", "qwen2" */
+    int n_embd;
+    int n_layer;
+    int n_head;
+    int n_head_kv;       /* < n_head: grouped-query attention */
+    int head_dim;        /* usually n_embd / n_head */
+    int n_ff;
+    int n_vocab;
+    int n_ctx_train;
+    float rope_theta;    /* base frequency (10000, 500000 for llama 3, …) */
+    float rope_freq_scale; /* 1 / linear scaling factor (1: none) */
+    int rope_neox;       /* 0: interleaved pairs (GGUF llama); 1: halves (HF, qwen2) */
+    float rms_eps;
+    bool tied_embeddings; /* no output.weight: the output projection is token_embd */
+    bool qkv_bias;        /* Q/K/V projections have biases (qwen2) */
+} sym_hparams;
+
+/* A read-only view of one weight. data == NULL means "absent" (optional tensors). */
+typedef struct sym_weight {
+    const char *name;    /* internal name, e.g. "blk.3.attn_q.weight" (owned by the model) */
+    sym_dtype type;
+    int64_t n_cols;      /* contiguous dimension (GGUF ne[0], HF shape[-1]) */
+    int64_t n_rows;
+    const void *data;    /* into a file mapping */
+    uint64_t n_bytes;
+    uint64_t file_offset; /* byte offset in its file (for the pack planner / O_DIRECT reads) */
+    int file_idx;         /* which file (shards) */
+} sym_weight;
+
+typedef struct sym_layer_weights {
+    sym_weight attn_norm;       /* (1, n_embd) */
+    sym_weight wq;              /* (n_head * head_dim, n_embd) */
+    sym_weight wk, wv;          /* (n_head_kv * head_dim, n_embd) */
+    sym_weight bq, bk, bv;      /* (1, rows of wq/wk/wv) when qkv_bias, else absent */
+    sym_weight wo;              /* (n_embd, n_head * head_dim) */
+    sym_weight ffn_norm;        /* (1, n_embd) */
+    sym_weight w_gate, w_up;    /* (n_ff, n_embd) */
+    sym_weight w_down;          /* (n_embd, n_ff) */
+} sym_layer_weights;
+
+typedef struct sym_model_weights {
+    sym_weight token_embd;      /* (n_vocab, n_embd) */
+    sym_weight output_norm;     /* (1, n_embd) */
+    sym_weight output;          /* (n_vocab, n_embd); == token_embd when tied */
+    sym_layer_weights *layers;  /* n_layer entries */
+} sym_model_weights;
+
+typedef enum sym_model_format {
+    SYM_MODEL_GGUF = 0,
+    SYM_MODEL_SAFETENSORS,
+} sym_model_format;
+
+typedef struct sym_model sym_model;
+
+/* Opens path: a .gguf file, a .safetensors file (config.json beside it), or a directory holding
+ * model.safetensors or model.safetensors.index.json + shards, and config.json. Validates every
+ * tensor's presence, dtype and shape against the hyperparameters. SYM_ERR_IO / SYM_ERR_FORMAT /
+ * SYM_ERR_UNSUPPORTED with a detail naming the file, key or tensor. Caller owns *out. */
+sym_status sym_model_open(const char *path, sym_model **out);
+void sym_model_close(sym_model *m);
+
+sym_model_format sym_model_format_of(const sym_model *m);
+const sym_hparams *sym_model_hparams(const sym_model *m);
+const sym_model_weights *sym_model_weights_of(const sym_model *m);
+
+/* Every weight of the model in file order (for info, the pack planner, round-trip tests). */
+uint64_t sym_model_n_weights(const sym_model *m);
+const sym_weight *sym_model_weight_at(const sym_model *m, uint64_t i);
+const sym_weight *sym_model_find_weight(const sym_model *m, const char *name);
+
+/* Totals for `info`: parameters and bytes of all weights. */
+uint64_t sym_model_n_params(const sym_model *m);
+uint64_t sym_model_weight_bytes(const sym_model *m);
+
+/* Tokenizer source: the GGUF file (its tokenizer.ggml.* metadata) or, for safetensors, the path of
+ * tokenizer.json (NULL if none). */
+const sym_gguf *sym_model_gguf(const sym_model *m);
+const char *sym_model_tokenizer_json(const sym_model *m);
+
+/* The file paths the model's weights live in (file_idx indexes these). */
+int sym_model_n_files(const sym_model *m);
+const char *sym_model_file_path(const sym_model *m, int file_idx);
+
+#endif

@@ -1,0 +1,197 @@
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+void cli_common_init(cli_common *c) {
+    memset(c, 0, sizeof *c);
+    sym_config_defaults(&c->cfg);
+}
+
+int cli_fail(sym_status st) {
+    fprintf(stderr, "symbiote: error: %s: %s\n", sym_status_name(st), sym_last_error());
+    return 1;
+}
+
+int cli_usage_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("symbiote: error: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputs(" (see --help)\n", stderr);
+    va_end(ap);
+    return 2;
+}
+
+bool cli_parse_int(const char *flag, const char *s, long long lo, long long hi, long long *out) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) {
+        cli_usage_error("%s: '%s' is not an integer in [%lld, %lld]", flag, s, lo, hi);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+bool cli_parse_double(const char *flag, const char *s, double lo, double hi, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi) {
+        cli_usage_error("%s: '%s' is not a number in [%g, %g]", flag, s, lo, hi);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+/* Flags that map one-to-one onto config keys. */
+static const struct {
+    const char *flag, *alias, *section, *key, *fixed; /* fixed: value for flags without one */
+} k_flags[] = {
+    {"--vram-gb", NULL, "memory", "vram_budget_gb", NULL},
+    {"--ram-gb", NULL, "memory", "ram_budget_gb", NULL},
+    {"--prefetch-lookahead", NULL, "memory", "prefetch_lookahead", NULL},
+    {"--eviction-aggression", NULL, "memory", "eviction_aggression", NULL},
+    {"--max-pack-mb", NULL, "memory", "max_pack_mb", NULL},
+    {"--no-compression", NULL, "memory", "enable_compression", "false"},
+    {"--disable-gpu", NULL, "performance", "enable_gpu", "false"},
+    {"--no-subgroups", NULL, "performance", "use_subgroup_ops", "false"},
+    {"--fp16-math", NULL, "performance", "use_fp16_math", "true"},
+    {"--profile", NULL, "performance", "enable_profiling", "true"},
+    {"--threads", "-t", "performance", "n_threads", NULL},
+    {"--shader-dir", NULL, "performance", "shader_dir", NULL},
+    {"--log-file", NULL, "logging", "log_file_path", NULL},
+    {"--log-level", NULL, "logging", "log_level", NULL},
+    {"--verbose", "-v", "logging", "log_level", "INFO"},
+};
+
+static int add_override(cli_common *c, const char *flag, const char *section, const char *key,
+                        const char *value) {
+    if (c->n_overrides == CLI_MAX_OVERRIDES) {
+        cli_usage_error("too many options");
+        return -1;
+    }
+    c->overrides[c->n_overrides].flag = flag;
+    c->overrides[c->n_overrides].section = section;
+    c->overrides[c->n_overrides].key = key;
+    c->overrides[c->n_overrides].value = value;
+    c->n_overrides++;
+    return 1;
+}
+
+int cli_common_parse(cli_common *c, int argc, char **argv, int *i) {
+    const char *a = argv[*i];
+    for (size_t k = 0; k < sizeof k_flags / sizeof k_flags[0]; k++) {
+        if (strcmp(a, k_flags[k].flag) != 0 && !(k_flags[k].alias && !strcmp(a, k_flags[k].alias)))
+            continue;
+        const char *value = k_flags[k].fixed;
+        if (!value) {
+            if (*i + 1 >= argc) {
+                cli_usage_error("%s needs a value", a);
+                return -1;
+            }
+            value = argv[++*i];
+        }
+        if (!strcmp(k_flags[k].flag, "--log-file"))
+            if (add_override(c, a, "logging", "log_to_file", "true") < 0) return -1;
+        int r = add_override(c, a, k_flags[k].section, k_flags[k].key, value);
+        if (r > 0) ++*i;
+        return r;
+    }
+    if (!strcmp(a, "--config") || !strcmp(a, "--model") || !strcmp(a, "-m") ||
+        !strcmp(a, "--device")) {
+        if (*i + 1 >= argc) {
+            cli_usage_error("%s needs a value", a);
+            return -1;
+        }
+        const char *v = argv[++*i];
+        if (!strcmp(a, "--config")) c->config_path = v;
+        else if (!strcmp(a, "--device")) c->device = v;
+        else c->model_path = v;
+        ++*i;
+        return 1;
+    }
+    if (!strcmp(a, "--workgroup-size")) {
+        if (*i + 2 >= argc) {
+            cli_usage_error("--workgroup-size needs two values (X Y)");
+            return -1;
+        }
+        if (add_override(c, a, "performance", "workgroup_size_x", argv[*i + 1]) < 0 ||
+            add_override(c, a, "performance", "workgroup_size_y", argv[*i + 2]) < 0)
+            return -1;
+        *i += 3;
+        return 1;
+    }
+    if (!strcmp(a, "--fp32")) {
+        c->fp32 = true;
+        ++*i;
+        return 1;
+    }
+    if (!strcmp(a, "--force-integrated-gpu")) {
+        c->force_integrated_gpu = true;
+        ++*i;
+        return 1;
+    }
+    return 0;
+}
+
+int cli_common_finish(cli_common *c) {
+    sym_config_defaults(&c->cfg);
+    const char *ini = c->config_path;
+    if (!ini) {
+        const char *env = getenv("VK_SYMBIOTE_CONFIG");
+        if (env && *env) ini = env;
+    }
+    sym_status st;
+    if (ini && (st = sym_config_load_ini(&c->cfg, ini)) != SYM_OK) return cli_fail(st);
+    if ((st = sym_config_apply_env(&c->cfg)) != SYM_OK) return cli_fail(st);
+    for (int k = 0; k < c->n_overrides; k++) {
+        st = sym_config_set(&c->cfg, c->overrides[k].section, c->overrides[k].key,
+                            c->overrides[k].value, c->overrides[k].flag);
+        if (st != SYM_OK) return cli_fail(st);
+    }
+    if (c->model_path) {
+        if (strlen(c->model_path) >= SYM_CONFIG_PATH_MAX)
+            return cli_usage_error("--model: path too long");
+        strcpy(c->cfg.model_path, c->model_path);
+    }
+    sym_log_set_level(c->cfg.log_level);
+    if (c->cfg.log_to_file) {
+        st = sym_log_open_file(c->cfg.log_file_path,
+                               (uint64_t)c->cfg.max_log_file_size_mb << 20);
+        if (st != SYM_OK) return cli_fail(st);
+    }
+    return 0;
+}
+
+void cli_common_help(FILE *out) {
+    fputs("Common options (precedence: defaults < INI file < environment < command line):\n"
+          "  -m, --model PATH            model: GGUF file, .sympack, safetensors file or directory\n"
+          "      --config FILE           INI configuration (default: $VK_SYMBIOTE_CONFIG)\n"
+          "      --vram-gb GB            VRAM budget, a hard limit (0: automatic) [$VK_SYMBIOTE_VRAM_GB]\n"
+          "      --ram-gb GB             RAM budget, a hard limit (0: automatic) [$VK_SYMBIOTE_RAM_GB]\n"
+          "      --prefetch-lookahead N  packs fetched ahead of use [$VK_SYMBIOTE_PREFETCH]\n"
+          "      --eviction-aggression X 0..1, how early low-vitality packs leave\n"
+          "      --max-pack-mb N         largest pack the planner makes (1..256)\n"
+          "      --no-compression        ignore pack codecs\n"
+          "      --disable-gpu           CPU backend only\n"
+          "      --force-integrated-gpu  prefer an integrated GPU over a discrete one\n"
+          "      --device INDEX|NAME     use this Vulkan device\n"
+          "      --fp32                  f32 everywhere (KV cache included)\n"
+          "      --fp16-math             allow fp16 arithmetic in GPU kernels\n"
+          "      --no-subgroups          do not use subgroup operations in GPU kernels\n"
+          "      --workgroup-size X Y    GPU workgroup size\n"
+          "      --profile               per-kernel GPU timing table\n"
+          "      --shader-dir DIR        compile GLSL from DIR at run time (hot reload)\n"
+          "  -t, --threads N             CPU threads (0: all cores)\n"
+          "  -v, --verbose               log level INFO\n"
+          "      --log-level LEVEL       DEBUG, INFO, WARNING, ERROR\n"
+          "      --log-file PATH         log to PATH (rotated at max_log_file_size_mb)\n",
+          out);
+}

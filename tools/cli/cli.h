@@ -1,0 +1,47 @@
+/* cli.h — shared pieces of the `symbiote` command: the common flags every engine command takes,
+ * configuration assembly (defaults < INI < environment < command line) and small helpers.
+ * Only tools/ print; the library reports through sym_status + sym_last_error(). */
+#ifndef SYM_CLI_H
+#define SYM_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "base/config.h"
+
+#define CLI_MAX_OVERRIDES 64
+
+typedef struct cli_common {
+    sym_config cfg;          /* the merged result, after cli_common_finish */
+    const char *config_path; /* --config, else VK_SYMBIOTE_CONFIG */
+    const char *model_path;  /* -m/--model (also [model] model_path) */
+    bool fp32;
+    bool force_integrated_gpu;
+    const char *device;      /* --device INDEX|NAME */
+    struct { const char *section, *key, *value, *flag; } overrides[CLI_MAX_OVERRIDES];
+    int n_overrides;
+} cli_common;
+
+void cli_common_init(cli_common *c);
+/* If argv[*i] is a common flag, consumes it (and its values), advancing *i, and returns 1;
+ * returns 0 if it is not one; -1 after printing an error (missing or bad value). */
+int cli_common_parse(cli_common *c, int argc, char **argv, int *i);
+/* Builds c->cfg: defaults, the INI file, the environment, then the command-line overrides;
+ * applies the logging settings. Prints the error and returns non-zero on failure. */
+int cli_common_finish(cli_common *c);
+/* Prints the common flags' help. */
+void cli_common_help(FILE *out);
+
+/* Prints "symbiote: error: <status name>: <detail>" to stderr; returns 1 (an exit code). */
+int cli_fail(sym_status st);
+/* Prints "symbiote: error: <message>" to stderr; returns 2 (usage error exit code). */
+int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Parses a number flag value; prints an error and returns false if invalid. */
+bool cli_parse_int(const char *flag, const char *s, long long lo, long long hi, long long *out);
+bool cli_parse_double(const char *flag, const char *s, double lo, double hi, double *out);
+
+/* Commands: each in its own cmd_*.c file, receiving argv after the command name. */
+int cmd_config(int argc, char **argv);
+
+#endif
