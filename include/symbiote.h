@@ -88,13 +88,21 @@ typedef struct sym_sampling {
 } sym_sampling;
 void sym_sampling_init(sym_sampling *s);
 
-/* Called with each generated token's text (complete UTF-8 only). Return non-zero to stop. */
+/* Called with each generated token's id and text (complete UTF-8 only: bytes of an unfinished
+ * character are held until it completes; a final call with id -1 carries anything held at the
+ * end). Return non-zero to stop. */
 typedef int (*sym_token_fn)(void *user, int32_t id, const char *text, size_t len);
 
 /* Generates up to max_tokens after prompt (tokenized with BOS), streaming through on_token.
  * Stops at EOS or when the context is full. */
 sym_status sym_generate(sym_engine *engine, const char *prompt, int max_tokens,
                         const sym_sampling *sampling, sym_token_fn on_token, void *user);
+
+/* As sym_generate, for a prompt of prompt_len bytes (may hold NUL bytes); ignore_eos keeps going
+ * past end-of-generation tokens. */
+sym_status sym_generate_ex(sym_engine *engine, const char *prompt, size_t prompt_len,
+                           int max_tokens, const sym_sampling *sampling, int ignore_eos,
+                           sym_token_fn on_token, void *user);
 
 typedef struct sym_metrics {
     uint64_t prompt_tokens, generated_tokens;

@@ -91,6 +91,9 @@ typedef struct sym_backend_ops {
     void (*add)(sym_backend *b, sym_tensor *out, const sym_tensor *a, const sym_tensor *c);
     /* Softmax of each row of x in place (f32). */
     void (*softmax)(sym_backend *b, sym_tensor *x);
+
+    /* Optional (NULL: not tracked): the most device memory this backend has held at once. */
+    uint64_t (*peak_bytes)(sym_backend *b);
 } sym_backend_ops;
 
 struct sym_backend {

@@ -1,0 +1,309 @@
+/* engine.c — the public API: opens a model, its tokenizer and a backend, and runs forward /
+ * generate. Backend choice: Vulkan unless the GPU is disabled; no Vulkan device at all → a warning
+ * and the CPU backend. */
+#include "infer/engine.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "base/log.h"
+#include "cpu/ops.h"
+#include "cpu/ref.h"
+#include "infer/forward.h"
+#include "model/model.h"
+#include "text/sampler.h"
+#include "text/tokenizer.h"
+#ifdef SYM_HAVE_VULKAN
+#include "vk/ops.h"
+#endif
+
+#define DEFAULT_MAX_CTX 4096
+#define DEFAULT_BATCH 256
+
+struct sym_engine {
+    sym_engine_params params;
+    sym_model *model;
+    sym_tokenizer *tok;
+    sym_backend *backend;
+    const char *backend_name;
+    char device_name[256];
+    sym_forward_pass *fwd;
+    float *logits;    /* n_vocab: the last position's logits */
+    int32_t *history; /* n_ctx: the ids in the KV cache */
+    int n_history;
+    sym_metrics metrics;
+};
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+void sym_engine_params_init(sym_engine_params *p) {
+    memset(p, 0, sizeof *p);
+    sym_config_defaults(&p->cfg);
+}
+
+void sym_engine_options_init(sym_engine_options *o) { memset(o, 0, sizeof *o); }
+
+/* ---- backend choice ---------------------------------------------------------------------------- */
+
+static sym_status create_cpu(sym_engine *e) {
+    int n_threads = e->params.cfg.n_threads;
+    if (n_threads <= 0) n_threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (n_threads <= 0) n_threads = 1;
+    SYM_TRY(sym_cpu_backend_create(n_threads, &e->backend));
+    e->backend_name = "cpu";
+    snprintf(e->device_name, sizeof e->device_name, "CPU (%d threads)", n_threads);
+    return SYM_OK;
+}
+
+static sym_status create_backend(sym_engine *e) {
+    const char *forced = getenv("SYM_BACKEND"); /* "reference" for debugging: the plain loops */
+    if (forced && strcmp(forced, "reference") == 0) {
+        SYM_TRY(sym_ref_backend_create(&e->backend));
+        e->backend_name = "reference";
+        snprintf(e->device_name, sizeof e->device_name, "CPU reference (single thread)");
+        return SYM_OK;
+    }
+    if (!e->params.cfg.enable_gpu) return create_cpu(e);
+#ifdef SYM_HAVE_VULKAN
+    sym_vk_options vo;
+    sym_vk_options_init(&vo);
+    vo.device = e->params.device;
+    vo.prefer_integrated = e->params.force_integrated_gpu;
+    vo.workgroup_size_x = e->params.cfg.workgroup_size_x;
+    vo.workgroup_size_y = e->params.cfg.workgroup_size_y;
+    vo.use_subgroups = e->params.cfg.use_subgroup_ops;
+    vo.use_fp16_math = e->params.cfg.use_fp16_math;
+    vo.profiling = e->params.cfg.enable_profiling;
+    sym_status st = sym_vk_backend_create(&vo, &e->backend);
+    if (st == SYM_OK) {
+        e->backend_name = "vulkan";
+        snprintf(e->device_name, sizeof e->device_name, "%s", sym_vk_backend_device_name(e->backend));
+        return SYM_OK;
+    }
+    if (st != SYM_ERR_NO_DEVICE) return st;
+    SYM_WARN("no Vulkan device (%s); running on the CPU", sym_last_error());
+#else
+    SYM_WARN("built without Vulkan; running on the CPU");
+#endif
+    return create_cpu(e);
+}
+
+/* ---- open / close ------------------------------------------------------------------------------ */
+
+sym_status sym_engine_open_params(const sym_engine_params *p, sym_engine **out) {
+    SYM_CHECK(p->cfg.model_path[0], SYM_ERR_ARG, "engine: no model path given");
+    sym_engine *e = sym_calloc(1, sizeof *e);
+    if (!e) return SYM_FAIL(SYM_ERR_OOM, "engine: out of memory");
+    e->params = *p;
+    sym_status st = SYM_OK;
+    SYM_TRY_GOTO(sym_model_open(p->cfg.model_path, &e->model));
+    const sym_hparams *hp = sym_model_hparams(e->model);
+
+    if (sym_model_gguf(e->model)) {
+        SYM_TRY_GOTO(sym_tokenizer_create_gguf(sym_model_gguf(e->model), &e->tok));
+    } else if (sym_model_tokenizer_json(e->model)) {
+        SYM_TRY_GOTO(sym_tokenizer_open(sym_model_tokenizer_json(e->model), &e->tok));
+    } else {
+        SYM_FAIL_GOTO(SYM_ERR_FORMAT, "%s: the model has no tokenizer (tokenizer.ggml.* metadata "
+                      "or tokenizer.json)", p->cfg.model_path);
+    }
+    if (sym_tokenizer_n_vocab(e->tok) > hp->n_vocab)
+        SYM_FAIL_GOTO(SYM_ERR_FORMAT, "%s: the tokenizer has %d tokens but the model only %d "
+                      "embeddings", p->cfg.model_path, sym_tokenizer_n_vocab(e->tok), hp->n_vocab);
+
+    int n_ctx = p->n_ctx > 0 ? p->n_ctx : hp->n_ctx_train;
+    if (p->n_ctx <= 0 && n_ctx > DEFAULT_MAX_CTX) n_ctx = DEFAULT_MAX_CTX;
+    if (n_ctx <= 0) n_ctx = DEFAULT_MAX_CTX;
+    sym_forward_options fo = {
+        .n_ctx = n_ctx,
+        .n_batch = p->n_batch > 0 ? p->n_batch : DEFAULT_BATCH,
+        .kv_type = p->fp32 ? SYM_DT_F32 : SYM_DT_F16,
+    };
+    SYM_TRY_GOTO(create_backend(e));
+    SYM_INFO("model %s: %s, %d layers, n_embd %d, %d heads (%d kv), vocab %d; backend %s on %s; "
+             "context %d", p->cfg.model_path, hp->arch, hp->n_layer, hp->n_embd, hp->n_head,
+             hp->n_head_kv, hp->n_vocab, e->backend_name, e->device_name, n_ctx);
+    SYM_TRY_GOTO(sym_forward_create(e->backend, e->model, &fo, &e->fwd));
+    e->logits = sym_calloc((size_t)hp->n_vocab, sizeof *e->logits);
+    e->history = sym_calloc((size_t)n_ctx, sizeof *e->history);
+    if (!e->logits || !e->history) SYM_FAIL_GOTO(SYM_ERR_OOM, "engine: out of memory");
+    e->metrics.backend = e->backend_name;
+    *out = e;
+    return SYM_OK;
+fail:
+    sym_engine_close(e);
+    return st;
+}
+
+sym_status sym_engine_open(const sym_engine_options *o, sym_engine **out) {
+    SYM_CHECK(o && o->model_path, SYM_ERR_ARG, "engine: no model path given");
+    sym_engine_params p;
+    sym_engine_params_init(&p);
+    const char *ini = o->config_path ? o->config_path : getenv("VK_SYMBIOTE_CONFIG");
+    if (ini && *ini) SYM_TRY(sym_config_load_ini(&p.cfg, ini));
+    SYM_TRY(sym_config_apply_env(&p.cfg));
+    SYM_CHECK(strlen(o->model_path) < sizeof p.cfg.model_path, SYM_ERR_ARG,
+              "engine: model path too long");
+    strcpy(p.cfg.model_path, o->model_path);
+    if (o->disable_gpu) p.cfg.enable_gpu = false;
+    if (o->n_threads > 0) p.cfg.n_threads = o->n_threads;
+    if (o->vram_gb > 0) p.cfg.vram_budget_gb = o->vram_gb;
+    if (o->ram_gb > 0) p.cfg.ram_budget_gb = o->ram_gb;
+    p.fp32 = o->fp32 != 0;
+    p.n_ctx = o->n_ctx;
+    return sym_engine_open_params(&p, out);
+}
+
+void sym_engine_close(sym_engine *e) {
+    if (!e) return;
+    sym_forward_destroy(e->fwd);
+    if (e->backend) e->backend->ops->destroy(e->backend);
+    sym_tokenizer_destroy(e->tok);
+    sym_model_close(e->model);
+    sym_free(e->logits);
+    sym_free(e->history);
+    sym_free(e);
+}
+
+const char *sym_engine_backend_name(const sym_engine *e) { return e->backend_name; }
+const char *sym_engine_device_name(const sym_engine *e) { return e->device_name; }
+int sym_n_vocab(const sym_engine *e) { return sym_model_hparams(e->model)->n_vocab; }
+int sym_n_ctx(const sym_engine *e) { return sym_forward_n_ctx(e->fwd); }
+
+/* ---- text ------------------------------------------------------------------------------------ */
+
+sym_status sym_encode(sym_engine *e, const char *text, size_t len, int add_bos, int parse_special,
+                      int32_t *ids, size_t cap, size_t *n_ids) {
+    return sym_tokenizer_encode(e->tok, text, len, add_bos != 0, parse_special != 0, ids, cap,
+                                n_ids);
+}
+
+sym_status sym_token_piece(sym_engine *e, int32_t id, const char **bytes, size_t *len) {
+    return sym_tokenizer_piece(e->tok, id, bytes, len);
+}
+
+/* ---- running --------------------------------------------------------------------------------- */
+
+void sym_reset(sym_engine *e) {
+    sym_forward_reset(e->fwd);
+    e->n_history = 0;
+}
+
+static void update_peaks(sym_engine *e) {
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0) {
+        uint64_t rss = (uint64_t)ru.ru_maxrss * 1024;
+        if (rss > e->metrics.peak_ram_bytes) e->metrics.peak_ram_bytes = rss;
+    }
+    if (e->backend->ops->peak_bytes) {
+        uint64_t v = e->backend->ops->peak_bytes(e->backend);
+        if (v > e->metrics.peak_vram_bytes) e->metrics.peak_vram_bytes = v;
+    }
+}
+
+sym_status sym_forward(sym_engine *e, const int32_t *ids, size_t n, float *logits) {
+    SYM_CHECK(n > 0 && n <= (size_t)(sym_n_ctx(e) - e->n_history), SYM_ERR_RANGE,
+              "forward: %zu tokens after %d exceed the context of %d", n, e->n_history,
+              sym_n_ctx(e));
+    SYM_TRY(sym_forward_eval(e->fwd, ids, (int)n, logits ? logits : e->logits));
+    memcpy(e->history + e->n_history, ids, n * sizeof *ids);
+    e->n_history += (int)n;
+    update_peaks(e);
+    return SYM_OK;
+}
+
+static void finish_rates(sym_metrics *m) {
+    m->prefill_tok_s = m->prefill_ms > 0 ? (double)m->prompt_tokens * 1e3 / m->prefill_ms : 0;
+    m->decode_tok_s = m->decode_ms > 0 ? (double)m->generated_tokens * 1e3 / m->decode_ms : 0;
+}
+
+sym_status sym_generate_ex(sym_engine *e, const char *prompt, size_t prompt_len, int max_tokens,
+                           const sym_sampling *sampling, int ignore_eos, sym_token_fn on_token,
+                           void *user) {
+    SYM_CHECK(prompt || prompt_len == 0, SYM_ERR_ARG, "generate: NULL prompt");
+    SYM_CHECK(max_tokens >= 0, SYM_ERR_ARG, "generate: max_tokens %d < 0", max_tokens);
+    int n_ctx = sym_n_ctx(e);
+    sym_reset(e);
+    size_t n_prompt = 0;
+    bool bos = sym_tokenizer_wants_bos(e->tok) && sym_tokenizer_bos(e->tok) >= 0;
+    sym_status st = sym_tokenizer_encode(e->tok, prompt, prompt_len, bos, false, e->history,
+                                         (size_t)n_ctx, &n_prompt);
+    if (st == SYM_ERR_RANGE)
+        return SYM_FAIL(SYM_ERR_RANGE, "the prompt has %zu tokens but the context holds %d "
+                        "(raise it with --ctx, up to the model's %d)", n_prompt, n_ctx,
+                        sym_model_hparams(e->model)->n_ctx_train);
+    SYM_TRY(st);
+    SYM_CHECK(n_prompt > 0, SYM_ERR_ARG,
+              "generate: empty prompt and the vocabulary has no BOS token to start from");
+    sym_sampler *smp = NULL;
+    SYM_TRY(sym_sampler_create(sampling, sym_n_vocab(e), &smp));
+    char *text = sym_malloc(sym_tokenizer_max_piece(e->tok) + 16);
+    if (!text) {
+        sym_sampler_destroy(smp);
+        return SYM_FAIL(SYM_ERR_OOM, "generate: out of memory");
+    }
+    sym_detokenizer detok;
+    sym_detokenizer_init(&detok, e->tok, SYM_DECODE_KEEP_SPACE);
+
+    sym_metrics *m = &e->metrics;
+    double t0 = now_ms();
+    SYM_TRY_GOTO(sym_forward_eval(e->fwd, e->history, (int)n_prompt, e->logits));
+    e->n_history = (int)n_prompt;
+    double t1 = now_ms();
+    m->prompt_tokens += n_prompt;
+    m->prefill_ms += t1 - t0;
+    update_peaks(e);
+
+    size_t cap = sym_tokenizer_max_piece(e->tok) + 16, n_text;
+    for (int i = 0; i < max_tokens && e->n_history < n_ctx; i++) {
+        double ts = now_ms();
+        int32_t id = sym_sampler_sample(smp, e->logits, e->history, (size_t)e->n_history);
+        e->history[e->n_history++] = id;
+        m->generated_tokens++;
+        bool eog = sym_tokenizer_is_eog(e->tok, id) && !ignore_eos;
+        SYM_TRY_GOTO(sym_detokenizer_push(&detok, id, text, cap, &n_text));
+        if (on_token && on_token(user, id, text, n_text)) {
+            m->decode_ms += now_ms() - ts;
+            break;
+        }
+        if (eog || e->n_history >= n_ctx || i + 1 == max_tokens) {
+            m->decode_ms += now_ms() - ts;
+            break;
+        }
+        SYM_TRY_GOTO(sym_forward_eval(e->fwd, &id, 1, e->logits));
+        m->decode_ms += now_ms() - ts;
+    }
+    SYM_TRY_GOTO(sym_detokenizer_flush(&detok, text, cap, &n_text));
+    if (n_text && on_token) on_token(user, -1, text, n_text);
+    update_peaks(e);
+fail:
+    finish_rates(m);
+    sym_free(text);
+    sym_sampler_destroy(smp);
+    return st;
+}
+
+sym_status sym_generate(sym_engine *e, const char *prompt, int max_tokens,
+                        const sym_sampling *sampling, sym_token_fn on_token, void *user) {
+    SYM_CHECK(prompt, SYM_ERR_ARG, "generate: NULL prompt");
+    return sym_generate_ex(e, prompt, strlen(prompt), max_tokens, sampling, 0, on_token, user);
+}
+
+void sym_metrics_get(const sym_engine *e, sym_metrics *out) {
+    *out = e->metrics;
+    finish_rates(out);
+}
+
+void sym_metrics_reset(sym_engine *e) {
+    memset(&e->metrics, 0, sizeof e->metrics);
+    e->metrics.backend = e->backend_name;
+}

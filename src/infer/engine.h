@@ -1,0 +1,26 @@
+/* engine.h — the engine's internal entry point for tools that already merged a configuration
+ * (the CLI: defaults < INI < environment < flags). The public API (symbiote.h) builds the same
+ * parameters from sym_engine_options. */
+#ifndef SYM_INFER_ENGINE_H
+#define SYM_INFER_ENGINE_H
+
+#include "base/config.h"
+#include "symbiote.h"
+
+typedef struct sym_engine_params {
+    sym_config cfg;            /* model_path, budgets, enable_gpu, threads, logging … */
+    bool fp32;                 /* f32 KV cache (and f32 math where a backend offers a choice) */
+    bool force_integrated_gpu;
+    const char *device;        /* Vulkan device index or name substring; NULL: automatic */
+    int n_ctx;                 /* 0: the model's training context */
+    int n_batch;               /* 0: default prefill chunk */
+} sym_engine_params;
+
+void sym_engine_params_init(sym_engine_params *p);
+sym_status sym_engine_open_params(const sym_engine_params *p, sym_engine **out);
+
+/* Name of the backend in use ("cpu", "vulkan") and a one-line device description. */
+const char *sym_engine_backend_name(const sym_engine *e);
+const char *sym_engine_device_name(const sym_engine *e);
+
+#endif

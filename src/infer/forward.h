@@ -1,0 +1,36 @@
+/* forward.h — the llama-family forward pass, written once against the backend interface (ops.h).
+ * Owns the weights as backend tensors, the KV cache and the activation buffers; prompts are run
+ * in chunks of n_batch tokens as matrix-matrix products, then decode one token at a time. */
+#ifndef SYM_INFER_FORWARD_H
+#define SYM_INFER_FORWARD_H
+
+#include "infer/kv_cache.h"
+#include "infer/ops.h"
+#include "model/model.h"
+
+typedef struct sym_forward_options {
+    int n_ctx;         /* positions the KV cache holds (<= the model's n_ctx_train is advised) */
+    int n_batch;       /* most tokens per forward chunk (prefill), >= 1 */
+    sym_dtype kv_type; /* SYM_DT_F16 or SYM_DT_F32 */
+} sym_forward_options;
+
+typedef struct sym_forward_pass sym_forward_pass;
+
+/* Loads every weight of m into b (CPU backends borrow the mapping; devices copy) and allocates
+ * the cache and activations. b and m must outlive the result. */
+sym_status sym_forward_create(sym_backend *b, const sym_model *m, const sym_forward_options *opts,
+                              sym_forward_pass **out);
+void sym_forward_destroy(sym_forward_pass *f);
+
+/* Runs ids at positions n_past .. n_past + n_tok - 1, appending to the KV cache. If logits is
+ * not NULL, writes the n_vocab logits of the last position there. SYM_ERR_ARG for an id outside
+ * the vocabulary; SYM_ERR_RANGE if the context would overflow (nothing is run then). */
+sym_status sym_forward_eval(sym_forward_pass *f, const int32_t *ids, int n_tok, float *logits);
+
+void sym_forward_reset(sym_forward_pass *f);
+int sym_forward_n_past(const sym_forward_pass *f);
+int sym_forward_n_ctx(const sym_forward_pass *f);
+/* Bytes of backend memory the forward pass allocates besides the weights (KV + activations). */
+uint64_t sym_forward_scratch_bytes(const sym_hparams *hp, const sym_forward_options *opts);
+
+#endif

@@ -1,0 +1,26 @@
+/* sampler.h — picks the next token from logits: repetition penalty, then greedy (temperature 0)
+ * or temperature + top-k + top-p + min-p and a draw from a seeded RNG (same seed, same logits →
+ * same token sequence). All buffers are sized at create: sampling never allocates. */
+#ifndef SYM_TEXT_SAMPLER_H
+#define SYM_TEXT_SAMPLER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/status.h"
+
+typedef struct sym_sampler sym_sampler;
+
+/* Validates params (temperature >= 0, top_p in (0, 1], min_p in [0, 1), repeat_penalty > 0,
+ * top_k >= 0, repeat_last_n >= 0): SYM_ERR_ARG naming the bad one. Caller owns *out. */
+sym_status sym_sampler_create(const sym_sampling *params, int n_vocab, sym_sampler **out);
+void sym_sampler_destroy(sym_sampler *s);
+
+/* Chooses a token from logits (n_vocab floats; modified in place). history holds the ids so far
+ * (prompt and generated), the last repeat_last_n of which are penalized. */
+int32_t sym_sampler_sample(sym_sampler *s, float *logits, const int32_t *history, size_t n_history);
+
+/* Restarts the RNG from the configured seed. */
+void sym_sampler_reset(sym_sampler *s);
+
+#endif

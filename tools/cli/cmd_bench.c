@@ -1,0 +1,193 @@
+/* symbiote bench: prefill and decode speed of a model on the chosen backend, min/median/max over
+ * repetitions, with peak memory, backend and device; --json for machines. With --roofline the
+ * run also measures this machine's memory-read bandwidth and f32 FMA peak and reports the
+ * ceilings they imply for the CPU backend (weight bytes per token / bandwidth; 2 FLOP per
+ * parameter per token / peak). */
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "cpu/probe.h"
+#include "infer/engine.h"
+#include "model/model.h"
+
+static void help(FILE *out) {
+    fprintf(out, "usage: symbiote bench -m MODEL [-p N] [-n N] [-r N] [--json] [--roofline]\n"
+                 "  -p, --n-prompt N   prompt tokens for the prefill measurement (default 512)\n"
+                 "  -n, --n-gen N      tokens decoded one at a time (default 128)\n"
+                 "  -r, --reps N       repetitions (default 3); min/median/max are reported\n"
+                 "  -b, --batch N      prefill chunk (default: the prompt length)\n"
+                 "      --json         print JSON on stdout instead of a table\n"
+                 "      --roofline     also measure RAM bandwidth and FMA peak and report the\n"
+                 "                     CPU ceilings (tokens/s) and the ratios achieved\n\n");
+    cli_common_help(out);
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static json_object *stats_json(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "min", json_object_new_double(v[0]));
+    json_object_object_add(o, "median", json_object_new_double(v[n / 2]));
+    json_object_object_add(o, "max", json_object_new_double(v[n - 1]));
+    return o;
+}
+
+int cmd_bench(int argc, char **argv) {
+    cli_common c;
+    cli_common_init(&c);
+    long long n_prompt = 512, n_gen = 128, reps = 3, batch = 0;
+    bool json = false, roofline = false;
+    for (int i = 0; i < argc;) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            help(stdout);
+            return 0;
+        }
+        int r = cli_common_parse(&c, argc, argv, &i);
+        if (r < 0) return 2;
+        if (r > 0) continue;
+        if (!strcmp(a, "--json")) { json = true; i++; continue; }
+        if (!strcmp(a, "--roofline")) { roofline = true; i++; continue; }
+        if (i + 1 >= argc) return cli_usage_error("bench: unknown option or missing value '%s'", a);
+        long long *dst = NULL, lo = 1;
+        if (!strcmp(a, "-p") || !strcmp(a, "--n-prompt")) dst = &n_prompt, lo = 0;
+        else if (!strcmp(a, "-n") || !strcmp(a, "--n-gen")) dst = &n_gen, lo = 0;
+        else if (!strcmp(a, "-r") || !strcmp(a, "--reps")) dst = &reps;
+        else if (!strcmp(a, "-b") || !strcmp(a, "--batch")) dst = &batch;
+        else return cli_usage_error("bench: unknown option '%s'", a);
+        if (!cli_parse_int(a, argv[i + 1], lo, 1 << 20, dst)) return 2;
+        i += 2;
+    }
+    if (cli_common_finish(&c)) return 1;
+    if (!c.cfg.model_path[0]) return cli_usage_error("bench: -m MODEL is required");
+    if (n_prompt + n_gen < 1) return cli_usage_error("bench: nothing to measure (-p 0 -n 0)");
+
+    sym_engine_params ep;
+    sym_engine_params_init(&ep);
+    ep.cfg = c.cfg;
+    ep.fp32 = c.fp32;
+    ep.force_integrated_gpu = c.force_integrated_gpu;
+    ep.device = c.device;
+    ep.n_ctx = (int)(n_prompt + n_gen + 1);
+    ep.n_batch = batch > 0 ? (int)batch : (n_prompt > 0 ? (int)n_prompt : 1);
+    sym_engine *e = NULL;
+    sym_status st = sym_engine_open_params(&ep, &e);
+    if (st != SYM_OK) return cli_fail(st);
+
+    int n_vocab = sym_n_vocab(e);
+    int32_t *ids = malloc((size_t)(n_prompt + n_gen + 1) * sizeof *ids);
+    double *pp = calloc((size_t)reps, sizeof *pp), *tg = calloc((size_t)reps, sizeof *tg);
+    if (!ids || !pp || !tg) {
+        free(ids), free(pp), free(tg);
+        sym_engine_close(e);
+        fprintf(stderr, "symbiote: error: out of memory\n");
+        return 1;
+    }
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    for (long long i = 0; i < n_prompt + n_gen + 1; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        ids[i] = (int32_t)(x % (uint64_t)n_vocab);
+    }
+    /* one untimed warm-up pass (first-touch page faults, GPU clocks, pipeline creation) */
+    sym_reset(e);
+    st = sym_forward(e, ids, (size_t)(n_prompt > 0 ? n_prompt : 1), NULL);
+    for (long long r = 0; st == SYM_OK && r < reps; r++) {
+        sym_reset(e);
+        double t0 = now_s();
+        if (n_prompt > 0) st = sym_forward(e, ids, (size_t)n_prompt, NULL);
+        double t1 = now_s();
+        if (n_prompt == 0 && st == SYM_OK) st = sym_forward(e, ids, 1, NULL), t1 = now_s();
+        for (long long i = 0; st == SYM_OK && i < n_gen; i++)
+            st = sym_forward(e, &ids[n_prompt + 1 + i], 1, NULL);
+        double t2 = now_s();
+        pp[r] = n_prompt > 0 ? (double)n_prompt / (t1 - t0) : 0;
+        tg[r] = n_gen > 0 ? (double)n_gen / (t2 - t1) : 0;
+        if (!json)
+            fprintf(stderr, "rep %lld: prefill %.1f tok/s, decode %.2f tok/s\n", r + 1, pp[r],
+                    tg[r]);
+    }
+    if (st != SYM_OK) {
+        int rc = cli_fail(st);
+        free(ids), free(pp), free(tg);
+        sym_engine_close(e);
+        return rc;
+    }
+    sym_metrics m;
+    sym_metrics_get(e, &m);
+
+    sym_model *model = NULL;
+    uint64_t weight_bytes = 0, n_params = 0;
+    if (sym_model_open(c.cfg.model_path, &model) == SYM_OK) {
+        weight_bytes = sym_model_weight_bytes(model);
+        n_params = sym_model_n_params(model);
+        sym_model_close(model);
+    }
+
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "model", json_object_new_string(c.cfg.model_path));
+    json_object_object_add(o, "backend", json_object_new_string(sym_engine_backend_name(e)));
+    json_object_object_add(o, "device", json_object_new_string(sym_engine_device_name(e)));
+    json_object_object_add(o, "machine", sym_probe_machine_json());
+    json_object_object_add(o, "n_params", json_object_new_int64((int64_t)n_params));
+    json_object_object_add(o, "weight_bytes", json_object_new_int64((int64_t)weight_bytes));
+    json_object_object_add(o, "n_prompt", json_object_new_int64(n_prompt));
+    json_object_object_add(o, "n_gen", json_object_new_int64(n_gen));
+    json_object_object_add(o, "reps", json_object_new_int64(reps));
+    double pp_best = 0, tg_best = 0;
+    for (long long r = 0; r < reps; r++) {
+        if (pp[r] > pp_best) pp_best = pp[r];
+        if (tg[r] > tg_best) tg_best = tg[r];
+    }
+    if (n_prompt > 0) json_object_object_add(o, "prefill_tok_s", stats_json(pp, (int)reps));
+    if (n_gen > 0) json_object_object_add(o, "decode_tok_s", stats_json(tg, (int)reps));
+    json_object_object_add(o, "peak_ram_bytes", json_object_new_int64((int64_t)m.peak_ram_bytes));
+    json_object_object_add(o, "peak_vram_bytes",
+                           json_object_new_int64((int64_t)m.peak_vram_bytes));
+    if (roofline) {
+        int threads = c.cfg.n_threads > 0 ? c.cfg.n_threads : 0;
+        double bw = sym_probe_read_bandwidth(threads), peak = sym_probe_fma_peak(threads);
+        json_object *rl = json_object_new_object();
+        json_object_object_add(rl, "read_bandwidth_gb_s", json_object_new_double(bw / 1e9));
+        json_object_object_add(rl, "f32_fma_peak_gflop_s", json_object_new_double(peak / 1e9));
+        if (weight_bytes) {
+            double ceil_tg = bw / (double)weight_bytes, ceil_pp = peak / (2.0 * (double)n_params);
+            json_object_object_add(rl, "decode_ceiling_tok_s", json_object_new_double(ceil_tg));
+            json_object_object_add(rl, "decode_ratio", json_object_new_double(tg_best / ceil_tg));
+            json_object_object_add(rl, "prefill_ceiling_tok_s", json_object_new_double(ceil_pp));
+            json_object_object_add(rl, "prefill_ratio", json_object_new_double(pp_best / ceil_pp));
+        }
+        json_object_object_add(o, "roofline", rl);
+    }
+    if (json) {
+        puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
+    } else {
+        printf("%s on %s (%s)\n", c.cfg.model_path, sym_engine_device_name(e),
+               sym_engine_backend_name(e));
+        json_object *v;
+        if (json_object_object_get_ex(o, "prefill_tok_s", &v))
+            printf("prefill %lld tokens: %s tok/s\n", n_prompt, json_object_to_json_string(v));
+        if (json_object_object_get_ex(o, "decode_tok_s", &v))
+            printf("decode  %lld tokens: %s tok/s\n", n_gen, json_object_to_json_string(v));
+        if (json_object_object_get_ex(o, "roofline", &v))
+            printf("roofline: %s\n", json_object_to_json_string(v));
+        printf("peak RAM %.1f MiB, peak VRAM %.1f MiB\n", m.peak_ram_bytes / 1048576.0,
+               m.peak_vram_bytes / 1048576.0);
+    }
+    json_object_put(o);
+    free(ids), free(pp), free(tg);
+    sym_engine_close(e);
+    return 0;
+}

@@ -1,0 +1,259 @@
+/* symbiote run: generate text from a prompt. stdout carries exactly the prompt followed by the
+ * generated text, streamed as tokens arrive; the summary and logs go to stderr. */
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "infer/engine.h"
+
+static void help(FILE *out) {
+    fprintf(out,
+            "usage: symbiote run [-m MODEL] [-p PROMPT | -f FILE] [-n N] [options]\n"
+            "Generates text. Without -m (and without [model] model_path) it runs the bundled\n"
+            "toy model models/toy-fortunes.gguf.\n\n"
+            "  -p, --prompt TEXT        prompt (default: empty, generation starts from BOS)\n"
+            "  -f, --file PATH          read the prompt from a file (raw bytes)\n"
+            "  -n, --n-predict N        tokens to generate (default 128; -1: until EOS or full)\n"
+            "      --temp T             temperature (default 0.8; 0: greedy)\n"
+            "      --top-k K            keep the K most likely tokens (default 40; 0: off)\n"
+            "      --top-p P            nucleus sampling (default 0.95; 1: off)\n"
+            "      --min-p P            drop tokens below P x the best one's probability (0.05)\n"
+            "      --repeat-penalty R   penalty for recent tokens (default 1: off)\n"
+            "      --repeat-last-n N    window of the penalty (default 64)\n"
+            "      --seed S             RNG seed (default: time based; printed in the summary)\n"
+            "  -c, --ctx N              context length (default: the model's)\n"
+            "  -b, --batch N            prefill chunk in tokens (default 256)\n"
+            "      --ignore-eos         keep generating past end-of-sequence\n"
+            "      --stats-json FILE    write timing and memory statistics as JSON\n\n");
+    cli_common_help(out);
+}
+
+typedef struct run_state {
+    size_t n_out;
+    int ok;
+} run_state;
+
+static int on_token(void *user, int32_t id, const char *text, size_t len) {
+    run_state *rs = user;
+    (void)id;
+    if (len && fwrite(text, 1, len, stdout) != len) {
+        rs->ok = 0;
+        return 1;
+    }
+    fflush(stdout);
+    rs->n_out++;
+    return 0;
+}
+
+/* The bundled toy model: next to the source tree the binary was built from, or ../models
+ * relative to the executable. */
+static const char *default_model(char *buf, size_t cap) {
+    snprintf(buf, cap, "%s/models/toy-fortunes.gguf", SYM_SOURCE_DIR);
+    if (access(buf, R_OK) == 0) return buf;
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) *slash = '\0';
+        snprintf(buf, cap, "%s/../models/toy-fortunes.gguf", exe);
+        if (access(buf, R_OK) == 0) return buf;
+    }
+    return NULL;
+}
+
+static char *read_prompt_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "symbiote: error: cannot open prompt file '%s': %s\n", path,
+                strerror(errno));
+        return NULL;
+    }
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap + 1);
+    size_t r;
+    while (buf && (r = fread(buf + n, 1, cap - n, f)) > 0) {
+        n += r;
+        if (n == cap) {
+            char *nb = realloc(buf, cap * 2 + 1);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    int err = ferror(f);
+    fclose(f);
+    if (!buf || err) {
+        free(buf);
+        fprintf(stderr, "symbiote: error: cannot read prompt file '%s'\n", path);
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+static int write_stats(const char *path, const sym_metrics *m, const char *device, uint64_t seed) {
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "prompt_tokens", json_object_new_int64((int64_t)m->prompt_tokens));
+    json_object_object_add(o, "generated_tokens",
+                           json_object_new_int64((int64_t)m->generated_tokens));
+    json_object_object_add(o, "prefill_ms", json_object_new_double(m->prefill_ms));
+    json_object_object_add(o, "decode_ms", json_object_new_double(m->decode_ms));
+    json_object_object_add(o, "prefill_tok_s", json_object_new_double(m->prefill_tok_s));
+    json_object_object_add(o, "decode_tok_s", json_object_new_double(m->decode_tok_s));
+    json_object_object_add(o, "peak_ram_bytes", json_object_new_int64((int64_t)m->peak_ram_bytes));
+    json_object_object_add(o, "peak_vram_bytes",
+                           json_object_new_int64((int64_t)m->peak_vram_bytes));
+    json_object_object_add(o, "bytes_uploaded", json_object_new_int64((int64_t)m->bytes_uploaded));
+    json_object_object_add(o, "bytes_read_disk",
+                           json_object_new_int64((int64_t)m->bytes_read_disk));
+    json_object_object_add(o, "pack_hits", json_object_new_int64((int64_t)m->pack_hits));
+    json_object_object_add(o, "pack_misses", json_object_new_int64((int64_t)m->pack_misses));
+    json_object_object_add(o, "stall_ms", json_object_new_double(m->stall_ms));
+    json_object_object_add(o, "backend", json_object_new_string(m->backend ? m->backend : "?"));
+    json_object_object_add(o, "device", json_object_new_string(device));
+    json_object_object_add(o, "seed", json_object_new_int64((int64_t)seed));
+    int rc = json_object_to_file_ext(path, o, JSON_C_TO_STRING_PRETTY);
+    json_object_put(o);
+    if (rc != 0) {
+        fprintf(stderr, "symbiote: error: cannot write '%s'\n", path);
+        return 1;
+    }
+    return 0;
+}
+
+int cmd_run(int argc, char **argv) {
+    cli_common c;
+    cli_common_init(&c);
+    sym_engine_params ep;
+    sym_engine_params_init(&ep);
+    sym_sampling sp;
+    sym_sampling_init(&sp);
+    sp.seed = 0;
+    bool seed_set = false, ignore_eos = false;
+    const char *prompt = "", *prompt_file = NULL, *stats_path = NULL;
+    long long n_predict = 128, v;
+    double d;
+    for (int i = 0; i < argc;) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            help(stdout);
+            return 0;
+        }
+        int r = cli_common_parse(&c, argc, argv, &i);
+        if (r < 0) return 2;
+        if (r > 0) continue;
+        if (!strcmp(a, "--ignore-eos")) {
+            ignore_eos = true;
+            i++;
+            continue;
+        }
+        if (i + 1 >= argc) return cli_usage_error("run: unknown option or missing value '%s'", a);
+        const char *val = argv[i + 1];
+        if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) prompt = val;
+        else if (!strcmp(a, "-f") || !strcmp(a, "--file")) prompt_file = val;
+        else if (!strcmp(a, "--stats-json")) stats_path = val;
+        else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) {
+            if (!cli_parse_int(a, val, -1, 1 << 30, &n_predict)) return 2;
+        } else if (!strcmp(a, "--temp")) {
+            if (!cli_parse_double(a, val, 0, 100, &d)) return 2;
+            sp.temperature = (float)d;
+        } else if (!strcmp(a, "--top-k")) {
+            if (!cli_parse_int(a, val, 0, 1 << 30, &v)) return 2;
+            sp.top_k = (int)v;
+        } else if (!strcmp(a, "--top-p")) {
+            if (!cli_parse_double(a, val, 1e-6, 1, &d)) return 2;
+            sp.top_p = (float)d;
+        } else if (!strcmp(a, "--min-p")) {
+            if (!cli_parse_double(a, val, 0, 0.999999, &d)) return 2;
+            sp.min_p = (float)d;
+        } else if (!strcmp(a, "--repeat-penalty")) {
+            if (!cli_parse_double(a, val, 1e-3, 1e3, &d)) return 2;
+            sp.repeat_penalty = (float)d;
+        } else if (!strcmp(a, "--repeat-last-n")) {
+            if (!cli_parse_int(a, val, 0, 1 << 30, &v)) return 2;
+            sp.repeat_last_n = (int)v;
+        } else if (!strcmp(a, "--seed")) {
+            unsigned long long s;
+            char *end;
+            errno = 0;
+            s = strtoull(val, &end, 0);
+            if (errno || end == val || *end) return cli_usage_error("--seed: bad value '%s'", val);
+            sp.seed = s;
+            seed_set = true;
+        } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx")) {
+            if (!cli_parse_int(a, val, 1, 1 << 24, &v)) return 2;
+            ep.n_ctx = (int)v;
+        } else if (!strcmp(a, "-b") || !strcmp(a, "--batch")) {
+            if (!cli_parse_int(a, val, 1, 1 << 16, &v)) return 2;
+            ep.n_batch = (int)v;
+        } else {
+            return cli_usage_error("run: unknown option '%s'", a);
+        }
+        i += 2;
+    }
+    if (prompt_file && strcmp(prompt, "") != 0)
+        return cli_usage_error("run: give the prompt with -p or -f, not both");
+    if (cli_common_finish(&c)) return 1;
+    char model_buf[4096];
+    if (!c.cfg.model_path[0]) {
+        const char *def = default_model(model_buf, sizeof model_buf);
+        if (!def) {
+            fprintf(stderr, "symbiote: error: no model given (-m MODEL) and the bundled toy model "
+                            "models/toy-fortunes.gguf was not found\n");
+            return 1;
+        }
+        snprintf(c.cfg.model_path, sizeof c.cfg.model_path, "%s", def);
+    }
+    if (!seed_set) sp.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+    (void)ignore_eos;
+
+    char *file_prompt = NULL;
+    size_t prompt_len = strlen(prompt);
+    if (prompt_file) {
+        file_prompt = read_prompt_file(prompt_file, &prompt_len);
+        if (!file_prompt) return 1;
+        prompt = file_prompt;
+    }
+
+    ep.cfg = c.cfg;
+    ep.fp32 = c.fp32;
+    ep.force_integrated_gpu = c.force_integrated_gpu;
+    ep.device = c.device;
+    sym_engine *e = NULL;
+    sym_status st = sym_engine_open_params(&ep, &e);
+    if (st != SYM_OK) {
+        free(file_prompt);
+        return cli_fail(st);
+    }
+    fwrite(prompt, 1, prompt_len, stdout);
+    fflush(stdout);
+    run_state rs = {0, 1};
+    int max_tokens = n_predict < 0 ? sym_n_ctx(e) : (int)n_predict;
+    st = sym_generate_ex(e, prompt, prompt_len, max_tokens, &sp, ignore_eos, on_token, &rs);
+    fflush(stdout);
+    int rc = 0;
+    if (st != SYM_OK) rc = cli_fail(st);
+    sym_metrics m;
+    sym_metrics_get(e, &m);
+    fprintf(stderr,
+            "symbiote: %s on %s | prompt %llu tokens, %.1f tok/s | generated %llu tokens, "
+            "%.1f tok/s | peak RAM %.1f MiB, VRAM %.1f MiB | seed %llu\n",
+            m.backend, sym_engine_device_name(e), (unsigned long long)m.prompt_tokens,
+            m.prefill_tok_s, (unsigned long long)m.generated_tokens, m.decode_tok_s,
+            m.peak_ram_bytes / 1048576.0, m.peak_vram_bytes / 1048576.0,
+            (unsigned long long)sp.seed);
+    if (stats_path && write_stats(stats_path, &m, sym_engine_device_name(e), sp.seed)) rc = 1;
+    sym_engine_close(e);
+    free(file_prompt);
+    return rc;
+}
