@@ -213,16 +213,18 @@ static sym_status parse_index(json_object *root, sym_hf_index *ix) {
                         INDEX_MAX_FILES);
     ix->files = sym_calloc((size_t)n_files, sizeof *ix->files);
     if (!ix->files) return SYM_FAIL(SYM_ERR_OOM, "%s: out of memory", w);
+    const char *prev = NULL;
     for (uint64_t i = 0; i < ix->n_entries; i++) {
         ix_entry *e = &ix->entries[i];
-        if (i == 0 || strcmp(e->file_name, ix->entries[i - 1].file_name) != 0) {
+        if (!prev || strcmp(e->file_name, prev) != 0) {
             if (!(ix->files[ix->n_files] = sym_strdup(e->file_name)))
                 return SYM_FAIL(SYM_ERR_OOM, "%s: out of memory", w);
             ix->n_files++;
         }
         e->file = ix->n_files - 1;
-        e->file_name = NULL;
+        prev = e->file_name;
     }
+    for (uint64_t i = 0; i < ix->n_entries; i++) ix->entries[i].file_name = NULL;
     qsort(ix->entries, ix->n_entries, sizeof *ix->entries, cmp_entry);
     return SYM_OK;
 }

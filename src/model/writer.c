@@ -94,7 +94,10 @@ static sym_status hparams_from_options(const sym_make_model_options *o, uint32_t
                                        sym_hparams *hp) {
     memset(hp, 0, sizeof *hp);
     sym_status st = sym_arch_init(hp, o->arch);
-    if (st != SYM_OK) return SYM_FAIL(SYM_ERR_ARG, "make-model: %s", sym_last_error());
+    if (st != SYM_OK) {
+        sym_error_prefix("make-model");
+        return SYM_ERR_ARG;
+    }
     hp->n_embd = o->n_embd;
     hp->n_layer = o->n_layer;
     hp->n_head = o->n_head;
@@ -120,8 +123,10 @@ static sym_status hparams_from_options(const sym_make_model_options *o, uint32_t
     if (!n_vocab_src && hp->n_vocab < 260)
         return SYM_FAIL(SYM_ERR_ARG, "make-model: a synthetic vocabulary needs at least 260 "
                         "tokens (3 special + 256 bytes + 1), not %d", hp->n_vocab);
-    if ((st = sym_arch_check_hparams(hp)) != SYM_OK)
-        return SYM_FAIL(SYM_ERR_ARG, "make-model: %s", sym_last_error());
+    if ((st = sym_arch_check_hparams(hp)) != SYM_OK) {
+        sym_error_prefix("make-model");
+        return SYM_ERR_ARG;
+    }
     return SYM_OK;
 }
 
