@@ -196,6 +196,7 @@ static sym_status read_kvs(sym_gguf *g, cursor *c, sym_str *pool, uint64_t *n_st
     for (uint64_t i = 0; i < g->n_kv; i++) {
         sym_gguf_kv *kv = &g->kvs[i];
         memset(kv, 0, sizeof *kv);
+        kv->raw = c->base + c->pos;
         SYM_TRY(rd_str(c, &kv->key, "a metadata key"));
         if (kv->key.len == 0)
             return SYM_FAIL(SYM_ERR_FORMAT, "gguf: metadata key %llu is empty",
@@ -208,6 +209,7 @@ static sym_status read_kvs(sym_gguf *g, cursor *c, sym_str *pool, uint64_t *n_st
                             show(kv->key, nb), t);
         kv->type = (sym_gguf_type)t;
         SYM_TRY(read_value(c, kv, pool, n_strs));
+        kv->raw_len = (uint64_t)(c->base + c->pos - kv->raw);
     }
     return SYM_OK;
 }

@@ -61,6 +61,8 @@ typedef struct sym_gguf_kv {
     const uint8_t *data; /* scalar: the value's bytes; array of scalars: the elements */
     sym_str str;         /* type == STRING */
     const sym_str *strs; /* array of strings: arr_n entries (owned by the sym_gguf) */
+    const uint8_t *raw;  /* the whole encoded entry (key, type, value) as in the file, */
+    uint64_t raw_len;    /* so a writer can copy it verbatim */
 } sym_gguf_kv;
 
 typedef struct sym_gguf_tensor {

@@ -104,4 +104,17 @@ const char *sym_model_tokenizer_json(const sym_model *m);
 int sym_model_n_files(const sym_model *m);
 const char *sym_model_file_path(const sym_model *m, int file_idx);
 
+/* A summary of the tokenizer for `info` (the tokenizer itself lives in text/). */
+typedef struct sym_tokenizer_summary {
+    char model[32];   /* GGUF tokenizer.ggml.model ("llama", "gpt2") or tokenizer.json's
+                         model.type ("BPE", …); "" if the model has no tokenizer */
+    int64_t n_tokens; /* -1 if unknown */
+    int64_t bos_id;   /* -1 if not given */
+    int64_t eos_id;
+} sym_tokenizer_summary;
+
+/* Fills *out. For safetensors it parses tokenizer.json (SYM_ERR_IO / SYM_ERR_FORMAT if that file
+ * is unreadable or malformed) and takes BOS/EOS from config.json. */
+sym_status sym_model_tokenizer_summary(const sym_model *m, sym_tokenizer_summary *out);
+
 #endif

@@ -1,0 +1,83 @@
+/* arch.h — the architectures we run (llama family, qwen2): hyperparameters from GGUF metadata,
+ * their validation, and the table of tensors a model must hold (internal names and shapes).
+ * Shared by the GGUF and safetensors loaders and by the synthetic model writer, so the three
+ * agree on names, shapes and order by construction. */
+#ifndef SYM_MODEL_ARCH_H
+#define SYM_MODEL_ARCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "model/gguf.h"
+#include "model/model.h"
+
+/* Upper bounds that keep every product of dimensions far from overflow (int64 and size_t). */
+#define SYM_ARCH_MAX_DIM (1 << 20)      /* n_embd, n_ff, n_vocab, n_head * head_dim */
+#define SYM_ARCH_MAX_LAYERS 4096
+#define SYM_ARCH_MAX_HEAD_DIM 4096
+#define SYM_ARCH_MAX_CTX (1 << 24)
+
+/* true for "llama" and "qwen2". */
+bool sym_arch_supported(const char *arch);
+/* Sets the per-architecture fields (qkv_bias; rope_neox for GGUF files: 0 llama, 1 qwen2).
+ * SYM_ERR_UNSUPPORTED naming arch if it is not one we run. */
+sym_status sym_arch_init(sym_hparams *hp, const char *arch);
+
+/* Reads the hyperparameters of a GGUF model (<arch>.* keys; n_vocab from token_embd's rows,
+ * checked against tokenizer.ggml.tokens and <arch>.vocab_size when present) and validates them.
+ * SYM_ERR_FORMAT for missing/ill-typed keys, SYM_ERR_UNSUPPORTED for what we do not run. */
+sym_status sym_arch_hparams_from_gguf(const sym_gguf *g, sym_hparams *hp);
+
+/* Range and consistency checks of every field (positive, bounded, n_head % n_head_kv == 0,
+ * even head_dim, finite positive theta/eps/scale). SYM_ERR_FORMAT naming the field. */
+sym_status sym_arch_check_hparams(const sym_hparams *hp);
+
+/* One tensor a model of these hyperparameters holds. Shapes are (n_rows, n_cols) with n_cols
+ * contiguous; vectors (norms, biases) have n_rows 1 and are 1-D in files. */
+typedef enum sym_tensor_role {
+    SYM_ROLE_TOKEN_EMBD = 0,
+    SYM_ROLE_OUTPUT_NORM,
+    SYM_ROLE_OUTPUT, /* optional: absent means tied embeddings */
+    SYM_ROLE_ATTN_NORM,
+    SYM_ROLE_WQ,
+    SYM_ROLE_BQ,
+    SYM_ROLE_WK,
+    SYM_ROLE_BK,
+    SYM_ROLE_WV,
+    SYM_ROLE_BV,
+    SYM_ROLE_WO,
+    SYM_ROLE_FFN_NORM,
+    SYM_ROLE_W_GATE,
+    SYM_ROLE_W_UP,
+    SYM_ROLE_W_DOWN,
+    SYM_ROLE_COUNT
+} sym_tensor_role;
+
+typedef struct sym_tensor_spec {
+    char name[48];        /* internal (GGUF) name: "blk.3.attn_q.weight" */
+    sym_tensor_role role;
+    int layer;            /* -1 for the global tensors */
+    int64_t n_rows, n_cols;
+    bool vector;
+    bool optional;
+} sym_tensor_spec;
+
+/* Number of specs (3 global + per layer 9, or 12 with Q/K/V biases), in the order llama.cpp
+ * writes them: token_embd, output_norm, output, then blk.0 …, blk.n_layer-1. */
+uint64_t sym_arch_n_specs(const sym_hparams *hp);
+void sym_arch_spec_at(const sym_hparams *hp, uint64_t i, sym_tensor_spec *out);
+/* Finds the spec of an internal name; false if the name is not a weight of this model. */
+bool sym_arch_find_spec(const sym_hparams *hp, const char *name, sym_tensor_spec *out);
+/* The field of w a spec fills (w->layers must hold n_layer entries). */
+sym_weight *sym_arch_slot(sym_model_weights *w, const sym_tensor_spec *s);
+
+/* Internal name <-> Hugging Face name ("blk.3.attn_q.weight" <->
+ * "model.layers.3.self_attn.q_proj.weight"). false if the name has no counterpart. */
+bool sym_arch_hf_to_internal(const char *hf, char *out, size_t cap);
+bool sym_arch_internal_to_hf(const char *internal, char *out, size_t cap);
+
+/* ggml type id / safetensors dtype <-> sym_dtype; false for types we do not run. */
+bool sym_arch_dtype_from_ggml(uint32_t ggml_type, sym_dtype *out);
+uint32_t sym_arch_dtype_to_ggml(sym_dtype t);
+
+#endif
