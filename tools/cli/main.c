@@ -13,6 +13,8 @@ typedef struct command {
 } command;
 
 static const command k_commands[] = {
+    {"run", cmd_run, "generate text from a prompt"},
+    {"bench", cmd_bench, "measure prefill and decode speed (tokens/s)"},
     {"config", cmd_config, "print the effective configuration (INI)"},
     {"info", cmd_info, "describe a model: architecture, hyperparameters, tensors, tokenizer"},
     {"make-model", cmd_make_model, "write a synthetic model with random weights (GGUF or safetensors)"},
