@@ -10,7 +10,8 @@ static sym_status try_pair(const sym_tokenizer *t, sym_tok_work *w, int32_t l, i
     const tok_symbol *L = &w->sym[l], *R = &w->sym[r];
     const tok_merge_slot *m = sym_tok_merges_find(&t->merges, L->id, R->id);
     if (!m) return SYM_OK;
-    return sym_tok_heap_push(w, (tok_bigram){-(double)m->rank, l, r, L->len, R->len, m->out});
+    uint64_t key = ((uint64_t)(uint32_t)m->rank << 32) | (uint32_t)l;
+    return sym_tok_heap_push(w, (tok_bigram){key, r, L->len, R->len, m->out});
 }
 
 /* A symbol no token covers: byte tokens where the vocabulary has them, else <unk>. */
@@ -56,15 +57,16 @@ sym_status sym_bpe_encode_word(const sym_tokenizer *t, sym_tok_work *w, const ch
 
     while (w->n_heap) {
         tok_bigram b = sym_tok_heap_pop(w);
-        tok_symbol *L = &w->sym[b.left], *R = &w->sym[b.right];
+        int32_t left = sym_tok_bigram_left(&b);
+        tok_symbol *L = &w->sym[left], *R = &w->sym[b.right];
         if (L->len != b.len_l || R->len != b.len_r || L->next != b.right) continue; /* stale */
         L->len += R->len;
         L->id = b.out;
         R->len = 0;
         L->next = R->next;
-        if (R->next >= 0) w->sym[R->next].prev = b.left;
-        SYM_TRY(try_pair(t, w, L->prev, b.left));
-        SYM_TRY(try_pair(t, w, b.left, L->next));
+        if (R->next >= 0) w->sym[R->next].prev = left;
+        SYM_TRY(try_pair(t, w, L->prev, left));
+        SYM_TRY(try_pair(t, w, left, L->next));
     }
 
     bool prev_unk = false;

@@ -24,10 +24,7 @@ void sym_tok_work_free(sym_tok_work *w) {
     memset(w, 0, sizeof *w);
 }
 
-/* a comes out before b: higher key, then the leftmost pair */
-static int before(const tok_bigram *a, const tok_bigram *b) {
-    return a->key > b->key || (a->key == b->key && a->left < b->left);
-}
+static int before(const tok_bigram *a, const tok_bigram *b) { return a->key < b->key; }
 
 sym_status sym_tok_heap_push(sym_tok_work *w, tok_bigram b) {
     if (w->n_heap == w->cap_heap) {

@@ -2,6 +2,8 @@
  * already escaped to U+2581) is split into UTF-8 characters; the adjacent pair whose concatenation
  * is the token with the highest score is merged first (ties: leftmost), until no pair forms a
  * token. Symbols that are not tokens fall back to <0xXX> byte tokens. O(n log n) in the length. */
+#include <string.h>
+
 #include "text/tok_impl.h"
 #include "text/utf8.h"
 
@@ -11,7 +13,13 @@ static sym_status try_pair(const sym_tokenizer *t, sym_tok_work *w, const char *
     const tok_symbol *L = &w->sym[l], *R = &w->sym[r];
     int32_t id = sym_tok_map_find(t, &t->by_text, text + L->start, L->len + R->len);
     if (id < 0) return SYM_OK;
-    return sym_tok_heap_push(w, (tok_bigram){t->tokens[id].score, l, r, L->len, R->len, id});
+    /* float bits -> an unsigned order where higher scores are smaller */
+    uint32_t u;
+    float score = t->tokens[id].score;
+    memcpy(&u, &score, 4);
+    uint32_t asc = (u & 0x80000000u) ? ~u : u | 0x80000000u;
+    uint64_t key = ((uint64_t)~asc << 32) | (uint32_t)l;
+    return sym_tok_heap_push(w, (tok_bigram){key, r, L->len, R->len, id});
 }
 
 sym_status sym_spm_encode(const sym_tokenizer *t, sym_tok_work *w, const char *text, size_t len,
@@ -32,15 +40,16 @@ sym_status sym_spm_encode(const sym_tokenizer *t, sym_tok_work *w, const char *t
 
     while (w->n_heap) {
         tok_bigram b = sym_tok_heap_pop(w);
-        tok_symbol *L = &w->sym[b.left], *R = &w->sym[b.right];
+        int32_t left = sym_tok_bigram_left(&b);
+        tok_symbol *L = &w->sym[left], *R = &w->sym[b.right];
         if (L->len != b.len_l || R->len != b.len_r || L->next != b.right) continue; /* stale */
         L->len += R->len;
         L->id = b.out;
         R->len = 0;
         L->next = R->next;
-        if (R->next >= 0) w->sym[R->next].prev = b.left;
-        SYM_TRY(try_pair(t, w, text, L->prev, b.left));
-        SYM_TRY(try_pair(t, w, text, b.left, L->next));
+        if (R->next >= 0) w->sym[R->next].prev = left;
+        SYM_TRY(try_pair(t, w, text, L->prev, left));
+        SYM_TRY(try_pair(t, w, text, left, L->next));
     }
 
     for (int32_t i = 0; i >= 0; i = w->sym[i].next) {

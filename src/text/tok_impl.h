@@ -181,12 +181,17 @@ typedef struct tok_symbol {
     int32_t id;          /* token for these bytes, -1 if none */
 } tok_symbol;
 
+/* A candidate merge. key orders the queue, smallest first: priority in the high 32 bits (BPE:
+ * the rank; SPM: the score mapped so that higher scores come first), the left symbol's index in
+ * the low 32 bits (ties go to the leftmost pair). One integer compare per heap step. */
 typedef struct tok_bigram {
-    double key;           /* higher first: SPM score, or -rank for BPE */
-    int32_t left, right;  /* symbol indices */
+    uint64_t key;
+    int32_t right;         /* symbol index; the left one is (int32_t)(key & 0xffffffff) */
     uint32_t len_l, len_r; /* their lengths when queued (stale entries are skipped) */
-    int32_t out;          /* token of the merged symbol */
+    int32_t out;           /* token of the merged symbol */
 } tok_bigram;
+
+static inline int32_t sym_tok_bigram_left(const tok_bigram *b) { return (int32_t)(uint32_t)b->key; }
 
 /* Per-call scratch of the merge loops, grown as needed and freed by sym_tok_work_free. */
 typedef struct sym_tok_work {
