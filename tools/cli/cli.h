@@ -43,5 +43,6 @@ bool cli_parse_double(const char *flag, const char *s, double lo, double hi, dou
 
 /* Commands: each in its own cmd_*.c file, receiving argv after the command name. */
 int cmd_config(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 
 #endif

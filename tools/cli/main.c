@@ -14,6 +14,7 @@ typedef struct command {
 
 static const command k_commands[] = {
     {"config", cmd_config, "print the effective configuration (INI)"},
+    {"tokenize", cmd_tokenize, "print the token ids (or pieces) of a text"},
 };
 #define N_COMMANDS (sizeof k_commands / sizeof k_commands[0])
 
