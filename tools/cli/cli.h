@@ -47,5 +47,6 @@ int cmd_run(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_make_model(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 
 #endif
