@@ -1,0 +1,445 @@
+/* simd_template.h — the SIMD kernels, written once over a small vector abstraction and included
+ * by kernels_avx512.c and kernels_avx2.c after they define, for their ISA:
+ *   VW (lanes), MR (gemm tokens per register block), KTABLE (the table's name), vec_t, and the
+ *   always-inline primitives v_zero v_set1 v_load v_store v_load_n v_store_n v_fma v_add v_sub
+ *   v_mul v_div v_max v_min v_hsum v_hmax v_exp v_load_f16 v_load_bf16 v_load_f16_n
+ *   v_load_bf16_n v_store_f16 v_store_bf16 v_store_f16_n v_store_bf16_n v_transpose.
+ * The including file applies its target attributes to everything here (pragma), so nothing in
+ * this file runs unless ops.c has checked the CPU. `_n` primitives touch only lanes < n (loads
+ * fill the rest with zeros). Not a standalone header: no include guard on purpose.
+ */
+#include <math.h>
+#include <stdint.h>
+
+#define NR (2 * VW) /* gemm panel: two vectors of outputs */
+
+/* ---- loads of any weight dtype (dt is a constant after inlining) ----------------------------- */
+
+AI vec_t load_dt(const void *p, const sym_dtype dt, int64_t i) {
+    if (dt == SYM_DT_F16) return v_load_f16((const uint16_t *)p + i);
+    if (dt == SYM_DT_BF16) return v_load_bf16((const uint16_t *)p + i);
+    return v_load((const float *)p + i);
+}
+
+AI vec_t load_dt_n(const void *p, const sym_dtype dt, int64_t i, int n) {
+    if (dt == SYM_DT_F16) return v_load_f16_n((const uint16_t *)p + i, n);
+    if (dt == SYM_DT_BF16) return v_load_bf16_n((const uint16_t *)p + i, n);
+    return v_load_n((const float *)p + i, n);
+}
+
+AI void store_dt(void *p, const sym_dtype dt, int64_t i, vec_t v) {
+    if (dt == SYM_DT_F16) v_store_f16((uint16_t *)p + i, v);
+    else if (dt == SYM_DT_BF16) v_store_bf16((uint16_t *)p + i, v);
+    else v_store((float *)p + i, v);
+}
+
+AI void store_dt_n(void *p, const sym_dtype dt, int64_t i, vec_t v, int n) {
+    if (dt == SYM_DT_F16) v_store_f16_n((uint16_t *)p + i, v, n);
+    else if (dt == SYM_DT_BF16) v_store_bf16_n((uint16_t *)p + i, v, n);
+    else v_store_n((float *)p + i, v, n);
+}
+
+AI const void *row_ptr(const void *w, const sym_dtype dt, int64_t row, int64_t n_cols) {
+    return (const char *)w + (size_t)row * (size_t)n_cols * (dt == SYM_DT_F32 ? 4 : 2);
+}
+
+/* ---- gemv: decode, straight from the weights ------------------------------------------------- */
+
+/* NROWS weight rows at o against MRT tokens. With one token, two vectors per step keep 8
+ * independent accumulators in flight; the loop is bound by the weight stream (memory). */
+AI void gemv_block(const int mrt, const int nrows, const sym_dtype dt, const float *x,
+                   int64_t ldx, const void *w, int64_t n_in, int64_t o, const float *bias,
+                   float *out, int64_t ldo) {
+    const void *row[4];
+    vec_t acc[SYM_CPU_GEMV_MAX_TOK][4][2];
+#pragma GCC unroll 4
+    for (int r = 0; r < nrows; r++) row[r] = row_ptr(w, dt, o + r, n_in);
+#pragma GCC unroll 4
+    for (int t = 0; t < mrt; t++)
+#pragma GCC unroll 4
+        for (int r = 0; r < nrows; r++) acc[t][r][0] = acc[t][r][1] = v_zero();
+    int64_t i = 0;
+    if (mrt == 1) {
+        for (; i + 2 * VW <= n_in; i += 2 * VW) {
+            vec_t x0 = v_load(x + i), x1 = v_load(x + i + VW);
+#pragma GCC unroll 4
+            for (int r = 0; r < nrows; r++) {
+                acc[0][r][0] = v_fma(load_dt(row[r], dt, i), x0, acc[0][r][0]);
+                acc[0][r][1] = v_fma(load_dt(row[r], dt, i + VW), x1, acc[0][r][1]);
+            }
+        }
+    }
+    for (; i + VW <= n_in; i += VW) {
+        vec_t xv[SYM_CPU_GEMV_MAX_TOK];
+#pragma GCC unroll 4
+        for (int t = 0; t < mrt; t++) xv[t] = v_load(x + t * ldx + i);
+#pragma GCC unroll 4
+        for (int r = 0; r < nrows; r++) {
+            vec_t wv = load_dt(row[r], dt, i);
+#pragma GCC unroll 4
+            for (int t = 0; t < mrt; t++) acc[t][r][0] = v_fma(wv, xv[t], acc[t][r][0]);
+        }
+    }
+    if (i < n_in) {
+        int n = (int)(n_in - i);
+        vec_t xv[SYM_CPU_GEMV_MAX_TOK];
+#pragma GCC unroll 4
+        for (int t = 0; t < mrt; t++) xv[t] = v_load_n(x + t * ldx + i, n);
+#pragma GCC unroll 4
+        for (int r = 0; r < nrows; r++) {
+            vec_t wv = load_dt_n(row[r], dt, i, n);
+#pragma GCC unroll 4
+            for (int t = 0; t < mrt; t++) acc[t][r][1] = v_fma(wv, xv[t], acc[t][r][1]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int t = 0; t < mrt; t++)
+#pragma GCC unroll 4
+        for (int r = 0; r < nrows; r++) {
+            float s = v_hsum(v_add(acc[t][r][0], acc[t][r][1]));
+            if (bias) s += bias[o + r];
+            out[t * ldo + o + r] = s;
+        }
+}
+
+AI void gemv_range(const int mrt, const sym_dtype dt, const float *x, int64_t ldx, const void *w,
+                   int64_t n_in, int64_t o0, int64_t o1, const float *bias, float *out,
+                   int64_t ldo) {
+    int64_t o = o0;
+    for (; o + 4 <= o1; o += 4) gemv_block(mrt, 4, dt, x, ldx, w, n_in, o, bias, out, ldo);
+    for (; o < o1; o++) gemv_block(mrt, 1, dt, x, ldx, w, n_in, o, bias, out, ldo);
+}
+
+AI void gemv_dt(const sym_dtype dt, int n_tok, const float *x, int64_t ldx, const void *w,
+                int64_t n_in, int64_t o0, int64_t o1, const float *bias, float *out,
+                int64_t ldo) {
+    switch (n_tok) {
+    case 1: gemv_range(1, dt, x, ldx, w, n_in, o0, o1, bias, out, ldo); break;
+    case 2: gemv_range(2, dt, x, ldx, w, n_in, o0, o1, bias, out, ldo); break;
+    case 3: gemv_range(3, dt, x, ldx, w, n_in, o0, o1, bias, out, ldo); break;
+    default: gemv_range(4, dt, x, ldx, w, n_in, o0, o1, bias, out, ldo); break;
+    }
+}
+
+static void k_gemv(int n_tok, const float *x, int64_t ldx, const void *w, sym_dtype wt,
+                   int64_t n_in, int64_t o0, int64_t o1, const float *bias, float *out,
+                   int64_t ldo) {
+    switch (wt) {
+    case SYM_DT_F16: gemv_dt(SYM_DT_F16, n_tok, x, ldx, w, n_in, o0, o1, bias, out, ldo); break;
+    case SYM_DT_BF16: gemv_dt(SYM_DT_BF16, n_tok, x, ldx, w, n_in, o0, o1, bias, out, ldo); break;
+    default: gemv_dt(SYM_DT_F32, n_tok, x, ldx, w, n_in, o0, o1, bias, out, ldo); break;
+    }
+}
+
+/* ---- gemm: prefill, packed f32 panels and an MR x NR register block -------------------------- */
+
+/* Transposes VW x VW blocks of weights (converted to f32 on load) into the panel. */
+AI void pack_dt(const sym_dtype dt, const void *w, int64_t n_in, int64_t o0, int n_rows,
+                int64_t k0, int64_t kc, float *panel) {
+    for (int h = 0; h < NR / VW; h++) {
+        for (int64_t kb = 0; kb < kc; kb += VW) {
+            int nk = kc - kb < VW ? (int)(kc - kb) : VW;
+            vec_t r[VW];
+#pragma GCC unroll 16
+            for (int j = 0; j < VW; j++) {
+                int row = h * VW + j;
+                if (row >= n_rows) r[j] = v_zero();
+                else if (nk == VW) r[j] = load_dt(row_ptr(w, dt, o0 + row, n_in), dt, k0 + kb);
+                else r[j] = load_dt_n(row_ptr(w, dt, o0 + row, n_in), dt, k0 + kb, nk);
+            }
+            v_transpose(r);
+            for (int j = 0; j < nk; j++) v_store(panel + (kb + j) * NR + h * VW, r[j]);
+        }
+    }
+}
+
+static void k_pack(const void *w, sym_dtype wt, int64_t n_in, int64_t o0, int n_rows, int64_t k0,
+                   int64_t kc, float *panel) {
+    switch (wt) {
+    case SYM_DT_F16: pack_dt(SYM_DT_F16, w, n_in, o0, n_rows, k0, kc, panel); break;
+    case SYM_DT_BF16: pack_dt(SYM_DT_BF16, w, n_in, o0, n_rows, k0, kc, panel); break;
+    default: pack_dt(SYM_DT_F32, w, n_in, o0, n_rows, k0, kc, panel); break;
+    }
+}
+
+/* mrt tokens x NR outputs, all in registers; each step: two panel vectors, mrt broadcasts of x,
+ * 2 * mrt FMAs. */
+AI void ukernel(const int mrt, const float *x, int64_t ldx, const float *panel, int64_t kc,
+                float *c, int64_t ldc, int n_rows, int accumulate, const float *bias) {
+    vec_t acc[MR][2];
+    int n0 = n_rows < VW ? n_rows : VW, n1 = n_rows - VW;
+    if (accumulate) {
+#pragma GCC unroll 16
+        for (int t = 0; t < mrt; t++) {
+            acc[t][0] = n0 == VW ? v_load(c + t * ldc) : v_load_n(c + t * ldc, n0);
+            acc[t][1] = n1 >= VW ? v_load(c + t * ldc + VW)
+                        : n1 > 0 ? v_load_n(c + t * ldc + VW, n1)
+                                 : v_zero();
+        }
+    } else {
+        vec_t b0 = v_zero(), b1 = v_zero();
+        if (bias) {
+            b0 = n0 == VW ? v_load(bias) : v_load_n(bias, n0);
+            b1 = n1 >= VW ? v_load(bias + VW) : n1 > 0 ? v_load_n(bias + VW, n1) : v_zero();
+        }
+#pragma GCC unroll 16
+        for (int t = 0; t < mrt; t++) {
+            acc[t][0] = b0;
+            acc[t][1] = b1;
+        }
+    }
+    const float *xr[MR];
+#pragma GCC unroll 16
+    for (int t = 0; t < mrt; t++) xr[t] = x + t * ldx;
+    for (int64_t k = 0; k < kc; k++) {
+        vec_t w0 = v_load(panel + k * NR), w1 = v_load(panel + k * NR + VW);
+#pragma GCC unroll 16
+        for (int t = 0; t < mrt; t++) {
+            vec_t b = v_set1(xr[t][k]);
+            acc[t][0] = v_fma(w0, b, acc[t][0]);
+            acc[t][1] = v_fma(w1, b, acc[t][1]);
+        }
+    }
+#pragma GCC unroll 16
+    for (int t = 0; t < mrt; t++) {
+        if (n0 == VW) v_store(c + t * ldc, acc[t][0]);
+        else v_store_n(c + t * ldc, acc[t][0], n0);
+        if (n1 >= VW) v_store(c + t * ldc + VW, acc[t][1]);
+        else if (n1 > 0) v_store_n(c + t * ldc + VW, acc[t][1], n1);
+    }
+}
+
+static void k_gemm_panel(int64_t n_tok, const float *x, int64_t ldx, const float *panel,
+                         int64_t kc, float *c, int64_t ldc, int n_rows, int accumulate,
+                         const float *bias) {
+    int64_t t = 0;
+    for (; t + MR <= n_tok; t += MR)
+        ukernel(MR, x + t * ldx, ldx, panel, kc, c + t * ldc, ldc, n_rows, accumulate, bias);
+    x += t * ldx;
+    c += t * ldc;
+    switch (n_tok - t) {
+    case 0: break;
+    case 1: ukernel(1, x, ldx, panel, kc, c, ldc, n_rows, accumulate, bias); break;
+    case 2: ukernel(2, x, ldx, panel, kc, c, ldc, n_rows, accumulate, bias); break;
+    case 3: ukernel(3, x, ldx, panel, kc, c, ldc, n_rows, accumulate, bias); break;
+    case 4: ukernel(4, x, ldx, panel, kc, c, ldc, n_rows, accumulate, bias); break;
+    case 5: ukernel(5, x, ldx, panel, kc, c, ldc, n_rows, accumulate, bias); break;
+#if MR > 6
+    case 6: ukernel(6, x, ldx, panel, kc, c, ldc, n_rows, accumulate, bias); break;
+    case 7: ukernel(7, x, ldx, panel, kc, c, ldc, n_rows, accumulate, bias); break;
+#endif
+    default: SYM_ASSERT(0 && "gemm tail");
+    }
+}
+
+/* ---- conversions ----------------------------------------------------------------------------- */
+
+AI void to_f32_dt(const sym_dtype dt, const void *src, float *dst, int64_t n) {
+    int64_t i = 0;
+    for (; i + VW <= n; i += VW) v_store(dst + i, load_dt(src, dt, i));
+    if (i < n) v_store_n(dst + i, load_dt_n(src, dt, i, (int)(n - i)), (int)(n - i));
+}
+
+static void k_to_f32(const void *src, sym_dtype st, float *dst, int64_t n) {
+    switch (st) {
+    case SYM_DT_F16: to_f32_dt(SYM_DT_F16, src, dst, n); break;
+    case SYM_DT_BF16: to_f32_dt(SYM_DT_BF16, src, dst, n); break;
+    default: to_f32_dt(SYM_DT_F32, src, dst, n); break;
+    }
+}
+
+AI void from_f32_dt(const sym_dtype dt, const float *src, void *dst, int64_t n) {
+    int64_t i = 0;
+    for (; i + VW <= n; i += VW) store_dt(dst, dt, i, v_load(src + i));
+    if (i < n) store_dt_n(dst, dt, i, v_load_n(src + i, (int)(n - i)), (int)(n - i));
+}
+
+static void k_from_f32(const float *src, void *dst, sym_dtype dt, int64_t n) {
+    switch (dt) {
+    case SYM_DT_F16: from_f32_dt(SYM_DT_F16, src, dst, n); break;
+    case SYM_DT_BF16: from_f32_dt(SYM_DT_BF16, src, dst, n); break;
+    default: from_f32_dt(SYM_DT_F32, src, dst, n); break;
+    }
+}
+
+/* ---- row ops --------------------------------------------------------------------------------- */
+
+static float k_sumsq(const float *x, int64_t n) {
+    vec_t a0 = v_zero(), a1 = v_zero(), a2 = v_zero(), a3 = v_zero();
+    int64_t i = 0;
+    for (; i + 4 * VW <= n; i += 4 * VW) {
+        vec_t x0 = v_load(x + i), x1 = v_load(x + i + VW);
+        vec_t x2 = v_load(x + i + 2 * VW), x3 = v_load(x + i + 3 * VW);
+        a0 = v_fma(x0, x0, a0);
+        a1 = v_fma(x1, x1, a1);
+        a2 = v_fma(x2, x2, a2);
+        a3 = v_fma(x3, x3, a3);
+    }
+    for (; i + VW <= n; i += VW) {
+        vec_t x0 = v_load(x + i);
+        a0 = v_fma(x0, x0, a0);
+    }
+    if (i < n) {
+        vec_t x0 = v_load_n(x + i, (int)(n - i));
+        a1 = v_fma(x0, x0, a1);
+    }
+    return v_hsum(v_add(v_add(a0, a1), v_add(a2, a3)));
+}
+
+AI void scale_mul_dt(const sym_dtype dt, float *out, const float *x, float scale, const void *w,
+                     int64_t n) {
+    vec_t s = v_set1(scale);
+    int64_t i = 0;
+    for (; i + VW <= n; i += VW) v_store(out + i, v_mul(v_mul(v_load(x + i), s), load_dt(w, dt, i)));
+    if (i < n) {
+        int m = (int)(n - i);
+        v_store_n(out + i, v_mul(v_mul(v_load_n(x + i, m), s), load_dt_n(w, dt, i, m)), m);
+    }
+}
+
+static void k_scale_mul(float *out, const float *x, float scale, const void *w, sym_dtype wt,
+                        int64_t n) {
+    switch (wt) {
+    case SYM_DT_F16: scale_mul_dt(SYM_DT_F16, out, x, scale, w, n); break;
+    case SYM_DT_BF16: scale_mul_dt(SYM_DT_BF16, out, x, scale, w, n); break;
+    default: scale_mul_dt(SYM_DT_F32, out, x, scale, w, n); break;
+    }
+}
+
+AI vec_t silu_mul_v(vec_t g, vec_t u) {
+    vec_t e = v_exp(v_sub(v_zero(), g));
+    return v_mul(v_div(g, v_add(v_set1(1.0f), e)), u);
+}
+
+static void k_silu_mul(float *out, const float *g, const float *u, int64_t n) {
+    int64_t i = 0;
+    for (; i + VW <= n; i += VW) v_store(out + i, silu_mul_v(v_load(g + i), v_load(u + i)));
+    if (i < n) {
+        int m = (int)(n - i);
+        v_store_n(out + i, silu_mul_v(v_load_n(g + i, m), v_load_n(u + i, m)), m);
+    }
+}
+
+static void k_add(float *out, const float *a, const float *c, int64_t n) {
+    int64_t i = 0;
+    for (; i + VW <= n; i += VW) v_store(out + i, v_add(v_load(a + i), v_load(c + i)));
+    if (i < n) {
+        int m = (int)(n - i);
+        v_store_n(out + i, v_add(v_load_n(a + i, m), v_load_n(c + i, m)), m);
+    }
+}
+
+/* x[i] = exp(x[i] - mx) for i < n; returns the sum of the new values. */
+AI float exp_sub_sum(float *x, int64_t n, float mx) {
+    vec_t m = v_set1(mx), s0 = v_zero(), s1 = v_zero();
+    int64_t i = 0;
+    for (; i + 2 * VW <= n; i += 2 * VW) {
+        vec_t e0 = v_exp(v_sub(v_load(x + i), m)), e1 = v_exp(v_sub(v_load(x + i + VW), m));
+        v_store(x + i, e0);
+        v_store(x + i + VW, e1);
+        s0 = v_add(s0, e0);
+        s1 = v_add(s1, e1);
+    }
+    for (; i + VW <= n; i += VW) {
+        vec_t e = v_exp(v_sub(v_load(x + i), m));
+        v_store(x + i, e);
+        s0 = v_add(s0, e);
+    }
+    if (i < n) {
+        int r = (int)(n - i);
+        v_store_n(x + i, v_exp(v_sub(v_load_n(x + i, r), m)), r);
+        s1 = v_add(s1, v_load_n(x + i, r)); /* reload: lanes >= r are zero */
+    }
+    return v_hsum(v_add(s0, s1));
+}
+
+AI float max_of(const float *x, int64_t n) {
+    float mx = -INFINITY;
+    int64_t i = 0;
+    if (n >= VW) {
+        vec_t m = v_load(x);
+        for (i = VW; i + VW <= n; i += VW) m = v_max(m, v_load(x + i));
+        mx = v_hmax(m);
+    }
+    for (; i < n; i++) mx = fmaxf(mx, x[i]);
+    return mx;
+}
+
+static void k_softmax(float *x, int64_t n) {
+    float sum = exp_sub_sum(x, n, max_of(x, n));
+    vec_t s = v_set1(sum);
+    int64_t i = 0;
+    for (; i + VW <= n; i += VW) v_store(x + i, v_div(v_load(x + i), s));
+    if (i < n) v_store_n(x + i, v_div(v_load_n(x + i, (int)(n - i)), s), (int)(n - i));
+}
+
+/* ---- attention ------------------------------------------------------------------------------- */
+
+AI float dot_n(const float *a, const float *b, int n) {
+    vec_t s0 = v_zero(), s1 = v_zero();
+    int i = 0;
+    for (; i + 2 * VW <= n; i += 2 * VW) {
+        s0 = v_fma(v_load(a + i), v_load(b + i), s0);
+        s1 = v_fma(v_load(a + i + VW), v_load(b + i + VW), s1);
+    }
+    for (; i + VW <= n; i += VW) s0 = v_fma(v_load(a + i), v_load(b + i), s0);
+    if (i < n) s1 = v_fma(v_load_n(a + i, n - i), v_load_n(b + i, n - i), s1);
+    return v_hsum(v_add(s0, s1));
+}
+
+/* acc[d] = acc[d] * corr + sum_j p[j] * v[j][d], one vector of d at a time so the accumulator
+ * stays in a register over all positions. */
+AI void accumulate_pv(float *acc, float corr, const float *p, int n_p, const float *v,
+                      int64_t ld_kv, int hd) {
+    vec_t cr = v_set1(corr);
+    int d = 0;
+    for (; d + VW <= hd; d += VW) {
+        vec_t a = v_mul(v_load(acc + d), cr);
+        for (int j = 0; j < n_p; j++) a = v_fma(v_set1(p[j]), v_load(v + j * ld_kv + d), a);
+        v_store(acc + d, a);
+    }
+    if (d < hd) {
+        int m = hd - d;
+        vec_t a = v_mul(v_load_n(acc + d, m), cr);
+        for (int j = 0; j < n_p; j++) a = v_fma(v_set1(p[j]), v_load_n(v + j * ld_kv + d, m), a);
+        v_store_n(acc + d, a, m);
+    }
+}
+
+static void k_attn_step(int n_q, const float *q, const int *lim, int head_dim, int p0, int n_p,
+                        const float *kf, const float *vf, int64_t ld_kv, float *m, float *l,
+                        float *acc, float *s) {
+    for (int qi = 0; qi < n_q; qi++) {
+        int np = lim[qi] - p0 < n_p ? lim[qi] - p0 : n_p;
+        if (np <= 0) continue;
+        const float *qr = q + (int64_t)qi * head_dim;
+        float mx = -INFINITY;
+        for (int j = 0; j < np; j++) {
+            s[j] = dot_n(qr, kf + j * ld_kv, head_dim);
+            mx = fmaxf(mx, s[j]);
+        }
+        float m_new = fmaxf(m[qi], mx);
+        float corr = expf(m[qi] - m_new); /* 0 on the first block (m = -inf) */
+        float sum = exp_sub_sum(s, np, m_new);
+        l[qi] = l[qi] * corr + sum;
+        m[qi] = m_new;
+        accumulate_pv(acc + (int64_t)qi * head_dim, corr, s, np, vf, ld_kv, head_dim);
+    }
+}
+
+const sym_cpu_kernels KTABLE = {
+    .isa = KISA,
+    .nr = NR,
+    .mr = MR,
+    .gemv = k_gemv,
+    .pack = k_pack,
+    .gemm_panel = k_gemm_panel,
+    .to_f32 = k_to_f32,
+    .from_f32 = k_from_f32,
+    .sumsq = k_sumsq,
+    .scale_mul = k_scale_mul,
+    .silu_mul = k_silu_mul,
+    .add = k_add,
+    .softmax = k_softmax,
+    .attn_step = k_attn_step,
+};
