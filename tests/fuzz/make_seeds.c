@@ -1,6 +1,6 @@
-/* Writes the fuzzers' seed files (a few hundred bytes each) into DIR/fuzz_gguf/ and
- * DIR/fuzz_safetensors/: a minimal GGUF, one with every value type, two tiny models (llama f32,
- * qwen2 f16), a safetensors file, a config.json and a shard index. Run it after changing the
+/* Writes the fuzzers' seed files (a few hundred bytes each) into DIR/fuzz_gguf/, DIR/fuzz_model/
+ * and DIR/fuzz_safetensors/: a minimal GGUF, one with every value type, two tiny models (llama
+ * f32, qwen2 f16), a safetensors file, a config.json and a shard index. Run it after changing the
  * formats: build-fuzz/tests/fuzz/fuzz_make_seeds tests/fuzz/seeds */
 #include <stdio.h>
 #include <sys/stat.h>
@@ -25,6 +25,7 @@ static void put_gguf(const gguf_builder *g, const char *name) {
     size_t n;
     unsigned char *p = gb_finish(g, &n);
     put("fuzz_gguf", name, p, n);
+    put("fuzz_model", name, p, n);
     free(p);
 }
 
