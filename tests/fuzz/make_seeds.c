@@ -1,7 +1,7 @@
 /* Writes the fuzzers' seed files (a few hundred bytes each) into DIR/fuzz_gguf/, DIR/fuzz_model/
  * and DIR/fuzz_safetensors/: a minimal GGUF, one with every value type, two tiny models (llama
  * f32, qwen2 f16), a safetensors file, a config.json and a shard index. Run it after changing the
- * formats: build-fuzz/tests/fuzz/fuzz_make_seeds tests/fuzz/seeds */
+ * formats: build-fuzz/tests/fuzz/make_fuzz_seeds tests/fuzz/seeds */
 #include <stdio.h>
 #include <sys/stat.h>
 
