@@ -1,6 +1,7 @@
 /* GGUF reader: the real shared model parses with the right metadata and tensor table, and every
  * truncation and a set of targeted corruptions of it give SYM_ERR_FORMAT (never a crash; run
  * under ASan in CI). */
+#include "gguf_build.h"
 #include "model/gguf.h"
 #include "test_util.h"
 
@@ -109,6 +110,114 @@ static void test_corruptions(const unsigned char *data, size_t size) {
     free(buf);
 }
 
+
+/* ---- hand-built files: one defect each ------------------------------------------------------- */
+
+static void expect_built(const gguf_builder *g, sym_status want, const char *needle,
+                         const char *what) {
+    size_t size;
+    unsigned char *buf = gb_finish(g, &size);
+    sym_gguf *out = NULL;
+    sym_status st = sym_gguf_open_memory(buf, size, &out);
+    CHECK(st == want, "%s: got %s (%s), want %s", what, sym_status_name(st), sym_last_error(),
+          sym_status_name(want));
+    if (needle)
+        CHECK(strstr(sym_last_error(), needle) != NULL, "%s: detail '%s' lacks '%s'", what,
+              sym_last_error(), needle);
+    sym_gguf_close(out);
+    free(buf);
+}
+
+static void test_built(void) {
+    const uint64_t ne2[2] = {8, 2};
+    gguf_builder g;
+#define CASE(setup, want, needle)                                                                 \
+    do {                                                                                          \
+        gb_init(&g);                                                                              \
+        setup;                                                                                    \
+        expect_built(&g, want, needle, #setup);                                                   \
+        gb_free(&g);                                                                              \
+    } while (0)
+    CASE((void)0, SYM_OK, NULL); /* nothing at all */
+    CASE((gb_kv_u32(&g, "a", 1), gb_tensor(&g, "t", 8, 2, 0, 4), g.version = 2), SYM_OK, NULL);
+    CASE((gb_kv_u32(&g, "dup", 1), gb_kv_u32(&g, "dup", 2)), SYM_ERR_FORMAT,
+         "duplicate metadata key 'dup'");
+    CASE((gb_tensor(&g, "t", 8, 2, 0, 4), gb_tensor(&g, "t", 8, 2, 0, 4)), SYM_ERR_FORMAT,
+         "duplicate tensor name 't'");
+    CASE(gb_key(&g, "", 4), SYM_ERR_FORMAT, "metadata key 0 is empty");
+    CASE((gb_tensor_at(&g, "t", 2, ne2, 0, 0, 96), gb_tensor_at(&g, "u", 2, ne2, 0, 32, 0)),
+         SYM_ERR_FORMAT, "tensors 't' and 'u' overlap");
+    CASE(gb_tensor_at(&g, "t", 2, ne2, 0, 0, 63), SYM_ERR_FORMAT,
+         "tensor 't' (64 bytes at data offset 0) ends past the end of the file");
+    CASE(gb_tensor_at(&g, "t", 2, ne2, 0, 1ull << 62, 0), SYM_ERR_FORMAT, "ends past the end");
+    CASE(gb_tensor_at(&g, "t", 2, ne2, 0, 16, 96), SYM_ERR_FORMAT,
+         "offset 16 is not a multiple of the alignment 32");
+    CASE((gb_kv_u32(&g, "general.alignment", 64), gb_tensor_at(&g, "t", 2, ne2, 0, 32, 128)),
+         SYM_ERR_FORMAT, "not a multiple of the alignment 64");
+    CASE(gb_kv_u32(&g, "general.alignment", 3), SYM_ERR_FORMAT, "alignment 3 is not a power of two");
+    CASE(gb_kv_u32(&g, "general.alignment", 0), SYM_ERR_FORMAT, "alignment 0 is not a power of two");
+    CASE(gb_kv_str(&g, "general.alignment", "32"), SYM_ERR_FORMAT,
+         "general.alignment has type string (u32 expected)");
+    CASE(gb_tensor(&g, "t", 8, 2, 99, 4), SYM_ERR_FORMAT, "tensor 't' has unknown type id 99");
+    CASE(gb_tensor(&g, "t", 8, 2, 4, 4), SYM_ERR_FORMAT, "unknown type id 4"); /* removed Q4_2 */
+    CASE(gb_tensor(&g, "t", 16, 2, 2, 1), SYM_ERR_FORMAT,
+         "row length 16 is not a multiple of the Q4_0 block size 32");
+    const uint64_t big[3] = {1ull << 32, 1ull << 32, 1ull << 10};
+    CASE(gb_tensor_at(&g, "t", 3, big, 0, 0, 0), SYM_ERR_FORMAT, "tensor 't': element count overflows");
+    const uint64_t zero[2] = {8, 0};
+    CASE(gb_tensor_at(&g, "t", 2, zero, 0, 0, 0), SYM_ERR_FORMAT, "has a zero dimension");
+    const uint64_t five[5] = {1, 1, 1, 1, 1};
+    CASE(gb_tensor_at(&g, "t", 5, five, 0, 0, 4), SYM_ERR_FORMAT, "has 5 dimensions (1..4 allowed)");
+    CASE(gb_tensor_at(&g, "", 2, ne2, 0, 0, 64), SYM_ERR_FORMAT, "tensor 0 has an empty name");
+    CASE(gb_kv_bool(&g, "b", 2), SYM_ERR_FORMAT, "key 'b': bool value 2 is not 0 or 1");
+    CASE((gb_key(&g, "ba", 9), gb_u32(&g.kvs, 7), gb_u64(&g.kvs, 3), gb_put(&g.kvs, "\1\0\3", 3)),
+         SYM_ERR_FORMAT, "key 'ba': bool element 2 is 3");
+    CASE((gb_key(&g, "n", 9), gb_u32(&g.kvs, 9), gb_u64(&g.kvs, 1)), SYM_ERR_FORMAT,
+         "key 'n': nested arrays are not supported");
+    CASE((gb_key(&g, "u", 9), gb_u32(&g.kvs, 13), gb_u64(&g.kvs, 1)), SYM_ERR_FORMAT,
+         "key 'u': unknown array element type 13");
+    CASE((gb_key(&g, "v", 77)), SYM_ERR_FORMAT, "key 'v': unknown value type 77");
+    CASE((gb_key(&g, "h", 9), gb_u32(&g.kvs, 4), gb_u64(&g.kvs, 1ull << 61)), SYM_ERR_FORMAT,
+         "key 'h': array of 2305843009213693952 u32 elements runs past the end");
+    CASE((gb_key(&g, "s", 9), gb_u32(&g.kvs, 8), gb_u64(&g.kvs, 1ull << 40)), SYM_ERR_FORMAT,
+         "key 's': array of 1099511627776 strings cannot fit");
+    CASE((gb_key(&g, "l", 8), gb_u64(&g.kvs, UINT64_MAX)), SYM_ERR_FORMAT,
+         "file truncated while reading a string value");
+    CASE((gb_kv_u32(&g, "x", 1), g.n_kv = 1ull << 40), SYM_ERR_FORMAT, "metadata entries cannot fit");
+    CASE((gb_tensor(&g, "t", 8, 2, 0, 4), g.n_tensors = 5), SYM_ERR_FORMAT, "cannot fit");
+    CASE(g.version = 4, SYM_ERR_FORMAT, "unsupported version 4");
+#undef CASE
+    /* typed getters on a built file */
+    gb_init(&g);
+    gb_kv_u32(&g, "u", 7);
+    gb_kv_f32(&g, "f", 2.5f);
+    gb_kv_str(&g, "s", "x");
+    gb_kv_bool(&g, "b", 1);
+    gb_key(&g, "neg", 5);
+    gb_u32(&g.kvs, (uint32_t)-3);
+    size_t size;
+    unsigned char *buf = gb_finish(&g, &size);
+    sym_gguf *out = NULL;
+    CHECK_OK(sym_gguf_open_memory(buf, size, &out));
+    if (out) {
+        uint32_t u = 0;
+        float f = 0;
+        bool b = false;
+        CHECK_OK(sym_gguf_get_u32(out, "u", &u));
+        CHECK_OK(sym_gguf_get_f32(out, "f", &f));
+        CHECK_OK(sym_gguf_get_bool_opt(out, "b", &b));
+        CHECK(u == 7 && f == 2.5f && b, "getters");
+        CHECK_STATUS(sym_gguf_get_u32(out, "neg", &u), SYM_ERR_FORMAT);
+        CHECK(strstr(sym_last_error(), "= -3 is out of range") != NULL, "%s", sym_last_error());
+        CHECK_STATUS(sym_gguf_get_bool_opt(out, "u", &b), SYM_ERR_FORMAT);
+        const sym_gguf_kv *kv = sym_gguf_find(out, "s");
+        CHECK(kv && kv->raw_len == 8 + 1 + 4 + 8 + 1 && kv->raw[8] == 's', "raw span");
+    }
+    sym_gguf_close(out);
+    free(buf);
+    gb_free(&g);
+}
+
 int main(void) {
     char path[1024];
     size_t size = 0;
@@ -116,6 +225,7 @@ int main(void) {
         test_read_file(test_shared_path("models/aidreams260K.gguf", path, sizeof path), &size);
     CHECK(data != NULL, "cannot read %s", path);
     test_real_model();
+    test_built();
     if (data) {
         test_truncations(data, size);
         test_corruptions(data, size);
