@@ -118,10 +118,13 @@ static void test_cpu_vs_ref(test_rng *r) {
                 CHECK_OK(sym_cpu_backend_create(threads, &cpu));
                 if (!cpu) continue;
                 run(cpu, m, 64, 16, kv, ids, n, got, at, 5);
+                /* an f16 cache rounds K/V to 11 bits: a last-bit difference in a K value
+                 * before rounding can flip its f16 rounding, so f16 precision bounds the error */
+                double tol = kvf ? fmax(x->tol, 1e-3) : x->tol;
                 for (int k = 0; k < 5; k++) {
                     double e = rel_err(got + k * nv, want + k * nv, x->n_vocab);
-                    CHECK(e <= x->tol, "%s kv=%s threads=%d pos %d: relative error %.3g > %.1g",
-                          x->name, sym_dtype_name(kv), threads, at[k], e, x->tol);
+                    CHECK(e <= tol, "%s kv=%s threads=%d pos %d: relative error %.3g > %.1g",
+                          x->name, sym_dtype_name(kv), threads, at[k], e, tol);
                 }
                 cpu->ops->destroy(cpu);
                 cpu = NULL;

@@ -134,7 +134,7 @@ sym_status sym_engine_open_params(const sym_engine_params *p, sym_engine **out) 
              hp->n_head_kv, hp->n_vocab, e->backend_name, e->device_name, n_ctx);
     SYM_TRY_GOTO(sym_forward_create(e->backend, e->model, &fo, &e->fwd));
     e->logits = sym_calloc((size_t)hp->n_vocab, sizeof *e->logits);
-    e->history = sym_calloc((size_t)n_ctx, sizeof *e->history);
+    e->history = sym_calloc((size_t)n_ctx + 1, sizeof *e->history); /* + the unevaluated last */
     if (!e->logits || !e->history) SYM_FAIL_GOTO(SYM_ERR_OOM, "engine: out of memory");
     e->metrics.backend = e->backend_name;
     *out = e;
@@ -211,12 +211,13 @@ static void update_peaks(sym_engine *e) {
 }
 
 sym_status sym_forward(sym_engine *e, const int32_t *ids, size_t n, float *logits) {
-    SYM_CHECK(n > 0 && n <= (size_t)(sym_n_ctx(e) - e->n_history), SYM_ERR_RANGE,
-              "forward: %zu tokens after %d exceed the context of %d", n, e->n_history,
-              sym_n_ctx(e));
+    /* after a generation the history may end with a sampled token that was never evaluated */
+    int n_past = sym_forward_n_past(e->fwd), room = sym_n_ctx(e) - n_past;
+    SYM_CHECK(n > 0 && n <= (size_t)room, SYM_ERR_RANGE,
+              "forward: %zu tokens after %d exceed the context of %d", n, n_past, sym_n_ctx(e));
     SYM_TRY(sym_forward_eval(e->fwd, ids, (int)n, logits ? logits : e->logits));
-    memcpy(e->history + e->n_history, ids, n * sizeof *ids);
-    e->n_history += (int)n;
+    memcpy(e->history + n_past, ids, n * sizeof *ids);
+    e->n_history = n_past + (int)n;
     update_peaks(e);
     return SYM_OK;
 }
@@ -263,8 +264,10 @@ sym_status sym_generate_ex(sym_engine *e, const char *prompt, size_t prompt_len,
     m->prefill_ms += t1 - t0;
     update_peaks(e);
 
+    /* As llama2.c does, the token sampled from the last position's logits is emitted even when
+     * the cache is full; it is just never evaluated. */
     size_t cap = sym_tokenizer_max_piece(e->tok) + 16, n_text;
-    for (int i = 0; i < max_tokens && e->n_history < n_ctx; i++) {
+    for (int i = 0; i < max_tokens; i++) {
         double ts = now_ms();
         int32_t id = sym_sampler_sample(smp, e->logits, e->history, (size_t)e->n_history);
         e->history[e->n_history++] = id;
@@ -275,7 +278,7 @@ sym_status sym_generate_ex(sym_engine *e, const char *prompt, size_t prompt_len,
             m->decode_ms += now_ms() - ts;
             break;
         }
-        if (eog || e->n_history >= n_ctx || i + 1 == max_tokens) {
+        if (eog || e->n_history > n_ctx || i + 1 == max_tokens) {
             m->decode_ms += now_ms() - ts;
             break;
         }

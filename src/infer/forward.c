@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "cpu/ref.h"
 
 typedef struct layer_tensors {
     sym_tensor attn_norm, wq, wk, wv, bq, bk, bv, wo;
@@ -32,6 +33,24 @@ struct sym_forward_pass {
 static sym_status load_weight(sym_backend *b, sym_tensor *t, const sym_weight *w) {
     if (!w->data) return SYM_OK; /* optional and absent */
     sym_status st = b->ops->load(b, t, w->data, w->type, w->n_cols, w->n_rows);
+    if (st != SYM_OK) sym_error_prefix("loading %s", w->name);
+    return st;
+}
+
+/* Biases are tiny and the backend interface takes them as f32: convert once at load. */
+static sym_status load_bias(sym_backend *b, sym_tensor *t, const sym_weight *w) {
+    if (!w->data || w->type == SYM_DT_F32) return load_weight(b, t, w);
+    size_t n = (size_t)w->n_cols * (size_t)w->n_rows;
+    float *tmp = sym_malloc(n * sizeof *tmp);
+    if (!tmp) return SYM_FAIL(SYM_ERR_OOM, "forward: out of memory converting %s", w->name);
+    sym_tensor src = {.type = w->type, .n_cols = w->n_cols, .n_rows = w->n_rows,
+                      .data = (void *)w->data};
+    for (int64_t r = 0; r < w->n_rows; r++)
+        for (int64_t c = 0; c < w->n_cols; c++)
+            tmp[(size_t)r * (size_t)w->n_cols + (size_t)c] = sym_ref_get(&src, r, c);
+    sym_status st = b->ops->alloc(b, t, SYM_DT_F32, w->n_cols, w->n_rows);
+    if (st == SYM_OK) st = b->ops->write(b, t, tmp, n * sizeof *tmp);
+    sym_free(tmp);
     if (st != SYM_OK) sym_error_prefix("loading %s", w->name);
     return st;
 }
@@ -75,9 +94,9 @@ sym_status sym_forward_create(sym_backend *b, const sym_model *m, const sym_forw
         SYM_TRY_GOTO(load_weight(b, &t->wq, &w->wq));
         SYM_TRY_GOTO(load_weight(b, &t->wk, &w->wk));
         SYM_TRY_GOTO(load_weight(b, &t->wv, &w->wv));
-        SYM_TRY_GOTO(load_weight(b, &t->bq, &w->bq));
-        SYM_TRY_GOTO(load_weight(b, &t->bk, &w->bk));
-        SYM_TRY_GOTO(load_weight(b, &t->bv, &w->bv));
+        SYM_TRY_GOTO(load_bias(b, &t->bq, &w->bq));
+        SYM_TRY_GOTO(load_bias(b, &t->bk, &w->bk));
+        SYM_TRY_GOTO(load_bias(b, &t->bv, &w->bv));
         SYM_TRY_GOTO(load_weight(b, &t->wo, &w->wo));
         SYM_TRY_GOTO(load_weight(b, &t->ffn_norm, &w->ffn_norm));
         SYM_TRY_GOTO(load_weight(b, &t->w_gate, &w->w_gate));

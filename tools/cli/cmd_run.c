@@ -52,7 +52,8 @@ static int on_token(void *user, int32_t id, const char *text, size_t len) {
 /* The bundled toy model: next to the source tree the binary was built from, or ../models
  * relative to the executable. */
 static const char *default_model(char *buf, size_t cap) {
-    snprintf(buf, cap, "%s/models/toy-fortunes.gguf", SYM_SOURCE_DIR);
+    /* cap >= 4096 */
+    snprintf(buf, cap, "%s/toy-fortunes.gguf", SYM_MODELS_DIR);
     if (access(buf, R_OK) == 0) return buf;
     char exe[4096];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -60,8 +61,8 @@ static const char *default_model(char *buf, size_t cap) {
         exe[n] = '\0';
         char *slash = strrchr(exe, '/');
         if (slash) *slash = '\0';
-        snprintf(buf, cap, "%s/../models/toy-fortunes.gguf", exe);
-        if (access(buf, R_OK) == 0) return buf;
+        int n_out = snprintf(buf, cap, "%.3900s/../models/toy-fortunes.gguf", exe);
+        if (n_out > 0 && (size_t)n_out < cap && access(buf, R_OK) == 0) return buf;
     }
     return NULL;
 }
@@ -245,6 +246,7 @@ int cmd_run(int argc, char **argv) {
     if (st != SYM_OK) rc = cli_fail(st);
     sym_metrics m;
     sym_metrics_get(e, &m);
+    if (isatty(STDOUT_FILENO) && isatty(STDERR_FILENO)) fputc('\n', stderr);
     fprintf(stderr,
             "symbiote: %s on %s | prompt %llu tokens, %.1f tok/s | generated %llu tokens, "
             "%.1f tok/s | peak RAM %.1f MiB, VRAM %.1f MiB | seed %llu\n",
