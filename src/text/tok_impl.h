@@ -32,10 +32,10 @@ typedef struct tok_entry {
     uint8_t flags;                 /* TOKF_* */
 } tok_entry;
 
-/* Open-addressing map from byte strings to token ids (-1 = empty slot). The keys live in the
- * tokenizer's arena (a token's text or its piece). */
+/* Open-addressing map from byte strings to token ids. The keys live in the tokenizer's arena (a
+ * token's text or its piece); a slot holds hash bits and the id (vocab.c). */
 typedef struct tok_map {
-    int32_t *slots;
+    uint64_t *slots;
     uint32_t mask;
     bool by_piece; /* key is the piece (byte-level raw bytes), not the text */
 } tok_map;
@@ -68,6 +68,7 @@ struct sym_tokenizer {
     bool escape_spaces; /* ' ' -> U+2581 before merging */
     bool ignore_merges; /* a word that is itself a token is taken whole (llama3) */
     bool fuse_unk;      /* consecutive unknowns give one <unk> */
+    bool spm_word_split; /* SPM: no token has "▁" after its leading ones (see spm.c) */
     bool add_bos;       /* the model's default */
     tok_prefix prefix;  /* where "▁" (escape_spaces) or " " (byte-level) is prepended */
     tok_prefix strip;   /* where decode removes the prefix space again */

@@ -233,8 +233,16 @@ sym_status sym_tok_finish(sym_tokenizer *t) {
         }
     }
     t->max_piece = 0;
+    t->spm_word_split = t->algo == TOK_ALGO_SPM && t->escape_spaces;
     for (int32_t id = 0; id < t->n_vocab; id++) {
         const tok_entry *e = &t->tokens[id];
+        if (t->spm_word_split) {
+            const char *s = sym_tok_text(t, id);
+            size_t k = 0;
+            while (k + 3 <= e->text_len && memcmp(s + k, SPACE_ESC, 3) == 0) k += 3;
+            if (e->text_len - k >= 3 && memmem(s + k, e->text_len - k, SPACE_ESC, 3))
+                t->spm_word_split = false;
+        }
         size_t n = e->piece_len > e->text_len ? e->piece_len : e->text_len;
         if (n > t->max_piece) t->max_piece = n;
         if (is_special_type(e->type) && e->text_len > 0) {
