@@ -28,28 +28,43 @@ static uint64_t rnd(void) {
 static size_t below(size_t n) { return (size_t)(rnd() % n); }
 
 static const char *const k_words[] = {
-    "the", "of", "and", "to", "in", "a", "is", "that", "for", "it", "as", "was", "with", "be",
-    "by", "on", "not", "he", "this", "are", "or", "his", "from", "at", "which", "but", "have",
-    "an", "had", "they", "you", "were", "their", "one", "all", "we", "can", "her", "has", "there",
-    "been", "if", "more", "when", "will", "would", "who", "so", "no", "memory", "model", "tokens",
-    "inference", "engine", "weights", "gradient", "attention", "transformer", "vocabulary",
-    "streaming", "bandwidth", "throughput", "latency", "parameters", "unquantized", "schedule",
-    "cathedral", "river", "morning", "quietly", "remarkable", "however", "although", "because",
-    "government", "university", "experiment", "language", "history", "mountain", "beautiful",
-    "don't", "it's", "we'll", "they're", "I've", "you'd",
+    "the",       "of",         "and",        "to",          "in",          "a",
+    "is",        "that",       "for",        "it",          "as",          "was",
+    "with",      "be",         "by",         "on",          "not",         "he",
+    "this",      "are",        "or",         "his",         "from",        "at",
+    "which",     "but",        "have",       "an",          "had",         "they",
+    "you",       "were",       "their",      "one",         "all",         "we",
+    "can",       "her",        "has",        "there",       "been",        "if",
+    "more",      "when",       "will",       "would",       "who",         "so",
+    "no",        "memory",     "model",      "tokens",      "inference",   "engine",
+    "weights",   "gradient",   "attention",  "transformer", "vocabulary",  "streaming",
+    "bandwidth", "throughput", "latency",    "parameters",  "unquantized", "schedule",
+    "cathedral", "river",      "morning",    "quietly",     "remarkable",  "however",
+    "although",  "because",    "government", "university",  "experiment",  "language",
+    "history",   "mountain",   "beautiful",  "don't",       "it's",        "we'll",
+    "they're",   "I've",       "you'd",
 };
 static const char *const k_unicode[] = {
-    "café", "naïve", "résumé", "Straße", "über", "façade", "jalapeño", "Привет", "мир",
-    "данные", "日本語", "中文文本", "東京", "한국어", "데이터", "Ελληνικά", "العربية", "हिन्दी",
-    "ภาษาไทย", "🦙", "😀", "👍🏽", "👩‍💻", "🚀", "✅", "—", "“quoted”", "…", "½", "€42",
+    "café",    "naïve",  "résumé",   "Straße",   "über", "façade",   "jalapeño",    "Привет",
+    "мир",     "данные", "日本語",   "中文文本", "東京", "한국어",   "데이터",      "Ελληνικά",
+    "العربية", "हिन्दी",  "ภาษาไทย",  "🦙",     "😀",    "👍🏽", "👩‍💻", "🚀",
+    "✅",       "—",      "“quoted”", "…",        "½",    "€42",
 };
 static const char *const k_code[] = {
-    "for (int i = 0; i < n; i++) {\n", "    sum += a[i] * b[i];\n", "}\n",
-    "def forward(self, x):\n", "    return self.proj(F.silu(x))\n",
-    "if (st != SYM_OK) goto fail;\n", "#include <stdio.h>\n", "    // TODO: handle the edge case\n",
-    "const auto it = map.find(key);\n", "\tprintf(\"%d\\n\", value);\n",
-    "let total: u64 = items.iter().map(|x| x.len() as u64).sum();\n", "SELECT id, name FROM users WHERE age > 30;\n",
-    "<div class=\"row\"><span>{{ item.title }}</span></div>\n", "x = [1, 2, 3]; y = {'a': 1}\n",
+    "for (int i = 0; i < n; i++) {\n",
+    "    sum += a[i] * b[i];\n",
+    "}\n",
+    "def forward(self, x):\n",
+    "    return self.proj(F.silu(x))\n",
+    "if (st != SYM_OK) goto fail;\n",
+    "#include <stdio.h>\n",
+    "    // TODO: handle the edge case\n",
+    "const auto it = map.find(key);\n",
+    "\tprintf(\"%d\\n\", value);\n",
+    "let total: u64 = items.iter().map(|x| x.len() as u64).sum();\n",
+    "SELECT id, name FROM users WHERE age > 30;\n",
+    "<div class=\"row\"><span>{{ item.title }}</span></div>\n",
+    "x = [1, 2, 3]; y = {'a': 1}\n",
 };
 
 static size_t append(char *buf, size_t n, size_t cap, const char *s) {
@@ -67,8 +82,9 @@ static size_t make_text(char *buf, size_t cap) {
         if (kind < 5) { /* a prose sentence */
             size_t words = 5 + below(20);
             for (size_t w = 0; w < words; w++) {
-                const char *word = below(12) ? k_words[below(sizeof k_words / sizeof *k_words)]
-                                             : k_unicode[below(sizeof k_unicode / sizeof *k_unicode)];
+                const char *word = below(12)
+                                       ? k_words[below(sizeof k_words / sizeof *k_words)]
+                                       : k_unicode[below(sizeof k_unicode / sizeof *k_unicode)];
                 if (w == 0) {
                     snprintf(tmp, sizeof tmp, "%s", word);
                     if (tmp[0] >= 'a' && tmp[0] <= 'z') tmp[0] = (char)(tmp[0] - 32);
@@ -86,8 +102,8 @@ static size_t make_text(char *buf, size_t cap) {
                 n = append(buf, n, cap, k_code[below(sizeof k_code / sizeof *k_code)]);
         } else if (kind < 9) { /* numbers */
             snprintf(tmp, sizeof tmp, "%zu.%02zu, %zu%%, 20%02zu-%02zu-%02zu, 0x%04zx; ",
-                     below(100000), below(100), below(100), below(30), 1 + below(12),
-                     1 + below(28), below(65536));
+                     below(100000), below(100), below(100), below(30), 1 + below(12), 1 + below(28),
+                     below(65536));
             n = append(buf, n, cap, tmp);
         } else { /* a line of non-Latin text */
             size_t words = 3 + below(10);
@@ -120,7 +136,8 @@ static void cpu_model(char *out, size_t cap) {
         const char *v = strchr(line, ':');
         if (!v) break;
         v++;
-        while (*v == ' ') v++;
+        while (*v == ' ')
+            v++;
         snprintf(out, cap, "%s", v);
         out[strcspn(out, "\n")] = 0;
         break;
@@ -132,8 +149,10 @@ int main(int argc, char **argv) {
     const char *shared = SYM_SHARED_DIR;
     double mb = 4.0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--mb") && i + 1 < argc) mb = atof(argv[++i]);
-        else shared = argv[i];
+        if (!strcmp(argv[i], "--mb") && i + 1 < argc)
+            mb = atof(argv[++i]);
+        else
+            shared = argv[i];
     }
     if (mb <= 0 || mb > 1024) mb = 4.0;
     size_t cap = (size_t)(mb * 1024 * 1024);
@@ -149,11 +168,11 @@ int main(int argc, char **argv) {
     json_str(host);
     printf(", \"cpu\": ");
     json_str(cpu);
-    printf(", \"n_cpu\": %ld},\n  \"text_bytes\": %zu,\n  \"results\": [", sysconf(_SC_NPROCESSORS_ONLN),
-           len);
+    printf(", \"n_cpu\": %ld},\n  \"text_bytes\": %zu,\n  \"results\": [",
+           sysconf(_SC_NPROCESSORS_ONLN), len);
 
-    static const char *const vocabs[] = {"llama-spm", "phi-3", "gpt-2", "falcon",
-                                         "deepseek-coder", "mpt", "refact"};
+    static const char *const vocabs[] = {"llama-spm",      "phi-3", "gpt-2", "falcon",
+                                         "deepseek-coder", "mpt",   "refact"};
     int rc = 0;
     for (size_t v = 0; v < sizeof vocabs / sizeof *vocabs; v++) {
         char path[1024];

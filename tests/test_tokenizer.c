@@ -1,8 +1,8 @@
-/* Tokenizers against real vocabularies: every case of ../shared/tokenizer/ (each .inp) gives exactly the
- * ids of its .out (no BOS, special tokens not parsed); the aidreams prompts; decode(encode(s)) == s
- * on seeded random text; the streaming detokenizer never emits a partial character; the same
- * vocabularies converted to tokenizer.json in memory give the same ids; hostile metadata gives
- * precise errors, never a crash; long inputs stay fast. */
+/* Tokenizers against real vocabularies: every case of ../shared/tokenizer/ (each .inp) gives
+ * exactly the ids of its .out (no BOS, special tokens not parsed); the aidreams prompts;
+ * decode(encode(s)) == s on seeded random text; the streaming detokenizer never emits a partial
+ * character; the same vocabularies converted to tokenizer.json in memory give the same ids; hostile
+ * metadata gives precise errors, never a crash; long inputs stay fast. */
 #include <json-c/json.h>
 #include <time.h>
 
@@ -12,8 +12,8 @@
 #include "text/tokenizer.h"
 #include "text/utf8.h"
 
-static const char *const k_vocabs[] = {"llama-spm", "phi-3", "gpt-2", "falcon",
-                                       "deepseek-coder", "mpt", "refact"};
+static const char *const k_vocabs[] = {"llama-spm",      "phi-3", "gpt-2", "falcon",
+                                       "deepseek-coder", "mpt",   "refact"};
 #define N_VOCABS (sizeof k_vocabs / sizeof k_vocabs[0])
 
 static double now_s(void) {
@@ -88,10 +88,14 @@ static void free_cases(vcases *vc) {
 static void print_escaped(const char *s, size_t n) {
     for (size_t i = 0; i < n && i < 80; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c == '\n') fputs("\\n", stderr);
-        else if (c == '\t') fputs("\\t", stderr);
-        else if (c < 32) fprintf(stderr, "\\x%02x", c);
-        else fputc(c, stderr);
+        if (c == '\n')
+            fputs("\\n", stderr);
+        else if (c == '\t')
+            fputs("\\t", stderr);
+        else if (c < 32)
+            fprintf(stderr, "\\x%02x", c);
+        else
+            fputc(c, stderr);
     }
 }
 
@@ -112,9 +116,11 @@ static size_t run_cases(const sym_tokenizer *t, const vcases *vc, const char *la
         fputs("  text: ", stderr);
         print_escaped(c->text, c->len);
         fputs("\n  want:", stderr);
-        for (size_t k = 0; k < c->n_ids && k < 32; k++) fprintf(stderr, " %d", c->ids[k]);
+        for (size_t k = 0; k < c->n_ids && k < 32; k++)
+            fprintf(stderr, " %d", c->ids[k]);
         fputs("\n  got: ", stderr);
-        for (size_t k = 0; k < n && k < 32 && k < 2048; k++) fprintf(stderr, " %d", ids[k]);
+        for (size_t k = 0; k < n && k < 32 && k < 2048; k++)
+            fprintf(stderr, " %d", ids[k]);
         fputc('\n', stderr);
     }
     fprintf(stderr, "%s: %zu/%zu cases match\n", label, pass, vc->n);
@@ -169,8 +175,8 @@ static void test_aidreams(void) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int32_t ids[64];
         size_t n = 0;
-        CHECK_OK(sym_tokenizer_encode(t, cases[i].prompt, strlen(cases[i].prompt), true, false,
-                                      ids, 64, &n));
+        CHECK_OK(sym_tokenizer_encode(t, cases[i].prompt, strlen(cases[i].prompt), true, false, ids,
+                                      64, &n));
         CHECK(n == cases[i].n && !memcmp(ids, cases[i].ids, n * 4), "aidreams '%s': %zu ids",
               cases[i].prompt, n);
         char text[256];
@@ -182,26 +188,89 @@ static void test_aidreams(void) {
     sym_tokenizer_destroy(t);
 }
 
-/* ---- random round trips and streaming ---------------------------------------------------------- */
+/* ---- random round trips and streaming ----------------------------------------------------------
+ */
 
 static const char *const k_pool[] = {
-    "a", "b", "e", "t", "Z", "Q", "the", " the", "Hello", "world", "tokenizer", "'s", "'ll",
-    "don't", "0", "1", "7", "42", "3.14", "1000000", " ", " ", "  ", "   ", "\t", "\n", "\n\n",
-    "\r\n", " \t ", ".", ",", "!", "?", "...", "(", ")", "{", "}", "<", ">", "=", "==", "->",
-    "_", "#", "@", "$", "%", "^", "&", "*", "~", "`", "|", "\\", "/", "\"", "'",
-    "\xc3\xa9",                     /* é */
-    "\xc3\xb1", "\xc3\xbc", "\xc3\x9f", "\xc2\xbd", "\xc2\xa0", /* ñ ü ß ½ NBSP */
-    "\xd0\x96\xd0\xb8\xd0\xb7\xd0\xbd\xd1\x8c",                   /* Жизнь */
-    "\xe4\xb8\xad\xe6\x96\x87",                                   /* 中文 */
-    "\xed\x95\x9c\xea\xb5\xad\xec\x96\xb4",                       /* 한국어 */
-    "\xe0\xa4\xb9\xe0\xa4\xbf\xe0\xa4\x82",                       /* हिं */
-    "\xe2\x96\x81",                                               /* ▁ itself */
-    "\xe2\x80\x94", "\xe2\x80\x9c", "\xe2\x82\xac",               /* — “ € */
-    "\xf0\x9f\xa6\x99",                                           /* 🦙 */
-    "\xf0\x9f\x98\x80", "\xf0\x9f\x91\x8d\xf0\x9f\x8f\xbd",       /* 😀 👍🏽 */
-    "\xf0\x9f\x91\xa9\xe2\x80\x8d\xf0\x9f\x92\xbb",               /* 👩‍💻 (ZWJ) */
-    "\xf0\x9d\x94\xb8",                                           /* 𝔸 */
-    "\xe2\x9c\x85", "\xef\xb8\x8f",                               /* ✅ VS16 */
+    "a",
+    "b",
+    "e",
+    "t",
+    "Z",
+    "Q",
+    "the",
+    " the",
+    "Hello",
+    "world",
+    "tokenizer",
+    "'s",
+    "'ll",
+    "don't",
+    "0",
+    "1",
+    "7",
+    "42",
+    "3.14",
+    "1000000",
+    " ",
+    " ",
+    "  ",
+    "   ",
+    "\t",
+    "\n",
+    "\n\n",
+    "\r\n",
+    " \t ",
+    ".",
+    ",",
+    "!",
+    "?",
+    "...",
+    "(",
+    ")",
+    "{",
+    "}",
+    "<",
+    ">",
+    "=",
+    "==",
+    "->",
+    "_",
+    "#",
+    "@",
+    "$",
+    "%",
+    "^",
+    "&",
+    "*",
+    "~",
+    "`",
+    "|",
+    "\\",
+    "/",
+    "\"",
+    "'",
+    "\xc3\xa9", /* é */
+    "\xc3\xb1",
+    "\xc3\xbc",
+    "\xc3\x9f",
+    "\xc2\xbd",
+    "\xc2\xa0",                                 /* ñ ü ß ½ NBSP */
+    "\xd0\x96\xd0\xb8\xd0\xb7\xd0\xbd\xd1\x8c", /* Жизнь */
+    "\xe4\xb8\xad\xe6\x96\x87",                 /* 中文 */
+    "\xed\x95\x9c\xea\xb5\xad\xec\x96\xb4",     /* 한국어 */
+    "\xe0\xa4\xb9\xe0\xa4\xbf\xe0\xa4\x82",     /* हिं */
+    "\xe2\x96\x81",                             /* ▁ itself */
+    "\xe2\x80\x94",
+    "\xe2\x80\x9c",
+    "\xe2\x82\xac",     /* — “ € */
+    "\xf0\x9f\xa6\x99", /* 🦙 */
+    "\xf0\x9f\x98\x80",
+    "\xf0\x9f\x91\x8d\xf0\x9f\x8f\xbd",             /* 😀 👍🏽 */
+    "\xf0\x9f\x91\xa9\xe2\x80\x8d\xf0\x9f\x92\xbb", /* 👩‍💻 (ZWJ) */
+    "\xf0\x9d\x94\xb8",                             /* 𝔸 */
+    "\xe2\x9c\x85",
+    "\xef\xb8\x8f", /* ✅ VS16 */
 };
 #define POOL_N (sizeof k_pool / sizeof k_pool[0])
 
@@ -242,8 +311,10 @@ static void check_stream(const sym_tokenizer *t, const int32_t *ids, size_t n, c
         total += got;
     }
     if (ok)
-        CHECK(total == want_len && !memcmp(all, want, total), "%s: stream gives %zu bytes, "
-              "decode %zu", label, total, want_len);
+        CHECK(total == want_len && !memcmp(all, want, total),
+              "%s: stream gives %zu bytes, "
+              "decode %zu",
+              label, total, want_len);
     free(step);
     free(all);
 }
@@ -262,8 +333,9 @@ typedef struct lossless {
 } lossless;
 
 static const lossless k_lossless[] = {
-    {"llama-spm", true, true}, {"phi-3", true, true}, {"gpt-2", true, false},
-    {"falcon", false, false}, {"deepseek-coder", false, false}, {"mpt", false, false},
+    {"llama-spm", true, true},        {"phi-3", true, true},
+    {"gpt-2", true, false},           {"falcon", false, false},
+    {"deepseek-coder", false, false}, {"mpt", false, false},
     {"refact", false, false},
 };
 
@@ -366,7 +438,8 @@ static void test_stream_bytes(void) {
     sym_tokenizer_destroy(t);
 }
 
-/* ---- special tokens, decode flags, API contracts ------------------------------------------------ */
+/* ---- special tokens, decode flags, API contracts ------------------------------------------------
+ */
 
 static void expect_ids(const sym_tokenizer *t, const char *text, bool bos, bool special,
                        const int32_t *want, size_t n_want, const char *what) {
@@ -376,7 +449,8 @@ static void expect_ids(const sym_tokenizer *t, const char *text, bool bos, bool 
     bool ok = n == n_want && !memcmp(ids, want, n * sizeof *ids);
     CHECK(ok, "%s: %zu ids", what, n);
     if (!ok) {
-        for (size_t i = 0; i < n; i++) fprintf(stderr, " %d", ids[i]);
+        for (size_t i = 0; i < n; i++)
+            fprintf(stderr, " %d", ids[i]);
         fputc('\n', stderr);
     }
 }
@@ -448,7 +522,8 @@ static void test_specials(void) {
     CHECK(sym_tokenizer_is_eog(spm, 2) && !sym_tokenizer_is_eog(spm, 1), "spm eog");
     CHECK(sym_tokenizer_is_eog(phi, 32000) && sym_tokenizer_is_eog(phi, 32007), "phi-3 eog");
     CHECK(sym_tokenizer_is_eog(gpt, 50256) && !sym_tokenizer_is_eog(gpt, -1) &&
-              !sym_tokenizer_is_eog(gpt, 1 << 20), "gpt-2 eog");
+              !sym_tokenizer_is_eog(gpt, 1 << 20),
+          "gpt-2 eog");
 
     /* pieces and texts */
     const char *p;
@@ -469,7 +544,8 @@ done:
     sym_tokenizer_destroy(gpt);
 }
 
-/* ---- long inputs --------------------------------------------------------------------------------- */
+/* ---- long inputs
+ * --------------------------------------------------------------------------------- */
 
 static void test_long_inputs(void) {
     const size_t n = 1 << 20;
@@ -482,7 +558,8 @@ static void test_long_inputs(void) {
         if (!t) continue;
         for (size_t f = 0; f < sizeof fills / sizeof *fills; f++) {
             size_t fl = strlen(fills[f]);
-            for (size_t i = 0; i < n; i++) text[i] = fills[f][i % fl];
+            for (size_t i = 0; i < n; i++)
+                text[i] = fills[f][i % fl];
             size_t m = 0;
             double t0 = now_s();
             CHECK_OK(sym_tokenizer_encode(t, text, n, false, false, ids, n + 1, &m));
@@ -497,7 +574,8 @@ static void test_long_inputs(void) {
     free(ids);
 }
 
-/* ---- hostile GGUF metadata ------------------------------------------------------------------------ */
+/* ---- hostile GGUF metadata
+ * ------------------------------------------------------------------------ */
 
 typedef struct gbuf {
     unsigned char *p;
@@ -536,7 +614,8 @@ static void kv_strs(gbuf *b, const char *key, const char *const *v, size_t n) {
     kv_head(b, key, SYM_GGUF_ARRAY);
     put_u32(b, SYM_GGUF_STRING);
     put_u64(b, n);
-    for (size_t i = 0; i < n; i++) put_str(b, v[i], strlen(v[i]));
+    for (size_t i = 0; i < n; i++)
+        put_str(b, v[i], strlen(v[i]));
 }
 static void kv_f32s(gbuf *b, const char *key, size_t n) {
     kv_head(b, key, SYM_GGUF_ARRAY);
@@ -578,13 +657,29 @@ static sym_status create_from(gbuf *kvs, sym_tokenizer **t) {
     return st;
 }
 
-static const char *const k_small_tokens[] = {"<unk>", "<s>", "</s>", "\xe2\x96\x81", "a", "b",
-                                             "\xe2\x96\x81" "a", "ab", "\xff\xfe"};
+static const char *const k_small_tokens[] = {"<unk>",
+                                             "<s>",
+                                             "</s>",
+                                             "\xe2\x96\x81",
+                                             "a",
+                                             "b",
+                                             "\xe2\x96\x81"
+                                             "a",
+                                             "ab",
+                                             "\xff\xfe"};
 #define SMALL_N (sizeof k_small_tokens / sizeof k_small_tokens[0])
 static const int32_t k_small_types[SMALL_N] = {2, 3, 3, 1, 1, 1, 1, 1, 1};
 
-static const char *const k_bpe_tokens[] = {"a", "b", "c", "ab", "abc", "\xc4\xa0", "\xc4\xa0" "a",
-                                           "<|endoftext|>", "\xff"};
+static const char *const k_bpe_tokens[] = {"a",
+                                           "b",
+                                           "c",
+                                           "ab",
+                                           "abc",
+                                           "\xc4\xa0",
+                                           "\xc4\xa0"
+                                           "a",
+                                           "<|endoftext|>",
+                                           "\xff"};
 #define BPE_N (sizeof k_bpe_tokens / sizeof k_bpe_tokens[0])
 static const char *const k_bpe_merges[] = {"a b", "ab c", "\xc4\xa0 a"};
 
@@ -685,8 +780,17 @@ static void test_hostile_gguf(void) {
 
     /* some merges unknown, a duplicate token, an out-of-alphabet token: usable */
     static const char *const mixed_merges[] = {"a b", "x y", "ab c", "\xc4\xa0 a", "a b"};
-    static const char *const dup_tokens[] = {"a", "b", "c", "ab", "abc", "\xc4\xa0", "\xc4\xa0" "a",
-                                             "<|endoftext|>", "\xff", "a"};
+    static const char *const dup_tokens[] = {"a",
+                                             "b",
+                                             "c",
+                                             "ab",
+                                             "abc",
+                                             "\xc4\xa0",
+                                             "\xc4\xa0"
+                                             "a",
+                                             "<|endoftext|>",
+                                             "\xff",
+                                             "a"};
     memset(&b, 0, sizeof b);
     kv_str(&b, "tokenizer.ggml.model", "gpt2");
     kv_str(&b, "tokenizer.ggml.pre", "gpt-2");
@@ -719,7 +823,8 @@ static void test_corrupted_gguf(void) {
     for (int it = 0; it < 2000; it++) {
         memcpy(buf, good, size);
         int flips = 1 + (int)test_rng_below(&r, 4);
-        for (int f = 0; f < flips; f++) buf[test_rng_below(&r, size)] ^= (uint8_t)(1 + test_rng_below(&r, 255));
+        for (int f = 0; f < flips; f++)
+            buf[test_rng_below(&r, size)] ^= (uint8_t)(1 + test_rng_below(&r, 255));
         sym_gguf *g = NULL;
         sym_tokenizer *t = NULL;
         if (sym_gguf_open_memory(buf, size, &g) == SYM_OK &&
@@ -741,7 +846,8 @@ static void test_corrupted_gguf(void) {
     free(good);
 }
 
-/* ---- tokenizer.json converted from the GGUF vocabularies ----------------------------------------- */
+/* ---- tokenizer.json converted from the GGUF vocabularies
+ * ----------------------------------------- */
 
 typedef struct conv {
     sym_gguf *g;
@@ -749,9 +855,7 @@ typedef struct conv {
 } conv;
 
 static json_object *jstr(const char *s) { return json_object_new_string(s); }
-static json_object *jstrn(const char *s, size_t n) {
-    return json_object_new_string_len(s, (int)n);
-}
+static json_object *jstrn(const char *s, size_t n) { return json_object_new_string_len(s, (int)n); }
 
 static json_object *split_step(const char *regex) {
     json_object *o = json_object_new_object();
@@ -781,13 +885,13 @@ static json_object *byte_level(bool use_regex) {
 static json_object *sequence(const char *key, json_object *const *steps, size_t n) {
     json_object *o = typed("Sequence");
     json_object *a = json_object_new_array();
-    for (size_t i = 0; i < n; i++) json_object_array_add(a, steps[i]);
+    for (size_t i = 0; i < n; i++)
+        json_object_array_add(a, steps[i]);
     json_object_object_add(o, key, a);
     return o;
 }
 
-#define GPT2_RE                                                                                   \
-    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"
+#define GPT2_RE "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"
 
 /* The pre_tokenizer each vocabulary's tokenizer.json declares. */
 static json_object *pre_tokenizer_for(const char *name) {
@@ -807,11 +911,13 @@ static json_object *pre_tokenizer_for(const char *name) {
     if (!strcmp(name, "deepseek-coder")) {
         json_object *d = typed("Digits");
         json_object_object_add(d, "individual_digits", json_object_new_boolean(1));
-        json_object *s[] = {split_step("[\r\n]"), split_step("\\s?\\p{L}+"),
+        json_object *s[] = {split_step("[\r\n]"),
+                            split_step("\\s?\\p{L}+"),
                             split_step("\\s?\\p{P}+"),
                             split_step("[\xe4\xb8\x80-\xe9\xbe\xa5\xe0\xa0\x80-\xe4\xb8\x80"
                                        "\xea\xb0\x80-\xed\x9f\xbf]+"),
-                            d, byte_level(false)};
+                            d,
+                            byte_level(false)};
         return sequence("pretokenizers", s, 6);
     }
     /* "gpt-2 via Split": the llama3-style layout (Split regex, then ByteLevel without one) */
@@ -891,8 +997,10 @@ static char *convert_to_hf(const char *name, bool gpt2_split) {
     sym_gguf_get_arr(c.g, "tokenizer.ggml.tokens", SYM_GGUF_STRING, &c.tokens);
     sym_gguf_get_arr(c.g, "tokenizer.ggml.token_type", SYM_GGUF_TYPE_COUNT, &c.types);
     bool spm = sym_gguf_find(c.g, "tokenizer.ggml.scores") != NULL;
-    if (spm) sym_gguf_get_arr(c.g, "tokenizer.ggml.scores", SYM_GGUF_TYPE_COUNT, &c.scores);
-    else sym_gguf_get_arr(c.g, "tokenizer.ggml.merges", SYM_GGUF_STRING, &c.merges);
+    if (spm)
+        sym_gguf_get_arr(c.g, "tokenizer.ggml.scores", SYM_GGUF_TYPE_COUNT, &c.scores);
+    else
+        sym_gguf_get_arr(c.g, "tokenizer.ggml.merges", SYM_GGUF_STRING, &c.merges);
 
     json_object *root = json_object_new_object();
     json_object *model = typed("BPE");
@@ -982,8 +1090,8 @@ static void test_hf_json(void) {
     static const struct {
         const char *vocab;
         bool split;
-    } runs[] = {{"llama-spm", false}, {"gpt-2", false}, {"gpt-2", true}, {"falcon", false},
-                {"deepseek-coder", false}, {"mpt", false}, {"refact", false}};
+    } runs[] = {{"llama-spm", false},      {"gpt-2", false}, {"gpt-2", true},  {"falcon", false},
+                {"deepseek-coder", false}, {"mpt", false},   {"refact", false}};
     test_rng r = test_rng_init("test_tokenizer hf round trips");
     size_t total = 0, passed = 0;
     for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {

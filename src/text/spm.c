@@ -38,7 +38,8 @@ static sym_status encode_segment(const sym_tokenizer *t, sym_tok_work *w, const 
         i += l;
     }
     w->sym[n - 1].next = -1;
-    for (int32_t i = 1; i < n; i++) SYM_TRY(try_pair(t, w, text, i - 1, i));
+    for (int32_t i = 1; i < n; i++)
+        SYM_TRY(try_pair(t, w, text, i - 1, i));
 
     while (w->n_heap) {
         tok_bigram b = sym_tok_heap_pop(w);
@@ -57,8 +58,10 @@ static sym_status encode_segment(const sym_tokenizer *t, sym_tok_work *w, const 
     for (int32_t i = 0; i >= 0; i = w->sym[i].next) {
         const tok_symbol *s = &w->sym[i];
         int32_t id = s->id >= 0 ? s->id : sym_tok_map_find(t, &t->by_text, text + s->start, s->len);
-        if (id >= 0) sym_tok_sink_push(out, id);
-        else sym_tok_emit_bytes(t, p + s->start, s->len, out);
+        if (id >= 0)
+            sym_tok_sink_push(out, id);
+        else
+            sym_tok_emit_bytes(t, p + s->start, s->len, out);
     }
     return SYM_OK;
 }

@@ -48,7 +48,8 @@ static uint64_t slot_of(uint64_t h, int32_t id) {
 
 sym_status sym_tok_map_build(sym_tokenizer *t, tok_map *m, bool by_piece) {
     uint32_t cap = 16;
-    while (cap < (uint32_t)t->n_vocab * 2u) cap <<= 1; /* n_vocab < 2^30 is checked on alloc */
+    while (cap < (uint32_t)t->n_vocab * 2u)
+        cap <<= 1; /* n_vocab < 2^30 is checked on alloc */
     m->slots = sym_calloc(cap, sizeof *m->slots);
     if (!m->slots) return SYM_FAIL(SYM_ERR_OOM, "tokenizer: out of memory for the vocabulary map");
     m->mask = cap - 1;
@@ -101,10 +102,11 @@ void sym_tok_map_free(tok_map *m) {
 
 sym_status sym_tok_merges_init(tok_merges *m, size_t n_expected) {
     uint64_t cap = 16;
-    while (cap < (uint64_t)n_expected * 2) cap <<= 1;
+    while (cap < (uint64_t)n_expected * 2)
+        cap <<= 1;
     m->slots = sym_calloc((size_t)cap, sizeof(tok_merge_slot));
-    if (!m->slots) return SYM_FAIL(SYM_ERR_OOM, "tokenizer: out of memory for %zu merges",
-                                   n_expected);
+    if (!m->slots)
+        return SYM_FAIL(SYM_ERR_OOM, "tokenizer: out of memory for %zu merges", n_expected);
     m->mask = cap - 1;
     m->n = 0;
     return SYM_OK;
