@@ -52,9 +52,6 @@ static inline bool load_cases(const char *name, vcases *vc) {
     vc->inp = test_read_file(vocab_path(name, ".inp", p, sizeof p), &n_inp);
     vc->out = test_read_file(vocab_path(name, ".out", p, sizeof p), &n_out);
     if (!vc->inp || !vc->out) return false;
-    vc->inp = realloc(vc->inp, n_inp + 1);
-    vc->out = realloc(vc->out, n_out + 1);
-    vc->inp[n_inp] = vc->out[n_out] = 0;
     vc->c = calloc(256, sizeof *vc->c);
     static const char sep[] = "\n__ggml_vocab_test__\n";
     char *s = (char *)vc->inp, *o = (char *)vc->out;
