@@ -93,8 +93,8 @@ static const char *const k_small_tokens[] = {"<unk>",
                                              "\xe2\x96\x81",
                                              "a",
                                              "b",
-                                             "\xe2\x96\x81"
-                                             "a",
+                                             ("\xe2\x96\x81"
+                                              "a"),
                                              "ab",
                                              "\xff\xfe"};
 #define SMALL_N (sizeof k_small_tokens / sizeof k_small_tokens[0])
@@ -106,8 +106,8 @@ static const char *const k_bpe_tokens[] = {"a",
                                            "ab",
                                            "abc",
                                            "\xc4\xa0",
-                                           "\xc4\xa0"
-                                           "a",
+                                           ("\xc4\xa0"
+                                            "a"),
                                            "<|endoftext|>",
                                            "\xff"};
 #define BPE_N (sizeof k_bpe_tokens / sizeof k_bpe_tokens[0])
@@ -208,8 +208,8 @@ static void test_hostile_gguf(void) {
                                              "ab",
                                              "abc",
                                              "\xc4\xa0",
-                                             "\xc4\xa0"
-                                             "a",
+                                             ("\xc4\xa0"
+                                              "a"),
                                              "<|endoftext|>",
                                              "\xff",
                                              "a"};
