@@ -130,13 +130,23 @@ int cmd_tokenize(int argc, char **argv) {
         goto done;
     }
     bool bos = sym_tokenizer_wants_bos(t) && !no_bos;
-    size_t n = 0, cap = len + 2; /* never more ids than bytes, plus BOS */
+    size_t n = 0, cap = len + 2; /* usually enough: about one id per byte at most */
     ids = malloc(cap * sizeof *ids);
     if (!ids) {
         fprintf(stderr, "symbiote: error: out of memory\n");
         goto done;
     }
     st = sym_tokenizer_encode(t, input, len, bos, special, ids, cap, &n);
+    if (st == SYM_ERR_RANGE) { /* prefix spaces after special tokens can add ids */
+        int32_t *bigger = realloc(ids, n * sizeof *ids);
+        if (!bigger) {
+            fprintf(stderr, "symbiote: error: out of memory\n");
+            goto done;
+        }
+        ids = bigger;
+        cap = n;
+        st = sym_tokenizer_encode(t, input, len, bos, special, ids, cap, &n);
+    }
     if (st != SYM_OK) {
         rc = cli_fail(st);
         goto done;
