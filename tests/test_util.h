@@ -78,7 +78,8 @@ static inline const char *test_shared_path(const char *rel, char *buf, size_t ca
     return buf;
 }
 
-/* Reads a whole file, NUL-terminated (not counted in *size); NULL on failure. Caller frees. */
+/* Reads a whole file, NUL-terminated (the NUL is not counted in *size); NULL on failure.
+ * Caller frees. */
 static inline unsigned char *test_read_file(const char *path, size_t *size) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
@@ -87,11 +88,11 @@ static inline unsigned char *test_read_file(const char *path, size_t *size) {
     fseek(f, 0, SEEK_SET);
     if (n < 0) n = 0;
     unsigned char *p = malloc((size_t)n + 1);
-    if (p) p[n] = '\0';
     if (p && fread(p, 1, (size_t)n, f) != (size_t)n) {
         free(p);
         p = NULL;
     }
+    if (p) p[n] = 0;
     fclose(f);
     if (p) *size = (size_t)n;
     return p;

@@ -53,7 +53,8 @@ sym_status sym_bpe_encode_word(const sym_tokenizer *t, sym_tok_work *w, const ch
         i += l;
     }
     w->sym[n - 1].next = -1;
-    for (int32_t i = 1; i < n; i++) SYM_TRY(try_pair(t, w, i - 1, i));
+    for (int32_t i = 1; i < n; i++)
+        SYM_TRY(try_pair(t, w, i - 1, i));
 
     while (w->n_heap) {
         tok_bigram b = sym_tok_heap_pop(w);

@@ -32,8 +32,10 @@ sym_status sym_detokenizer_piece(sym_detokenizer *d, int32_t id, const char **by
         *len = visible ? e->text_len : 0;
         /* The encoder prefixes the text after a special token (ALWAYS) or only the text that
          * starts the input (FIRST; a leading BOS does not count as text). */
-        if (t->strip == TOK_PREFIX_ALWAYS) d->strip_space = strip_enabled(d);
-        else if (id != t->bos) d->strip_space = false;
+        if (t->strip == TOK_PREFIX_ALWAYS)
+            d->strip_space = strip_enabled(d);
+        else if (id != t->bos)
+            d->strip_space = false;
         return SYM_OK;
     }
     const char *p = sym_tok_piece(t, id);
@@ -70,7 +72,7 @@ static size_t stream(const uint8_t *pending, size_t n_pending, const uint8_t *pi
     size_t o = 0, i = 0;
     *n_new = 0;
     size_t total = n_pending + len;
-#define AT(k) ((k) < n_pending ? pending[k] : piece[(k) - n_pending])
+#define AT(k) ((k) < n_pending ? pending[k] : piece[(k)-n_pending])
     while (i < total) {
         uint8_t b = AT(i);
         if (b < 0x80) {
@@ -88,7 +90,8 @@ static size_t stream(const uint8_t *pending, size_t n_pending, const uint8_t *pi
         }
         size_t have = total - i < need ? total - i : need;
         uint8_t c[4];
-        for (size_t k = 0; k < have; k++) c[k] = AT(i + k);
+        for (size_t k = 0; k < have; k++)
+            c[k] = AT(i + k);
         if (!valid_prefix(c, have)) {
             if (out) memcpy(out + o, k_replacement, 3);
             o += 3;
@@ -117,12 +120,15 @@ sym_status sym_detokenizer_push(sym_detokenizer *d, int32_t id, char *out, size_
     SYM_TRY(sym_detokenizer_piece(d, id, &piece, &len));
     uint8_t pend[4];
     uint8_t n_pend;
-    size_t need = stream(d->pending, d->n_pending, (const uint8_t *)piece, len, NULL, pend, &n_pend);
+    size_t need =
+        stream(d->pending, d->n_pending, (const uint8_t *)piece, len, NULL, pend, &n_pend);
     if (need > cap) {
         *d = saved;
         *n_out = need;
-        return SYM_FAIL(SYM_ERR_RANGE, "detokenizer: token %d needs %zu bytes, the buffer holds "
-                        "%zu", id, need, cap);
+        return SYM_FAIL(SYM_ERR_RANGE,
+                        "detokenizer: token %d needs %zu bytes, the buffer holds "
+                        "%zu",
+                        id, need, cap);
     }
     stream(d->pending, d->n_pending, (const uint8_t *)piece, len, out, pend, &n_pend);
     memcpy(d->pending, pend, n_pend);

@@ -8,7 +8,8 @@
 sym_status sym_tok_work_reserve(sym_tok_work *w, size_t n_sym) {
     if (n_sym > w->cap_sym) {
         size_t cap = w->cap_sym ? w->cap_sym : 64;
-        while (cap < n_sym) cap *= 2;
+        while (cap < n_sym)
+            cap *= 2;
         tok_symbol *s = sym_realloc(w->sym, cap * sizeof *s);
         if (!s) return SYM_FAIL(SYM_ERR_OOM, "tokenizer: out of memory for %zu symbols", cap);
         w->sym = s;

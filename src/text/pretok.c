@@ -19,44 +19,45 @@
 #include "text/utf8.h"
 
 /* GPT-2 (HF ByteLevel use_regex=true) */
-#define P_GPT2                                                                                    \
-    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"
+#define P_GPT2 "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"
 /* Llama 3 (tiktoken cl100k) */
-#define P_LLAMA3                                                                                  \
-    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "                    \
+#define P_LLAMA3                                                                                   \
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "                     \
     "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
 /* Qwen2: as Llama 3 but single digits */
-#define P_QWEN2                                                                                   \
-    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "                         \
+#define P_QWEN2                                                                                    \
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "                          \
     "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
 /* Tekken (Mistral Nemo) and GPT-4o: case-aware words */
-#define P_WORDS_CASED                                                                             \
-    "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+"     \
-    "(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+"     \
+#define P_WORDS_CASED                                                                              \
+    "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+"    \
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+"    \
     "[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?"
-#define P_GPT4O P_WORDS_CASED "|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
-#define P_TEKKEN P_WORDS_CASED "|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+#define P_GPT4O                                                                                    \
+    P_WORDS_CASED "|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+#define P_TEKKEN                                                                                   \
+    P_WORDS_CASED "|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
 /* HF Punctuation: Unicode P plus the ASCII symbols Rust counts as punctuation */
 #define P_PUNCT "[\\p{P}\\$\\+<=>\\^~\\|`]+"
-#define P_CJK "[\\x{4e00}-\\x{9fa5}\\x{800}-\\x{4e00}\\x{ac00}-\\x{d7ff}]+"
+#define P_CJK   "[\\x{4e00}-\\x{9fa5}\\x{800}-\\x{4e00}\\x{ac00}-\\x{d7ff}]+"
 /* DeepSeek LLM: cased letters, spelled out as in its tokenizer.json */
-#define P_DEEPSEEK_LETTERS                                                                        \
-    "\\s?[A-Za-z\\x{b5}\\x{c0}-\\x{d6}\\x{d8}-\\x{f6}\\x{f8}-\\x{1ba}\\x{1bc}-\\x{1bf}\\x{1c4}-"  \
-    "\\x{293}\\x{295}-\\x{2af}\\x{370}-\\x{373}\\x{376}\\x{377}\\x{37b}-\\x{37d}\\x{37f}\\x{386}" \
-    "\\x{388}-\\x{38a}\\x{38c}\\x{38e}-\\x{3a1}\\x{3a3}-\\x{3f5}\\x{3f7}-\\x{481}\\x{48a}-"       \
+#define P_DEEPSEEK_LETTERS                                                                         \
+    "\\s?[A-Za-z\\x{b5}\\x{c0}-\\x{d6}\\x{d8}-\\x{f6}\\x{f8}-\\x{1ba}\\x{1bc}-\\x{1bf}\\x{1c4}-"   \
+    "\\x{293}\\x{295}-\\x{2af}\\x{370}-\\x{373}\\x{376}\\x{377}\\x{37b}-\\x{37d}\\x{37f}\\x{386}"  \
+    "\\x{388}-\\x{38a}\\x{38c}\\x{38e}-\\x{3a1}\\x{3a3}-\\x{3f5}\\x{3f7}-\\x{481}\\x{48a}-"        \
     "\\x{52f}\\x{531}-\\x{556}\\x{10a0}-\\x{10c5}\\x{13a0}-\\x{13f5}\\x{13f8}-\\x{13fd}\\x{1c90}-" \
-    "\\x{1cba}\\x{1cbd}-\\x{1cbf}\\x{1d00}-\\x{1d2b}\\x{1d6b}-\\x{1d77}\\x{1d79}-\\x{1d9a}"       \
-    "\\x{1e00}-\\x{1f15}\\x{1f18}-\\x{1f1d}\\x{1f20}-\\x{1f45}\\x{1f48}-\\x{1f4d}\\x{1f50}-"      \
-    "\\x{1f57}\\x{1f59}\\x{1f5b}\\x{1f5d}\\x{1f5f}-\\x{1f7d}\\x{1f80}-\\x{1fb4}\\x{1fb6}-"        \
-    "\\x{1fbc}\\x{1fbe}\\x{1fc2}-\\x{1fc4}\\x{1fc6}-\\x{1fcc}\\x{1fd0}-\\x{1fd3}\\x{1fd6}-"       \
+    "\\x{1cba}\\x{1cbd}-\\x{1cbf}\\x{1d00}-\\x{1d2b}\\x{1d6b}-\\x{1d77}\\x{1d79}-\\x{1d9a}"        \
+    "\\x{1e00}-\\x{1f15}\\x{1f18}-\\x{1f1d}\\x{1f20}-\\x{1f45}\\x{1f48}-\\x{1f4d}\\x{1f50}-"       \
+    "\\x{1f57}\\x{1f59}\\x{1f5b}\\x{1f5d}\\x{1f5f}-\\x{1f7d}\\x{1f80}-\\x{1fb4}\\x{1fb6}-"         \
+    "\\x{1fbc}\\x{1fbe}\\x{1fc2}-\\x{1fc4}\\x{1fc6}-\\x{1fcc}\\x{1fd0}-\\x{1fd3}\\x{1fd6}-"        \
     "\\x{1fdb}\\x{1fe0}-\\x{1fec}\\x{1ff2}-\\x{1ff4}\\x{1ff6}-\\x{1ffc}\\x{2102}\\x{2107}"         \
-    "\\x{210a}-\\x{2113}\\x{2115}\\x{2119}-\\x{211d}\\x{2124}\\x{2126}\\x{2128}\\x{212a}-"        \
-    "\\x{212d}\\x{212f}-\\x{2134}\\x{2139}\\x{213c}-\\x{213f}\\x{2145}-\\x{2149}\\x{214e}"        \
-    "\\x{2183}\\x{2184}\\x{2c00}-\\x{2c7b}\\x{2c7e}-\\x{2ce4}\\x{2ceb}-\\x{2cee}\\x{2cf2}"        \
-    "\\x{2cf3}\\x{a640}-\\x{a66d}\\x{a680}-\\x{a69b}\\x{a722}-\\x{a76f}\\x{a771}-\\x{a787}"       \
-    "\\x{a78b}-\\x{a78e}\\x{ab70}-\\x{abbf}\\x{fb00}-\\x{fb06}\\x{fb13}-\\x{fb17}\\x{ff21}-"      \
-    "\\x{ff3a}\\x{ff41}-\\x{ff5a}\\x{10400}-\\x{1044f}\\x{104b0}-\\x{104d3}\\x{104d8}-"           \
-    "\\x{104fb}\\x{10c80}-\\x{10cb2}\\x{10cc0}-\\x{10cf2}\\x{118a0}-\\x{118df}\\x{1e900}-"        \
+    "\\x{210a}-\\x{2113}\\x{2115}\\x{2119}-\\x{211d}\\x{2124}\\x{2126}\\x{2128}\\x{212a}-"         \
+    "\\x{212d}\\x{212f}-\\x{2134}\\x{2139}\\x{213c}-\\x{213f}\\x{2145}-\\x{2149}\\x{214e}"         \
+    "\\x{2183}\\x{2184}\\x{2c00}-\\x{2c7b}\\x{2c7e}-\\x{2ce4}\\x{2ceb}-\\x{2cee}\\x{2cf2}"         \
+    "\\x{2cf3}\\x{a640}-\\x{a66d}\\x{a680}-\\x{a69b}\\x{a722}-\\x{a76f}\\x{a771}-\\x{a787}"        \
+    "\\x{a78b}-\\x{a78e}\\x{ab70}-\\x{abbf}\\x{fb00}-\\x{fb06}\\x{fb13}-\\x{fb17}\\x{ff21}-"       \
+    "\\x{ff3a}\\x{ff41}-\\x{ff5a}\\x{10400}-\\x{1044f}\\x{104b0}-\\x{104d3}\\x{104d8}-"            \
+    "\\x{104fb}\\x{10c80}-\\x{10cb2}\\x{10cc0}-\\x{10cf2}\\x{118a0}-\\x{118df}\\x{1e900}-"         \
     "\\x{1e943}]+"
 #define P_BLOOM " ?[^(\\s|.,!?\\x{2026}\\x{3002}\\x{ff0c}\\x{3001}\\x{964}\\x{6d4}\\x{60c})]+"
 
@@ -76,7 +77,8 @@ static const pretok_def k_pretoks[] = {
      "modern-bert",
      {P_GPT2},
      0},
-    {"llama3|llama-v3|llama-bpe|falcon3|falcon-h1|pixtral|midm-2.0|lfm2", {P_LLAMA3},
+    {"llama3|llama-v3|llama-bpe|falcon3|falcon-h1|pixtral|midm-2.0|lfm2",
+     {P_LLAMA3},
      F_IGNORE_MERGES | F_ADD_BOS},
     {"dbrx|smaug-bpe|chatglm-bpe|glm4", {P_LLAMA3}, 0},
     {"deepseek-llm",
@@ -88,7 +90,8 @@ static const pretok_def k_pretoks[] = {
     /* Falcon: Punctuation, ByteLevel regex, then runs of three ASCII digits */
     {"falcon", {P_PUNCT, P_GPT2, "[0-9][0-9][0-9]"}, 0},
     /* Digits(individual) + ByteLevel */
-    {"starcoder|refact|command-r|smollm|codeshell|exaone|minerva-7b|mellum2", {"\\p{N}", P_GPT2},
+    {"starcoder|refact|command-r|smollm|codeshell|exaone|minerva-7b|mellum2",
+     {"\\p{N}", P_GPT2},
      0},
     {"qwen2|stablelm2|deepseek-r1-qwen|megrez|hunyuan|kormo|f2llmv2|solar-open", {P_QWEN2}, 0},
     {"poro-chat|bloom|gpt3-finnish", {P_BLOOM}, 0},
@@ -130,16 +133,17 @@ sym_status sym_pretok_add_regex(sym_tokenizer *t, const char *pattern, size_t le
     }
     int err = 0;
     PCRE2_SIZE err_off = 0;
-    pcre2_code *code = pcre2_compile((PCRE2_SPTR)pattern, len, PCRE2_UTF | PCRE2_UCP, &err,
-                                     &err_off, cc);
+    pcre2_code *code =
+        pcre2_compile((PCRE2_SPTR)pattern, len, PCRE2_UTF | PCRE2_UCP, &err, &err_off, cc);
     pcre2_compile_context_free(cc);
     pcre2_general_context_free(gc);
     if (!code) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(err, msg, sizeof msg);
-        return SYM_FAIL(SYM_ERR_FORMAT, "tokenizer: pre-tokenizer regex '%.*s' does not compile: "
-                        "%s at offset %zu", (int)(len > 80 ? 80 : len), pattern, (char *)msg,
-                        (size_t)err_off);
+        return SYM_FAIL(SYM_ERR_FORMAT,
+                        "tokenizer: pre-tokenizer regex '%.*s' does not compile: "
+                        "%s at offset %zu",
+                        (int)(len > 80 ? 80 : len), pattern, (char *)msg, (size_t)err_off);
     }
     /* JIT is an optimization only: without it (or if it fails) the interpreter runs. */
     (void)pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
@@ -160,12 +164,15 @@ sym_status sym_pretok_init_named(sym_tokenizer *t, const char *name, size_t name
         t->pre_name[n] = '\0';
         return SYM_OK;
     }
-    return SYM_FAIL(SYM_ERR_UNSUPPORTED, "tokenizer: unknown pre-tokenizer '%.*s' "
-                    "(tokenizer.ggml.pre)", (int)(name_len > 64 ? 64 : name_len), name);
+    return SYM_FAIL(SYM_ERR_UNSUPPORTED,
+                    "tokenizer: unknown pre-tokenizer '%.*s' "
+                    "(tokenizer.ggml.pre)",
+                    (int)(name_len > 64 ? 64 : name_len), name);
 }
 
 void sym_pretok_free(sym_tokenizer *t) {
-    for (int i = 0; i < t->n_steps; i++) pcre2_code_free(t->steps[i]);
+    for (int i = 0; i < t->n_steps; i++)
+        pcre2_code_free(t->steps[i]);
     t->n_steps = 0;
 }
 
@@ -194,8 +201,8 @@ static int run_match(const pcre2_code *code, const char *p, size_t n, size_t pos
     return rc;
 }
 
-static sym_status split_step(const sym_tokenizer *t, pcre2_match_data *md, int step,
-                             const char *p, size_t n, sym_word_fn fn, void *ctx) {
+static sym_status split_step(const sym_tokenizer *t, pcre2_match_data *md, int step, const char *p,
+                             size_t n, sym_word_fn fn, void *ctx) {
     if (step == t->n_steps) return fn(ctx, p, n);
     const pcre2_code *code = t->steps[step];
     size_t pos = 0, gap = 0;
@@ -229,8 +236,10 @@ sym_status sym_pretok_split(const sym_tokenizer *t, sym_pretok_state *s, const c
     while (i < len) {
         size_t run = sym_utf8_valid_prefix(p + i, len - i);
         if (run) {
-            if (t->n_steps) SYM_TRY(split_step(t, s->match_data, 0, text + i, run, fn, ctx));
-            else SYM_TRY(fn(ctx, text + i, run));
+            if (t->n_steps)
+                SYM_TRY(split_step(t, s->match_data, 0, text + i, run, fn, ctx));
+            else
+                SYM_TRY(fn(ctx, text + i, run));
             i += run;
         } else {
             SYM_TRY(fn(ctx, text + i, 1)); /* an invalid byte is a word of its own */

@@ -7,6 +7,8 @@
 #include "text/tok_impl.h"
 #include "text/utf8.h"
 
+#define SPACE_ESC "\xe2\x96\x81"
+
 static sym_status try_pair(const sym_tokenizer *t, sym_tok_work *w, const char *text, int32_t l,
                            int32_t r) {
     if (l < 0 || r < 0) return SYM_OK;
@@ -22,8 +24,8 @@ static sym_status try_pair(const sym_tokenizer *t, sym_tok_work *w, const char *
     return sym_tok_heap_push(w, (tok_bigram){key, r, L->len, R->len, id});
 }
 
-sym_status sym_spm_encode(const sym_tokenizer *t, sym_tok_work *w, const char *text, size_t len,
-                          sym_tok_sink *out) {
+static sym_status encode_segment(const sym_tokenizer *t, sym_tok_work *w, const char *text,
+                                 size_t len, sym_tok_sink *out) {
     if (len == 0) return SYM_OK;
     SYM_TRY(sym_tok_work_reserve(w, len));
     const uint8_t *p = (const uint8_t *)text;
@@ -36,7 +38,8 @@ sym_status sym_spm_encode(const sym_tokenizer *t, sym_tok_work *w, const char *t
         i += l;
     }
     w->sym[n - 1].next = -1;
-    for (int32_t i = 1; i < n; i++) SYM_TRY(try_pair(t, w, text, i - 1, i));
+    for (int32_t i = 1; i < n; i++)
+        SYM_TRY(try_pair(t, w, text, i - 1, i));
 
     while (w->n_heap) {
         tok_bigram b = sym_tok_heap_pop(w);
@@ -55,8 +58,28 @@ sym_status sym_spm_encode(const sym_tokenizer *t, sym_tok_work *w, const char *t
     for (int32_t i = 0; i >= 0; i = w->sym[i].next) {
         const tok_symbol *s = &w->sym[i];
         int32_t id = s->id >= 0 ? s->id : sym_tok_map_find(t, &t->by_text, text + s->start, s->len);
-        if (id >= 0) sym_tok_sink_push(out, id);
-        else sym_tok_emit_bytes(t, p + s->start, s->len, out);
+        if (id >= 0)
+            sym_tok_sink_push(out, id);
+        else
+            sym_tok_emit_bytes(t, p + s->start, s->len, out);
     }
     return SYM_OK;
+}
+
+/* Merges never cross a boundary no token spans, so the text can be merged in independent
+ * segments with the same result — and a small queue that stays in cache. When no token has a "▁"
+ * after its leading run of them (t->spm_word_split, true for real SentencePiece vocabularies), a
+ * segment ends before each "▁" that follows another character. */
+sym_status sym_spm_encode(const sym_tokenizer *t, sym_tok_work *w, const char *text, size_t len,
+                          sym_tok_sink *out) {
+    if (!t->spm_word_split) return encode_segment(t, w, text, len, out);
+    size_t start = 0;
+    for (size_t i = 3; i + 3 <= len; i++) {
+        if (memcmp(text + i, SPACE_ESC, 3) != 0) continue;
+        if (memcmp(text + i - 3, SPACE_ESC, 3) == 0) continue;
+        SYM_TRY(encode_segment(t, w, text + start, i - start, out));
+        start = i;
+        i += 2;
+    }
+    return encode_segment(t, w, text + start, len - start, out);
 }

@@ -28,8 +28,10 @@ static sym_status get_id(const sym_gguf *g, const char *key, int32_t n_vocab, in
         return SYM_OK;
     }
     if (v < 0 || v >= n_vocab)
-        return SYM_FAIL(SYM_ERR_FORMAT, "tokenizer: %s = %lld is not a token id (vocabulary has "
-                        "%d tokens)", key, (long long)v, n_vocab);
+        return SYM_FAIL(SYM_ERR_FORMAT,
+                        "tokenizer: %s = %lld is not a token id (vocabulary has "
+                        "%d tokens)",
+                        key, (long long)v, n_vocab);
     *id = (int32_t)v;
     return SYM_OK;
 }
@@ -38,7 +40,8 @@ static bool contains_ci(sym_str s, const char *needle) {
     size_t n = strlen(needle);
     for (uint64_t i = 0; i + n <= s.len; i++) {
         size_t k = 0;
-        while (k < n && tolower((unsigned char)s.ptr[i + k]) == needle[k]) k++;
+        while (k < n && tolower((unsigned char)s.ptr[i + k]) == needle[k])
+            k++;
         if (k == n) return true;
     }
     return false;
@@ -51,22 +54,30 @@ static sym_status load_vocab(sym_tokenizer *t, const sym_gguf *g, const sym_gguf
         SYM_TRY(sym_gguf_get_arr(g, "tokenizer.ggml.scores", SYM_GGUF_TYPE_COUNT, &scores));
         if (scores->arr_type != SYM_GGUF_F32 && scores->arr_type != SYM_GGUF_I32 &&
             scores->arr_type != SYM_GGUF_F64)
-            return SYM_FAIL(SYM_ERR_FORMAT, "tokenizer: tokenizer.ggml.scores holds %s (f32 "
-                            "expected)", sym_gguf_type_name(scores->arr_type));
+            return SYM_FAIL(SYM_ERR_FORMAT,
+                            "tokenizer: tokenizer.ggml.scores holds %s (f32 "
+                            "expected)",
+                            sym_gguf_type_name(scores->arr_type));
         if (scores->arr_n != (uint64_t)n)
-            return SYM_FAIL(SYM_ERR_FORMAT, "tokenizer: tokenizer.ggml.scores has %llu entries "
-                            "for %d tokens", (unsigned long long)scores->arr_n, n);
+            return SYM_FAIL(SYM_ERR_FORMAT,
+                            "tokenizer: tokenizer.ggml.scores has %llu entries "
+                            "for %d tokens",
+                            (unsigned long long)scores->arr_n, n);
     }
     if (sym_gguf_find(g, "tokenizer.ggml.token_type")) {
         SYM_TRY(sym_gguf_get_arr(g, "tokenizer.ggml.token_type", SYM_GGUF_TYPE_COUNT, &types));
         if (types->arr_type == SYM_GGUF_STRING || types->arr_type == SYM_GGUF_ARRAY ||
             types->arr_type == SYM_GGUF_F32 || types->arr_type == SYM_GGUF_F64 ||
             types->arr_type == SYM_GGUF_BOOL)
-            return SYM_FAIL(SYM_ERR_FORMAT, "tokenizer: tokenizer.ggml.token_type holds %s "
-                            "(i32 expected)", sym_gguf_type_name(types->arr_type));
+            return SYM_FAIL(SYM_ERR_FORMAT,
+                            "tokenizer: tokenizer.ggml.token_type holds %s "
+                            "(i32 expected)",
+                            sym_gguf_type_name(types->arr_type));
         if (types->arr_n != (uint64_t)n)
-            return SYM_FAIL(SYM_ERR_FORMAT, "tokenizer: tokenizer.ggml.token_type has %llu "
-                            "entries for %d tokens", (unsigned long long)types->arr_n, n);
+            return SYM_FAIL(SYM_ERR_FORMAT,
+                            "tokenizer: tokenizer.ggml.token_type has %llu "
+                            "entries for %d tokens",
+                            (unsigned long long)types->arr_n, n);
     }
     for (int32_t id = 0; id < n; id++) {
         sym_str s = tokens->strs[id];
@@ -76,8 +87,8 @@ static sym_status load_vocab(sym_tokenizer *t, const sym_gguf *g, const sym_gguf
         int64_t type = types ? sym_gguf_arr_i64(types, (uint64_t)id) : SYM_TOKEN_NORMAL;
         if (type == 0) type = SYM_TOKEN_NORMAL;
         if (type < SYM_TOKEN_NORMAL || type > SYM_TOKEN_BYTE)
-            return SYM_FAIL(SYM_ERR_FORMAT, "tokenizer: token %d has type %lld (1..6 expected)",
-                            id, (long long)type);
+            return SYM_FAIL(SYM_ERR_FORMAT, "tokenizer: token %d has type %lld (1..6 expected)", id,
+                            (long long)type);
         e->type = (uint8_t)type;
     }
     return SYM_OK;
@@ -91,8 +102,10 @@ sym_status sym_tokenizer_create_gguf(const sym_gguf *g, sym_tokenizer **out) {
     if (!spm && !sym_str_eq(model, "gpt2")) {
         if (sym_str_eq(model, "no_vocab") || sym_str_eq(model, "none"))
             return SYM_FAIL(SYM_ERR_UNSUPPORTED, "tokenizer: the model has no vocabulary");
-        return SYM_FAIL(SYM_ERR_UNSUPPORTED, "tokenizer: tokenizer model '%.*s' is not supported "
-                        "(llama, gpt2)", (int)(model.len > 64 ? 64 : model.len), model.ptr);
+        return SYM_FAIL(SYM_ERR_UNSUPPORTED,
+                        "tokenizer: tokenizer model '%.*s' is not supported "
+                        "(llama, gpt2)",
+                        (int)(model.len > 64 ? 64 : model.len), model.ptr);
     }
     const sym_gguf_kv *tokens = NULL, *merges = NULL;
     SYM_TRY(sym_gguf_get_arr(g, "tokenizer.ggml.tokens", SYM_GGUF_STRING, &tokens));
@@ -103,11 +116,11 @@ sym_status sym_tokenizer_create_gguf(const sym_gguf *g, sym_tokenizer **out) {
     if (!spm) {
         if (!sym_gguf_find(g, "tokenizer.ggml.merges"))
             return SYM_FAIL(SYM_ERR_FORMAT, "tokenizer: BPE vocabulary without merges "
-                            "(tokenizer.ggml.merges)");
+                                            "(tokenizer.ggml.merges)");
         SYM_TRY(sym_gguf_get_arr(g, "tokenizer.ggml.merges", SYM_GGUF_STRING, &merges));
         if (merges->arr_n == 0)
             return SYM_FAIL(SYM_ERR_FORMAT, "tokenizer: BPE vocabulary without merges "
-                            "(tokenizer.ggml.merges is empty)");
+                                            "(tokenizer.ggml.merges is empty)");
     }
     SYM_TRY(sym_gguf_get_str_opt(g, "tokenizer.ggml.pre", &pre));
     SYM_TRY(sym_gguf_get_str_opt(g, "general.name", &name));
@@ -176,15 +189,17 @@ sym_status sym_tokenizer_create_gguf(const sym_gguf *g, sym_tokenizer **out) {
         size_t skipped = 0;
         uint64_t n_merges = merges->arr_n < INT32_MAX ? merges->arr_n : INT32_MAX;
         for (uint64_t i = 0; i < n_merges; i++)
-            SYM_TRY_GOTO(sym_tok_merges_add_str(t, merges->strs[i].ptr,
-                                                (size_t)merges->strs[i].len, (int32_t)i,
-                                                &skipped));
+            SYM_TRY_GOTO(sym_tok_merges_add_str(t, merges->strs[i].ptr, (size_t)merges->strs[i].len,
+                                                (int32_t)i, &skipped));
         if (t->merges.n == 0)
-            SYM_FAIL_GOTO(SYM_ERR_FORMAT, "tokenizer: none of the %llu merges names tokens of "
-                          "the vocabulary", (unsigned long long)merges->arr_n);
+            SYM_FAIL_GOTO(SYM_ERR_FORMAT,
+                          "tokenizer: none of the %llu merges names tokens of "
+                          "the vocabulary",
+                          (unsigned long long)merges->arr_n);
         if (skipped)
             SYM_WARN("tokenizer: skipped %zu of %llu merges (malformed, or naming tokens the "
-                     "vocabulary lacks)", skipped, (unsigned long long)merges->arr_n);
+                     "vocabulary lacks)",
+                     skipped, (unsigned long long)merges->arr_n);
     }
     *out = t;
     return SYM_OK;

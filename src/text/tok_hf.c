@@ -56,8 +56,8 @@ static sym_status parse(const char *text, size_t len, const char *what, jobj **o
     json_tokener_free(tok);
     if (!o || err != json_tokener_success) {
         json_object_put(o);
-        return SYM_FAIL(SYM_ERR_FORMAT, "tokenizer: %s is not valid JSON (%s, near byte %zu)",
-                        what, json_tokener_error_desc(err), end);
+        return SYM_FAIL(SYM_ERR_FORMAT, "tokenizer: %s is not valid JSON (%s, near byte %zu)", what,
+                        json_tokener_error_desc(err), end);
     }
     if (json_object_get_type(o) != json_type_object) {
         json_object_put(o);
@@ -165,8 +165,11 @@ static sym_status load_normalizer(sym_tokenizer *t, jobj *n) {
 /* PCRE2 pattern matching s literally. */
 static sym_status literal_step(sym_tokenizer *t, const char *s) {
     size_t n = strlen(s);
-    if (n == 0 || n > 1000) return SYM_FAIL(SYM_ERR_UNSUPPORTED, "tokenizer: Split string of "
-                                            "%zu bytes", n);
+    if (n == 0 || n > 1000)
+        return SYM_FAIL(SYM_ERR_UNSUPPORTED,
+                        "tokenizer: Split string of "
+                        "%zu bytes",
+                        n);
     char pat[2048];
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
@@ -190,8 +193,9 @@ static sym_status load_pretok(sym_tokenizer *t, jobj *p, bool first) {
         t->byte_level = true;
         if (get_bool(p, "add_prefix_space", false)) {
             /* a prefix per piece of an earlier split would be a different algorithm */
-            if (!first) return unsupported("pre-tokenizer", "ByteLevel(add_prefix_space) after "
-                                           "another step");
+            if (!first)
+                return unsupported("pre-tokenizer", "ByteLevel(add_prefix_space) after "
+                                                    "another step");
             t->prefix = TOK_PREFIX_ALWAYS;
         }
         if (get_bool(p, "use_regex", true)) {
@@ -228,9 +232,12 @@ static sym_status load_pretok(sym_tokenizer *t, jobj *p, bool first) {
         if (rep && !str_is(rep, SPACE_ESC)) return unsupported("Metaspace replacement", rep);
         t->escape_spaces = true;
         const char *scheme = get_str(p, "prepend_scheme");
-        if (str_is(scheme, "first")) t->prefix = TOK_PREFIX_FIRST;
-        else if (str_is(scheme, "never")) t->prefix = TOK_PREFIX_NEVER;
-        else if (scheme || get_bool(p, "add_prefix_space", true)) t->prefix = TOK_PREFIX_ALWAYS;
+        if (str_is(scheme, "first"))
+            t->prefix = TOK_PREFIX_FIRST;
+        else if (str_is(scheme, "never"))
+            t->prefix = TOK_PREFIX_NEVER;
+        else if (scheme || get_bool(p, "add_prefix_space", true))
+            t->prefix = TOK_PREFIX_ALWAYS;
         if (get_bool(p, "split", true)) {
             static const char re[] = "\\x{2581}[^\\x{2581}]*|[^\\x{2581}]+";
             SYM_TRY(sym_pretok_add_regex(t, re, sizeof re - 1));
@@ -300,11 +307,12 @@ static void pick_specials(sym_tokenizer *t, jobj *root, jobj *config) {
     t->bos = template_bos(t, get(root, "post_processor"));
     t->add_bos = t->bos >= 0;
     static const char *const bos_names[] = {"<s>", "<|begin_of_text|>", "<bos>",
-                                            "<\xef\xbd\x9c" "begin" SPACE_ESC "of" SPACE_ESC
+                                            "<\xef\xbd\x9c"
+                                            "begin" SPACE_ESC "of" SPACE_ESC
                                             "sentence\xef\xbd\x9c>"};
     static const char *const eos_names[] = {"</s>", "<|end_of_text|>", "<|endoftext|>", "<eos>",
-                                            "<\xef\xbd\x9c" "end" SPACE_ESC "of" SPACE_ESC
-                                            "sentence\xef\xbd\x9c>"};
+                                            "<\xef\xbd\x9c"
+                                            "end" SPACE_ESC "of" SPACE_ESC "sentence\xef\xbd\x9c>"};
     for (size_t i = 0; t->bos < 0 && i < sizeof bos_names / sizeof *bos_names; i++)
         t->bos = find_token(t, bos_names[i]);
     for (size_t i = 0; t->eos < 0 && i < sizeof eos_names / sizeof *eos_names; i++)
@@ -337,14 +345,16 @@ static sym_status load_merges(sym_tokenizer *t, jobj *merges) {
         }
         /* ["left", "right"] (tokenizers >= 0.20) */
         jobj *l = json_object_get_type(m) == json_type_array && json_object_array_length(m) == 2
-                      ? json_object_array_get_idx(m, 0) : NULL;
+                      ? json_object_array_get_idx(m, 0)
+                      : NULL;
         jobj *r = l ? json_object_array_get_idx(m, 1) : NULL;
         if (!l || !r || json_object_get_type(l) != json_type_string ||
             json_object_get_type(r) != json_type_string) {
             skipped++;
             continue;
         }
-        size_t nl = (size_t)json_object_get_string_len(l), nr = (size_t)json_object_get_string_len(r);
+        size_t nl = (size_t)json_object_get_string_len(l),
+               nr = (size_t)json_object_get_string_len(r);
         int32_t li = sym_tok_map_find(t, &t->by_text, json_object_get_string(l), nl);
         int32_t ri = sym_tok_map_find(t, &t->by_text, json_object_get_string(r), nr);
         if (li < 0 || ri < 0 || nl + nr > sizeof buf) {
@@ -354,15 +364,20 @@ static sym_status load_merges(sym_tokenizer *t, jobj *merges) {
         memcpy(buf, json_object_get_string(l), nl);
         memcpy(buf + nl, json_object_get_string(r), nr);
         int32_t o = sym_tok_map_find(t, &t->by_text, buf, nl + nr);
-        if (o < 0) skipped++;
-        else SYM_TRY(sym_tok_merges_add(&t->merges, li, ri, (int32_t)i, o));
+        if (o < 0)
+            skipped++;
+        else
+            SYM_TRY(sym_tok_merges_add(&t->merges, li, ri, (int32_t)i, o));
     }
     if (t->merges.n == 0)
-        return SYM_FAIL(SYM_ERR_FORMAT, "tokenizer: none of the %zu merges names tokens of the "
-                        "vocabulary", n);
+        return SYM_FAIL(SYM_ERR_FORMAT,
+                        "tokenizer: none of the %zu merges names tokens of the "
+                        "vocabulary",
+                        n);
     if (skipped)
         SYM_WARN("tokenizer: skipped %zu of %zu merges (malformed, or naming tokens the "
-                 "vocabulary lacks)", skipped, n);
+                 "vocabulary lacks)",
+                 skipped, n);
     return SYM_OK;
 }
 
@@ -386,8 +401,8 @@ sym_status sym_tokenizer_create_hf(const char *json, size_t json_len, const char
     const char *prefix = get_str(model, "continuing_subword_prefix");
     const char *suffix = get_str(model, "end_of_word_suffix");
     if ((prefix && *prefix) || (suffix && *suffix)) {
-        st = unsupported("BPE option", prefix && *prefix ? "continuing_subword_prefix"
-                                                         : "end_of_word_suffix");
+        st = unsupported("BPE option",
+                         prefix && *prefix ? "continuing_subword_prefix" : "end_of_word_suffix");
         goto fail;
     }
     jobj *vocab = get(model, "vocab");

@@ -11,7 +11,7 @@
 #include "text/tokenizer.h"
 
 #define SYM_TOK_MAX_STEPS 8 /* pre-tokenizer regexes per tokenizer */
-#define SYM_TOK_MAX_EOG 16
+#define SYM_TOK_MAX_EOG   16
 
 typedef enum tok_algo { TOK_ALGO_SPM, TOK_ALGO_BPE } tok_algo;
 
@@ -32,10 +32,10 @@ typedef struct tok_entry {
     uint8_t flags;                 /* TOKF_* */
 } tok_entry;
 
-/* Open-addressing map from byte strings to token ids (-1 = empty slot). The keys live in the
- * tokenizer's arena (a token's text or its piece). */
+/* Open-addressing map from byte strings to token ids. The keys live in the tokenizer's arena (a
+ * token's text or its piece); a slot holds hash bits and the id (vocab.c). */
 typedef struct tok_map {
-    int32_t *slots;
+    uint64_t *slots;
     uint32_t mask;
     bool by_piece; /* key is the piece (byte-level raw bytes), not the text */
 } tok_map;
@@ -63,14 +63,15 @@ typedef struct tok_trie_node {
 
 struct sym_tokenizer {
     tok_algo algo;
-    bool byte_level;    /* GPT-2 byte alphabet (pieces are the decoded raw bytes) */
-    bool byte_fallback; /* unknown characters become <0xXX> tokens */
-    bool escape_spaces; /* ' ' -> U+2581 before merging */
-    bool ignore_merges; /* a word that is itself a token is taken whole (llama3) */
-    bool fuse_unk;      /* consecutive unknowns give one <unk> */
-    bool add_bos;       /* the model's default */
-    tok_prefix prefix;  /* where "▁" (escape_spaces) or " " (byte-level) is prepended */
-    tok_prefix strip;   /* where decode removes the prefix space again */
+    bool byte_level;        /* GPT-2 byte alphabet (pieces are the decoded raw bytes) */
+    bool byte_fallback;     /* unknown characters become <0xXX> tokens */
+    bool escape_spaces;     /* ' ' -> U+2581 before merging */
+    bool ignore_merges;     /* a word that is itself a token is taken whole (llama3) */
+    bool fuse_unk;          /* consecutive unknowns give one <unk> */
+    bool spm_word_split;    /* SPM: no token has "▁" after its leading ones (see spm.c) */
+    bool add_bos;           /* the model's default */
+    tok_prefix prefix;      /* where "▁" (escape_spaces) or " " (byte-level) is prepended */
+    tok_prefix strip;       /* where decode removes the prefix space again */
     const char *model_name; /* "llama", "gpt2" (static) */
     char pre_name[48];
 
@@ -80,8 +81,8 @@ struct sym_tokenizer {
     size_t arena_len, arena_cap;
     size_t max_piece;
 
-    tok_map by_text;  /* text -> id, every token with a non-empty text (first id wins) */
-    tok_map by_piece; /* byte-level only: raw bytes -> id, normal tokens */
+    tok_map by_text;         /* text -> id, every token with a non-empty text (first id wins) */
+    tok_map by_piece;        /* byte-level only: raw bytes -> id, normal tokens */
     int32_t byte_token[256]; /* token for a raw byte (<0xXX>, or the byte-level char), -1 none */
     tok_merges merges;
 
@@ -176,7 +177,7 @@ static inline void sym_tok_sink_push(sym_tok_sink *s, int32_t id) {
 }
 
 typedef struct tok_symbol {
-    int32_t prev, next; /* neighbours in the live list, -1 at the ends */
+    int32_t prev, next;  /* neighbours in the live list, -1 at the ends */
     uint32_t start, len; /* bytes of the word; len 0 once merged into its left neighbour */
     int32_t id;          /* token for these bytes, -1 if none */
 } tok_symbol;

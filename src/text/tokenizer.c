@@ -14,14 +14,14 @@
 
 #define SPACE_ESC "\xe2\x96\x81" /* U+2581, SentencePiece's visible space */
 
-/* ---- building ---------------------------------------------------------------------------------- */
+/* ---- building ----------------------------------------------------------------------------------
+ */
 
 sym_status sym_tok_alloc(int32_t n_vocab, sym_tokenizer **out) {
     *out = NULL;
     if (n_vocab <= 0) return SYM_FAIL(SYM_ERR_FORMAT, "tokenizer: empty vocabulary");
     if (n_vocab > (1 << 30))
-        return SYM_FAIL(SYM_ERR_FORMAT, "tokenizer: vocabulary of %d tokens is too large",
-                        n_vocab);
+        return SYM_FAIL(SYM_ERR_FORMAT, "tokenizer: vocabulary of %d tokens is too large", n_vocab);
     sym_tokenizer *t = sym_calloc(1, sizeof *t);
     if (!t) return SYM_FAIL(SYM_ERR_OOM, "tokenizer: out of memory");
     t->tokens = sym_calloc((size_t)n_vocab, sizeof *t->tokens);
@@ -30,9 +30,11 @@ sym_status sym_tok_alloc(int32_t n_vocab, sym_tokenizer **out) {
         return SYM_FAIL(SYM_ERR_OOM, "tokenizer: out of memory for %d tokens", n_vocab);
     }
     t->n_vocab = n_vocab;
-    for (int32_t i = 0; i < n_vocab; i++) t->tokens[i].type = SYM_TOKEN_UNUSED;
+    for (int32_t i = 0; i < n_vocab; i++)
+        t->tokens[i].type = SYM_TOKEN_UNUSED;
     t->bos = t->eos = t->unk = -1;
-    for (int i = 0; i < 256; i++) t->byte_token[i] = t->trie_root[i] = -1;
+    for (int i = 0; i < 256; i++)
+        t->byte_token[i] = t->trie_root[i] = -1;
     t->model_name = "";
     *out = t;
     return SYM_OK;
@@ -43,7 +45,8 @@ sym_status sym_tok_arena_add(sym_tokenizer *t, const void *bytes, size_t len, ui
         return SYM_FAIL(SYM_ERR_FORMAT, "tokenizer: vocabulary text exceeds 4 GiB");
     if (t->arena_len + len > t->arena_cap) {
         size_t cap = t->arena_cap ? t->arena_cap : 1 << 16;
-        while (cap < t->arena_len + len) cap *= 2;
+        while (cap < t->arena_len + len)
+            cap *= 2;
         char *a = sym_realloc(t->arena, cap);
         if (!a) return SYM_FAIL(SYM_ERR_OOM, "tokenizer: out of memory for vocabulary text");
         t->arena = a;
@@ -111,8 +114,10 @@ static long decode_text(const sym_tokenizer *t, const int16_t *cp_byte, const ch
 
 static sym_status build_pieces(sym_tokenizer *t) {
     int16_t cp_byte[324];
-    for (int i = 0; i < 324; i++) cp_byte[i] = -1;
-    for (int b = 0; b < 256; b++) cp_byte[sym_byte_to_cp((uint8_t)b)] = (int16_t)b;
+    for (int i = 0; i < 324; i++)
+        cp_byte[i] = -1;
+    for (int b = 0; b < 256; b++)
+        cp_byte[sym_byte_to_cp((uint8_t)b)] = (int16_t)b;
     uint8_t *buf = NULL;
     size_t cap = 0;
     sym_status st = SYM_OK;
@@ -151,7 +156,8 @@ static sym_status build_pieces(sym_tokenizer *t) {
     }
     if (n_undecodable)
         SYM_WARN("tokenizer: %zu tokens are not spelled in the byte-level alphabet; they decode "
-                 "as their text", n_undecodable);
+                 "as their text",
+                 n_undecodable);
 fail:
     sym_free(buf);
     return st;
@@ -181,7 +187,8 @@ static sym_status trie_insert(sym_tokenizer *t, int32_t id) {
     }
     for (size_t i = 1; i < n; i++) {
         int32_t c = t->trie[node].child;
-        while (c >= 0 && t->trie[c].byte != s[i]) c = t->trie[c].sibling;
+        while (c >= 0 && t->trie[c].byte != s[i])
+            c = t->trie[c].sibling;
         if (c < 0) {
             SYM_TRY(trie_node(t, &c));
             t->trie[c].byte = s[i];
@@ -195,14 +202,22 @@ static sym_status trie_insert(sym_tokenizer *t, int32_t id) {
 }
 
 static bool is_special_type(uint8_t type) {
-    return type == SYM_TOKEN_CONTROL || type == SYM_TOKEN_USER_DEFINED ||
-           type == SYM_TOKEN_UNKNOWN;
+    return type == SYM_TOKEN_CONTROL || type == SYM_TOKEN_USER_DEFINED || type == SYM_TOKEN_UNKNOWN;
 }
 
 /* End-of-turn tokens recognized by their text (llama.cpp's list). */
 static const char *const k_eog_texts[] = {
-    "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>",
-    "<|eom_id|>", "<EOT>", "_<EOT>", "<\xef\xbd\x9c" "end" SPACE_ESC "of" SPACE_ESC "sentence"
+    "<|eot_id|>",
+    "<|im_end|>",
+    "<|end|>",
+    "<end_of_turn>",
+    "<|endoftext|>",
+    "<|end_of_text|>",
+    "<|eom_id|>",
+    "<EOT>",
+    "_<EOT>",
+    "<\xef\xbd\x9c"
+    "end" SPACE_ESC "of" SPACE_ESC "sentence"
     "\xef\xbd\x9c>",
 };
 
@@ -233,8 +248,17 @@ sym_status sym_tok_finish(sym_tokenizer *t) {
         }
     }
     t->max_piece = 0;
+    t->spm_word_split = t->algo == TOK_ALGO_SPM && t->escape_spaces;
     for (int32_t id = 0; id < t->n_vocab; id++) {
         const tok_entry *e = &t->tokens[id];
+        if (t->spm_word_split) {
+            const char *s = sym_tok_text(t, id);
+            size_t k = 0;
+            while (k + 3 <= e->text_len && memcmp(s + k, SPACE_ESC, 3) == 0)
+                k += 3;
+            if (e->text_len - k >= 3 && memmem(s + k, e->text_len - k, SPACE_ESC, 3))
+                t->spm_word_split = false;
+        }
         size_t n = e->piece_len > e->text_len ? e->piece_len : e->text_len;
         if (n > t->max_piece) t->max_piece = n;
         if (is_special_type(e->type) && e->text_len > 0) {
@@ -375,7 +399,8 @@ static int32_t match_special(const sym_tokenizer *t, const uint8_t *p, size_t i,
         }
         if (j == n) break;
         int32_t c = t->trie[node].child;
-        while (c >= 0 && t->trie[c].byte != p[j]) c = t->trie[c].sibling;
+        while (c >= 0 && t->trie[c].byte != p[j])
+            c = t->trie[c].sibling;
         if (c < 0) break;
         node = c;
     }
@@ -388,35 +413,37 @@ static sym_status encode_all(enc *e, const char *text, size_t len, bool parse_sp
     size_t frag = 0, i = 0;
     while (t->has_specials && i < len) {
         size_t end = 0;
-        int32_t id = t->trie_root[p[i]] >= 0 ? match_special(t, p, i, len, parse_special, &end)
-                                             : -1;
+        int32_t id =
+            t->trie_root[p[i]] >= 0 ? match_special(t, p, i, len, parse_special, &end) : -1;
         if (id < 0) {
             i++;
             continue;
         }
         size_t fe = i;
         if (t->tokens[id].flags & TOKF_LSTRIP)
-            while (fe > frag && is_ascii_space(p[fe - 1])) fe--;
+            while (fe > frag && is_ascii_space(p[fe - 1]))
+                fe--;
         if (fe > frag) SYM_TRY(encode_fragment(e, text + frag, fe - frag, frag == 0));
         sym_tok_sink_push(e->out, id);
         i = end;
         if (t->tokens[id].flags & TOKF_RSTRIP)
-            while (i < len && is_ascii_space(p[i])) i++;
+            while (i < len && is_ascii_space(p[i]))
+                i++;
         frag = i;
     }
     if (frag < len) SYM_TRY(encode_fragment(e, text + frag, len - frag, frag == 0));
     return SYM_OK;
 }
 
-sym_status sym_tokenizer_encode(const sym_tokenizer *t, const char *text, size_t len,
-                                bool add_bos, bool parse_special, int32_t *ids, size_t cap,
-                                size_t *n_ids) {
+sym_status sym_tokenizer_encode(const sym_tokenizer *t, const char *text, size_t len, bool add_bos,
+                                bool parse_special, int32_t *ids, size_t cap, size_t *n_ids) {
     *n_ids = 0;
     SYM_CHECK(text || len == 0, SYM_ERR_ARG, "tokenizer: NULL text");
     SYM_CHECK(ids || cap == 0, SYM_ERR_ARG, "tokenizer: NULL ids with cap %zu", cap);
     SYM_CHECK(len < INT32_MAX, SYM_ERR_RANGE, "tokenizer: text of %zu bytes is too long (2 GiB)",
               len);
-    SYM_CHECK(!add_bos || t->bos >= 0, SYM_ERR_ARG, "tokenizer: BOS requested but the "
+    SYM_CHECK(!add_bos || t->bos >= 0, SYM_ERR_ARG,
+              "tokenizer: BOS requested but the "
               "vocabulary has no BOS token");
     sym_tok_sink out = {ids, cap, 0};
     if (add_bos) sym_tok_sink_push(&out, t->bos);
@@ -453,8 +480,10 @@ sym_status sym_tokenizer_decode(const sym_tokenizer *t, const int32_t *ids, size
         total += len;
     }
     *n_out = total;
-    SYM_CHECK(total <= cap, SYM_ERR_RANGE, "tokenizer: the text has %zu bytes, the buffer holds "
-              "%zu", total, cap);
+    SYM_CHECK(total <= cap, SYM_ERR_RANGE,
+              "tokenizer: the text has %zu bytes, the buffer holds "
+              "%zu",
+              total, cap);
     return SYM_OK;
 }
 
@@ -531,8 +560,9 @@ sym_status sym_tokenizer_open(const char *path, sym_tokenizer **out) {
     }
     /* a tokenizer.json: its tokenizer_config.json is the sibling file */
     const char *slash = strrchr(path, '/');
-    if (slash) snprintf(config, sizeof config, "%.*s/tokenizer_config.json",
-                        (int)(slash - path), path);
-    else snprintf(config, sizeof config, "tokenizer_config.json");
+    if (slash)
+        snprintf(config, sizeof config, "%.*s/tokenizer_config.json", (int)(slash - path), path);
+    else
+        snprintf(config, sizeof config, "tokenizer_config.json");
     return open_hf(path, config, out);
 }

@@ -37,7 +37,7 @@ typedef enum sym_token_type {
     SYM_TOKEN_CONTROL = 3,      /* <s>, </s>, <|im_start|>: parsed only with parse_special */
     SYM_TOKEN_USER_DEFINED = 4, /* added vocabulary: always matched in the text as a whole */
     SYM_TOKEN_UNUSED = 5,
-    SYM_TOKEN_BYTE = 6,         /* <0xXX> */
+    SYM_TOKEN_BYTE = 6, /* <0xXX> */
 } sym_token_type;
 
 /* ---- creation ------------------------------------------------------------------------------ */
@@ -85,8 +85,7 @@ sym_status sym_tokenizer_token_text(const sym_tokenizer *t, int32_t id, const ch
 /* The raw bytes id stands for in decoded text (" Hello", " world", "\n"); may be a partial UTF-8
  * sequence (byte tokens, byte-level pieces). Control and unknown tokens give their text here
  * (decoding hides them unless SYM_DECODE_SPECIAL). SYM_ERR_ARG if out of range. */
-sym_status sym_tokenizer_piece(const sym_tokenizer *t, int32_t id, const char **bytes,
-                               size_t *len);
+sym_status sym_tokenizer_piece(const sym_tokenizer *t, int32_t id, const char **bytes, size_t *len);
 /* Longest piece (or text) in bytes. A buffer of 3 * max_piece + 12 bytes always holds one
  * detokenizer step (each byte that cannot be UTF-8 becomes the 3 bytes of U+FFFD). */
 size_t sym_tokenizer_max_piece(const sym_tokenizer *t);
@@ -98,9 +97,8 @@ size_t sym_tokenizer_max_piece(const sym_tokenizer *t);
  * Writes at most cap ids; *n_ids always gets the full count, and SYM_ERR_RANGE says cap was too
  * small (call again with cap >= *n_ids). Allocates its working memory once per call
  * (SYM_ERR_OOM). Linear-time in len up to a log factor. */
-sym_status sym_tokenizer_encode(const sym_tokenizer *t, const char *text, size_t len,
-                                bool add_bos, bool parse_special, int32_t *ids, size_t cap,
-                                size_t *n_ids);
+sym_status sym_tokenizer_encode(const sym_tokenizer *t, const char *text, size_t len, bool add_bos,
+                                bool parse_special, int32_t *ids, size_t cap, size_t *n_ids);
 
 /* ---- decode ---------------------------------------------------------------------------------- */
 

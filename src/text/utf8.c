@@ -42,9 +42,12 @@ size_t sym_utf8_valid_prefix(const uint8_t *p, size_t n) {
 
 uint32_t sym_utf8_decode(const uint8_t *p, size_t len) {
     switch (len) {
-    case 1: return p[0];
-    case 2: return ((uint32_t)(p[0] & 0x1F) << 6) | (p[1] & 0x3F);
-    case 3: return ((uint32_t)(p[0] & 0x0F) << 12) | ((uint32_t)(p[1] & 0x3F) << 6) | (p[2] & 0x3F);
+    case 1:
+        return p[0];
+    case 2:
+        return ((uint32_t)(p[0] & 0x1F) << 6) | (p[1] & 0x3F);
+    case 3:
+        return ((uint32_t)(p[0] & 0x0F) << 12) | ((uint32_t)(p[1] & 0x3F) << 6) | (p[2] & 0x3F);
     default:
         return ((uint32_t)(p[0] & 0x07) << 18) | ((uint32_t)(p[1] & 0x3F) << 12) |
                ((uint32_t)(p[2] & 0x3F) << 6) | (p[3] & 0x3F);
@@ -82,7 +85,8 @@ uint32_t sym_byte_to_cp(uint8_t b) {
     if (printable_byte(b)) return b;
     /* the n-th non-printable byte (in byte order) maps to 256 + n */
     unsigned n = 0;
-    for (unsigned i = 0; i < b; i++) n += !printable_byte(i);
+    for (unsigned i = 0; i < b; i++)
+        n += !printable_byte(i);
     return 256 + n;
 }
 

@@ -40,12 +40,18 @@ static void key_of(const sym_tokenizer *t, bool by_piece, int32_t id, const char
     }
 }
 
+/* A slot holds the key's hash (high 32 bits) and id + 1 (low 32 bits; 0 = empty), so that most
+ * mismatches are rejected without touching the arena. */
+static uint64_t slot_of(uint64_t h, int32_t id) {
+    return (h & 0xffffffff00000000ull) | (uint32_t)(id + 1);
+}
+
 sym_status sym_tok_map_build(sym_tokenizer *t, tok_map *m, bool by_piece) {
     uint32_t cap = 16;
-    while (cap < (uint32_t)t->n_vocab * 2u) cap <<= 1; /* n_vocab < 2^30 is checked on alloc */
-    m->slots = sym_malloc(sizeof(int32_t) * cap);
+    while (cap < (uint32_t)t->n_vocab * 2u)
+        cap <<= 1; /* n_vocab < 2^30 is checked on alloc */
+    m->slots = sym_calloc(cap, sizeof *m->slots);
     if (!m->slots) return SYM_FAIL(SYM_ERR_OOM, "tokenizer: out of memory for the vocabulary map");
-    memset(m->slots, 0xff, sizeof(int32_t) * cap);
     m->mask = cap - 1;
     m->by_piece = by_piece;
     for (int32_t id = 0; id < t->n_vocab; id++) {
@@ -55,16 +61,17 @@ sym_status sym_tok_map_build(sym_tokenizer *t, tok_map *m, bool by_piece) {
         size_t n;
         key_of(t, by_piece, id, &k, &n);
         if (n == 0) continue;
-        uint32_t i = (uint32_t)hash_bytes(k, n) & m->mask;
-        for (;; i = (i + 1) & m->mask) {
-            int32_t s = m->slots[i];
-            if (s < 0) {
-                m->slots[i] = id;
+        uint64_t h = hash_bytes(k, n);
+        for (uint32_t i = (uint32_t)h & m->mask;; i = (i + 1) & m->mask) {
+            uint64_t s = m->slots[i];
+            if (s == 0) {
+                m->slots[i] = slot_of(h, id);
                 break;
             }
+            if ((s >> 32) != (h >> 32)) continue;
             const char *k2;
             size_t n2;
-            key_of(t, by_piece, s, &k2, &n2);
+            key_of(t, by_piece, (int32_t)(uint32_t)s - 1, &k2, &n2);
             if (n2 == n && memcmp(k, k2, n) == 0) break; /* duplicate: the lower id keeps it */
         }
     }
@@ -73,14 +80,16 @@ sym_status sym_tok_map_build(sym_tokenizer *t, tok_map *m, bool by_piece) {
 
 int32_t sym_tok_map_find(const sym_tokenizer *t, const tok_map *m, const char *key, size_t len) {
     if (!m->slots || len == 0) return -1;
-    uint32_t i = (uint32_t)hash_bytes(key, len) & m->mask;
-    for (;; i = (i + 1) & m->mask) {
-        int32_t s = m->slots[i];
-        if (s < 0) return -1;
+    uint64_t h = hash_bytes(key, len);
+    for (uint32_t i = (uint32_t)h & m->mask;; i = (i + 1) & m->mask) {
+        uint64_t s = m->slots[i];
+        if (s == 0) return -1;
+        if ((s >> 32) != (h >> 32)) continue;
+        int32_t id = (int32_t)(uint32_t)s - 1;
         const char *k;
         size_t n;
-        key_of(t, m->by_piece, s, &k, &n);
-        if (n == len && memcmp(k, key, len) == 0) return s;
+        key_of(t, m->by_piece, id, &k, &n);
+        if (n == len && memcmp(k, key, len) == 0) return id;
     }
 }
 
@@ -93,10 +102,11 @@ void sym_tok_map_free(tok_map *m) {
 
 sym_status sym_tok_merges_init(tok_merges *m, size_t n_expected) {
     uint64_t cap = 16;
-    while (cap < (uint64_t)n_expected * 2) cap <<= 1;
+    while (cap < (uint64_t)n_expected * 2)
+        cap <<= 1;
     m->slots = sym_calloc((size_t)cap, sizeof(tok_merge_slot));
-    if (!m->slots) return SYM_FAIL(SYM_ERR_OOM, "tokenizer: out of memory for %zu merges",
-                                   n_expected);
+    if (!m->slots)
+        return SYM_FAIL(SYM_ERR_OOM, "tokenizer: out of memory for %zu merges", n_expected);
     m->mask = cap - 1;
     m->n = 0;
     return SYM_OK;

@@ -9,16 +9,17 @@
 #include "text/utf8.h"
 
 static void usage(FILE *out) {
-    fputs("usage: symbiote tokenize -m MODEL [--no-bos] [--special] [--pieces] (--file PATH | TEXT)\n"
-          "Prints the token ids of TEXT (or of the raw bytes of PATH; '-' reads stdin) on one line.\n"
-          "MODEL is a .gguf file (vocab-only files too), a tokenizer.json, or a directory holding\n"
-          "one.\n\n"
-          "  --no-bos    do not prepend BOS (by default it is added when the model asks for it)\n"
-          "  --special   parse control tokens such as <s> or <|im_start|> in the text\n"
-          "  --pieces    print 'id<TAB>piece' per token; the piece is the text the token stands\n"
-          "              for, with \\n \\t \\r \\\\ escaped and bytes that are not complete UTF-8\n"
-          "              written as \\xNN\n\n",
-          out);
+    fputs(
+        "usage: symbiote tokenize -m MODEL [--no-bos] [--special] [--pieces] (--file PATH | TEXT)\n"
+        "Prints the token ids of TEXT (or of the raw bytes of PATH; '-' reads stdin) on one line.\n"
+        "MODEL is a .gguf file (vocab-only files too), a tokenizer.json, or a directory holding\n"
+        "one.\n\n"
+        "  --no-bos    do not prepend BOS (by default it is added when the model asks for it)\n"
+        "  --special   parse control tokens such as <s> or <|im_start|> in the text\n"
+        "  --pieces    print 'id<TAB>piece' per token; the piece is the text the token stands\n"
+        "              for, with \\n \\t \\r \\\\ escaped and bytes that are not complete UTF-8\n"
+        "              written as \\xNN\n\n",
+        out);
     cli_common_help(out);
 }
 
@@ -53,12 +54,18 @@ static void print_piece(const char *p, size_t n) {
     const uint8_t *s = (const uint8_t *)p;
     for (size_t i = 0; i < n;) {
         uint8_t c = s[i];
-        if (c == '\n') fputs("\\n", stdout);
-        else if (c == '\t') fputs("\\t", stdout);
-        else if (c == '\r') fputs("\\r", stdout);
-        else if (c == '\\') fputs("\\\\", stdout);
-        else if (c < 0x20 || c == 0x7f) printf("\\x%02x", c);
-        else if (c < 0x80) putchar(c);
+        if (c == '\n')
+            fputs("\\n", stdout);
+        else if (c == '\t')
+            fputs("\\t", stdout);
+        else if (c == '\r')
+            fputs("\\r", stdout);
+        else if (c == '\\')
+            fputs("\\\\", stdout);
+        else if (c < 0x20 || c == 0x7f)
+            printf("\\x%02x", c);
+        else if (c < 0x80)
+            putchar(c);
         else {
             size_t l = sym_utf8_valid_len(s + i, n - i);
             if (l) {
@@ -83,9 +90,12 @@ int cmd_tokenize(int argc, char **argv) {
             usage(stdout);
             return 0;
         }
-        if (!strcmp(a, "--no-bos")) no_bos = true;
-        else if (!strcmp(a, "--special")) special = true;
-        else if (!strcmp(a, "--pieces")) pieces = true;
+        if (!strcmp(a, "--no-bos"))
+            no_bos = true;
+        else if (!strcmp(a, "--special"))
+            special = true;
+        else if (!strcmp(a, "--pieces"))
+            pieces = true;
         else if (!strcmp(a, "--file")) {
             if (i + 1 >= argc) return cli_usage_error("--file needs a path");
             file = argv[++i];
@@ -120,13 +130,23 @@ int cmd_tokenize(int argc, char **argv) {
         goto done;
     }
     bool bos = sym_tokenizer_wants_bos(t) && !no_bos;
-    size_t n = 0, cap = len + 2; /* never more ids than bytes, plus BOS */
+    size_t n = 0, cap = len + 2; /* usually enough: about one id per byte at most */
     ids = malloc(cap * sizeof *ids);
     if (!ids) {
         fprintf(stderr, "symbiote: error: out of memory\n");
         goto done;
     }
     st = sym_tokenizer_encode(t, input, len, bos, special, ids, cap, &n);
+    if (st == SYM_ERR_RANGE) { /* prefix spaces after special tokens can add ids */
+        int32_t *bigger = realloc(ids, n * sizeof *ids);
+        if (!bigger) {
+            fprintf(stderr, "symbiote: error: out of memory\n");
+            goto done;
+        }
+        ids = bigger;
+        cap = n;
+        st = sym_tokenizer_encode(t, input, len, bos, special, ids, cap, &n);
+    }
     if (st != SYM_OK) {
         rc = cli_fail(st);
         goto done;
