@@ -127,6 +127,7 @@ sym_status sym_engine_open_params(const sym_engine_params *p, sym_engine **out) 
         .n_ctx = n_ctx,
         .n_batch = p->n_batch > 0 ? p->n_batch : DEFAULT_BATCH,
         .kv_type = p->fp32 ? SYM_DT_F32 : SYM_DT_F16,
+        .rope_scale = (float)p->cfg.scale_factor,
     };
     SYM_TRY_GOTO(create_backend(e));
     SYM_INFO("model %s: %s, %d layers, n_embd %d, %d heads (%d kv), vocab %d; backend %s on %s; "

@@ -161,6 +161,8 @@ static void run_layers(sym_forward_pass *f, const int32_t *ids, int n, int pos0)
     sym_tensor v = sym_tensor_rows(&f->v, 0, n), att = sym_tensor_rows(&f->att, 0, n);
     sym_tensor gate = sym_tensor_rows(&f->gate, 0, n), up = sym_tensor_rows(&f->up, 0, n);
     float scale = 1.0f / sqrtf((float)hp->head_dim);
+    float freq_scale = hp->rope_freq_scale;
+    if (f->opt.rope_scale > 0.0f) freq_scale /= f->opt.rope_scale;
 
     o->embed(b, &x, &f->token_embd, ids, n);
     for (int l = 0; l < hp->n_layer; l++) {
@@ -170,9 +172,8 @@ static void run_layers(sym_forward_pass *f, const int32_t *ids, int n, int pos0)
         o->matmul(b, &q, &xn, &w->wq, opt(&w->bq));
         o->matmul(b, &k, &xn, &w->wk, opt(&w->bk));
         o->matmul(b, &v, &xn, &w->wv, opt(&w->bv));
-        o->rope(b, &q, hp->n_head, hp->head_dim, pos0, hp->rope_theta, hp->rope_freq_scale,
-                hp->rope_neox);
-        o->rope(b, &k, hp->n_head_kv, hp->head_dim, pos0, hp->rope_theta, hp->rope_freq_scale,
+        o->rope(b, &q, hp->n_head, hp->head_dim, pos0, hp->rope_theta, freq_scale, hp->rope_neox);
+        o->rope(b, &k, hp->n_head_kv, hp->head_dim, pos0, hp->rope_theta, freq_scale,
                 hp->rope_neox);
         o->store_rows(b, &f->kv.k[l], pos0, &k);
         o->store_rows(b, &f->kv.v[l], pos0, &v);

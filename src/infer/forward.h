@@ -12,6 +12,7 @@ typedef struct sym_forward_options {
     int n_ctx;         /* positions the KV cache holds (<= the model's n_ctx_train is advised) */
     int n_batch;       /* most tokens per forward chunk (prefill), >= 1 */
     sym_dtype kv_type; /* SYM_DT_F16 or SYM_DT_F32 */
+    float rope_scale;  /* extra linear RoPE position scale on top of the model's (0 or 1: none) */
 } sym_forward_options;
 
 typedef struct sym_forward_pass sym_forward_pass;
