@@ -14,6 +14,7 @@
 #include "base/log.h"
 #include "cpu/ops.h"
 #include "cpu/ref.h"
+#include "infer/check.h"
 #include "infer/forward.h"
 #include "model/model.h"
 #include "text/sampler.h"
@@ -130,6 +131,14 @@ sym_status sym_engine_open_params(const sym_engine_params *p, sym_engine **out) 
         .rope_scale = (float)p->cfg.scale_factor,
     };
     SYM_TRY_GOTO(create_backend(e));
+    const char *check = getenv("VK_SYMBIOTE_CHECK");
+    if (check && strcmp(check, "0") != 0 && *check) {
+        const char *tol = getenv("VK_SYMBIOTE_CHECK_TOL");
+        SYM_WARN("VK_SYMBIOTE_CHECK: every op is re-run on the CPU reference (slow)");
+        sym_backend *primary = e->backend;
+        e->backend = NULL; /* the wrapper owns it now, even if its creation fails */
+        SYM_TRY_GOTO(sym_check_backend_create(primary, tol ? atof(tol) : 0, &e->backend));
+    }
     SYM_INFO("model %s: %s, %d layers, n_embd %d, %d heads (%d kv), vocab %d; backend %s on %s; "
              "context %d", p->cfg.model_path, hp->arch, hp->n_layer, hp->n_embd, hp->n_head,
              hp->n_head_kv, hp->n_vocab, e->backend_name, e->device_name, n_ctx);
