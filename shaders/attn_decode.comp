@@ -5,7 +5,8 @@
 // writes its partial state (unnormalized output, max, sum) for attn_combine. K and V are read
 // once per kv head, not once per query head; no score matrix exists outside shared memory.
 // Thread j scores position p0 + j (a whole K row); for the V product thread d owns output
-// dimensions d, d + WG, ... . pair_ok: 16-bit K/V rows start on even elements (word loads).
+// dimensions d, d + WG, ... . pair_ok: K rows 16-byte aligned (2: uvec4 loads) or, for 16-bit
+// types, starting on even elements (1: word loads).
 #define NEED_REDUCE
 #include "common.glsl"
 layout(local_size_x_id = 0) in;
@@ -15,6 +16,7 @@ const uint DPT = (D + WG - 1u) / WG;        // output dimensions per thread
 
 layout(binding = 0) readonly buffer Q { float q[]; };
 layout(binding = 1) readonly buffer K { uint k[]; };
+layout(binding = 1) readonly buffer K4 { uvec4 k4[]; };
 layout(binding = 2) readonly buffer V { uint v[]; };
 layout(binding = 3) writeonly buffer Part { float part[]; };
 
@@ -62,7 +64,24 @@ void main() {
         [[unroll]] for (uint g = 0u; g < GB; g++) s[g] = 0.0;
         if (valid) {
             uint kb = p.k_off + (pos - pos_base) * p.kv_stride + kvh * D;
-            if (DTYPE != DT_F32 && p.pair_ok != 0u) {
+            if (p.pair_ok == 2u && DTYPE == DT_F32) { // 16-byte rows: 4 f32 per load
+                for (uint d = 0u; d < D; d += 4u) {
+                    vec4 kk = uintBitsToFloat(k4[(kb + d) >> 2]);
+                    [[unroll]] for (uint g = 0u; g < GB; g++)
+                        s[g] += dot(vec4(qs[g * D + d], qs[g * D + d + 1u], qs[g * D + d + 2u],
+                                         qs[g * D + d + 3u]), kk);
+                }
+            } else if (p.pair_ok == 2u) { // 8 halves per load
+                for (uint d = 0u; d < D; d += 8u) {
+                    vec4 ka, kc;
+                    unpack8(k4[(kb + d) >> 3], DTYPE, ka, kc);
+                    [[unroll]] for (uint g = 0u; g < GB; g++) {
+                        uint qb = g * D + d;
+                        s[g] += dot(vec4(qs[qb], qs[qb + 1u], qs[qb + 2u], qs[qb + 3u]), ka) +
+                                dot(vec4(qs[qb + 4u], qs[qb + 5u], qs[qb + 6u], qs[qb + 7u]), kc);
+                    }
+                }
+            } else if (DTYPE != DT_F32 && p.pair_ok != 0u) {
                 for (uint d = 0u; d + 1u < D; d += 2u) {
                     vec2 kk = pair_of_word(k[(kb + d) >> 1], DTYPE);
                     [[unroll]] for (uint g = 0u; g < GB; g++)

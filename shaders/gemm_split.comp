@@ -33,11 +33,16 @@ void main() {
         uint half_words = p.k_pad / 2u;
         for (uint j = tid; j < half_words; j += WG) {
             uint k0 = 2u * j;
-            vec2 v = vec2(k0 < p.k ? x[xr + k0] : 0.0, k0 + 1u < p.k ? x[xr + k0 + 1u] : 0.0) * s;
-            uint hw = packHalf2x16(v);
-            vec2 lo = v - unpackHalf2x16(hw);
-            xs[(p.hi_off >> 1) + r * half_words + j] = hw;
-            xs[(p.lo_off >> 1) + r * half_words + j] = packHalf2x16(lo);
+            float v0 = (k0 < p.k ? x[xr + k0] : 0.0) * s;
+            float v1 = (k0 + 1u < p.k ? x[xr + k0 + 1u] : 0.0) * s;
+            // Rounding with integer operations on purpose: written as
+            // v - unpackHalf2x16(packHalf2x16(v)), a driver may fold the round trip to v and
+            // lo to 0 (seen on NVIDIA 580: the product then had f16 precision).
+            uint h0 = f32_to_f16(v0), h1 = f32_to_f16(v1);
+            precise float r0 = v0 - f16_to_f32(h0);
+            precise float r1 = v1 - f16_to_f32(h1);
+            xs[(p.hi_off >> 1) + r * half_words + j] = h0 | (h1 << 16);
+            xs[(p.lo_off >> 1) + r * half_words + j] = f32_to_f16(r0) | (f32_to_f16(r1) << 16);
         }
         if (tid == 0u) scale_inv[p.scale_off + r] = 1.0 / s;
     }

@@ -1,18 +1,27 @@
 #version 450
 // matmul_coop (prefill on tensor cores, GL_NV_cooperative_matrix 16x16x16 f16 -> f32):
 // out[m][row0 + n] = scale_inv[m] * sum_k (hi[m][k] + lo[m][k]) * W[n][k] (+ bias), with hi/lo
-// from gemm_split (use_lo = 0 with fp16 math: hi only). W (f16, or bf16 converted to f16; the
-// backend checks bf16 values fit) is staged in shared memory. 128 threads = 4 subgroups of 32;
-// a 64 x 64 tile per workgroup, 32 x 32 (2 x 2 matrices) per subgroup, K in steps of 32.
+// from gemm_split (use_lo = 0 with fp16 math: hi only). 128 threads = 2 x 2 subgroups of 32;
+// each subgroup owns SM x SN blocks of 16 x 16, so a workgroup computes (32 SM) x (32 SN).
+// Tiles are staged in shared memory as raw f16 bits (uvec4 = 8 halves; rows padded by PAD uvec4
+// against bank conflicts), so f16 weights and the split activations need no conversion; bf16
+// weights are converted as they are staged (the backend only sends bf16 here when every value
+// fits f16). vec_ok: W rows and w_off are multiples of 8 elements (16-byte loads). Results leave
+// through a 16 x 16 staging block per subgroup, where scale and bias are applied.
 #extension GL_NV_cooperative_matrix : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #extension GL_KHR_memory_scope_semantics : require
+#extension GL_KHR_shader_subgroup_basic : require
 #include "common.glsl"
 layout(local_size_x = 128) in;
+layout(constant_id = 4) const uint SM = 2;  // 16-row blocks per subgroup (1..4)
+layout(constant_id = 5) const uint SN = 2;  // 16-column blocks per subgroup (1..4)
+layout(constant_id = 6) const uint PAD = 1; // extra uvec4 per staged row
+layout(constant_id = 7) const uint BK8 = 4; // K per step, in uvec4 (8 halves); even
 
-const uint BM = 64u, BN = 64u, BK = 32u;
+const uint BM = 32u * SM, BN = 32u * SN, RS = BK8 + PAD;
 
-layout(binding = 0) readonly buffer XS { uint xs[]; };
+layout(binding = 0) readonly buffer XS { uvec4 xs4[]; };
 layout(binding = 1) readonly buffer Scale { float scale_inv[]; };
 layout(binding = 2) readonly buffer W { uint w[]; };
 layout(binding = 2) readonly buffer W4 { uvec4 w4[]; };
@@ -25,93 +34,101 @@ layout(push_constant) uniform Push { // sym_vk_push_coop
     uint out_stride, row0, has_bias, use_lo, vec_ok;
 } p;
 
-shared float16_t Ah[BM * BK];
-shared float16_t Al[BM * BK];
-shared float16_t Bt[BN * BK]; // Bt[n * BK + k]: W rows, i.e. B = W^T in column-major order
-shared float Cs[BM * BN];
+shared uvec4 Ah[BM * RS];
+shared uvec4 Al[BM * RS];
+shared uvec4 Bt[BN * RS]; // W rows: B = W^T read column-major
+shared float Cs[4u * 256u];
 
 #define F16MAT fcoopmatNV<16, gl_ScopeSubgroup, 16, 16>
 #define F32MAT fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>
 
+// f16 bits of element idx of W (any alignment).
+uint w_half(uint idx) {
+    uint wd = w[idx >> 1];
+    uint h = (idx & 1u) != 0u ? (wd >> 16) : (wd & 0xffffu);
+    return DTYPE == DT_F16 ? h : f32_to_f16(bf16_to_f32(h));
+}
+
+// Eight bf16 in a uvec4 -> eight f16 bits.
+uvec4 bf16x8_to_f16(uvec4 q) {
+    uvec4 o;
+    [[unroll]] for (uint i = 0u; i < 4u; i++)
+        o[i] = f32_to_f16(uintBitsToFloat(q[i] << 16)) |
+               (f32_to_f16(uintBitsToFloat(q[i] & 0xffff0000u)) << 16);
+    return o;
+}
+
 void main() {
     uint tid = gl_LocalInvocationID.x;
-    uint sg = tid / 32u;
+    uint sg = tid / 32u, lane = tid % 32u;
     uint bn = gl_WorkGroupID.x * BN, bm = gl_WorkGroupID.y * BM;
-    uint sm = (sg / 2u) * 32u, sn = (sg % 2u) * 32u;
-    F32MAT acc[2][2];
-    [[unroll]] for (uint i = 0u; i < 2u; i++)
-        [[unroll]] for (uint j = 0u; j < 2u; j++) acc[i][j] = F32MAT(0.0);
-    uint hw = p.k_pad / 2u;
+    uint sm = (sg / 2u) * 16u * SM, sn = (sg % 2u) * 16u * SN;
+    F32MAT acc[4][4];
+    [[unroll]] for (uint i = 0u; i < SM; i++)
+        [[unroll]] for (uint j = 0u; j < SN; j++) acc[i][j] = F32MAT(0.0);
+    uint row8 = p.k_pad / 8u; // uvec4 per split row (k_pad is a multiple of 32)
 
-    for (uint k0 = 0u; k0 < p.k; k0 += BK) {
-        // A: 64 rows x 32 k = 1024 words (hi) + 1024 (lo): 8 + 8 per thread
-        [[unroll]] for (uint q = 0u; q < 8u; q++) {
-            uint e = tid + 128u * q;
-            uint r = e / (BK / 2u), c = 2u * (e % (BK / 2u));
-            uint gm = bm + r;
-            vec2 h = vec2(0.0), l = vec2(0.0);
-            if (gm < p.m) { // k0 + c < k_pad always: rows are zero-padded to k_pad
-                h = unpackHalf2x16(xs[(p.hi_off >> 1) + gm * hw + (k0 + c) / 2u]);
-                if (p.use_lo != 0u) l = unpackHalf2x16(xs[(p.lo_off >> 1) + gm * hw + (k0 + c) / 2u]);
+    for (uint k0 = 0u; k0 < p.k; k0 += 8u * BK8) {
+        // A: BM rows x BK8 uvec4 of hi and lo; split rows are zero-padded to k_pad
+        for (uint e = tid; e < BM * BK8; e += 128u) {
+            uint r = e / BK8, c = e % BK8;
+            uint gm = bm + r, gk8 = k0 / 8u + c;
+            uvec4 h = uvec4(0u), l = uvec4(0u);
+            if (gm < p.m && gk8 < row8) {
+                h = xs4[p.hi_off / 8u + gm * row8 + gk8];
+                if (p.use_lo != 0u) l = xs4[p.lo_off / 8u + gm * row8 + gk8];
             }
-            Ah[r * BK + c] = float16_t(h.x);
-            Ah[r * BK + c + 1u] = float16_t(h.y);
-            Al[r * BK + c] = float16_t(l.x);
-            Al[r * BK + c + 1u] = float16_t(l.y);
+            Ah[r * RS + c] = h;
+            Al[r * RS + c] = l;
         }
-        // B: 64 rows of W x 32 k
-        if (p.vec_ok != 0u) { // rows and w_off multiples of 8 elements, k % 8 == 0
-            [[unroll]] for (uint q = 0u; q < 2u; q++) {
-                uint e = tid + 128u * q; // 256 uvec4 = 64 rows x 4
-                uint r = e / 4u, c = 8u * (e % 4u);
-                uint gn = bn + r, gk = k0 + c;
-                vec4 a = vec4(0.0), b = vec4(0.0);
-                if (gn < p.n && gk < p.k) unpack8(w4[(p.w_off + gn * p.k + gk) / 8u], DTYPE, a, b);
-                [[unroll]] for (uint z = 0u; z < 4u; z++) {
-                    Bt[r * BK + c + z] = float16_t(a[z]);
-                    Bt[r * BK + c + 4u + z] = float16_t(b[z]);
+        // B: BN rows of W x BK8 uvec4
+        for (uint e = tid; e < BN * BK8; e += 128u) {
+            uint r = e / BK8, c = e % BK8;
+            uint gn = bn + r, gk = k0 + 8u * c;
+            uvec4 v = uvec4(0u);
+            if (gn < p.n && gk < p.k) {
+                if (p.vec_ok != 0u) { // k % 8 == 0: the whole group of 8 is inside the row
+                    v = w4[(p.w_off + gn * p.k + gk) / 8u];
+                    if (DTYPE == DT_BF16) v = bf16x8_to_f16(v);
+                } else {
+                    uint base = p.w_off + gn * p.k + gk;
+                    uint hv[8];
+                    [[unroll]] for (uint z = 0u; z < 8u; z++) hv[z] = gk + z < p.k ? w_half(base + z) : 0u;
+                    v = uvec4(hv[0] | (hv[1] << 16), hv[2] | (hv[3] << 16), hv[4] | (hv[5] << 16),
+                              hv[6] | (hv[7] << 16));
                 }
             }
-        } else {
-            [[unroll]] for (uint q = 0u; q < 16u; q++) {
-                uint e = tid + 128u * q;
-                uint r = e / BK, c = e % BK;
-                uint gn = bn + r, gk = k0 + c;
-                float v = 0.0;
-                if (gn < p.n && gk < p.k) {
-                    uint idx = p.w_off + gn * p.k + gk;
-                    v = elem_in_word(w[word_of(idx, DTYPE)], idx, DTYPE);
-                }
-                Bt[r * BK + c] = float16_t(v);
-            }
+            Bt[r * RS + c] = v;
         }
         barrier();
-        [[unroll]] for (uint kk = 0u; kk < BK; kk += 16u) {
-            F16MAT a[2], al[2], b[2];
-            [[unroll]] for (uint i = 0u; i < 2u; i++) {
-                coopMatLoadNV(a[i], Ah, (sm + 16u * i) * BK + kk, BK, false);
-                coopMatLoadNV(al[i], Al, (sm + 16u * i) * BK + kk, BK, false);
+        [[unroll]] for (uint kk = 0u; kk < BK8; kk += 2u) { // 16 k = 2 uvec4
+            F16MAT a[4], al[4], b[4];
+            [[unroll]] for (uint i = 0u; i < SM; i++) {
+                coopMatLoadNV(a[i], Ah, (sm + 16u * i) * RS + kk, RS, false);
+                if (p.use_lo != 0u) coopMatLoadNV(al[i], Al, (sm + 16u * i) * RS + kk, RS, false);
             }
-            [[unroll]] for (uint j = 0u; j < 2u; j++)
-                coopMatLoadNV(b[j], Bt, (sn + 16u * j) * BK + kk, BK, true);
-            [[unroll]] for (uint i = 0u; i < 2u; i++)
-                [[unroll]] for (uint j = 0u; j < 2u; j++) {
+            [[unroll]] for (uint j = 0u; j < SN; j++)
+                coopMatLoadNV(b[j], Bt, (sn + 16u * j) * RS + kk, RS, true);
+            [[unroll]] for (uint i = 0u; i < SM; i++)
+                [[unroll]] for (uint j = 0u; j < SN; j++) {
                     acc[i][j] = coopMatMulAddNV(a[i], b[j], acc[i][j]);
                     if (p.use_lo != 0u) acc[i][j] = coopMatMulAddNV(al[i], b[j], acc[i][j]);
                 }
         }
         barrier();
     }
-    [[unroll]] for (uint i = 0u; i < 2u; i++)
-        [[unroll]] for (uint j = 0u; j < 2u; j++)
-            coopMatStoreNV(acc[i][j], Cs, (sm + 16u * i) * BN + sn + 16u * j, BN, false);
-    barrier();
-    for (uint e = tid; e < BM * BN; e += 128u) {
-        uint r = e / BN, c = e % BN;
-        uint gm = bm + r, gn = bn + c;
-        if (gm >= p.m || gn >= p.n) continue;
-        uint o = p.row0 + gn;
-        float b = p.has_bias != 0u ? bias[p.b_off + o] : 0.0;
-        out_[p.out_off + gm * p.out_stride + o] = Cs[e] * scale_inv[p.scale_off + gm] + b;
-    }
+    [[unroll]] for (uint i = 0u; i < SM; i++)
+        [[unroll]] for (uint j = 0u; j < SN; j++) {
+            coopMatStoreNV(acc[i][j], Cs, sg * 256u, 16u, false);
+            subgroupMemoryBarrierShared();
+            subgroupBarrier();
+            for (uint e = lane; e < 256u; e += 32u) {
+                uint gm = bm + sm + 16u * i + e / 16u, gn = bn + sn + 16u * j + e % 16u;
+                if (gm >= p.m || gn >= p.n) continue;
+                uint o = p.row0 + gn;
+                float b = p.has_bias != 0u ? bias[p.b_off + o] : 0.0;
+                out_[p.out_off + gm * p.out_stride + o] = Cs[sg * 256u + e] * scale_inv[p.scale_off + gm] + b;
+            }
+            subgroupBarrier(); // the block is read before the next one overwrites it
+        }
 }

@@ -2,6 +2,7 @@
 #include "vk/device.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -192,7 +193,9 @@ static sym_status query_caps(VkInstance inst, VkPhysicalDevice pd, sym_vk_caps *
     vkGetPhysicalDeviceFeatures2(pd, &f2);
     c->shader_float16 = f12.shaderFloat16;
     c->storage_16bit = f11.storageBuffer16BitAccess;
-    if (c->coopmat_nv && cmf.cooperativeMatrix && c->shader_float16) {
+    c->vulkan_memory_model = f12.vulkanMemoryModel;
+    /* the cooperative-matrix kernel's SPIR-V uses the Vulkan memory model */
+    if (c->coopmat_nv && cmf.cooperativeMatrix && c->shader_float16 && c->vulkan_memory_model) {
         PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV get =
             (PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV)vkGetInstanceProcAddr(
                 inst, "vkGetPhysicalDeviceCooperativeMatrixPropertiesNV");
@@ -351,6 +354,76 @@ static sym_status create_instance(int validation_wanted, VkInstance *out, int *v
     return sym_vk_check_at(r, "vkCreateInstance", __FILE__, __LINE__);
 }
 
+/* The process keeps its VkInstance: drivers may not survive many create/destroy cycles (on an
+ * H100 with driver 580, vkCreateInstance failed for good after ~30, presumably as the ICD library
+ * was unloaded and reloaded each time). Slot 1 is the instance made with validation wanted. */
+typedef struct shared_instance {
+    VkInstance inst;
+    VkDebugUtilsMessengerEXT messenger;
+    int validation; /* the layer is really on */
+    int refs;
+} shared_instance;
+
+static shared_instance g_instances[2];
+static pthread_mutex_t g_instances_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static sym_status instance_acquire(int validation_wanted, shared_instance **out) {
+    pthread_mutex_lock(&g_instances_lock);
+    shared_instance *si = &g_instances[validation_wanted ? 1 : 0];
+    sym_status st = SYM_OK;
+    if (!si->inst) {
+        st = create_instance(validation_wanted, &si->inst, &si->validation);
+        if (st == SYM_OK && si->validation) {
+            PFN_vkCreateDebugUtilsMessengerEXT mk =
+                (PFN_vkCreateDebugUtilsMessengerEXT)vkGetInstanceProcAddr(
+                    si->inst, "vkCreateDebugUtilsMessengerEXT");
+            VkDebugUtilsMessengerCreateInfoEXT mi = {
+                .sType = VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT,
+                .messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT |
+                                   VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT,
+                .messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT |
+                               VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT,
+                .pfnUserCallback = on_validation};
+            if (mk) st = SYM_VK_CALL(mk(si->inst, &mi, NULL, &si->messenger));
+            if (st != SYM_OK) {
+                si->messenger = VK_NULL_HANDLE;
+                vkDestroyInstance(si->inst, NULL);
+                si->inst = VK_NULL_HANDLE;
+            }
+        }
+    }
+    if (st == SYM_OK) {
+        si->refs++;
+        *out = si;
+    }
+    pthread_mutex_unlock(&g_instances_lock);
+    return st;
+}
+
+static void instance_release(shared_instance *si) {
+    if (!si) return;
+    pthread_mutex_lock(&g_instances_lock);
+    si->refs--;
+    pthread_mutex_unlock(&g_instances_lock);
+}
+
+void sym_vk_shutdown(void) {
+    pthread_mutex_lock(&g_instances_lock);
+    for (int i = 0; i < 2; i++) {
+        shared_instance *si = &g_instances[i];
+        if (!si->inst || si->refs > 0) continue;
+        if (si->messenger) {
+            PFN_vkDestroyDebugUtilsMessengerEXT rm =
+                (PFN_vkDestroyDebugUtilsMessengerEXT)vkGetInstanceProcAddr(
+                    si->inst, "vkDestroyDebugUtilsMessengerEXT");
+            if (rm) rm(si->inst, si->messenger, NULL);
+        }
+        vkDestroyInstance(si->inst, NULL);
+        memset(si, 0, sizeof *si);
+    }
+    pthread_mutex_unlock(&g_instances_lock);
+}
+
 /* Ranks a usable device for automatic choice; higher is better, < 0 unusable. */
 static int rank(const sym_vk_caps *c, int force_integrated) {
     if (c->api_version < VK_API_VERSION_1_2) return -1;
@@ -437,13 +510,12 @@ sym_status sym_vk_device_list(sym_vk_caps **out, int *n, int *chosen) {
     *out = NULL;
     *n = 0;
     *chosen = -1;
-    VkInstance inst;
-    int validation;
-    SYM_TRY(create_instance(0, &inst, &validation));
+    shared_instance *si;
+    SYM_TRY(instance_acquire(0, &si));
     VkPhysicalDevice *pds = NULL;
     sym_vk_caps *caps = NULL;
     uint32_t count = 0;
-    sym_status st = enumerate(inst, &pds, &caps, &count);
+    sym_status st = enumerate(si->inst, &pds, &caps, &count);
     if (st == SYM_OK) {
         sym_vk_device_request req;
         sym_vk_device_request_init(&req);
@@ -452,7 +524,7 @@ sym_status sym_vk_device_list(sym_vk_caps **out, int *n, int *chosen) {
         *n = (int)count;
     }
     sym_free(pds);
-    vkDestroyInstance(inst, NULL);
+    instance_release(si);
     return st;
 }
 
@@ -506,21 +578,9 @@ sym_status sym_vk_device_open(const sym_vk_device_request *req, sym_vk_device **
     int chosen;
     sym_vk_device *d = sym_calloc(1, sizeof *d);
     if (!d) return SYM_FAIL(SYM_ERR_OOM, "vulkan: out of memory");
-    SYM_TRY_GOTO(create_instance(want_validation(req->validation), &d->instance,
-                                 &d->validation_enabled));
-    if (d->validation_enabled) {
-        PFN_vkCreateDebugUtilsMessengerEXT mk =
-            (PFN_vkCreateDebugUtilsMessengerEXT)vkGetInstanceProcAddr(
-                d->instance, "vkCreateDebugUtilsMessengerEXT");
-        VkDebugUtilsMessengerCreateInfoEXT mi = {
-            .sType = VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT,
-            .messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT |
-                               VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT,
-            .messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT |
-                           VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT,
-            .pfnUserCallback = on_validation};
-        if (mk) SYM_VK_TRY_GOTO(mk(d->instance, &mi, NULL, &d->messenger));
-    }
+    SYM_TRY_GOTO(instance_acquire(want_validation(req->validation), &d->shared));
+    d->instance = d->shared->inst;
+    d->validation_enabled = d->shared->validation;
     SYM_TRY_GOTO(enumerate(d->instance, &pds, &caps, &n));
     SYM_TRY_GOTO(choose(caps, n, req, &chosen));
     d->phys = pds[chosen];
@@ -547,7 +607,8 @@ sym_status sym_vk_device_open(const sym_vk_device_request *req, sym_vk_device **
     VkPhysicalDeviceVulkan12Features f12 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
         .pNext = d->coopmat_enabled ? &cmf : NULL,
-        .shaderFloat16 = d->fp16_enabled ? VK_TRUE : VK_FALSE};
+        .shaderFloat16 = d->fp16_enabled ? VK_TRUE : VK_FALSE,
+        .vulkanMemoryModel = d->coopmat_enabled ? VK_TRUE : VK_FALSE};
     VkPhysicalDeviceVulkan11Features f11 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
         .pNext = &f12,
@@ -585,12 +646,6 @@ fail:
 void sym_vk_device_close(sym_vk_device *d) {
     if (!d) return;
     if (d->dev) vkDestroyDevice(d->dev, NULL);
-    if (d->messenger) {
-        PFN_vkDestroyDebugUtilsMessengerEXT rm =
-            (PFN_vkDestroyDebugUtilsMessengerEXT)vkGetInstanceProcAddr(
-                d->instance, "vkDestroyDebugUtilsMessengerEXT");
-        if (rm) rm(d->instance, d->messenger, NULL);
-    }
-    if (d->instance) vkDestroyInstance(d->instance, NULL);
+    instance_release(d->shared);
     sym_free(d);
 }

@@ -28,6 +28,7 @@ typedef struct sym_vk_caps {
     /* arithmetic and storage */
     int shader_float16;    /* VkPhysicalDeviceVulkan12Features.shaderFloat16 */
     int storage_16bit;     /* storageBuffer16BitAccess */
+    int vulkan_memory_model; /* vulkanMemoryModel (the cooperative-matrix kernel needs it) */
     uint32_t subgroup_size;
     uint32_t subgroup_ops; /* VkSubgroupFeatureFlags usable in compute shaders (0 if none) */
     int subgroup_arithmetic; /* subgroupAdd/Max usable in compute shaders */
@@ -79,15 +80,17 @@ typedef struct sym_vk_device_request {
                              * SYM_VK_VALIDATION=1); its messages go to the log and are counted */
 } sym_vk_device_request;
 
+struct shared_instance;
+
 typedef struct sym_vk_device {
-    VkInstance instance;
+    VkInstance instance; /* the process-wide instance (see sym_vk_shutdown), borrowed */
+    struct shared_instance *shared;
     VkPhysicalDevice phys;
     VkDevice dev;
     VkQueue queue;
     sym_vk_caps caps;
     int fp16_enabled, coopmat_enabled, push_descriptor_enabled, budget_enabled;
     PFN_vkCmdPushDescriptorSetKHR cmd_push_descriptor_set;
-    VkDebugUtilsMessengerEXT messenger;
     int validation_enabled;
 } sym_vk_device;
 
@@ -100,6 +103,12 @@ void sym_vk_device_request_init(sym_vk_device_request *req);
  * caller (sym_vk_device_close). */
 sym_status sym_vk_device_open(const sym_vk_device_request *req, sym_vk_device **out);
 void sym_vk_device_close(sym_vk_device *d);
+
+/* Devices share one VkInstance per process (two when validation is asked for), created on first
+ * use and kept after the last device closes: drivers may not survive many instance create/
+ * destroy cycles in one process. sym_vk_shutdown destroys the unused ones (optional: before exit
+ * under a leak checker, or to start over). */
+void sym_vk_shutdown(void);
 
 /* Refreshes caps.heaps[].budget/usage (VK_EXT_memory_budget); no-op without it. */
 void sym_vk_device_update_budget(sym_vk_device *d);

@@ -157,15 +157,18 @@ static sym_status vk_alloc(sym_backend *bb, sym_tensor *t, sym_dtype type, int64
     return SYM_OK;
 }
 
-/* Clears the buffer's flag when some bf16 value would overflow f16 (|v| > 65504). */
+/* Clears the buffer's flag when a finite bf16 value would overflow f16 (|v| > 65504; inf and
+ * NaN convert to themselves). */
 static void scan_bf16(sym_vk_buffer *vb, const void *src, size_t bytes) {
     if (!vb->bf16_fits_f16) return;
     const uint16_t *h = src;
-    for (size_t i = 0; i < bytes / 2; i++)
-        if ((h[i] & 0x7fffu) > 0x477fu) { /* 0x477f = 65280; next bf16 is past f16's max */
+    for (size_t i = 0; i < bytes / 2; i++) {
+        uint16_t a = h[i] & 0x7fffu;
+        if (a > 0x477fu && a < 0x7f80u) { /* 0x477f = 65280; the next bf16 is past f16's max */
             vb->bf16_fits_f16 = 0;
             return;
         }
+    }
 }
 
 static sym_status vk_write(sym_backend *bb, sym_tensor *t, const void *src, size_t bytes) {
@@ -571,7 +574,23 @@ sym_status sym_vk_backend_create(const sym_vk_options *opts, sym_backend **out) 
                                            "shaderFloat16", c->name);
     b->fp16 = o.use_fp16_math && c->subgroup_arithmetic;
     b->coopmat = b->dev->coopmat_enabled && c->subgroup_size == 32 &&
-                 c->max_shared_bytes >= 28 * 1024 && c->max_workgroup_invocations >= 128;
+                 c->max_workgroup_invocations >= 128;
+    static const uint32_t k_coop_default[4] = {2, 2, 1, 4};
+    for (int i = 0; i < 4; i++)
+        b->coop_tile[i] = o.coop_tile[0] ? (uint32_t)o.coop_tile[i] : k_coop_default[i];
+    {
+        uint32_t sm = b->coop_tile[0], sn = b->coop_tile[1], pad = b->coop_tile[2],
+                 bk8 = b->coop_tile[3];
+        if (sm < 1 || sm > 4 || sn < 1 || sn > 4 || pad > 2 || bk8 < 2 || bk8 > 8 || bk8 % 2)
+            SYM_FAIL_GOTO(SYM_ERR_ARG, "vulkan: bad cooperative-matrix tile %u %u %u %u", sm, sn,
+                          pad, bk8);
+        uint32_t shared = (2 * 32 * sm + 32 * sn) * (bk8 + pad) * 16 + 4096;
+        if (b->coopmat && shared > c->max_shared_bytes) {
+            SYM_WARN("vulkan: cooperative-matrix tile needs %u bytes of shared memory; not used",
+                     shared);
+            b->coopmat = 0;
+        }
+    }
     b->align = c->min_storage_buffer_offset_alignment < 16 ? 16
                                                             : c->min_storage_buffer_offset_alignment;
     b->max_range = c->max_storage_buffer_range;

@@ -5,7 +5,7 @@
 #include "vk/ops_impl.h"
 
 #define DECODE_MAX_TOK 4
-#define TARGET_WORKGROUPS 128 /* decode: enough chunks to fill a GPU at batch 1 */
+#define TARGET_WORKGROUPS 1024 /* decode: chunks enough to fill a large GPU at batch 1 */
 
 typedef struct attn_args {
     sym_tensor *out;
@@ -82,7 +82,12 @@ static sym_status decode(sym_vkb *b, const attn_args *a) {
         pu.c_base = (uint32_t)c0;
         SYM_TRY(sym_vkb_bind(b, a->k, p0 * row_bytes, p1 * row_bytes, 0, &args[1], &pu.k_off));
         SYM_TRY(sym_vkb_bind(b, a->v, p0 * row_bytes, p1 * row_bytes, 0, &args[2], &pu.v_off));
-        pu.pair_ok = a->es == 2 && pu.k_off % 2 == 0 && a->kv_stride % 2 == 0 && a->D % 2 == 0;
+        /* K rows: 16-byte loads (2) when every row start is 16-byte aligned, else word pairs
+         * (1) for 16-bit types when rows start on even elements, else elements (0) */
+        uint64_t per16 = 16 / a->es;
+        if (pu.k_off % per16 == 0 && a->kv_stride % per16 == 0 && a->D % per16 == 0 && a->D % 8 == 0)
+            pu.pair_ok = 2;
+        else pu.pair_ok = a->es == 2 && pu.k_off % 2 == 0 && a->kv_stride % 2 == 0 && a->D % 2 == 0;
         double kv_bytes = 2.0 * (double)(p1 - p0) * (double)(a->HKV * a->D * a->es);
         SYM_TRY(sym_vk_cmd_dispatch(b->cmd, pd, args, &pu, (uint32_t)(a->HKV * n_hgroups),
                                     (uint32_t)(c1 - c0), (uint32_t)a->T,

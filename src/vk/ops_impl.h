@@ -20,6 +20,7 @@ typedef struct sym_vkb {
     sym_vk_variant red_var; /* variant of kernels with reductions: DEFAULT or NOSG */
     int fp16;           /* fp16 math on (and possible) */
     int coopmat;        /* cooperative-matrix GEMM usable */
+    uint32_t coop_tile[4]; /* SM, SN, PAD, BK8 (spec constants 4..7 of matmul_coop) */
     sym_vk_buffer *scratch; /* GEMM split rows, attention partials; grows */
     sym_vk_buffer *dummy;   /* bound where a kernel's optional tensor is absent */
     sym_status err;         /* latched error of an op (SYM_OK if none) */

@@ -133,6 +133,8 @@ static sym_status gemm_coop(sym_vkb *b, sym_tensor *out, const sym_tensor *x,
     sym_vk_spec spec = sym_vkb_spec(b, b->wg, SYM_DT_F32);
     SYM_TRY(sym_vk_pipeline_get(b->pipes, SYM_VK_K_GEMM_SPLIT, b->red_var, &spec, &ps));
     spec = sym_vkb_spec(b, 128, w->type);
+    for (int i = 0; i < 4; i++) spec.v[4 + i] = b->coop_tile[i];
+    uint64_t bm = 32 * b->coop_tile[0], bn = 32 * b->coop_tile[1];
     SYM_TRY(sym_vk_pipeline_get(b->pipes, SYM_VK_K_MATMUL_COOP, SYM_VK_VAR_DEFAULT, &spec, &pm));
     for (uint64_t t0 = 0; t0 < pl->T; t0 += pl->tc) {
         uint64_t tc = pl->T - t0 < pl->tc ? pl->T - t0 : pl->tc;
@@ -159,8 +161,8 @@ static sym_status gemm_coop(sym_vkb *b, sym_tensor *out, const sym_tensor *x,
             pc.vec_ok = pl->K % 8 == 0 && pc.w_off % 8 == 0;
             double bytes = (double)(o1 - o0) * (double)pl->K * (double)pl->es +
                            (double)tc * (double)(k_pad * 4 + (o1 - o0) * 4);
-            SYM_TRY(sym_vk_cmd_dispatch(b->cmd, pm, a, &pc, (uint32_t)((o1 - o0 + 63) / 64),
-                                        (uint32_t)((tc + 63) / 64), 1, bytes,
+            SYM_TRY(sym_vk_cmd_dispatch(b->cmd, pm, a, &pc, (uint32_t)((o1 - o0 + bn - 1) / bn),
+                                        (uint32_t)((tc + bm - 1) / bm), 1, bytes,
                                         2.0 * (double)tc * (double)(o1 - o0) * (double)pl->K));
         }
     }

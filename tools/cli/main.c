@@ -14,6 +14,7 @@ typedef struct command {
 
 static const command k_commands[] = {
     {"config", cmd_config, "print the effective configuration (INI)"},
+    {"devices", cmd_devices, "list Vulkan devices and their capabilities [--json]"},
 };
 #define N_COMMANDS (sizeof k_commands / sizeof k_commands[0])
 
