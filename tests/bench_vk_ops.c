@@ -34,7 +34,8 @@ static int hot_run(sym_backend *b, void (*op)(sym_backend *, void *), void *ctx,
         int reps = 0;
         if (phase) sym_vk_backend_profile_reset(b);
         while (now_ms() - t0 < limit) {
-            for (int i = 0; i < 8; i++) op(b, ctx);
+            for (int i = 0; i < 8; i++)
+                op(b, ctx);
             reps += 8;
             if (b->ops->sync(b) != SYM_OK) {
                 fprintf(stderr, "sync: %s\n", sym_last_error());
@@ -72,9 +73,12 @@ static void *rand_data(test_rng *r, sym_dtype t, size_t n) {
     void *p = malloc(n * sym_dtype_size(t));
     for (size_t i = 0; i < n; i++) {
         float v = test_rng_f32(r);
-        if (t == SYM_DT_F32) ((float *)p)[i] = v;
-        else if (t == SYM_DT_F16) ((uint16_t *)p)[i] = sym_f32_to_f16(v);
-        else ((uint16_t *)p)[i] = sym_f32_to_bf16(v);
+        if (t == SYM_DT_F32)
+            ((float *)p)[i] = v;
+        else if (t == SYM_DT_F16)
+            ((uint16_t *)p)[i] = sym_f32_to_f16(v);
+        else
+            ((uint16_t *)p)[i] = sym_f32_to_bf16(v);
     }
     return p;
 }
@@ -156,8 +160,8 @@ static void mm_op(sym_backend *b, void *p) {
 static void *g_host_w[SYM_DT_COUNT];
 static float *g_host_x;
 
-static void bench_matmul(sym_backend *b, const char *kind, const char *variant, sym_dtype wt,
-                         int T, int K, int N, int n_mats, test_rng *r) {
+static void bench_matmul(sym_backend *b, const char *kind, const char *variant, sym_dtype wt, int T,
+                         int K, int N, int n_mats, test_rng *r) {
     sym_tensor w[4], x, out[4];
     for (int m = 0; m < n_mats; m++)
         if (b->ops->load(b, &w[m], g_host_w[wt], wt, K, N) != SYM_OK ||
@@ -211,8 +215,7 @@ static void bench_attention(sym_backend *b, int T, int H, int HKV, int D, int n_
     uint64_t n;
     double bytes, flops, ms = prof_ms(b, names, 2, &n, &bytes, &flops);
     char what[80];
-    snprintf(what, sizeof what, "attention f16 T=%d H=%d/%d D=%d pos=%d", T, H, HKV, D,
-             pos0 + T);
+    snprintf(what, sizeof what, "attention f16 T=%d H=%d/%d D=%d pos=%d", T, H, HKV, D, pos0 + T);
     report(what, T <= 4 ? "decode+combine" : "prefill", reps ? ms * 1e3 / reps : 0,
            ms > 0 ? bytes / (ms * 1e6) : 0, ms > 0 ? flops / (ms * 1e9) : 0, reps ? 0 : INFINITY);
     b->ops->release(b, &q);
@@ -239,7 +242,8 @@ static void bench_dispatch_cost(test_rng *r) {
     double t_end = now_ms() + 200, t0 = 0, t1 = 0;
     for (int pass = 0; pass < 1000 && t1 < t_end + 100; pass++) { /* 200 ms warm, then time */
         t0 = now_ms();
-        for (int i = 0; i < n; i++) b->ops->add(b, &x, &x, &y);
+        for (int i = 0; i < n; i++)
+            b->ops->add(b, &x, &x, &y);
         b->ops->sync(b);
         t1 = now_ms();
     }
@@ -252,8 +256,10 @@ static void bench_dispatch_cost(test_rng *r) {
 
 int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--json") && i + 1 < argc) g_json = fopen(argv[++i], "w");
-        else if (!strcmp(argv[i], "--quick")) g_quick = 1;
+        if (!strcmp(argv[i], "--json") && i + 1 < argc)
+            g_json = fopen(argv[++i], "w");
+        else if (!strcmp(argv[i], "--quick"))
+            g_quick = 1;
     }
     test_rng r = test_rng_init("bench_vk_ops");
     sym_backend *b = make(0, 0, 1, 0);
@@ -268,7 +274,8 @@ int main(int argc, char **argv) {
 
     int big = !g_quick;
     int K1 = big ? 4096 : 512, N1 = big ? 14336 : 1024, T = big ? 512 : 64;
-    for (int t = 0; t < SYM_DT_COUNT; t++) g_host_w[t] = rand_data(&r, (sym_dtype)t, (size_t)K1 * N1);
+    for (int t = 0; t < SYM_DT_COUNT; t++)
+        g_host_w[t] = rand_data(&r, (sym_dtype)t, (size_t)K1 * N1);
     g_host_x = rand_data(&r, SYM_DT_F32, (size_t)T * K1);
 
     static const int wgs[] = {64, 128, 256}, nrs[] = {1, 2, 4};
@@ -318,7 +325,8 @@ int main(int argc, char **argv) {
         b->ops->destroy(b);
     }
     bench_dispatch_cost(&r);
-    for (int t = 0; t < SYM_DT_COUNT; t++) free(g_host_w[t]);
+    for (int t = 0; t < SYM_DT_COUNT; t++)
+        free(g_host_w[t]);
     free(g_host_x);
     sym_vk_shutdown();
     if (g_json) fclose(g_json);

@@ -52,7 +52,8 @@ static void pair_make(sym_backend *vk, pair *p, sym_dtype type, int64_t cols, in
     CHECK_OK(g_ref->ops->alloc(g_ref, &p->h, type, cols, rows));
     if (r)
         for (int64_t i = 0; i < rows; i++)
-            for (int64_t j = 0; j < cols; j++) sym_ref_set(&p->h, i, j, test_rng_f32(r) * scale);
+            for (int64_t j = 0; j < cols; j++)
+                sym_ref_set(&p->h, i, j, test_rng_f32(r) * scale);
     CHECK_OK(vk->ops->alloc(vk, &p->dfull, type, cols, rows + 2 * GUARD));
     poison(vk, &p->dfull);
     p->d = sym_tensor_rows(&p->dfull, GUARD, rows);
@@ -117,7 +118,8 @@ static void test_embed(sym_backend *vk, test_rng *r) {
             pair_make(vk, &tab, k_types[ti], n, V, r, 2.0f);
             pair_make(vk, &out, SYM_DT_F32, n, T, NULL, 0);
             int32_t ids[64];
-            for (int t = 0; t < T; t++) ids[t] = (int32_t)test_rng_below(r, (uint64_t)V);
+            for (int t = 0; t < T; t++)
+                ids[t] = (int32_t)test_rng_below(r, (uint64_t)V);
             vk->ops->embed(vk, &out.d, &tab.d, ids, T);
             g_ref->ops->embed(g_ref, &out.h, &tab.h, ids, T);
             char what[96];
@@ -158,7 +160,7 @@ static void test_rmsnorm(sym_backend *vk, test_rng *r) {
 static void test_matmul(sym_backend *vk, test_rng *r, double tol16) {
     /* T, K, N, bias: matvec (T <= 8) with the 16-byte path (K % 8 == 0) and the element path,
      * then GEMM shapes with edges in every dimension */
-    static const int shapes[][4] = {{1, 1, 1, 0},    {1, 1000, 37, 1}, {3, 4104, 67, 0},
+    static const int shapes[][4] = {{1, 1, 1, 0},     {1, 1000, 37, 1},  {3, 4104, 67, 0},
                                     {8, 257, 130, 1}, {1, 16384, 33, 0}, {2, 96, 300, 1},
                                     {9, 64, 70, 0},   {37, 1001, 65, 1}, {130, 520, 131, 0},
                                     {70, 8, 1, 1},    {130, 700, 40, 1}};
@@ -201,7 +203,9 @@ static void test_matmul_bf16_range(sym_backend *vk, test_rng *r) {
 
 static void test_rope(sym_backend *vk, test_rng *r) {
     static const int cfg[][5] = {/* T, n_head, head_dim, pos0, neox */
-                                 {1, 3, 6, 0, 0},   {6, 2, 64, 4990, 1}, {1, 4, 128, 777, 0},
+                                 {1, 3, 6, 0, 0},
+                                 {6, 2, 64, 4990, 1},
+                                 {1, 4, 128, 777, 0},
                                  {3, 1, 2, 12345, 1}};
     for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++) {
         int T = cfg[c][0], H = cfg[c][1], D = cfg[c][2], pos0 = cfg[c][3], neox = cfg[c][4];
@@ -250,9 +254,9 @@ static void test_store_rows(sym_backend *vk, test_rng *r) {
 
 static void test_attention(sym_backend *vk, test_rng *r) {
     static const int cfg[][5] = {/* T, n_head, n_head_kv, head_dim, pos0 */
-                                 {1, 4, 4, 64, 0},   {1, 8, 2, 64, 300}, {3, 6, 3, 32, 17},
+                                 {1, 4, 4, 64, 0},     {1, 8, 2, 64, 300},  {3, 6, 3, 32, 17},
                                  {4, 2, 1, 128, 1000}, {1, 16, 1, 8, 2000}, {5, 4, 2, 64, 0},
-                                 {37, 4, 1, 32, 10},   {70, 2, 2, 80, 3},  {17, 3, 3, 6, 40}};
+                                 {37, 4, 1, 32, 10},   {70, 2, 2, 80, 3},   {17, 3, 3, 6, 40}};
     for (int ti = 0; ti < 3; ti++)
         for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++) {
             int T = cfg[c][0], H = cfg[c][1], HKV = cfg[c][2], D = cfg[c][3], pos0 = cfg[c][4];
@@ -319,7 +323,8 @@ static void test_softmax_argmax(sym_backend *vk, test_rng *r) {
         pair_make(vk, &am, SYM_DT_F32, 1, T, NULL, 0);
         if (n > 4) { /* a tie for the maximum (the first must win) and a NaN */
             float big = 50.0f;
-            int i0 = (int)test_rng_below(r, (uint64_t)n / 2), i1 = i0 + 1 + (int)test_rng_below(r, (uint64_t)n / 2 - 1);
+            int i0 = (int)test_rng_below(r, (uint64_t)n / 2),
+                i1 = i0 + 1 + (int)test_rng_below(r, (uint64_t)n / 2 - 1);
             sym_ref_set(&x.h, 0, i1, big);
             sym_ref_set(&x.h, 0, i0, big);
             sym_ref_set(&x.h, T - 1, (int64_t)test_rng_below(r, (uint64_t)n), NAN);
@@ -496,14 +501,15 @@ int main(void) {
         sym_vk_profile_entry prof[SYM_VK_K_COUNT];
         int n = sym_vk_backend_profile(vk, prof, SYM_VK_K_COUNT);
         CHECK(n >= 10, "profile has %d kernels", n);
-        for (int i = 0; i < n; i++) CHECK(prof[i].gpu_ms >= 0, "%s: negative time", prof[i].name);
+        for (int i = 0; i < n; i++)
+            CHECK(prof[i].gpu_ms >= 0, "%s: negative time", prof[i].name);
         vk->ops->destroy(vk);
     }
 
     if (coop) { /* every cooperative-matrix tile shape the benchmark compares, on the edge cases */
-        static const int tiles[][4] = {{2, 2, 0, 4}, {4, 4, 1, 4}, {4, 2, 1, 8}, {2, 4, 2, 2},
-                                       {1, 1, 1, 6}};
-        for (int t = 0; t < 5; t++) {
+        static const int tiles[][4] = {{2, 2, 0, 4}, {2, 2, 1, 4}, {4, 4, 1, 4},
+                                       {4, 2, 1, 8}, {2, 4, 2, 2}, {1, 1, 1, 6}};
+        for (int t = 0; t < 6; t++) {
             sym_vk_options_init(&o);
             o.pipeline_cache_dir = SYM_BUILD_DIR "/vk-cache";
             memcpy(o.coop_tile, tiles[t], sizeof o.coop_tile);

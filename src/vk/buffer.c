@@ -22,7 +22,9 @@ static int pick_type(const sym_vk_caps *c, uint32_t type_bits, sym_vk_mem kind) 
         VkMemoryPropertyFlags f = c->types[i].flags;
         int score;
         switch (kind) {
-        case SYM_VK_MEM_DEVICE: score = (f & DL) ? 2 + !(f & HV) : 1; break;
+        case SYM_VK_MEM_DEVICE:
+            score = (f & DL) ? 2 + !(f & HV) : 1;
+            break;
         case SYM_VK_MEM_UPLOAD:
             if ((f & (HV | HC)) != (HV | HC)) continue;
             score = 1 + !(f & DL) + !(f & CA); /* system memory, write-combined */
@@ -70,8 +72,9 @@ sym_status sym_vk_buffer_create(sym_vk_device *d, uint64_t size, sym_vk_mem kind
     VkMemoryRequirements req;
     vkGetBufferMemoryRequirements(d->dev, b->buf, &req);
     int t = pick_type(c, req.memoryTypeBits, kind);
-    if (t < 0) SYM_FAIL_GOTO(SYM_ERR_VULKAN, "vulkan: no memory type for a %s buffer",
-                             kind == SYM_VK_MEM_DEVICE ? "device" : "host-visible");
+    if (t < 0)
+        SYM_FAIL_GOTO(SYM_ERR_VULKAN, "vulkan: no memory type for a %s buffer",
+                      kind == SYM_VK_MEM_DEVICE ? "device" : "host-visible");
     b->mem_type = (uint32_t)t;
     uint32_t heap = c->types[t].heap;
     if (req.size > c->heaps[heap].size_bytes)

@@ -18,8 +18,8 @@ typedef enum sym_vk_mem {
 typedef struct sym_vk_buffer {
     VkBuffer buf;
     VkDeviceMemory mem;
-    uint64_t size;    /* bytes usable (rounded up to 64: word and 16-byte loads stay inside) */
-    void *map;        /* host pointer for UPLOAD / READBACK, else NULL */
+    uint64_t size; /* bytes usable (rounded up to 64: word and 16-byte loads stay inside) */
+    void *map;     /* host pointer for UPLOAD / READBACK, else NULL */
     sym_vk_mem kind;
     uint32_t mem_type;
     /* 1 while every bf16 value written through the host fits f16's range (the

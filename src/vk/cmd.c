@@ -8,10 +8,10 @@
 #include "base/log.h"
 
 #define MAX_WRITES 64
-#define MAX_READS 128
-#define MAX_TIMED 2048       /* timed dispatches per batch (2 queries each) */
-#define POOL_SETS 512        /* descriptor sets per pool (pool path) */
-#define MAX_POOLS 64
+#define MAX_READS  128
+#define MAX_TIMED  2048 /* timed dispatches per batch (2 queries each) */
+#define POOL_SETS  512  /* descriptor sets per pool (pool path) */
+#define MAX_POOLS  64
 
 typedef struct range {
     VkBuffer buf;
@@ -65,7 +65,8 @@ sym_status sym_vk_cmd_create(sym_vk_device *d, const sym_vk_cmd_options *o, sym_
         SYM_WARN("vulkan: the compute queue has no timestamps; profiling is off");
         c->o.profiling = 0;
     }
-    for (int k = 0; k < SYM_VK_K_COUNT; k++) c->prof[k].name = sym_vk_kernel_name((sym_vk_kernel)k);
+    for (int k = 0; k < SYM_VK_K_COUNT; k++)
+        c->prof[k].name = sym_vk_kernel_name((sym_vk_kernel)k);
     VkCommandPoolCreateInfo pci = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
                                    .flags = VK_COMMAND_POOL_CREATE_TRANSIENT_BIT,
                                    .queueFamilyIndex = d->caps.compute_family};
@@ -93,7 +94,8 @@ fail:
 }
 
 static void free_garbage(sym_vk_cmd *c) {
-    for (int i = 0; i < c->n_garbage; i++) sym_vk_buffer_destroy(c->d, c->garbage[i]);
+    for (int i = 0; i < c->n_garbage; i++)
+        sym_vk_buffer_destroy(c->d, c->garbage[i]);
     c->n_garbage = 0;
 }
 
@@ -105,7 +107,8 @@ void sym_vk_cmd_destroy(sym_vk_cmd *c) {
     free_garbage(c);
     sym_free(c->garbage);
     VkDevice dev = c->d->dev;
-    for (int i = 0; i < c->n_dpools; i++) vkDestroyDescriptorPool(dev, c->dpools[i], NULL);
+    for (int i = 0; i < c->n_dpools; i++)
+        vkDestroyDescriptorPool(dev, c->dpools[i], NULL);
     if (c->qpool) vkDestroyQueryPool(dev, c->qpool, NULL);
     sym_vk_buffer_destroy(c->d, c->staging);
     sym_vk_buffer_destroy(c->d, c->readback);
@@ -129,11 +132,11 @@ static sym_status begin(sym_vk_cmd *c) {
 }
 
 static void barrier(sym_vk_cmd *c) {
-    VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
-                          .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
-                          .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
-                                           VK_ACCESS_TRANSFER_READ_BIT |
-                                           VK_ACCESS_TRANSFER_WRITE_BIT};
+    VkMemoryBarrier mb = {
+        .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+        .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
+        .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
+                         VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT};
     VkPipelineStageFlags stages =
         VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
     vkCmdPipelineBarrier(c->cb, stages, stages, 0, 1, &mb, 0, NULL, 0, NULL);
@@ -176,13 +179,13 @@ static sym_status bind_pool_set(sym_vk_cmd *c, const sym_vk_pipeline *p,
     VkDescriptorSet set = VK_NULL_HANDLE;
     for (;;) {
         if (c->cur_dpool < c->n_dpools) {
-            VkDescriptorSetAllocateInfo ai = {
-                .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
-                .descriptorPool = c->dpools[c->cur_dpool],
-                .descriptorSetCount = 1,
-                .pSetLayouts = &p->dsl};
+            VkDescriptorSetAllocateInfo ai = {.sType =
+                                                  VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
+                                              .descriptorPool = c->dpools[c->cur_dpool],
+                                              .descriptorSetCount = 1,
+                                              .pSetLayouts = &p->dsl};
             VkResult r = sym_vk_debug_inject() ? VK_ERROR_OUT_OF_DEVICE_MEMORY
-                                                : vkAllocateDescriptorSets(c->d->dev, &ai, &set);
+                                               : vkAllocateDescriptorSets(c->d->dev, &ai, &set);
             if (r == VK_SUCCESS) break;
             if (r != VK_ERROR_OUT_OF_POOL_MEMORY && r != VK_ERROR_FRAGMENTED_POOL)
                 return sym_vk_check_at(r, "vkAllocateDescriptorSets", __FILE__, __LINE__);
@@ -238,7 +241,8 @@ sym_status sym_vk_cmd_dispatch(sym_vk_cmd *c, const sym_vk_pipeline *p, const sy
     if (c->o.push_descriptors)
         c->d->cmd_push_descriptor_set(c->cb, VK_PIPELINE_BIND_POINT_COMPUTE, p->layout, 0,
                                       p->n_bindings, w);
-    else SYM_TRY(bind_pool_set(c, p, w));
+    else
+        SYM_TRY(bind_pool_set(c, p, w));
     vkCmdPushConstants(c->cb, p->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, p->push_bytes, push);
     int timed = c->qpool && c->n_timed < MAX_TIMED;
     if (timed)
@@ -307,8 +311,7 @@ sym_status sym_vk_cmd_upload(sym_vk_cmd *c, sym_vk_buffer *b, uint64_t off, cons
 sym_status sym_vk_cmd_stage(sym_vk_cmd *c, const void *src, uint64_t bytes, sym_vk_arg *out) {
     uint64_t padded = align_up(bytes ? bytes : 4, 16);
     SYM_CHECK(padded <= c->o.staging_bytes / 2, SYM_ERR_ARG,
-              "vulkan: %llu bytes of host data is too large to stage",
-              (unsigned long long)bytes);
+              "vulkan: %llu bytes of host data is too large to stage", (unsigned long long)bytes);
     uint64_t at;
     SYM_TRY(ring_take(c, padded, &at));
     memcpy((unsigned char *)c->staging->map + at, src, bytes);
@@ -342,8 +345,8 @@ sym_status sym_vk_cmd_download(sym_vk_cmd *c, const sym_vk_buffer *b, uint64_t o
         VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
                               .srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT,
                               .dstAccessMask = VK_ACCESS_HOST_READ_BIT};
-        vkCmdPipelineBarrier(c->cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_HOST_BIT,
-                             0, 1, &mb, 0, NULL, 0, NULL);
+        vkCmdPipelineBarrier(c->cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0,
+                             1, &mb, 0, NULL, 0, NULL);
         SYM_TRY(sym_vk_cmd_flush(c));
         memcpy(d, c->readback->map, chunk);
         c->stats.bytes_downloaded += chunk;
@@ -362,8 +365,8 @@ static void collect_timestamps(sym_vk_cmd *c) {
     double ns_per_tick = c->d->caps.timestamp_period_ns;
     for (uint32_t base = 0; base < c->n_timed; base += 64) {
         uint32_t n = c->n_timed - base < 64 ? c->n_timed - base : 64;
-        if (vkGetQueryPoolResults(c->d->dev, c->qpool, 2 * base, 2 * n, sizeof ts, ts,
-                                  sizeof ts[0], VK_QUERY_RESULT_64_BIT) != VK_SUCCESS)
+        if (vkGetQueryPoolResults(c->d->dev, c->qpool, 2 * base, 2 * n, sizeof ts, ts, sizeof ts[0],
+                                  VK_QUERY_RESULT_64_BIT) != VK_SUCCESS)
             return;
         for (uint32_t i = 0; i < n; i++) {
             uint64_t t0 = ts[2 * i] & mask, t1 = ts[2 * i + 1] & mask;
@@ -392,7 +395,7 @@ sym_status sym_vk_cmd_flush(sym_vk_cmd *c) {
                            .pCommandBuffers = &c->cb};
         const char *what = "vkQueueSubmit";
         VkResult r = sym_vk_debug_inject() ? VK_ERROR_DEVICE_LOST
-                                            : vkQueueSubmit(c->d->queue, 1, &si, c->fence);
+                                           : vkQueueSubmit(c->d->queue, 1, &si, c->fence);
         if (r == VK_SUCCESS) {
             c->stats.n_submits++;
             what = "vkWaitForFences";
@@ -406,7 +409,8 @@ sym_status sym_vk_cmd_flush(sym_vk_cmd *c) {
     /* whatever happened, the batch is over: reset for the next one */
     if (!c->lost) {
         vkResetCommandPool(c->d->dev, c->pool, 0);
-        for (int i = 0; i < c->n_dpools; i++) vkResetDescriptorPool(c->d->dev, c->dpools[i], 0);
+        for (int i = 0; i < c->n_dpools; i++)
+            vkResetDescriptorPool(c->d->dev, c->dpools[i], 0);
         c->cur_dpool = 0;
         free_garbage(c);
     }

@@ -1,4 +1,5 @@
-/* device.c — instance, physical-device choice and capabilities, logical device, VkResult names. */
+/* device.c — instance, physical-device choice and capabilities, logical device, VkResult names.
+ */
 #include "vk/device.h"
 
 #include <ctype.h>
@@ -11,12 +12,14 @@
 #include "base/alloc.h"
 #include "base/log.h"
 
-/* ---- VkResult names and the checking wrapper --------------------------------------------------- */
+/* ---- VkResult names and the checking wrapper ---------------------------------------------------
+ */
 
 const char *sym_vk_result_name(VkResult r) {
     switch (r) {
-#define R(x)                                                                                      \
-    case x: return #x;
+#define R(x)                                                                                       \
+    case x:                                                                                        \
+        return #x;
         R(VK_SUCCESS)
         R(VK_NOT_READY)
         R(VK_TIMEOUT)
@@ -54,7 +57,8 @@ const char *sym_vk_result_name(VkResult r) {
         R(VK_OPERATION_DEFERRED_KHR)
         R(VK_OPERATION_NOT_DEFERRED_KHR)
 #undef R
-    default: return "VK_RESULT_UNKNOWN";
+    default:
+        return "VK_RESULT_UNKNOWN";
     }
 }
 
@@ -75,8 +79,7 @@ int sym_vk_validation_error_count(void) { return atomic_load(&g_validation_error
 sym_status sym_vk_check_at(VkResult r, const char *expr, const char *file, int line) {
     if (r >= 0) return SYM_OK;
     size_t n = strcspn(expr, "(");
-    return sym_fail_at(file, line, SYM_ERR_VULKAN, "%.*s: %s", (int)n, expr,
-                       sym_vk_result_name(r));
+    return sym_fail_at(file, line, SYM_ERR_VULKAN, "%.*s: %s", (int)n, expr, sym_vk_result_name(r));
 }
 
 void sym_vk_subgroup_ops_string(uint32_t ops, char *buf, size_t cap) {
@@ -103,15 +106,21 @@ void sym_vk_subgroup_ops_string(uint32_t ops, char *buf, size_t cap) {
     }
 }
 
-/* ---- capabilities ------------------------------------------------------------------------------ */
+/* ---- capabilities ------------------------------------------------------------------------------
+ */
 
 static const char *type_name(VkPhysicalDeviceType t) {
     switch (t) {
-    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: return "discrete";
-    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: return "integrated";
-    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU: return "virtual";
-    case VK_PHYSICAL_DEVICE_TYPE_CPU: return "cpu";
-    default: return "other";
+    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU:
+        return "discrete";
+    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU:
+        return "integrated";
+    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU:
+        return "virtual";
+    case VK_PHYSICAL_DEVICE_TYPE_CPU:
+        return "cpu";
+    default:
+        return "other";
     }
 }
 
@@ -212,7 +221,8 @@ static sym_status query_caps(VkInstance inst, VkPhysicalDevice pd, sym_vk_caps *
                         q->AType == VK_COMPONENT_TYPE_FLOAT16_NV &&
                         q->BType == VK_COMPONENT_TYPE_FLOAT16_NV &&
                         q->CType == VK_COMPONENT_TYPE_FLOAT32_NV &&
-                        q->DType == VK_COMPONENT_TYPE_FLOAT32_NV && q->scope == VK_SCOPE_SUBGROUP_NV)
+                        q->DType == VK_COMPONENT_TYPE_FLOAT32_NV &&
+                        q->scope == VK_SCOPE_SUBGROUP_NV)
                         c->coopmat_nv_f16 = 1;
                 }
         }
@@ -235,7 +245,8 @@ static sym_status query_caps(VkInstance inst, VkPhysicalDevice pd, sym_vk_caps *
             c->transfer_family = i;
         }
     }
-    if (best < 0) c->api_version = 0; /* no compute queue: unusable */
+    if (best < 0)
+        c->api_version = 0; /* no compute queue: unusable */
     else {
         c->compute_family = (uint32_t)best;
         c->timestamp_valid_bits = qf[best].timestampValidBits;
@@ -265,7 +276,8 @@ static sym_status query_caps(VkInstance inst, VkPhysicalDevice pd, sym_vk_caps *
     return SYM_OK;
 }
 
-/* ---- instance ---------------------------------------------------------------------------------- */
+/* ---- instance ----------------------------------------------------------------------------------
+ */
 
 static VKAPI_ATTR VkBool32 VKAPI_CALL on_validation(
     VkDebugUtilsMessageSeverityFlagBitsEXT severity, VkDebugUtilsMessageTypeFlagsEXT types,
@@ -343,8 +355,8 @@ static sym_status create_instance(int validation_wanted, VkInstance *out, int *v
                                .ppEnabledLayerNames = layers,
                                .enabledExtensionCount = n_use,
                                .ppEnabledExtensionNames = exts};
-    VkResult r = sym_vk_debug_inject() ? VK_ERROR_OUT_OF_HOST_MEMORY
-                                        : vkCreateInstance(&ci, NULL, out);
+    VkResult r =
+        sym_vk_debug_inject() ? VK_ERROR_OUT_OF_HOST_MEMORY : vkCreateInstance(&ci, NULL, out);
     if (r == VK_ERROR_INCOMPATIBLE_DRIVER || r == VK_ERROR_INITIALIZATION_FAILED) {
         *out = VK_NULL_HANDLE;
         return SYM_FAIL(SYM_ERR_NO_DEVICE, "vulkan: no driver (vkCreateInstance: %s)",
@@ -428,11 +440,16 @@ void sym_vk_shutdown(void) {
 static int rank(const sym_vk_caps *c, int force_integrated) {
     if (c->api_version < VK_API_VERSION_1_2) return -1;
     switch (c->type) {
-    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: return force_integrated ? 3 : 4;
-    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: return force_integrated ? 4 : 3;
-    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU: return 2;
-    case VK_PHYSICAL_DEVICE_TYPE_CPU: return 1;
-    default: return 0;
+    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU:
+        return force_integrated ? 3 : 4;
+    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU:
+        return force_integrated ? 4 : 3;
+    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU:
+        return 2;
+    case VK_PHYSICAL_DEVICE_TYPE_CPU:
+        return 1;
+    default:
+        return 0;
     }
 }
 
@@ -462,7 +479,8 @@ static sym_status enumerate(VkInstance inst, VkPhysicalDevice **pds, sym_vk_caps
     sym_status st = SYM_OK;
     if (!p || !c) SYM_FAIL_GOTO(SYM_ERR_OOM, "vulkan: out of memory");
     SYM_VK_TRY_GOTO(vkEnumeratePhysicalDevices(inst, &count, p));
-    for (uint32_t i = 0; i < count; i++) SYM_TRY_GOTO(query_caps(inst, p[i], &c[i]));
+    for (uint32_t i = 0; i < count; i++)
+        SYM_TRY_GOTO(query_caps(inst, p[i], &c[i]));
     *pds = p;
     *caps = c;
     *n = count;
@@ -498,7 +516,8 @@ static sym_status choose(const sym_vk_caps *caps, uint32_t n, const sym_vk_devic
     return SYM_OK;
 }
 
-/* ---- public ------------------------------------------------------------------------------------ */
+/* ---- public ------------------------------------------------------------------------------------
+ */
 
 void sym_vk_device_request_init(sym_vk_device_request *req) {
     memset(req, 0, sizeof *req);
@@ -627,8 +646,8 @@ sym_status sym_vk_device_open(const sym_vk_device_request *req, sym_vk_device **
     SYM_VK_TRY_GOTO(vkCreateDevice(d->phys, &ci, NULL, &d->dev));
     vkGetDeviceQueue(d->dev, c->compute_family, 0, &d->queue);
     if (d->push_descriptor_enabled) {
-        d->cmd_push_descriptor_set = (PFN_vkCmdPushDescriptorSetKHR)vkGetDeviceProcAddr(
-            d->dev, "vkCmdPushDescriptorSetKHR");
+        d->cmd_push_descriptor_set =
+            (PFN_vkCmdPushDescriptorSetKHR)vkGetDeviceProcAddr(d->dev, "vkCmdPushDescriptorSetKHR");
         if (!d->cmd_push_descriptor_set) d->push_descriptor_enabled = 0;
     }
     log_caps(c, d);

@@ -26,17 +26,17 @@ typedef struct sym_vk_caps {
     uint8_t pipeline_cache_uuid[VK_UUID_SIZE];
 
     /* arithmetic and storage */
-    int shader_float16;    /* VkPhysicalDeviceVulkan12Features.shaderFloat16 */
-    int storage_16bit;     /* storageBuffer16BitAccess */
+    int shader_float16;      /* VkPhysicalDeviceVulkan12Features.shaderFloat16 */
+    int storage_16bit;       /* storageBuffer16BitAccess */
     int vulkan_memory_model; /* vulkanMemoryModel (the cooperative-matrix kernel needs it) */
     uint32_t subgroup_size;
-    uint32_t subgroup_ops; /* VkSubgroupFeatureFlags usable in compute shaders (0 if none) */
+    uint32_t subgroup_ops;   /* VkSubgroupFeatureFlags usable in compute shaders (0 if none) */
     int subgroup_arithmetic; /* subgroupAdd/Max usable in compute shaders */
-    int coopmat_khr;       /* VK_KHR_cooperative_matrix advertised (not used: glslc can't target it) */
-    int coopmat_nv;        /* VK_NV_cooperative_matrix advertised */
-    int coopmat_nv_f16;    /* ...with a 16x16x16 f16*f16+f32 subgroup configuration (what we use) */
-    int push_descriptor;   /* VK_KHR_push_descriptor */
-    int memory_budget;     /* VK_EXT_memory_budget */
+    int coopmat_khr;    /* VK_KHR_cooperative_matrix advertised (not used: glslc can't target it) */
+    int coopmat_nv;     /* VK_NV_cooperative_matrix advertised */
+    int coopmat_nv_f16; /* ...with a 16x16x16 f16*f16+f32 subgroup configuration (what we use) */
+    int push_descriptor; /* VK_KHR_push_descriptor */
+    int memory_budget;   /* VK_EXT_memory_budget */
 
     /* queues */
     uint32_t compute_family;  /* the queue family we use (compute, with timestamps if any) */
@@ -71,13 +71,13 @@ typedef struct sym_vk_caps {
 
 /* How to choose the device and what to enable on it. */
 typedef struct sym_vk_device_request {
-    int index;              /* >= 0: that device (vulkaninfo order); -1: automatic */
-    const char *name;       /* non-NULL: first device whose name contains this (case-insensitive) */
-    int force_integrated;   /* prefer integrated over discrete */
-    int enable_fp16;        /* enable shaderFloat16 if offered */
-    int enable_coopmat;     /* enable VK_NV_cooperative_matrix if offered */
-    int validation;         /* enable VK_LAYER_KHRONOS_validation if installed (also with
-                             * SYM_VK_VALIDATION=1); its messages go to the log and are counted */
+    int index;            /* >= 0: that device (vulkaninfo order); -1: automatic */
+    const char *name;     /* non-NULL: first device whose name contains this (case-insensitive) */
+    int force_integrated; /* prefer integrated over discrete */
+    int enable_fp16;      /* enable shaderFloat16 if offered */
+    int enable_coopmat;   /* enable VK_NV_cooperative_matrix if offered */
+    int validation;       /* enable VK_LAYER_KHRONOS_validation if installed (also with
+                           * SYM_VK_VALIDATION=1); its messages go to the log and are counted */
 } sym_vk_device_request;
 
 struct shared_instance;
@@ -136,10 +136,10 @@ int sym_vk_debug_inject(void); /* used by SYM_VK_CALL: 1 if this call is to fail
 
 /* Checks a VkResult-returning call: SYM_VK_TRY returns its status, SYM_VK_TRY_GOTO jumps to
  * fail with st set (see status.h). */
-#define SYM_VK_CALL(call)                                                                         \
-    sym_vk_check_at(sym_vk_debug_inject() ? VK_ERROR_OUT_OF_DEVICE_MEMORY : (call), #call,       \
+#define SYM_VK_CALL(call)                                                                          \
+    sym_vk_check_at(sym_vk_debug_inject() ? VK_ERROR_OUT_OF_DEVICE_MEMORY : (call), #call,         \
                     __FILE__, __LINE__)
-#define SYM_VK_TRY(call) SYM_TRY(SYM_VK_CALL(call))
+#define SYM_VK_TRY(call)      SYM_TRY(SYM_VK_CALL(call))
 #define SYM_VK_TRY_GOTO(call) SYM_TRY_GOTO(SYM_VK_CALL(call))
 
 #endif

@@ -41,8 +41,7 @@ static uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 sym_status sym_vkb_check_tensor(const sym_tensor *t, const char *op, const char *what,
                                 sym_dtype type) {
     SYM_CHECK(t && t->buf && !t->data, SYM_ERR_ARG, "%s: %s is not a Vulkan tensor", op, what);
-    SYM_CHECK(t->n_rows > 0 && t->n_cols > 0 && t->n_cols <= UINT32_MAX &&
-                  t->n_rows <= UINT32_MAX,
+    SYM_CHECK(t->n_rows > 0 && t->n_cols > 0 && t->n_cols <= UINT32_MAX && t->n_rows <= UINT32_MAX,
               SYM_ERR_ARG, "%s: %s has a bad shape %lld x %lld", op, what, (long long)t->n_rows,
               (long long)t->n_cols);
     SYM_CHECK((unsigned)t->type < SYM_DT_COUNT, SYM_ERR_ARG, "%s: %s has a bad dtype", op, what);
@@ -92,7 +91,8 @@ sym_status sym_vkb_scratch(sym_vkb *b, uint64_t bytes, sym_vk_buffer **out) {
     if (!b->scratch || b->scratch->size < bytes) {
         uint64_t want = bytes;
         if (b->scratch && want < 2 * b->scratch->size) want = 2 * b->scratch->size;
-        if (want > b->dev->caps.max_memory_allocation_size && bytes <= b->dev->caps.max_memory_allocation_size)
+        if (want > b->dev->caps.max_memory_allocation_size &&
+            bytes <= b->dev->caps.max_memory_allocation_size)
             want = bytes;
         sym_vk_buffer *nb;
         SYM_TRY(sym_vk_buffer_create(b->dev, want, SYM_VK_MEM_DEVICE, &nb));
@@ -123,8 +123,8 @@ void sym_vkb_grid(uint64_t n, uint32_t *gx, uint32_t *gy) {
     }
 }
 
-static sym_status get_pipe(sym_vkb *b, sym_vk_kernel k, sym_vk_variant var,
-                           const sym_vk_spec *spec, const sym_vk_pipeline **out) {
+static sym_status get_pipe(sym_vkb *b, sym_vk_kernel k, sym_vk_variant var, const sym_vk_spec *spec,
+                           const sym_vk_pipeline **out) {
     return sym_vk_pipeline_get(b->pipes, k, var, spec, out);
 }
 
@@ -132,8 +132,8 @@ static sym_status get_pipe(sym_vkb *b, sym_vk_kernel k, sym_vk_variant var,
 
 static sym_status tensor_size(sym_dtype type, int64_t n_cols, int64_t n_rows, size_t *bytes) {
     SYM_CHECK((unsigned)type < SYM_DT_COUNT, SYM_ERR_ARG, "alloc: bad dtype %d", (int)type);
-    SYM_CHECK(n_cols > 0 && n_rows > 0 && n_cols <= UINT32_MAX && n_rows <= UINT32_MAX,
-              SYM_ERR_ARG, "alloc: bad shape %lld x %lld", (long long)n_rows, (long long)n_cols);
+    SYM_CHECK(n_cols > 0 && n_rows > 0 && n_cols <= UINT32_MAX && n_rows <= UINT32_MAX, SYM_ERR_ARG,
+              "alloc: bad shape %lld x %lld", (long long)n_rows, (long long)n_cols);
     SYM_CHECK(sym_mul_ok((size_t)n_cols, (size_t)n_rows, bytes) &&
                   sym_mul_ok(*bytes, sym_dtype_size(type), bytes),
               SYM_ERR_ARG, "alloc: size overflows");
@@ -235,21 +235,21 @@ static sym_status vk_read(sym_backend *bb, const sym_tensor *t, void *dst, size_
 
 /* ---- row-wise and elementwise ops ---------------------------------------------------------- */
 
-#define OP_BEGIN(bb)                                                                              \
-    sym_vkb *b = sym_vkb_of(bb);                                                                  \
-    sym_status st = SYM_OK;                                                                       \
+#define OP_BEGIN(bb)                                                                               \
+    sym_vkb *b = sym_vkb_of(bb);                                                                   \
+    sym_status st = SYM_OK;                                                                        \
     if (b->err != SYM_OK) return
-#define OP_TRY(expr)                                                                              \
-    do {                                                                                          \
-        st = (expr);                                                                              \
-        if (st != SYM_OK) goto fail;                                                              \
+#define OP_TRY(expr)                                                                               \
+    do {                                                                                           \
+        st = (expr);                                                                               \
+        if (st != SYM_OK) goto fail;                                                               \
     } while (0)
-#define OP_CHECK(cond, status, ...)                                                               \
-    do {                                                                                          \
-        if (!(cond)) {                                                                            \
-            st = SYM_FAIL((status), __VA_ARGS__);                                                 \
-            goto fail;                                                                            \
-        }                                                                                         \
+#define OP_CHECK(cond, status, ...)                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            st = SYM_FAIL((status), __VA_ARGS__);                                                  \
+            goto fail;                                                                             \
+        }                                                                                          \
     } while (0)
 
 static sym_status rows_fit(sym_vkb *b, const char *op, uint64_t row_bytes, uint64_t *rows) {
@@ -260,8 +260,8 @@ static sym_status rows_fit(sym_vkb *b, const char *op, uint64_t row_bytes, uint6
     return SYM_OK;
 }
 
-static void vk_embed(sym_backend *bb, sym_tensor *out, const sym_tensor *table,
-                     const int32_t *ids, int n_tok) {
+static void vk_embed(sym_backend *bb, sym_tensor *out, const sym_tensor *table, const int32_t *ids,
+                     int n_tok) {
     OP_BEGIN(bb);
     OP_TRY(sym_vkb_check_tensor(table, "embed", "table", SYM_DT_COUNT));
     OP_TRY(sym_vkb_check_tensor(out, "embed", "out", SYM_DT_F32));
@@ -283,20 +283,26 @@ static void vk_embed(sym_backend *bb, sym_tensor *out, const sym_tensor *table,
     OP_TRY(get_pipe(b, SYM_VK_K_EMBED, SYM_VK_VAR_DEFAULT, &spec, &p));
     uint32_t gx = (uint32_t)((n_cols + b->wg - 1) / b->wg);
     for (uint64_t r0 = 0; r0 < (uint64_t)table->n_rows; r0 += tab_rows) {
-        uint64_t r1 = r0 + tab_rows < (uint64_t)table->n_rows ? r0 + tab_rows : (uint64_t)table->n_rows;
+        uint64_t r1 =
+            r0 + tab_rows < (uint64_t)table->n_rows ? r0 + tab_rows : (uint64_t)table->n_rows;
         int used = 0; /* skip slices no token falls in */
-        for (int t = 0; t < n_tok && !used; t++) used = (uint64_t)ids[t] >= r0 && (uint64_t)ids[t] < r1;
+        for (int t = 0; t < n_tok && !used; t++)
+            used = (uint64_t)ids[t] >= r0 && (uint64_t)ids[t] < r1;
         if (!used) continue;
         for (uint64_t t0 = 0; t0 < (uint64_t)n_tok; t0 += out_rows) {
             uint64_t nt = (uint64_t)n_tok - t0 < out_rows ? (uint64_t)n_tok - t0 : out_rows;
             sym_vk_arg a[3];
-            sym_vk_push_embed pc = {.n_cols = (uint32_t)n_cols, .n_tok = (uint32_t)nt,
-                                    .row_lo = (uint32_t)r0, .row_hi = (uint32_t)r1,
+            sym_vk_push_embed pc = {.n_cols = (uint32_t)n_cols,
+                                    .n_tok = (uint32_t)nt,
+                                    .row_lo = (uint32_t)r0,
+                                    .row_hi = (uint32_t)r1,
                                     .ids_off = (uint32_t)t0};
             size_t es = sym_dtype_size(table->type);
-            OP_TRY(sym_vkb_bind(b, table, r0 * n_cols * es, r1 * n_cols * es, 0, &a[0], &pc.table_off));
+            OP_TRY(sym_vkb_bind(b, table, r0 * n_cols * es, r1 * n_cols * es, 0, &a[0],
+                                &pc.table_off));
             a[1] = ids_arg;
-            OP_TRY(sym_vkb_bind(b, out, t0 * n_cols * 4, (t0 + nt) * n_cols * 4, 1, &a[2], &pc.out_off));
+            OP_TRY(sym_vkb_bind(b, out, t0 * n_cols * 4, (t0 + nt) * n_cols * 4, 1, &a[2],
+                                &pc.out_off));
             OP_TRY(sym_vk_cmd_dispatch(b->cmd, p, a, &pc, gx, nt < 65535 ? (uint32_t)nt : 65535, 1,
                                        (double)nt * (double)n_cols * (double)(es + 4), 0));
         }
@@ -306,8 +312,8 @@ fail:
     sym_vkb_latch(b, st);
 }
 
-static void vk_rmsnorm(sym_backend *bb, sym_tensor *out, const sym_tensor *x,
-                       const sym_tensor *w, float eps) {
+static void vk_rmsnorm(sym_backend *bb, sym_tensor *out, const sym_tensor *x, const sym_tensor *w,
+                       float eps) {
     OP_BEGIN(bb);
     OP_TRY(sym_vkb_check_tensor(x, "rmsnorm", "x", SYM_DT_F32));
     OP_TRY(sym_vkb_check_tensor(out, "rmsnorm", "out", SYM_DT_F32));
@@ -334,8 +340,8 @@ fail:
     sym_vkb_latch(b, st);
 }
 
-static void vk_rope(sym_backend *bb, sym_tensor *x, int n_head, int head_dim, int pos0,
-                    float theta, float freq_scale, int neox) {
+static void vk_rope(sym_backend *bb, sym_tensor *x, int n_head, int head_dim, int pos0, float theta,
+                    float freq_scale, int neox) {
     OP_BEGIN(bb);
     OP_TRY(sym_vkb_check_tensor(x, "rope", "x", SYM_DT_F32));
     OP_CHECK(n_head > 0 && head_dim > 0 && head_dim % 2 == 0 && head_dim <= 4096 && pos0 >= 0 &&
@@ -344,7 +350,8 @@ static void vk_rope(sym_backend *bb, sym_tensor *x, int n_head, int head_dim, in
              (long long)x->n_cols);
     int half = head_dim / 2;
     float freq[2048];
-    for (int i = 0; i < half; i++) freq[i] = powf(theta, -2.0f * (float)i / (float)head_dim);
+    for (int i = 0; i < half; i++)
+        freq[i] = powf(theta, -2.0f * (float)i / (float)head_dim);
     sym_vk_arg fa;
     OP_TRY(sym_vk_cmd_stage(b->cmd, freq, (uint64_t)half * 4, &fa));
     uint64_t n = (uint64_t)x->n_cols, rows;
@@ -355,9 +362,12 @@ static void vk_rope(sym_backend *bb, sym_tensor *x, int n_head, int head_dim, in
     for (uint64_t r0 = 0; r0 < (uint64_t)x->n_rows; r0 += rows) {
         uint64_t nr = (uint64_t)x->n_rows - r0 < rows ? (uint64_t)x->n_rows - r0 : rows;
         sym_vk_arg a[2];
-        sym_vk_push_rope pc = {.n_tok = (uint32_t)nr, .n_head = (uint32_t)n_head,
-                               .head_dim = (uint32_t)head_dim, .row_stride = (uint32_t)n,
-                               .pos0 = pos0 + (int32_t)r0, .freq_scale = freq_scale,
+        sym_vk_push_rope pc = {.n_tok = (uint32_t)nr,
+                               .n_head = (uint32_t)n_head,
+                               .head_dim = (uint32_t)head_dim,
+                               .row_stride = (uint32_t)n,
+                               .pos0 = pos0 + (int32_t)r0,
+                               .freq_scale = freq_scale,
                                .neox = neox ? 1u : 0u};
         OP_TRY(sym_vkb_bind(b, x, r0 * n * 4, (r0 + nr) * n * 4, 1, &a[0], &pc.x_off));
         a[1] = fa;
@@ -371,8 +381,7 @@ fail:
     sym_vkb_latch(b, st);
 }
 
-static void vk_store_rows(sym_backend *bb, sym_tensor *cache, int64_t row0,
-                          const sym_tensor *src) {
+static void vk_store_rows(sym_backend *bb, sym_tensor *cache, int64_t row0, const sym_tensor *src) {
     OP_BEGIN(bb);
     OP_TRY(sym_vkb_check_tensor(cache, "store_rows", "cache", SYM_DT_COUNT));
     OP_TRY(sym_vkb_check_tensor(src, "store_rows", "src", SYM_DT_F32));
@@ -540,8 +549,10 @@ void sym_vk_backend_stats(const sym_backend *b, sym_vk_cmd_stats *out) {
 sym_status sym_vk_backend_create(const sym_vk_options *opts, sym_backend **out) {
     *out = NULL;
     sym_vk_options o;
-    if (opts) o = *opts;
-    else sym_vk_options_init(&o);
+    if (opts)
+        o = *opts;
+    else
+        sym_vk_options_init(&o);
     SYM_CHECK(o.workgroup_size >= 0 && o.workgroup_size <= 1024, SYM_ERR_ARG,
               "vulkan: workgroup size %d is not in 1..1024", o.workgroup_size);
     SYM_CHECK(o.matvec_rows >= 0 && o.matvec_rows <= 8, SYM_ERR_ARG,
@@ -570,12 +581,15 @@ sym_status sym_vk_backend_create(const sym_vk_options *opts, sym_backend **out) 
     b->use_sg = o.use_subgroups && c->subgroup_arithmetic;
     b->red_var = c->subgroup_arithmetic ? SYM_VK_VAR_DEFAULT : SYM_VK_VAR_NOSG;
     if (o.use_fp16_math && !b->dev->fp16_enabled)
-        SYM_FAIL_GOTO(SYM_ERR_UNSUPPORTED, "vulkan: fp16 math asked of %s, which lacks "
-                                           "shaderFloat16", c->name);
+        SYM_FAIL_GOTO(SYM_ERR_UNSUPPORTED,
+                      "vulkan: fp16 math asked of %s, which lacks "
+                      "shaderFloat16",
+                      c->name);
     b->fp16 = o.use_fp16_math && c->subgroup_arithmetic;
-    b->coopmat = b->dev->coopmat_enabled && c->subgroup_size == 32 &&
-                 c->max_workgroup_invocations >= 128;
-    static const uint32_t k_coop_default[4] = {2, 2, 1, 4};
+    b->coopmat =
+        b->dev->coopmat_enabled && c->subgroup_size == 32 && c->max_workgroup_invocations >= 128;
+    /* fastest of the shapes measured on an H100 (docs/VULKAN.md): 29 TFLOP/s, 2 2 1 4: 24 */
+    static const uint32_t k_coop_default[4] = {2, 4, 1, 4};
     for (int i = 0; i < 4; i++)
         b->coop_tile[i] = o.coop_tile[0] ? (uint32_t)o.coop_tile[i] : k_coop_default[i];
     {
@@ -591,8 +605,8 @@ sym_status sym_vk_backend_create(const sym_vk_options *opts, sym_backend **out) 
             b->coopmat = 0;
         }
     }
-    b->align = c->min_storage_buffer_offset_alignment < 16 ? 16
-                                                            : c->min_storage_buffer_offset_alignment;
+    b->align =
+        c->min_storage_buffer_offset_alignment < 16 ? 16 : c->min_storage_buffer_offset_alignment;
     b->max_range = c->max_storage_buffer_range;
     if (o.max_binding_bytes && o.max_binding_bytes < b->max_range)
         b->max_range = o.max_binding_bytes;
@@ -601,9 +615,8 @@ sym_status sym_vk_backend_create(const sym_vk_options *opts, sym_backend **out) 
                       (unsigned long long)b->max_range);
     int push = b->dev->push_descriptor_enabled && !o.force_descriptor_pool;
     SYM_TRY_GOTO(sym_vk_pipelines_create(b->dev, push, o.pipeline_cache_dir, &b->pipes));
-    sym_vk_cmd_options co = {.staging_bytes = o.staging_bytes,
-                             .push_descriptors = push,
-                             .profiling = o.profiling};
+    sym_vk_cmd_options co = {
+        .staging_bytes = o.staging_bytes, .push_descriptors = push, .profiling = o.profiling};
     SYM_TRY_GOTO(sym_vk_cmd_create(b->dev, &co, &b->cmd));
     SYM_TRY_GOTO(sym_vk_buffer_create(b->dev, 64, SYM_VK_MEM_DEVICE, &b->dummy));
     SYM_INFO("vulkan: backend on %s: workgroup %u, matvec rows %u, subgroups %s, fp16 math %s, "

@@ -20,30 +20,30 @@
 #include "vk/cmd.h"
 
 typedef struct sym_vk_options {
-    int device_index;       /* >= 0: that device; -1 (default): automatic */
+    int device_index;        /* >= 0: that device; -1 (default): automatic */
     const char *device_name; /* non-NULL: first device whose name contains it */
-    int force_integrated;   /* prefer an integrated GPU over a discrete one */
-    int workgroup_size;     /* threads per workgroup of the row and elementwise kernels
-                             * (1..maxComputeWorkGroupInvocations; 0: 128) */
-    int matvec_rows;        /* output rows per matrix-vector workgroup (1..8; 0: 1) */
-    int use_subgroups;      /* 1 (default): subgroup reductions where the device has them */
-    int use_fp16_math;      /* 1: f16 arithmetic where it pays (needs shaderFloat16); 0 default */
-    int use_coopmat;        /* 1 (default): cooperative-matrix GEMM where the device offers it */
-    int fp32_kv;            /* recorded for the engine, which picks the KV cache's dtype; the
-                             * backend only converts to whatever dtype the cache tensor has */
-    int profiling;          /* 1: per-kernel GPU timestamps (serializes dispatches) */
-    int validation;         /* 1: Khronos validation layer if installed (also SYM_VK_VALIDATION=1) */
+    int force_integrated;    /* prefer an integrated GPU over a discrete one */
+    int workgroup_size;      /* threads per workgroup of the row and elementwise kernels
+                              * (1..maxComputeWorkGroupInvocations; 0: 128) */
+    int matvec_rows;         /* output rows per matrix-vector workgroup (1..8; 0: 1) */
+    int use_subgroups;       /* 1 (default): subgroup reductions where the device has them */
+    int use_fp16_math;       /* 1: f16 arithmetic where it pays (needs shaderFloat16); 0 default */
+    int use_coopmat;         /* 1 (default): cooperative-matrix GEMM where the device offers it */
+    int fp32_kv;             /* recorded for the engine, which picks the KV cache's dtype; the
+                              * backend only converts to whatever dtype the cache tensor has */
+    int profiling;           /* 1: per-kernel GPU timestamps (serializes dispatches) */
+    int validation; /* 1: Khronos validation layer if installed (also SYM_VK_VALIDATION=1) */
     int force_descriptor_pool; /* 1: per-batch descriptor pools even where push descriptors
                                 * exist (the path for devices without them; tests use it) */
-    int coop_tile[4];       /* tuning of the cooperative-matrix GEMM: 16x16 blocks per subgroup
-                             * in M and N (1..4), shared-row padding in 16-byte units (0..2), K
-                             * step in units of 8 (2, 4, 6 or 8); all 0: the defaults */
+    int coop_tile[4];          /* tuning of the cooperative-matrix GEMM: 16x16 blocks per subgroup
+                                * in M and N (1..4), shared-row padding in 16-byte units (0..2), K
+                                * step in units of 8 (2, 4, 6 or 8); all 0: the defaults */
     const char *pipeline_cache_dir; /* NULL: $XDG_CACHE_HOME/symbiote or ~/.cache/symbiote;
                                      * "": no on-disk cache */
-    uint64_t staging_bytes;     /* host->device staging ring (0: 64 MiB) */
-    uint64_t max_binding_bytes; /* cap on one descriptor's range below the device's
-                                 * maxStorageBufferRange (0: the device's); tests use it to make
-                                 * small tensors take the sliced paths */
+    uint64_t staging_bytes;         /* host->device staging ring (0: 64 MiB) */
+    uint64_t max_binding_bytes;     /* cap on one descriptor's range below the device's
+                                     * maxStorageBufferRange (0: the device's); tests use it to make
+                                     * small tensors take the sliced paths */
 } sym_vk_options;
 
 void sym_vk_options_init(sym_vk_options *o);

@@ -4,7 +4,7 @@
  * queries and positions through shared memory. Neither materializes a score matrix. */
 #include "vk/ops_impl.h"
 
-#define DECODE_MAX_TOK 4
+#define DECODE_MAX_TOK    4
 #define TARGET_WORKGROUPS 1024 /* decode: chunks enough to fill a large GPU at batch 1 */
 
 typedef struct attn_args {
@@ -28,7 +28,8 @@ static sym_status bind_qkvo(sym_vkb *b, const attn_args *a, sym_vk_arg *aq, uint
 static sym_status decode(sym_vkb *b, const attn_args *a) {
     const sym_vk_caps *c = &b->dev->caps;
     uint64_t group = a->H / a->HKV, gb = group < 8 ? group : 8;
-    while (gb > 0 && (gb * a->D + gb * b->wg + b->wg) * 4 > c->max_shared_bytes) gb--;
+    while (gb > 0 && (gb * a->D + gb * b->wg + b->wg) * 4 > c->max_shared_bytes)
+        gb--;
     SYM_CHECK(gb > 0, SYM_ERR_UNSUPPORTED, "attention: head_dim %llu needs more shared memory",
               (unsigned long long)a->D);
     uint64_t n_hgroups = (group + gb - 1) / gb;
@@ -47,15 +48,15 @@ static sym_status decode(sym_vkb *b, const attn_args *a) {
         if (part_bytes <= U || n_chunks == 1 || chunk_len == win_rows) break;
         chunk_len *= 2;
     }
-    SYM_CHECK(part_bytes <= U && a->HKV * n_hgroups <= 65535 && a->T <= 65535,
-              SYM_ERR_UNSUPPORTED, "attention: %llu heads x %llu tokens is too large for one dispatch",
+    SYM_CHECK(part_bytes <= U && a->HKV * n_hgroups <= 65535 && a->T <= 65535, SYM_ERR_UNSUPPORTED,
+              "attention: %llu heads x %llu tokens is too large for one dispatch",
               (unsigned long long)a->H, (unsigned long long)a->T);
     uint64_t per_dispatch = win_rows / chunk_len; /* chunks whose K/V fit one binding */
     if (per_dispatch > 65535) per_dispatch = 65535;
     sym_vk_buffer *scr;
     SYM_TRY(sym_vkb_scratch(b, part_bytes, &scr));
-    sym_tensor part = {.type = SYM_DT_F32, .n_cols = 1, .n_rows = (int64_t)(part_bytes / 4),
-                       .buf = scr};
+    sym_tensor part = {
+        .type = SYM_DT_F32, .n_cols = 1, .n_rows = (int64_t)(part_bytes / 4), .buf = scr};
 
     sym_vk_spec spec = sym_vkb_spec(b, b->wg, a->k->type);
     spec.v[4] = (uint32_t)a->D;
@@ -67,12 +68,16 @@ static sym_status decode(sym_vkb *b, const attn_args *a) {
     SYM_TRY(sym_vk_pipeline_get(b->pipes, SYM_VK_K_ATTN_COMBINE, SYM_VK_VAR_DEFAULT, &spec, &pc));
 
     sym_vk_arg args[4];
-    sym_vk_push_attn_decode pu = {.n_tok = (uint32_t)a->T, .n_head = (uint32_t)a->H,
-                                  .n_head_kv = (uint32_t)a->HKV, .pos0 = (uint32_t)a->pos0,
+    sym_vk_push_attn_decode pu = {.n_tok = (uint32_t)a->T,
+                                  .n_head = (uint32_t)a->H,
+                                  .n_head_kv = (uint32_t)a->HKV,
+                                  .pos0 = (uint32_t)a->pos0,
                                   .q_stride = (uint32_t)a->q_stride,
                                   .kv_stride = (uint32_t)a->kv_stride,
-                                  .chunk_len = (uint32_t)chunk_len, .n_chunks = (uint32_t)n_chunks,
-                                  .n_hgroups = (uint32_t)n_hgroups, .scale = a->scale};
+                                  .chunk_len = (uint32_t)chunk_len,
+                                  .n_chunks = (uint32_t)n_chunks,
+                                  .n_hgroups = (uint32_t)n_hgroups,
+                                  .scale = a->scale};
     SYM_TRY(sym_vkb_bind(b, a->q, 0, a->T * a->q_stride * 4, 0, &args[0], &pu.q_off));
     SYM_TRY(sym_vkb_bind(b, &part, 0, part_bytes, 1, &args[3], &pu.part_off));
     uint64_t row_bytes = a->kv_stride * a->es;
@@ -85,18 +90,20 @@ static sym_status decode(sym_vkb *b, const attn_args *a) {
         /* K rows: 16-byte loads (2) when every row start is 16-byte aligned, else word pairs
          * (1) for 16-bit types when rows start on even elements, else elements (0) */
         uint64_t per16 = 16 / a->es;
-        if (pu.k_off % per16 == 0 && a->kv_stride % per16 == 0 && a->D % per16 == 0 && a->D % 8 == 0)
+        if (pu.k_off % per16 == 0 && a->kv_stride % per16 == 0 && a->D % per16 == 0 &&
+            a->D % 8 == 0)
             pu.pair_ok = 2;
-        else pu.pair_ok = a->es == 2 && pu.k_off % 2 == 0 && a->kv_stride % 2 == 0 && a->D % 2 == 0;
+        else
+            pu.pair_ok = a->es == 2 && pu.k_off % 2 == 0 && a->kv_stride % 2 == 0 && a->D % 2 == 0;
         double kv_bytes = 2.0 * (double)(p1 - p0) * (double)(a->HKV * a->D * a->es);
-        SYM_TRY(sym_vk_cmd_dispatch(b->cmd, pd, args, &pu, (uint32_t)(a->HKV * n_hgroups),
-                                    (uint32_t)(c1 - c0), (uint32_t)a->T,
-                                    kv_bytes + (double)part_bytes,
-                                    4.0 * (double)a->T * (double)a->H * (double)(p1 - p0) *
-                                        (double)a->D));
+        SYM_TRY(sym_vk_cmd_dispatch(
+            b->cmd, pd, args, &pu, (uint32_t)(a->HKV * n_hgroups), (uint32_t)(c1 - c0),
+            (uint32_t)a->T, kv_bytes + (double)part_bytes,
+            4.0 * (double)a->T * (double)a->H * (double)(p1 - p0) * (double)a->D));
     }
 
-    sym_vk_push_attn_combine pm = {.n_tok = (uint32_t)a->T, .n_head = (uint32_t)a->H,
+    sym_vk_push_attn_combine pm = {.n_tok = (uint32_t)a->T,
+                                   .n_head = (uint32_t)a->H,
                                    .n_chunks = (uint32_t)n_chunks,
                                    .out_stride = (uint32_t)a->out_stride};
     SYM_TRY(sym_vkb_bind(b, &part, 0, part_bytes, 0, &args[0], &pm.part_off));
@@ -108,10 +115,13 @@ static sym_status decode(sym_vkb *b, const attn_args *a) {
 static sym_status prefill(sym_vkb *b, const attn_args *a) {
     uint32_t max_shared = b->dev->caps.max_shared_bytes;
     uint64_t bq = 16, bkv = 32;
-#define SHARED(bq_, bkv_) ((2 * (bq_) * a->D + (bkv_) * a->D + (bq_) * (bkv_) + 3 * (bq_)) * 4)
-    while (SHARED(bq, bkv) > max_shared && bkv > 8) bkv /= 2;
-    while (SHARED(bq, bkv) > max_shared && bq > 1) bq /= 2;
-    while (SHARED(bq, bkv) > max_shared && bkv > 1) bkv /= 2;
+#define SHARED(bq_, bkv_) ((2 * (bq_)*a->D + (bkv_)*a->D + (bq_) * (bkv_) + 3 * (bq_)) * 4)
+    while (SHARED(bq, bkv) > max_shared && bkv > 8)
+        bkv /= 2;
+    while (SHARED(bq, bkv) > max_shared && bq > 1)
+        bq /= 2;
+    while (SHARED(bq, bkv) > max_shared && bkv > 1)
+        bkv /= 2;
     SYM_CHECK(SHARED(bq, bkv) <= max_shared, SYM_ERR_UNSUPPORTED,
               "attention: head_dim %llu needs more shared memory", (unsigned long long)a->D);
 #undef SHARED
@@ -125,18 +135,21 @@ static sym_status prefill(sym_vkb *b, const attn_args *a) {
     const sym_vk_pipeline *p;
     SYM_TRY(sym_vk_pipeline_get(b->pipes, SYM_VK_K_ATTN_PREFILL, SYM_VK_VAR_DEFAULT, &spec, &p));
     sym_vk_arg args[4];
-    sym_vk_push_attn_prefill pu = {.n_tok = (uint32_t)a->T, .n_head = (uint32_t)a->H,
-                                   .n_head_kv = (uint32_t)a->HKV, .pos0 = (uint32_t)a->pos0,
+    sym_vk_push_attn_prefill pu = {.n_tok = (uint32_t)a->T,
+                                   .n_head = (uint32_t)a->H,
+                                   .n_head_kv = (uint32_t)a->HKV,
+                                   .pos0 = (uint32_t)a->pos0,
                                    .q_stride = (uint32_t)a->q_stride,
                                    .kv_stride = (uint32_t)a->kv_stride,
-                                   .out_stride = (uint32_t)a->out_stride, .scale = a->scale};
-    SYM_TRY(bind_qkvo(b, a, &args[0], &pu.q_off, &args[1], &pu.k_off, &args[2], &pu.v_off,
-                      &args[3], &pu.out_off));
+                                   .out_stride = (uint32_t)a->out_stride,
+                                   .scale = a->scale};
+    SYM_TRY(bind_qkvo(b, a, &args[0], &pu.q_off, &args[1], &pu.k_off, &args[2], &pu.v_off, &args[3],
+                      &pu.out_off));
     double kv_bytes = 2.0 * (double)n_blocks * (double)a->H * (double)a->n_pos *
                       (double)(a->D * a->es) / 2.0; /* causal: half the positions on average */
     return sym_vk_cmd_dispatch(b->cmd, p, args, &pu, (uint32_t)a->H, (uint32_t)n_blocks, 1,
-                               kv_bytes, 2.0 * (double)a->T * (double)a->H * (double)a->n_pos *
-                                             (double)a->D);
+                               kv_bytes,
+                               2.0 * (double)a->T * (double)a->H * (double)a->n_pos * (double)a->D);
 }
 
 void sym_vkb_attention(sym_backend *bb, sym_tensor *out, const sym_tensor *q, const sym_tensor *k,
@@ -155,8 +168,10 @@ void sym_vkb_attention(sym_backend *bb, sym_tensor *out, const sym_tensor *q, co
         out->n_cols != q->n_cols || out->n_rows != q->n_rows ||
         (int64_t)n_head_kv * head_dim > k->n_cols || k->n_cols != v->n_cols ||
         k->n_rows != v->n_rows) {
-        st = SYM_FAIL(SYM_ERR_ARG, "attention: shapes disagree (%d heads, %d kv heads, head_dim "
-                                   "%d)", n_head, n_head_kv, head_dim);
+        st = SYM_FAIL(SYM_ERR_ARG,
+                      "attention: shapes disagree (%d heads, %d kv heads, head_dim "
+                      "%d)",
+                      n_head, n_head_kv, head_dim);
         goto fail;
     }
     if (pos0 + q->n_rows > k->n_rows) {
@@ -164,11 +179,20 @@ void sym_vkb_attention(sym_backend *bb, sym_tensor *out, const sym_tensor *q, co
                       (long long)(pos0 + q->n_rows), (long long)k->n_rows);
         goto fail;
     }
-    attn_args a = {.out = out, .q = q, .k = k, .v = v, .T = (uint64_t)q->n_rows,
-                   .H = (uint64_t)n_head, .HKV = (uint64_t)n_head_kv, .D = (uint64_t)head_dim,
-                   .pos0 = (uint64_t)pos0, .n_pos = (uint64_t)pos0 + (uint64_t)q->n_rows,
-                   .q_stride = (uint64_t)q->n_cols, .kv_stride = (uint64_t)k->n_cols,
-                   .out_stride = (uint64_t)out->n_cols, .es = sym_dtype_size(k->type),
+    attn_args a = {.out = out,
+                   .q = q,
+                   .k = k,
+                   .v = v,
+                   .T = (uint64_t)q->n_rows,
+                   .H = (uint64_t)n_head,
+                   .HKV = (uint64_t)n_head_kv,
+                   .D = (uint64_t)head_dim,
+                   .pos0 = (uint64_t)pos0,
+                   .n_pos = (uint64_t)pos0 + (uint64_t)q->n_rows,
+                   .q_stride = (uint64_t)q->n_cols,
+                   .kv_stride = (uint64_t)k->n_cols,
+                   .out_stride = (uint64_t)out->n_cols,
+                   .es = sym_dtype_size(k->type),
                    .scale = scale};
     /* prefill binds K and V whole; when they exceed one binding the chunked decode kernel
      * (correct for any number of tokens, slower for many) takes over */

@@ -48,12 +48,13 @@ static sym_status plan(sym_vkb *b, const sym_tensor *x, const sym_tensor *w, mm_
 /* The windows shared by every kernel: x rows [t0, t0 + tc), W rows [o0, o1), out, bias. */
 static sym_status bind_common(sym_vkb *b, const sym_tensor *out, const sym_tensor *x,
                               const sym_tensor *w, const sym_tensor *bias, const mm_plan *pl,
-                              uint64_t t0, uint64_t tc, uint64_t o0, uint64_t o1,
-                              sym_vk_arg *ax, uint32_t *x_off, sym_vk_arg *aw, uint32_t *w_off,
-                              sym_vk_arg *ab, uint32_t *b_off, sym_vk_arg *ao, uint32_t *o_off) {
+                              uint64_t t0, uint64_t tc, uint64_t o0, uint64_t o1, sym_vk_arg *ax,
+                              uint32_t *x_off, sym_vk_arg *aw, uint32_t *w_off, sym_vk_arg *ab,
+                              uint32_t *b_off, sym_vk_arg *ao, uint32_t *o_off) {
     if (ax) SYM_TRY(sym_vkb_bind(b, x, t0 * pl->K * 4, (t0 + tc) * pl->K * 4, 0, ax, x_off));
     SYM_TRY(sym_vkb_bind(b, w, o0 * pl->K * pl->es, o1 * pl->K * pl->es, 0, aw, w_off));
-    if (bias) SYM_TRY(sym_vkb_bind(b, bias, o0 * 4, o1 * 4, 0, ab, b_off));
+    if (bias)
+        SYM_TRY(sym_vkb_bind(b, bias, o0 * 4, o1 * 4, 0, ab, b_off));
     else {
         *ab = sym_vkb_dummy_arg(b);
         *b_off = 0;
@@ -75,8 +76,10 @@ static sym_status matvec(sym_vkb *b, sym_tensor *out, const sym_tensor *x, const
         for (uint64_t o0 = 0; o0 < pl->N; o0 += pl->slice) {
             uint64_t o1 = o0 + pl->slice < pl->N ? o0 + pl->slice : pl->N;
             sym_vk_arg a[4];
-            sym_vk_push_matvec pc = {.n_in = (uint32_t)pl->K, .n_rows = (uint32_t)(o1 - o0),
-                                     .n_tok = (uint32_t)tc, .out_stride = (uint32_t)pl->N,
+            sym_vk_push_matvec pc = {.n_in = (uint32_t)pl->K,
+                                     .n_rows = (uint32_t)(o1 - o0),
+                                     .n_tok = (uint32_t)tc,
+                                     .out_stride = (uint32_t)pl->N,
                                      .has_bias = bias != NULL};
             SYM_TRY(bind_common(b, out, x, w, bias, pl, t0, tc, o0, o1, &a[0], &pc.x_off, &a[1],
                                 &pc.w_off, &a[2], &pc.b_off, &a[3], &pc.out_off));
@@ -102,8 +105,10 @@ static sym_status gemm(sym_vkb *b, sym_tensor *out, const sym_tensor *x, const s
         for (uint64_t o0 = 0; o0 < pl->N; o0 += pl->slice) {
             uint64_t o1 = o0 + pl->slice < pl->N ? o0 + pl->slice : pl->N;
             sym_vk_arg a[4];
-            sym_vk_push_matmul pc = {.m = (uint32_t)tc, .n = (uint32_t)(o1 - o0),
-                                     .k = (uint32_t)pl->K, .out_stride = (uint32_t)pl->N,
+            sym_vk_push_matmul pc = {.m = (uint32_t)tc,
+                                     .n = (uint32_t)(o1 - o0),
+                                     .k = (uint32_t)pl->K,
+                                     .out_stride = (uint32_t)pl->N,
                                      .has_bias = bias != NULL};
             SYM_TRY(bind_common(b, out, x, w, bias, pl, t0, tc, o0, o1, &a[0], &pc.x_off, &a[1],
                                 &pc.w_off, &a[2], &pc.b_off, &a[3], &pc.out_off));
@@ -118,22 +123,23 @@ static sym_status gemm(sym_vkb *b, sym_tensor *out, const sym_tensor *x, const s
     return SYM_OK;
 }
 
-static sym_status gemm_coop(sym_vkb *b, sym_tensor *out, const sym_tensor *x,
-                            const sym_tensor *w, const sym_tensor *bias, const mm_plan *pl) {
+static sym_status gemm_coop(sym_vkb *b, sym_tensor *out, const sym_tensor *x, const sym_tensor *w,
+                            const sym_tensor *bias, const mm_plan *pl) {
     uint64_t k_pad = (pl->K + 31) / 32 * 32;
     /* scratch: hi (tc x k_pad f16), lo (same), then 1/scale (tc f32) */
     uint64_t xs_bytes = 4 * pl->tc * k_pad, sc_at = (xs_bytes + 255) / 256 * 256;
     sym_vk_buffer *scr;
     SYM_TRY(sym_vkb_scratch(b, sc_at + pl->tc * 4, &scr));
-    sym_tensor xs = {.type = SYM_DT_F16, .n_cols = (int64_t)k_pad, .n_rows = 2 * (int64_t)pl->tc,
-                     .buf = scr};
-    sym_tensor sc = {.type = SYM_DT_F32, .n_cols = 1, .n_rows = (int64_t)pl->tc, .buf = scr,
-                     .offset = sc_at};
+    sym_tensor xs = {
+        .type = SYM_DT_F16, .n_cols = (int64_t)k_pad, .n_rows = 2 * (int64_t)pl->tc, .buf = scr};
+    sym_tensor sc = {
+        .type = SYM_DT_F32, .n_cols = 1, .n_rows = (int64_t)pl->tc, .buf = scr, .offset = sc_at};
     const sym_vk_pipeline *ps, *pm;
     sym_vk_spec spec = sym_vkb_spec(b, b->wg, SYM_DT_F32);
     SYM_TRY(sym_vk_pipeline_get(b->pipes, SYM_VK_K_GEMM_SPLIT, b->red_var, &spec, &ps));
     spec = sym_vkb_spec(b, 128, w->type);
-    for (int i = 0; i < 4; i++) spec.v[4 + i] = b->coop_tile[i];
+    for (int i = 0; i < 4; i++)
+        spec.v[4 + i] = b->coop_tile[i];
     uint64_t bm = 32 * b->coop_tile[0], bn = 32 * b->coop_tile[1];
     SYM_TRY(sym_vk_pipeline_get(b->pipes, SYM_VK_K_MATMUL_COOP, SYM_VK_VAR_DEFAULT, &spec, &pm));
     for (uint64_t t0 = 0; t0 < pl->T; t0 += pl->tc) {
@@ -149,9 +155,12 @@ static sym_status gemm_coop(sym_vkb *b, sym_tensor *out, const sym_tensor *x,
                                     (double)tc * (double)(pl->K * 4 + k_pad * 4), 0));
         for (uint64_t o0 = 0; o0 < pl->N; o0 += pl->slice) {
             uint64_t o1 = o0 + pl->slice < pl->N ? o0 + pl->slice : pl->N;
-            sym_vk_push_coop pc = {.m = (uint32_t)tc, .n = (uint32_t)(o1 - o0),
-                                   .k = (uint32_t)pl->K, .k_pad = (uint32_t)k_pad,
-                                   .out_stride = (uint32_t)pl->N, .has_bias = bias != NULL,
+            sym_vk_push_coop pc = {.m = (uint32_t)tc,
+                                   .n = (uint32_t)(o1 - o0),
+                                   .k = (uint32_t)pl->K,
+                                   .k_pad = (uint32_t)k_pad,
+                                   .out_stride = (uint32_t)pl->N,
+                                   .has_bias = bias != NULL,
                                    .use_lo = !b->fp16};
             SYM_TRY(sym_vkb_bind(b, &xs, 0, 4 * tc * k_pad, 0, &a[0], &pc.hi_off));
             pc.lo_off = pc.hi_off + (uint32_t)(tc * k_pad);
@@ -189,9 +198,12 @@ void sym_vkb_matmul(sym_backend *bb, sym_tensor *out, const sym_tensor *x, const
         goto fail;
     }
     if ((st = plan(b, x, w, &pl)) != SYM_OK) goto fail;
-    if (pl.T <= MATVEC_MAX_TOK) st = matvec(b, out, x, w, bias, &pl);
-    else if (pl.coop) st = gemm_coop(b, out, x, w, bias, &pl);
-    else st = gemm(b, out, x, w, bias, &pl);
+    if (pl.T <= MATVEC_MAX_TOK)
+        st = matvec(b, out, x, w, bias, &pl);
+    else if (pl.coop)
+        st = gemm_coop(b, out, x, w, bias, &pl);
+    else
+        st = gemm(b, out, x, w, bias, &pl);
     if (st == SYM_OK) return;
 fail:
     sym_vkb_latch(b, st);

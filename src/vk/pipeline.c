@@ -65,7 +65,8 @@ const char *sym_vk_kernel_name(sym_vk_kernel k) {
 const char *sym_vk_pipelines_cache_path(const sym_vk_pipelines *p) { return p->cache_path; }
 int sym_vk_pipelines_count(const sym_vk_pipelines *p) { return p->n_entries; }
 
-/* ---- SPIR-V: push-constant block size ---------------------------------------------------------- */
+/* ---- SPIR-V: push-constant block size ----------------------------------------------------------
+ */
 
 int sym_vk_spirv_push_bytes(const uint32_t *code, size_t bytes) {
     enum { OP_TYPE_INT = 21, OP_TYPE_FLOAT = 22, OP_TYPE_STRUCT = 30, OP_TYPE_POINTER = 32 };
@@ -85,7 +86,8 @@ int sym_vk_spirv_push_bytes(const uint32_t *code, size_t bytes) {
     if (!push_ptr_type) return 0;
     for (size_t i = 5; i < n;) {
         uint32_t wc = code[i] >> 16, op = code[i] & 0xffffu;
-        if (op == OP_TYPE_POINTER && wc == 4 && code[i + 1] == push_ptr_type) struct_id = code[i + 3];
+        if (op == OP_TYPE_POINTER && wc == 4 && code[i + 1] == push_ptr_type)
+            struct_id = code[i + 3];
         i += wc;
     }
     if (!struct_id) return -1;
@@ -117,7 +119,8 @@ int sym_vk_spirv_push_bytes(const uint32_t *code, size_t bytes) {
     return size;
 }
 
-/* ---- on-disk cache ----------------------------------------------------------------------------- */
+/* ---- on-disk cache -----------------------------------------------------------------------------
+ */
 
 static int mkdirs(char *path) {
     for (char *s = path + 1; *s; s++) {
@@ -134,12 +137,16 @@ static void cache_path_for(const sym_vk_caps *c, const char *dir, char *out, siz
     out[0] = '\0';
     char base[900];
     if (dir && !*dir) return;
-    if (dir) snprintf(base, sizeof base, "%s", dir);
+    if (dir)
+        snprintf(base, sizeof base, "%s", dir);
     else {
         const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-        if (xdg && *xdg == '/') snprintf(base, sizeof base, "%s/symbiote", xdg);
-        else if (home && *home) snprintf(base, sizeof base, "%s/.cache/symbiote", home);
-        else return;
+        if (xdg && *xdg == '/')
+            snprintf(base, sizeof base, "%s/symbiote", xdg);
+        else if (home && *home)
+            snprintf(base, sizeof base, "%s/.cache/symbiote", home);
+        else
+            return;
     }
     snprintf(out, cap, "%s/vk-pipelines-%04x-%04x.bin", base, c->vendor_id, c->device_id);
 }
@@ -208,7 +215,8 @@ done:
     sym_free(buf);
 }
 
-/* ---- layouts, modules, pipelines --------------------------------------------------------------- */
+/* ---- layouts, modules, pipelines ---------------------------------------------------------------
+ */
 
 sym_status sym_vk_pipelines_create(sym_vk_device *d, int push_descriptors, const char *cache_dir,
                                    sym_vk_pipelines **out) {
@@ -239,8 +247,10 @@ static void drop_kernel(sym_vk_pipelines *p, sym_vk_kernel k) {
     VkDevice dev = p->d->dev;
     int w = 0;
     for (int i = 0; i < p->n_entries; i++) {
-        if (p->entries[i].kernel == k) vkDestroyPipeline(dev, p->entries[i].p.pipe, NULL);
-        else p->entries[w++] = p->entries[i];
+        if (p->entries[i].kernel == k)
+            vkDestroyPipeline(dev, p->entries[i].p.pipe, NULL);
+        else
+            p->entries[w++] = p->entries[i];
     }
     p->n_entries = w;
     for (int v = 0; v < 3; v++) {
@@ -292,9 +302,8 @@ static sym_status ensure_layout(sym_vk_pipelines *p, sym_vk_kernel k) {
         .bindingCount = nb,
         .pBindings = b};
     SYM_VK_TRY(vkCreateDescriptorSetLayout(dev, &dci, NULL, &p->dsl[k]));
-    VkPushConstantRange pr = {.stageFlags = VK_SHADER_STAGE_COMPUTE_BIT,
-                              .offset = 0,
-                              .size = k_kernels[k].push_bytes};
+    VkPushConstantRange pr = {
+        .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT, .offset = 0, .size = k_kernels[k].push_bytes};
     VkPipelineLayoutCreateInfo lci = {.sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO,
                                       .setLayoutCount = 1,
                                       .pSetLayouts = &p->dsl[k],
@@ -366,9 +375,9 @@ sym_status sym_vk_pipeline_get(sym_vk_pipelines *p, sym_vk_kernel k, sym_vk_vari
     e->p.push_bytes = k_kernels[k].push_bytes;
     p->n_entries++;
     p->dirty = 1;
-    SYM_DEBUG("vulkan: pipeline %s%s [%u %u %u %u %u %u %u %u]", k_kernels[k].name,
-              k_suffix[var], spec->v[0], spec->v[1], spec->v[2], spec->v[3], spec->v[4],
-              spec->v[5], spec->v[6], spec->v[7]);
+    SYM_DEBUG("vulkan: pipeline %s%s [%u %u %u %u %u %u %u %u]", k_kernels[k].name, k_suffix[var],
+              spec->v[0], spec->v[1], spec->v[2], spec->v[3], spec->v[4], spec->v[5], spec->v[6],
+              spec->v[7]);
     *out = &e->p;
     return SYM_OK;
 }

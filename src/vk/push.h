@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-#define SYM_VK_PUSH_CHECK(type, n_words)                                                          \
+#define SYM_VK_PUSH_CHECK(type, n_words)                                                           \
     _Static_assert(sizeof(type) == 4 * (n_words), #type " must be " #n_words " 32-bit words")
 
 /* embed: out[t][i] = table[ids[t]][i] for ids[t] in [row_lo, row_hi) (a slice of the table). */

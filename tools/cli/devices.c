@@ -27,8 +27,8 @@ static void print_text(const sym_vk_caps *c, int idx, int chosen) {
     printf("%c %d: %s (%s)\n", idx == chosen ? '*' : ' ', idx, c->name, c->type_name);
     printf("    driver              %s %s, Vulkan %u.%u.%u, vendor 0x%04x device 0x%04x\n",
            c->driver_name, c->driver_info, VK_API_VERSION_MAJOR(c->api_version),
-           VK_API_VERSION_MINOR(c->api_version), VK_API_VERSION_PATCH(c->api_version),
-           c->vendor_id, c->device_id);
+           VK_API_VERSION_MINOR(c->api_version), VK_API_VERSION_PATCH(c->api_version), c->vendor_id,
+           c->device_id);
     printf("    fp16 arithmetic     %s\n    16-bit storage      %s\n", yes(c->shader_float16),
            yes(c->storage_16bit));
     printf("    subgroups           size %u: %s\n", c->subgroup_size, ops[0] ? ops : "none");
@@ -38,7 +38,8 @@ static void print_text(const sym_vk_caps *c, int idx, int chosen) {
            yes(c->memory_budget));
     if (c->dedicated_transfer)
         printf("    transfer queue      dedicated (family %u)\n", c->transfer_family);
-    else printf("    transfer queue      none dedicated\n");
+    else
+        printf("    transfer queue      none dedicated\n");
     printf("    maxStorageBufferRange       %" PRIu64 "\n", c->max_storage_buffer_range);
     printf("    maxMemoryAllocationSize     %" PRIu64 "\n", c->max_memory_allocation_size);
     printf("    maxBufferSize               %" PRIu64 "\n", c->max_buffer_size);
@@ -131,7 +132,8 @@ int cli_print_devices(int json) {
     if (json) {
         json_object *root = json_object_new_object();
         json_object *arr = json_object_new_array();
-        for (int i = 0; i < n; i++) json_object_array_add(arr, to_json(&caps[i], i, chosen));
+        for (int i = 0; i < n; i++)
+            json_object_array_add(arr, to_json(&caps[i], i, chosen));
         json_object_object_add(root, "devices", arr);
         if (st != SYM_OK) {
             json_object_object_add(root, "error", json_object_new_string(sym_status_name(st)));
@@ -141,16 +143,20 @@ int cli_print_devices(int json) {
         json_object_put(root);
     } else if (st == SYM_OK) {
         printf("Vulkan devices (* = chosen by default):\n");
-        for (int i = 0; i < n; i++) print_text(&caps[i], i, chosen);
+        for (int i = 0; i < n; i++)
+            print_text(&caps[i], i, chosen);
     }
     sym_free(caps);
+    sym_vk_shutdown();
     if (st != SYM_OK && !json) return cli_fail(st);
     return st == SYM_OK ? 0 : 1;
 }
 #else
 int cli_print_devices(int json) {
-    if (json) puts("{\"devices\": [], \"error\": \"built without Vulkan\"}");
-    else fputs("symbiote: built without Vulkan (SYM_VULKAN=OFF)\n", stderr);
+    if (json)
+        puts("{\"devices\": [], \"error\": \"built without Vulkan\"}");
+    else
+        fputs("symbiote: built without Vulkan (SYM_VULKAN=OFF)\n", stderr);
     return 1;
 }
 #endif
@@ -158,14 +164,16 @@ int cli_print_devices(int json) {
 int cmd_devices(int argc, char **argv) {
     int json = 0;
     for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--json")) json = 1;
+        if (!strcmp(argv[i], "--json"))
+            json = 1;
         else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             printf("usage: symbiote devices [--json]\n"
                    "Lists the Vulkan devices and what each offers: fp16 arithmetic, 16-bit "
                    "storage,\nsubgroups, cooperative matrices, memory heaps and budget, queues, "
                    "limits.\nThe device marked * is the one chosen when none is named.\n");
             return 0;
-        } else return cli_usage_error("devices: unknown option '%s'", argv[i]);
+        } else
+            return cli_usage_error("devices: unknown option '%s'", argv[i]);
     }
     return cli_print_devices(json);
 }
