@@ -8,7 +8,7 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
   build-essential cmake pkg-config ca-certificates git \
-  libvulkan-dev glslc libshaderc-dev mesa-vulkan-drivers vulkan-tools \
+  libvulkan-dev glslc libshaderc-dev mesa-vulkan-drivers vulkan-tools vulkan-validationlayers \
   libinih-dev libjson-c-dev libpcre2-dev \
   libzstd-dev libblosc-dev libzfp-dev liburing-dev libxxhash-dev \
   clang libclang-rt-14-dev

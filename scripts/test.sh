@@ -21,6 +21,9 @@ ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 ASAN_OPTIONS=abort_on_error=1:detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure -j "$JOBS" -L gpu -LE slow
 
+echo "== GPU tests under the Vulkan validation layer (any validation error fails them)"
+SYM_VK_VALIDATION=1 ctest --test-dir build --output-on-failure -j "$JOBS" -L gpu -LE slow
+
 if [ -d tests/fuzz ]; then
   echo "== fuzzing (${SYM_FUZZ_SECONDS:-30} s per target)"
   CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DSYM_FUZZ=ON -DSYM_VULKAN=OFF \

@@ -238,6 +238,19 @@ static void ref_softmax(sym_backend *b, sym_tensor *x) {
     }
 }
 
+static void ref_argmax(sym_backend *b, sym_tensor *out, const sym_tensor *x) {
+    (void)b;
+    for (int64_t t = 0; t < x->n_rows; t++) {
+        int64_t best = -1;
+        float best_v = 0.0f;
+        for (int64_t i = 0; i < x->n_cols; i++) {
+            float v = sym_ref_get(x, t, i);
+            if (!isnan(v) && (best < 0 || v > best_v)) best = i, best_v = v;
+        }
+        sym_ref_set(out, t, 0, best < 0 ? 0.0f : (float)best);
+    }
+}
+
 static void ref_destroy(sym_backend *b) { sym_free(b); }
 
 static const sym_backend_ops k_ref_ops = {
@@ -258,6 +271,7 @@ static const sym_backend_ops k_ref_ops = {
     .silu_mul = ref_silu_mul,
     .add = ref_add,
     .softmax = ref_softmax,
+    .argmax = ref_argmax,
 };
 
 sym_status sym_ref_backend_create(sym_backend **out) {

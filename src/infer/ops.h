@@ -94,6 +94,11 @@ typedef struct sym_backend_ops {
 
     /* Optional (NULL: not tracked): the most device memory this backend has held at once. */
     uint64_t (*peak_bytes)(sym_backend *b);
+    /* Optional (NULL: not offered; greedy sampling then reads the logits back). out[t] = index
+     * of the first largest non-NaN x[t][i] (0 if every value is NaN), stored as f32, exact for
+     * n < 2^24; x: (n_tok, n) f32, out: (n_tok, 1) f32. Lets the GPU return one number per
+     * token instead of n_vocab logits. */
+    void (*argmax)(sym_backend *b, sym_tensor *out, const sym_tensor *x);
 } sym_backend_ops;
 
 struct sym_backend {

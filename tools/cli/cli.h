@@ -41,6 +41,10 @@ int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 bool cli_parse_int(const char *flag, const char *s, long long lo, long long hi, long long *out);
 bool cli_parse_double(const char *flag, const char *s, double lo, double hi, double *out);
 
+/* Prints every Vulkan device and what it offers (text, or JSON with json != 0); returns an exit
+ * code (1 without a device). For `symbiote devices` and `symbiote info --devices`. */
+int cli_print_devices(int json);
+
 /* Commands: each in its own cmd_*.c file, receiving argv after the command name. */
 int cmd_config(int argc, char **argv);
 int cmd_run(int argc, char **argv);
@@ -48,5 +52,6 @@ int cmd_bench(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_make_model(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_devices(int argc, char **argv); /* devices.c */
 
 #endif

@@ -19,6 +19,7 @@ static const command k_commands[] = {
     {"info", cmd_info, "describe a model: architecture, hyperparameters, tensors, tokenizer"},
     {"make-model", cmd_make_model, "write a synthetic model with random weights (GGUF or safetensors)"},
     {"tokenize", cmd_tokenize, "print the token ids (or pieces) of a text"},
+    {"devices", cmd_devices, "list Vulkan devices and their capabilities [--json]"},
 };
 #define N_COMMANDS (sizeof k_commands / sizeof k_commands[0])
 

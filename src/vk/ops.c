@@ -1,0 +1,631 @@
+/* ops.c — the Vulkan backend: creation, tensor memory, binding windows, and the row-wise and
+ * elementwise ops (embed, rmsnorm, rope, store_rows, silu_mul, add, softmax, argmax). Matrix
+ * products are in ops_matmul.c, attention in ops_attn.c. */
+#include <math.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/half.h"
+#include "base/log.h"
+#include "vk/ops_impl.h"
+
+/* ---- options ------------------------------------------------------------------------------- */
+
+void sym_vk_options_init(sym_vk_options *o) {
+    memset(o, 0, sizeof *o);
+    o->device_index = -1;
+    o->use_subgroups = 1;
+    o->use_coopmat = 1;
+}
+
+void sym_vk_options_from_config(sym_vk_options *o, const sym_config *cfg) {
+    sym_vk_options_init(o);
+    o->workgroup_size = cfg->workgroup_size_x;
+    o->matvec_rows = cfg->workgroup_size_y;
+    o->use_subgroups = cfg->use_subgroup_ops;
+    o->use_fp16_math = cfg->use_fp16_math;
+    o->profiling = cfg->enable_profiling;
+}
+
+/* ---- shared helpers ------------------------------------------------------------------------- */
+
+void sym_vkb_latch(sym_vkb *b, sym_status st) {
+    if (st == SYM_OK || b->err != SYM_OK) return;
+    b->err = st;
+    snprintf(b->err_msg, sizeof b->err_msg, "%s", sym_last_error());
+}
+
+static uint64_t align_down(uint64_t v, uint64_t a) { return v / a * a; }
+static uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+
+sym_status sym_vkb_check_tensor(const sym_tensor *t, const char *op, const char *what,
+                                sym_dtype type) {
+    SYM_CHECK(t && t->buf && !t->data, SYM_ERR_ARG, "%s: %s is not a Vulkan tensor", op, what);
+    SYM_CHECK(t->n_rows > 0 && t->n_cols > 0 && t->n_cols <= UINT32_MAX && t->n_rows <= UINT32_MAX,
+              SYM_ERR_ARG, "%s: %s has a bad shape %lld x %lld", op, what, (long long)t->n_rows,
+              (long long)t->n_cols);
+    SYM_CHECK((unsigned)t->type < SYM_DT_COUNT, SYM_ERR_ARG, "%s: %s has a bad dtype", op, what);
+    SYM_CHECK(type == SYM_DT_COUNT || t->type == type, SYM_ERR_ARG, "%s: %s is %s, need %s", op,
+              what, sym_dtype_name(t->type), sym_dtype_name(type));
+    const sym_vk_buffer *vb = t->buf;
+    SYM_CHECK(t->offset % sym_dtype_size(t->type) == 0 &&
+                  t->offset + sym_tensor_bytes(t) <= vb->size,
+              SYM_ERR_ARG, "%s: %s lies outside its buffer", op, what);
+    return SYM_OK;
+}
+
+uint64_t sym_vkb_rows_per_binding(const sym_vkb *b, uint64_t row_bytes) {
+    uint64_t usable = b->max_range - b->align - 16; /* slack for alignment of the window */
+    return row_bytes ? usable / row_bytes : 0;
+}
+
+sym_status sym_vkb_bind(sym_vkb *b, const sym_tensor *t, uint64_t byte_lo, uint64_t byte_hi,
+                        int write, sym_vk_arg *arg, uint32_t *elem_off) {
+    const sym_vk_buffer *vb = t->buf;
+    uint64_t lo = t->offset + byte_lo, hi = t->offset + byte_hi;
+    SYM_ASSERT(lo <= hi && hi <= vb->size);
+    uint64_t win = align_down(lo, b->align);
+    uint64_t end = align_up(hi, 16);
+    if (end > vb->size) end = vb->size;
+    SYM_CHECK(end - win <= b->max_range, SYM_ERR_UNSUPPORTED,
+              "vulkan: %llu bytes must be bound at once, more than the %llu the device allows "
+              "(maxStorageBufferRange)",
+              (unsigned long long)(end - win), (unsigned long long)b->max_range);
+    *arg = (sym_vk_arg){.buf = vb,
+                        .offset = win,
+                        .range = end - win,
+                        .lo = align_down(lo, 4),
+                        .hi = align_up(hi, 4),
+                        .write = write};
+    uint64_t eo = (lo - win) / sym_dtype_size(t->type);
+    SYM_ASSERT(eo <= UINT32_MAX);
+    *elem_off = (uint32_t)eo;
+    return SYM_OK;
+}
+
+sym_vk_arg sym_vkb_dummy_arg(sym_vkb *b) {
+    return (sym_vk_arg){.buf = b->dummy, .offset = 0, .range = b->dummy->size};
+}
+
+sym_status sym_vkb_scratch(sym_vkb *b, uint64_t bytes, sym_vk_buffer **out) {
+    if (!b->scratch || b->scratch->size < bytes) {
+        uint64_t want = bytes;
+        if (b->scratch && want < 2 * b->scratch->size) want = 2 * b->scratch->size;
+        if (want > b->dev->caps.max_memory_allocation_size &&
+            bytes <= b->dev->caps.max_memory_allocation_size)
+            want = bytes;
+        sym_vk_buffer *nb;
+        SYM_TRY(sym_vk_buffer_create(b->dev, want, SYM_VK_MEM_DEVICE, &nb));
+        sym_vk_cmd_release(b->cmd, b->scratch);
+        b->scratch = nb;
+    }
+    *out = b->scratch;
+    return SYM_OK;
+}
+
+sym_vk_spec sym_vkb_spec(const sym_vkb *b, uint32_t wg, sym_dtype dtype) {
+    sym_vk_spec s;
+    memset(&s, 0, sizeof s);
+    s.v[0] = wg;
+    s.v[1] = (uint32_t)b->use_sg;
+    s.v[2] = (uint32_t)b->fp16;
+    s.v[3] = (uint32_t)dtype;
+    return s;
+}
+
+void sym_vkb_grid(uint64_t n, uint32_t *gx, uint32_t *gy) {
+    if (n <= 65535) {
+        *gx = (uint32_t)n;
+        *gy = 1;
+    } else {
+        *gx = 65535;
+        *gy = (uint32_t)((n + 65534) / 65535);
+    }
+}
+
+static sym_status get_pipe(sym_vkb *b, sym_vk_kernel k, sym_vk_variant var, const sym_vk_spec *spec,
+                           const sym_vk_pipeline **out) {
+    return sym_vk_pipeline_get(b->pipes, k, var, spec, out);
+}
+
+/* ---- memory --------------------------------------------------------------------------------- */
+
+static sym_status tensor_size(sym_dtype type, int64_t n_cols, int64_t n_rows, size_t *bytes) {
+    SYM_CHECK((unsigned)type < SYM_DT_COUNT, SYM_ERR_ARG, "alloc: bad dtype %d", (int)type);
+    SYM_CHECK(n_cols > 0 && n_rows > 0 && n_cols <= UINT32_MAX && n_rows <= UINT32_MAX, SYM_ERR_ARG,
+              "alloc: bad shape %lld x %lld", (long long)n_rows, (long long)n_cols);
+    SYM_CHECK(sym_mul_ok((size_t)n_cols, (size_t)n_rows, bytes) &&
+                  sym_mul_ok(*bytes, sym_dtype_size(type), bytes),
+              SYM_ERR_ARG, "alloc: size overflows");
+    return SYM_OK;
+}
+
+static sym_status vk_alloc(sym_backend *bb, sym_tensor *t, sym_dtype type, int64_t n_cols,
+                           int64_t n_rows) {
+    sym_vkb *b = sym_vkb_of(bb);
+    size_t bytes;
+    memset(t, 0, sizeof *t);
+    SYM_TRY(tensor_size(type, n_cols, n_rows, &bytes));
+    sym_vk_buffer *vb;
+    SYM_TRY(sym_vk_buffer_create(b->dev, bytes, SYM_VK_MEM_DEVICE, &vb));
+    sym_status st = sym_vk_cmd_zero(b->cmd, vb);
+    if (st != SYM_OK) {
+        sym_vk_cmd_release(b->cmd, vb);
+        return st;
+    }
+    *t = (sym_tensor){.type = type, .n_cols = n_cols, .n_rows = n_rows, .buf = vb};
+    return SYM_OK;
+}
+
+/* Clears the buffer's flag when a finite bf16 value would overflow f16 (|v| > 65504; inf and
+ * NaN convert to themselves). */
+static void scan_bf16(sym_vk_buffer *vb, const void *src, size_t bytes) {
+    if (!vb->bf16_fits_f16) return;
+    const uint16_t *h = src;
+    for (size_t i = 0; i < bytes / 2; i++) {
+        uint16_t a = h[i] & 0x7fffu;
+        if (a > 0x477fu && a < 0x7f80u) { /* 0x477f = 65280; the next bf16 is past f16's max */
+            vb->bf16_fits_f16 = 0;
+            return;
+        }
+    }
+}
+
+static sym_status vk_write(sym_backend *bb, sym_tensor *t, const void *src, size_t bytes) {
+    sym_vkb *b = sym_vkb_of(bb);
+    SYM_TRY(sym_vkb_check_tensor(t, "write", "tensor", SYM_DT_COUNT));
+    SYM_CHECK(bytes <= sym_tensor_bytes(t), SYM_ERR_ARG, "write: %zu bytes into a %zu-byte tensor",
+              bytes, sym_tensor_bytes(t));
+    if (t->type == SYM_DT_BF16) scan_bf16(t->buf, src, bytes);
+    return sym_vk_cmd_upload(b->cmd, t->buf, t->offset, src, bytes);
+}
+
+static sym_status vk_load(sym_backend *bb, sym_tensor *t, const void *host, sym_dtype type,
+                          int64_t n_cols, int64_t n_rows) {
+    sym_vkb *b = sym_vkb_of(bb);
+    size_t bytes;
+    memset(t, 0, sizeof *t);
+    SYM_CHECK(host, SYM_ERR_ARG, "load: no data");
+    SYM_TRY(tensor_size(type, n_cols, n_rows, &bytes));
+    sym_vk_buffer *vb;
+    SYM_TRY(sym_vk_buffer_create(b->dev, bytes, SYM_VK_MEM_DEVICE, &vb));
+    sym_tensor nt = {.type = type, .n_cols = n_cols, .n_rows = n_rows, .buf = vb};
+    sym_status st = vk_write(bb, &nt, host, bytes);
+    if (st != SYM_OK) {
+        sym_vk_cmd_release(b->cmd, vb);
+        return st;
+    }
+    *t = nt;
+    return SYM_OK;
+}
+
+static void vk_release(sym_backend *bb, sym_tensor *t) {
+    if (t->buf) sym_vk_cmd_release(sym_vkb_of(bb)->cmd, t->buf);
+    memset(t, 0, sizeof *t);
+}
+
+/* Returns and clears the latched error (after the batch ran). */
+static sym_status take_latched(sym_vkb *b) {
+    if (b->err == SYM_OK) return SYM_OK;
+    sym_status st = SYM_FAIL(b->err, "%s", b->err_msg);
+    b->err = SYM_OK;
+    return st;
+}
+
+static sym_status vk_sync(sym_backend *bb) {
+    sym_vkb *b = sym_vkb_of(bb);
+    sym_status st = sym_vk_cmd_flush(b->cmd);
+    if (st != SYM_OK) {
+        b->err = SYM_OK;
+        return st;
+    }
+    return take_latched(b);
+}
+
+static sym_status vk_read(sym_backend *bb, const sym_tensor *t, void *dst, size_t bytes) {
+    sym_vkb *b = sym_vkb_of(bb);
+    SYM_TRY(sym_vkb_check_tensor(t, "read", "tensor", SYM_DT_COUNT));
+    SYM_CHECK(bytes <= sym_tensor_bytes(t), SYM_ERR_ARG, "read: %zu bytes from a %zu-byte tensor",
+              bytes, sym_tensor_bytes(t));
+    if (b->err != SYM_OK) SYM_TRY(vk_sync(bb)); /* returns the latched error */
+    sym_status st = sym_vk_cmd_download(b->cmd, t->buf, t->offset, dst, bytes);
+    if (st != SYM_OK) b->err = SYM_OK;
+    return st != SYM_OK ? st : take_latched(b);
+}
+
+/* ---- row-wise and elementwise ops ---------------------------------------------------------- */
+
+#define OP_BEGIN(bb)                                                                               \
+    sym_vkb *b = sym_vkb_of(bb);                                                                   \
+    sym_status st = SYM_OK;                                                                        \
+    if (b->err != SYM_OK) return
+#define OP_TRY(expr)                                                                               \
+    do {                                                                                           \
+        st = (expr);                                                                               \
+        if (st != SYM_OK) goto fail;                                                               \
+    } while (0)
+#define OP_CHECK(cond, status, ...)                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            st = SYM_FAIL((status), __VA_ARGS__);                                                  \
+            goto fail;                                                                             \
+        }                                                                                          \
+    } while (0)
+
+static sym_status rows_fit(sym_vkb *b, const char *op, uint64_t row_bytes, uint64_t *rows) {
+    *rows = sym_vkb_rows_per_binding(b, row_bytes);
+    SYM_CHECK(*rows > 0, SYM_ERR_UNSUPPORTED,
+              "%s: a row of %llu bytes is more than one binding may cover (%llu)", op,
+              (unsigned long long)row_bytes, (unsigned long long)b->max_range);
+    return SYM_OK;
+}
+
+static void vk_embed(sym_backend *bb, sym_tensor *out, const sym_tensor *table, const int32_t *ids,
+                     int n_tok) {
+    OP_BEGIN(bb);
+    OP_TRY(sym_vkb_check_tensor(table, "embed", "table", SYM_DT_COUNT));
+    OP_TRY(sym_vkb_check_tensor(out, "embed", "out", SYM_DT_F32));
+    OP_CHECK(n_tok > 0 && ids && out->n_rows >= n_tok && out->n_cols == table->n_cols, SYM_ERR_ARG,
+             "embed: out is %lld x %lld for %d tokens of width %lld", (long long)out->n_rows,
+             (long long)out->n_cols, n_tok, (long long)table->n_cols);
+    for (int t = 0; t < n_tok; t++)
+        OP_CHECK(ids[t] >= 0 && ids[t] < table->n_rows, SYM_ERR_RANGE,
+                 "embed: token id %d outside the table's %lld rows", ids[t],
+                 (long long)table->n_rows);
+    uint64_t n_cols = (uint64_t)table->n_cols;
+    uint64_t tab_rows, out_rows;
+    OP_TRY(rows_fit(b, "embed", n_cols * sym_dtype_size(table->type), &tab_rows));
+    OP_TRY(rows_fit(b, "embed", n_cols * 4, &out_rows));
+    sym_vk_arg ids_arg;
+    OP_TRY(sym_vk_cmd_stage(b->cmd, ids, (uint64_t)n_tok * 4, &ids_arg));
+    const sym_vk_pipeline *p;
+    sym_vk_spec spec = sym_vkb_spec(b, b->wg, table->type);
+    OP_TRY(get_pipe(b, SYM_VK_K_EMBED, SYM_VK_VAR_DEFAULT, &spec, &p));
+    uint32_t gx = (uint32_t)((n_cols + b->wg - 1) / b->wg);
+    for (uint64_t r0 = 0; r0 < (uint64_t)table->n_rows; r0 += tab_rows) {
+        uint64_t r1 =
+            r0 + tab_rows < (uint64_t)table->n_rows ? r0 + tab_rows : (uint64_t)table->n_rows;
+        int used = 0; /* skip slices no token falls in */
+        for (int t = 0; t < n_tok && !used; t++)
+            used = (uint64_t)ids[t] >= r0 && (uint64_t)ids[t] < r1;
+        if (!used) continue;
+        for (uint64_t t0 = 0; t0 < (uint64_t)n_tok; t0 += out_rows) {
+            uint64_t nt = (uint64_t)n_tok - t0 < out_rows ? (uint64_t)n_tok - t0 : out_rows;
+            sym_vk_arg a[3];
+            sym_vk_push_embed pc = {.n_cols = (uint32_t)n_cols,
+                                    .n_tok = (uint32_t)nt,
+                                    .row_lo = (uint32_t)r0,
+                                    .row_hi = (uint32_t)r1,
+                                    .ids_off = (uint32_t)t0};
+            size_t es = sym_dtype_size(table->type);
+            OP_TRY(sym_vkb_bind(b, table, r0 * n_cols * es, r1 * n_cols * es, 0, &a[0],
+                                &pc.table_off));
+            a[1] = ids_arg;
+            OP_TRY(sym_vkb_bind(b, out, t0 * n_cols * 4, (t0 + nt) * n_cols * 4, 1, &a[2],
+                                &pc.out_off));
+            OP_TRY(sym_vk_cmd_dispatch(b->cmd, p, a, &pc, gx, nt < 65535 ? (uint32_t)nt : 65535, 1,
+                                       (double)nt * (double)n_cols * (double)(es + 4), 0));
+        }
+    }
+    return;
+fail:
+    sym_vkb_latch(b, st);
+}
+
+static void vk_rmsnorm(sym_backend *bb, sym_tensor *out, const sym_tensor *x, const sym_tensor *w,
+                       float eps) {
+    OP_BEGIN(bb);
+    OP_TRY(sym_vkb_check_tensor(x, "rmsnorm", "x", SYM_DT_F32));
+    OP_TRY(sym_vkb_check_tensor(out, "rmsnorm", "out", SYM_DT_F32));
+    OP_TRY(sym_vkb_check_tensor(w, "rmsnorm", "w", SYM_DT_COUNT));
+    OP_CHECK(out->n_rows == x->n_rows && out->n_cols == x->n_cols && w->n_cols == x->n_cols,
+             SYM_ERR_ARG, "rmsnorm: shapes disagree");
+    uint64_t n = (uint64_t)x->n_cols, rows;
+    OP_TRY(rows_fit(b, "rmsnorm", n * 4, &rows));
+    const sym_vk_pipeline *p;
+    sym_vk_spec spec = sym_vkb_spec(b, b->wg, w->type);
+    OP_TRY(get_pipe(b, SYM_VK_K_RMSNORM, b->red_var, &spec, &p));
+    for (uint64_t r0 = 0; r0 < (uint64_t)x->n_rows; r0 += rows) {
+        uint64_t nr = (uint64_t)x->n_rows - r0 < rows ? (uint64_t)x->n_rows - r0 : rows;
+        sym_vk_arg a[3];
+        sym_vk_push_rmsnorm pc = {.n_cols = (uint32_t)n, .n_rows = (uint32_t)nr, .eps = eps};
+        OP_TRY(sym_vkb_bind(b, x, r0 * n * 4, (r0 + nr) * n * 4, 0, &a[0], &pc.x_off));
+        OP_TRY(sym_vkb_bind(b, w, 0, n * sym_dtype_size(w->type), 0, &a[1], &pc.w_off));
+        OP_TRY(sym_vkb_bind(b, out, r0 * n * 4, (r0 + nr) * n * 4, 1, &a[2], &pc.out_off));
+        uint32_t gx = nr < 65535 ? (uint32_t)nr : 65535; /* the shader loops over the rest */
+        OP_TRY(sym_vk_cmd_dispatch(b->cmd, p, a, &pc, gx, 1, 1, (double)nr * (double)n * 8, 0));
+    }
+    return;
+fail:
+    sym_vkb_latch(b, st);
+}
+
+static void vk_rope(sym_backend *bb, sym_tensor *x, int n_head, int head_dim, int pos0, float theta,
+                    float freq_scale, int neox) {
+    OP_BEGIN(bb);
+    OP_TRY(sym_vkb_check_tensor(x, "rope", "x", SYM_DT_F32));
+    OP_CHECK(n_head > 0 && head_dim > 0 && head_dim % 2 == 0 && head_dim <= 4096 && pos0 >= 0 &&
+                 (int64_t)n_head * head_dim <= x->n_cols,
+             SYM_ERR_ARG, "rope: %d heads of %d do not fit rows of %lld", n_head, head_dim,
+             (long long)x->n_cols);
+    int half = head_dim / 2;
+    float freq[2048];
+    for (int i = 0; i < half; i++)
+        freq[i] = powf(theta, -2.0f * (float)i / (float)head_dim);
+    sym_vk_arg fa;
+    OP_TRY(sym_vk_cmd_stage(b->cmd, freq, (uint64_t)half * 4, &fa));
+    uint64_t n = (uint64_t)x->n_cols, rows;
+    OP_TRY(rows_fit(b, "rope", n * 4, &rows));
+    const sym_vk_pipeline *p;
+    sym_vk_spec spec = sym_vkb_spec(b, b->wg, SYM_DT_F32);
+    OP_TRY(get_pipe(b, SYM_VK_K_ROPE, SYM_VK_VAR_DEFAULT, &spec, &p));
+    for (uint64_t r0 = 0; r0 < (uint64_t)x->n_rows; r0 += rows) {
+        uint64_t nr = (uint64_t)x->n_rows - r0 < rows ? (uint64_t)x->n_rows - r0 : rows;
+        sym_vk_arg a[2];
+        sym_vk_push_rope pc = {.n_tok = (uint32_t)nr,
+                               .n_head = (uint32_t)n_head,
+                               .head_dim = (uint32_t)head_dim,
+                               .row_stride = (uint32_t)n,
+                               .pos0 = pos0 + (int32_t)r0,
+                               .freq_scale = freq_scale,
+                               .neox = neox ? 1u : 0u};
+        OP_TRY(sym_vkb_bind(b, x, r0 * n * 4, (r0 + nr) * n * 4, 1, &a[0], &pc.x_off));
+        a[1] = fa;
+        uint64_t total = nr * (uint64_t)n_head * (uint64_t)half;
+        uint32_t gx, gy;
+        sym_vkb_grid((total + b->wg - 1) / b->wg, &gx, &gy);
+        OP_TRY(sym_vk_cmd_dispatch(b->cmd, p, a, &pc, gx, gy, 1, (double)total * 16, 0));
+    }
+    return;
+fail:
+    sym_vkb_latch(b, st);
+}
+
+static void vk_store_rows(sym_backend *bb, sym_tensor *cache, int64_t row0, const sym_tensor *src) {
+    OP_BEGIN(bb);
+    OP_TRY(sym_vkb_check_tensor(cache, "store_rows", "cache", SYM_DT_COUNT));
+    OP_TRY(sym_vkb_check_tensor(src, "store_rows", "src", SYM_DT_F32));
+    OP_CHECK(src->n_cols == cache->n_cols && row0 >= 0 && row0 + src->n_rows <= cache->n_rows,
+             SYM_ERR_RANGE, "store_rows: rows [%lld, %lld) of width %lld into a %lld x %lld cache",
+             (long long)row0, (long long)(row0 + src->n_rows), (long long)src->n_cols,
+             (long long)cache->n_rows, (long long)cache->n_cols);
+    uint64_t n = (uint64_t)src->n_cols, es = sym_dtype_size(cache->type), rows, rows2;
+    OP_TRY(rows_fit(b, "store_rows", n * 4, &rows));
+    OP_TRY(rows_fit(b, "store_rows", n * es, &rows2));
+    if (rows2 < rows) rows = rows2;
+    OP_CHECK(rows * n <= UINT32_MAX / 2, SYM_ERR_UNSUPPORTED, "store_rows: rows too wide");
+    const sym_vk_pipeline *p;
+    sym_vk_spec spec = sym_vkb_spec(b, b->wg, cache->type);
+    OP_TRY(get_pipe(b, SYM_VK_K_STORE_ROWS, SYM_VK_VAR_DEFAULT, &spec, &p));
+    for (uint64_t r0 = 0; r0 < (uint64_t)src->n_rows; r0 += rows) {
+        uint64_t nr = (uint64_t)src->n_rows - r0 < rows ? (uint64_t)src->n_rows - r0 : rows;
+        uint64_t c0 = ((uint64_t)row0 + r0) * n;
+        sym_vk_arg a[2];
+        sym_vk_push_store pc = {.n_elems = (uint32_t)(nr * n)};
+        OP_TRY(sym_vkb_bind(b, src, r0 * n * 4, (r0 + nr) * n * 4, 0, &a[0], &pc.src_off));
+        OP_TRY(sym_vkb_bind(b, cache, c0 * es, (c0 + nr * n) * es, 1, &a[1], &pc.cache_off));
+        uint64_t items = pc.n_elems;
+        if (cache->type != SYM_DT_F32)
+            items = ((pc.cache_off + pc.n_elems - 1) >> 1) - (pc.cache_off >> 1) + 1;
+        uint32_t gx, gy;
+        sym_vkb_grid((items + b->wg - 1) / b->wg, &gx, &gy);
+        OP_TRY(sym_vk_cmd_dispatch(b->cmd, p, a, &pc, gx, gy, 1, (double)nr * n * (4 + es), 0));
+    }
+    return;
+fail:
+    sym_vkb_latch(b, st);
+}
+
+static void binary(sym_backend *bb, sym_vk_kernel k, const char *op, sym_tensor *out,
+                   const sym_tensor *x, const sym_tensor *y) {
+    OP_BEGIN(bb);
+    OP_TRY(sym_vkb_check_tensor(x, op, "input", SYM_DT_F32));
+    OP_TRY(sym_vkb_check_tensor(y, op, "input", SYM_DT_F32));
+    OP_TRY(sym_vkb_check_tensor(out, op, "out", SYM_DT_F32));
+    OP_CHECK(x->n_rows == y->n_rows && x->n_cols == y->n_cols && out->n_rows == x->n_rows &&
+                 out->n_cols == x->n_cols,
+             SYM_ERR_ARG, "%s: shapes disagree", op);
+    uint64_t n = (uint64_t)x->n_cols, rows;
+    OP_TRY(rows_fit(b, op, n * 4, &rows));
+    const sym_vk_pipeline *p;
+    sym_vk_spec spec = sym_vkb_spec(b, b->wg, SYM_DT_F32);
+    OP_TRY(get_pipe(b, k, SYM_VK_VAR_DEFAULT, &spec, &p));
+    for (uint64_t r0 = 0; r0 < (uint64_t)x->n_rows; r0 += rows) {
+        uint64_t nr = (uint64_t)x->n_rows - r0 < rows ? (uint64_t)x->n_rows - r0 : rows;
+        sym_vk_arg a[3];
+        sym_vk_push_binary pc = {.n = (uint32_t)(nr * n)};
+        OP_TRY(sym_vkb_bind(b, x, r0 * n * 4, (r0 + nr) * n * 4, 0, &a[0], &pc.a_off));
+        OP_TRY(sym_vkb_bind(b, y, r0 * n * 4, (r0 + nr) * n * 4, 0, &a[1], &pc.b_off));
+        OP_TRY(sym_vkb_bind(b, out, r0 * n * 4, (r0 + nr) * n * 4, 1, &a[2], &pc.out_off));
+        uint32_t gx, gy;
+        sym_vkb_grid((nr * n + b->wg - 1) / b->wg, &gx, &gy);
+        OP_TRY(sym_vk_cmd_dispatch(b->cmd, p, a, &pc, gx, gy, 1, (double)nr * n * 12, 0));
+    }
+    return;
+fail:
+    sym_vkb_latch(b, st);
+}
+
+static void vk_silu_mul(sym_backend *bb, sym_tensor *out, const sym_tensor *gate,
+                        const sym_tensor *up) {
+    binary(bb, SYM_VK_K_SILU_MUL, "silu_mul", out, gate, up);
+}
+
+static void vk_add(sym_backend *bb, sym_tensor *out, const sym_tensor *a, const sym_tensor *c) {
+    binary(bb, SYM_VK_K_ADD, "add", out, a, c);
+}
+
+/* softmax (out NULL: in place on x) and argmax (out: (n_rows, 1) f32). */
+static void row_op(sym_backend *bb, sym_vk_kernel k, const char *op, sym_tensor *x,
+                   sym_tensor *out) {
+    OP_BEGIN(bb);
+    OP_TRY(sym_vkb_check_tensor(x, op, "x", SYM_DT_F32));
+    if (out) {
+        OP_TRY(sym_vkb_check_tensor(out, op, "out", SYM_DT_F32));
+        OP_CHECK(out->n_rows == x->n_rows && out->n_cols == 1, SYM_ERR_ARG,
+                 "%s: out must be (%lld, 1)", op, (long long)x->n_rows);
+    }
+    uint64_t n = (uint64_t)x->n_cols, rows;
+    OP_TRY(rows_fit(b, op, n * 4, &rows));
+    const sym_vk_pipeline *p;
+    sym_vk_spec spec = sym_vkb_spec(b, b->wg, SYM_DT_F32);
+    OP_TRY(get_pipe(b, k, k == SYM_VK_K_SOFTMAX ? b->red_var : SYM_VK_VAR_DEFAULT, &spec, &p));
+    for (uint64_t r0 = 0; r0 < (uint64_t)x->n_rows; r0 += rows) {
+        uint64_t nr = (uint64_t)x->n_rows - r0 < rows ? (uint64_t)x->n_rows - r0 : rows;
+        sym_vk_arg a[2];
+        sym_vk_push_rows pc = {.n_cols = (uint32_t)n, .n_rows = (uint32_t)nr};
+        OP_TRY(sym_vkb_bind(b, x, r0 * n * 4, (r0 + nr) * n * 4, !out, &a[0], &pc.x_off));
+        if (out) OP_TRY(sym_vkb_bind(b, out, r0 * 4, (r0 + nr) * 4, 1, &a[1], &pc.out_off));
+        uint32_t gx = nr < 65535 ? (uint32_t)nr : 65535; /* the shader loops over the rest */
+        OP_TRY(sym_vk_cmd_dispatch(b->cmd, p, a, &pc, gx, 1, 1, (double)nr * n * (out ? 4 : 8), 0));
+    }
+    return;
+fail:
+    sym_vkb_latch(b, st);
+}
+
+static void vk_softmax(sym_backend *bb, sym_tensor *x) {
+    row_op(bb, SYM_VK_K_SOFTMAX, "softmax", x, NULL);
+}
+
+static void vk_argmax(sym_backend *bb, sym_tensor *out, const sym_tensor *x) {
+    row_op(bb, SYM_VK_K_ARGMAX, "argmax", (sym_tensor *)x, out);
+}
+
+/* ---- creation ------------------------------------------------------------------------------- */
+
+static void vk_destroy(sym_backend *bb) {
+    if (!bb) return;
+    sym_vkb *b = sym_vkb_of(bb);
+    if (b->cmd) sym_vk_cmd_destroy(b->cmd); /* waits for the GPU */
+    if (b->dev) {
+        sym_vk_buffer_destroy(b->dev, b->scratch);
+        sym_vk_buffer_destroy(b->dev, b->dummy);
+    }
+    sym_vk_pipelines_destroy(b->pipes);
+    sym_vk_device_close(b->dev);
+    sym_free(b);
+}
+
+static const sym_backend_ops k_vk_ops = {
+    .name = "vulkan",
+    .destroy = vk_destroy,
+    .alloc = vk_alloc,
+    .load = vk_load,
+    .release = vk_release,
+    .write = vk_write,
+    .read = vk_read,
+    .sync = vk_sync,
+    .embed = vk_embed,
+    .rmsnorm = vk_rmsnorm,
+    .matmul = sym_vkb_matmul,
+    .rope = vk_rope,
+    .store_rows = vk_store_rows,
+    .attention = sym_vkb_attention,
+    .silu_mul = vk_silu_mul,
+    .add = vk_add,
+    .softmax = vk_softmax,
+    .argmax = vk_argmax,
+};
+
+int sym_vk_backend_is(const sym_backend *b) { return b && b->ops == &k_vk_ops; }
+
+const sym_vk_caps *sym_vk_backend_caps(const sym_backend *b) {
+    return &((const sym_vkb *)b)->dev->caps;
+}
+
+int sym_vk_backend_uses_coopmat(const sym_backend *b) { return ((const sym_vkb *)b)->coopmat; }
+
+int sym_vk_backend_profile(const sym_backend *b, sym_vk_profile_entry *out, int cap) {
+    return sym_vk_cmd_profile(((const sym_vkb *)b)->cmd, out, cap);
+}
+
+void sym_vk_backend_profile_reset(sym_backend *b) { sym_vk_cmd_profile_reset(sym_vkb_of(b)->cmd); }
+
+void sym_vk_backend_stats(const sym_backend *b, sym_vk_cmd_stats *out) {
+    sym_vk_cmd_get_stats(((const sym_vkb *)b)->cmd, out);
+}
+
+sym_status sym_vk_backend_create(const sym_vk_options *opts, sym_backend **out) {
+    *out = NULL;
+    sym_vk_options o;
+    if (opts)
+        o = *opts;
+    else
+        sym_vk_options_init(&o);
+    SYM_CHECK(o.workgroup_size >= 0 && o.workgroup_size <= 1024, SYM_ERR_ARG,
+              "vulkan: workgroup size %d is not in 1..1024", o.workgroup_size);
+    SYM_CHECK(o.matvec_rows >= 0 && o.matvec_rows <= 8, SYM_ERR_ARG,
+              "vulkan: matvec rows per workgroup %d is not in 1..8", o.matvec_rows);
+    sym_status st = SYM_OK;
+    sym_vkb *b = sym_calloc(1, sizeof *b);
+    if (!b) return SYM_FAIL(SYM_ERR_OOM, "vulkan: out of memory");
+    b->base.ops = &k_vk_ops;
+    b->o = o;
+    sym_vk_device_request req;
+    sym_vk_device_request_init(&req);
+    req.index = o.device_index;
+    req.name = o.device_name;
+    req.force_integrated = o.force_integrated;
+    req.enable_fp16 = o.use_fp16_math;
+    req.enable_coopmat = o.use_coopmat;
+    req.validation = o.validation;
+    SYM_TRY_GOTO(sym_vk_device_open(&req, &b->dev));
+    const sym_vk_caps *c = &b->dev->caps;
+
+    b->wg = o.workgroup_size ? (uint32_t)o.workgroup_size : 128;
+    if (b->wg > c->max_workgroup_invocations || b->wg > c->max_workgroup_size[0])
+        SYM_FAIL_GOTO(SYM_ERR_ARG, "vulkan: workgroup size %u exceeds the device's %u", b->wg,
+                      c->max_workgroup_invocations);
+    b->nr = o.matvec_rows ? (uint32_t)o.matvec_rows : 1;
+    b->use_sg = o.use_subgroups && c->subgroup_arithmetic;
+    b->red_var = c->subgroup_arithmetic ? SYM_VK_VAR_DEFAULT : SYM_VK_VAR_NOSG;
+    if (o.use_fp16_math && !b->dev->fp16_enabled)
+        SYM_FAIL_GOTO(SYM_ERR_UNSUPPORTED,
+                      "vulkan: fp16 math asked of %s, which lacks "
+                      "shaderFloat16",
+                      c->name);
+    b->fp16 = o.use_fp16_math && c->subgroup_arithmetic;
+    b->coopmat =
+        b->dev->coopmat_enabled && c->subgroup_size == 32 && c->max_workgroup_invocations >= 128;
+    /* fastest of the shapes measured on an H100 (docs/VULKAN.md): 29 TFLOP/s, 2 2 1 4: 24 */
+    static const uint32_t k_coop_default[4] = {2, 4, 1, 4};
+    for (int i = 0; i < 4; i++)
+        b->coop_tile[i] = o.coop_tile[0] ? (uint32_t)o.coop_tile[i] : k_coop_default[i];
+    {
+        uint32_t sm = b->coop_tile[0], sn = b->coop_tile[1], pad = b->coop_tile[2],
+                 bk8 = b->coop_tile[3];
+        if (sm < 1 || sm > 4 || sn < 1 || sn > 4 || pad > 2 || bk8 < 2 || bk8 > 8 || bk8 % 2)
+            SYM_FAIL_GOTO(SYM_ERR_ARG, "vulkan: bad cooperative-matrix tile %u %u %u %u", sm, sn,
+                          pad, bk8);
+        uint32_t shared = (2 * 32 * sm + 32 * sn) * (bk8 + pad) * 16 + 4096;
+        if (b->coopmat && shared > c->max_shared_bytes) {
+            SYM_WARN("vulkan: cooperative-matrix tile needs %u bytes of shared memory; not used",
+                     shared);
+            b->coopmat = 0;
+        }
+    }
+    b->align =
+        c->min_storage_buffer_offset_alignment < 16 ? 16 : c->min_storage_buffer_offset_alignment;
+    b->max_range = c->max_storage_buffer_range;
+    if (o.max_binding_bytes && o.max_binding_bytes < b->max_range)
+        b->max_range = o.max_binding_bytes;
+    if (b->max_range < 4 * b->align + 64)
+        SYM_FAIL_GOTO(SYM_ERR_ARG, "vulkan: binding limit of %llu bytes is too small",
+                      (unsigned long long)b->max_range);
+    int push = b->dev->push_descriptor_enabled && !o.force_descriptor_pool;
+    SYM_TRY_GOTO(sym_vk_pipelines_create(b->dev, push, o.pipeline_cache_dir, &b->pipes));
+    sym_vk_cmd_options co = {
+        .staging_bytes = o.staging_bytes, .push_descriptors = push, .profiling = o.profiling};
+    SYM_TRY_GOTO(sym_vk_cmd_create(b->dev, &co, &b->cmd));
+    SYM_TRY_GOTO(sym_vk_buffer_create(b->dev, 64, SYM_VK_MEM_DEVICE, &b->dummy));
+    SYM_INFO("vulkan: backend on %s: workgroup %u, matvec rows %u, subgroups %s, fp16 math %s, "
+             "cooperative matrix %s, binding limit %llu",
+             c->name, b->wg, b->nr, b->use_sg ? "on" : "off", b->fp16 ? "on" : "off",
+             b->coopmat ? "on" : "off", (unsigned long long)b->max_range);
+    *out = &b->base;
+    return SYM_OK;
+fail:
+    vk_destroy(&b->base);
+    return st;
+}

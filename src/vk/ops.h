@@ -1,0 +1,70 @@
+/* vk/ops.h — the Vulkan sym_backend (infer/ops.h): tensors live in device-local buffers, ops are
+ * recorded into one command buffer and submitted at read() or sync(), so a token (or a layer) is
+ * one submission. Errors inside ops are latched and returned by the next read()/sync().
+ *
+ *   sym_vk_options o;
+ *   sym_vk_options_from_config(&o, &cfg);    // or sym_vk_options_init
+ *   sym_backend *b;
+ *   SYM_TRY(sym_vk_backend_create(&o, &b));  // SYM_ERR_NO_DEVICE: fall back to the CPU
+ *   ... b->ops->matmul(b, ...); b->ops->read(b, &t, host, bytes); ...
+ *   b->ops->destroy(b);
+ *
+ * Tensor handles: sym_tensor.buf is a sym_vk_buffer*, .offset a byte offset into it. release()
+ * only on tensors returned by alloc/load (not on views). Engine thread only.
+ */
+#ifndef SYM_VK_OPS_H
+#define SYM_VK_OPS_H
+
+#include "base/config.h"
+#include "infer/ops.h"
+#include "vk/cmd.h"
+
+typedef struct sym_vk_options {
+    int device_index;        /* >= 0: that device; -1 (default): automatic */
+    const char *device_name; /* non-NULL: first device whose name contains it */
+    int force_integrated;    /* prefer an integrated GPU over a discrete one */
+    int workgroup_size;      /* threads per workgroup of the row and elementwise kernels
+                              * (1..maxComputeWorkGroupInvocations; 0: 128) */
+    int matvec_rows;         /* output rows per matrix-vector workgroup (1..8; 0: 1) */
+    int use_subgroups;       /* 1 (default): subgroup reductions where the device has them */
+    int use_fp16_math;       /* 1: f16 arithmetic where it pays (needs shaderFloat16); 0 default */
+    int use_coopmat;         /* 1 (default): cooperative-matrix GEMM where the device offers it */
+    int fp32_kv;             /* recorded for the engine, which picks the KV cache's dtype; the
+                              * backend only converts to whatever dtype the cache tensor has */
+    int profiling;           /* 1: per-kernel GPU timestamps (serializes dispatches) */
+    int validation; /* 1: Khronos validation layer if installed (also SYM_VK_VALIDATION=1) */
+    int force_descriptor_pool; /* 1: per-batch descriptor pools even where push descriptors
+                                * exist (the path for devices without them; tests use it) */
+    int coop_tile[4];          /* tuning of the cooperative-matrix GEMM: 16x16 blocks per subgroup
+                                * in M and N (1..4), shared-row padding in 16-byte units (0..2), K
+                                * step in units of 8 (2, 4, 6 or 8); all 0: the defaults */
+    const char *pipeline_cache_dir; /* NULL: $XDG_CACHE_HOME/symbiote or ~/.cache/symbiote;
+                                     * "": no on-disk cache */
+    uint64_t staging_bytes;         /* host->device staging ring (0: 64 MiB) */
+    uint64_t max_binding_bytes;     /* cap on one descriptor's range below the device's
+                                     * maxStorageBufferRange (0: the device's); tests use it to make
+                                     * small tensors take the sliced paths */
+} sym_vk_options;
+
+void sym_vk_options_init(sym_vk_options *o);
+/* Defaults, then [performance] workgroup_size_x/_y, use_subgroup_ops, use_fp16_math,
+ * enable_profiling from cfg. */
+void sym_vk_options_from_config(sym_vk_options *o, const sym_config *cfg);
+
+/* Opens the device and creates the backend; *out is owned by the caller (ops->destroy).
+ * SYM_ERR_NO_DEVICE without a Vulkan device, SYM_ERR_ARG for bad options or a device index/name
+ * that matches none, SYM_ERR_UNSUPPORTED if fp16 math is asked of a device without it,
+ * SYM_ERR_VULKAN if a call fails. */
+sym_status sym_vk_backend_create(const sym_vk_options *opts, sym_backend **out);
+
+/* 1 if b was made by sym_vk_backend_create. The functions below require it. */
+int sym_vk_backend_is(const sym_backend *b);
+const sym_vk_caps *sym_vk_backend_caps(const sym_backend *b);
+/* 1 if prefill products of f16/bf16 weights use the cooperative-matrix kernel. */
+int sym_vk_backend_uses_coopmat(const sym_backend *b);
+/* Per-kernel GPU time (profiling on): see sym_vk_cmd_profile. */
+int sym_vk_backend_profile(const sym_backend *b, sym_vk_profile_entry *out, int cap);
+void sym_vk_backend_profile_reset(sym_backend *b);
+void sym_vk_backend_stats(const sym_backend *b, sym_vk_cmd_stats *out);
+
+#endif

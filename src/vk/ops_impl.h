@@ -1,0 +1,60 @@
+/* ops_impl.h — internals shared by the Vulkan backend's files (ops.c: backend, memory, simple
+ * ops; ops_matmul.c: matrix products; ops_attn.c: attention). Not a public header; names carry the
+ * sym_vkb_ prefix. */
+#ifndef SYM_VK_OPS_IMPL_H
+#define SYM_VK_OPS_IMPL_H
+
+#include "vk/ops.h"
+#include "vk/push.h"
+
+typedef struct sym_vkb {
+    sym_backend base;
+    sym_vk_options o;
+    sym_vk_device *dev;
+    sym_vk_pipelines *pipes;
+    sym_vk_cmd *cmd;
+    uint64_t max_range;     /* bytes one descriptor may cover */
+    uint64_t align;         /* minStorageBufferOffsetAlignment (at least 16) */
+    uint32_t wg;            /* threads per workgroup of the row/elementwise kernels */
+    uint32_t nr;            /* matvec rows per workgroup */
+    int use_sg;             /* spec constant USE_SUBGROUPS */
+    sym_vk_variant red_var; /* variant of kernels with reductions: DEFAULT or NOSG */
+    int fp16;               /* fp16 math on (and possible) */
+    int coopmat;            /* cooperative-matrix GEMM usable */
+    uint32_t coop_tile[4];  /* SM, SN, PAD, BK8 (spec constants 4..7 of matmul_coop) */
+    sym_vk_buffer *scratch; /* GEMM split rows, attention partials; grows */
+    sym_vk_buffer *dummy;   /* bound where a kernel's optional tensor is absent */
+    sym_status err;         /* latched error of an op (SYM_OK if none) */
+    char err_msg[512];
+} sym_vkb;
+
+static inline sym_vkb *sym_vkb_of(sym_backend *b) { return (sym_vkb *)b; }
+
+/* Records the first failure of an op; later ops of the batch are skipped until read/sync. */
+void sym_vkb_latch(sym_vkb *b, sym_status st);
+
+/* A tensor bound for a dispatch: its window and the offset of byte_lo in elements. */
+sym_status sym_vkb_bind(sym_vkb *b, const sym_tensor *t, uint64_t byte_lo, uint64_t byte_hi,
+                        int write, sym_vk_arg *arg, uint32_t *elem_off);
+/* A small placeholder argument for an absent optional tensor. */
+sym_vk_arg sym_vkb_dummy_arg(sym_vkb *b);
+/* Rows of row_bytes each that one binding can always cover (0 if not even one). */
+uint64_t sym_vkb_rows_per_binding(const sym_vkb *b, uint64_t row_bytes);
+/* The scratch buffer with at least bytes (grown if needed; the old one is released after the
+ * pending work). */
+sym_status sym_vkb_scratch(sym_vkb *b, uint64_t bytes, sym_vk_buffer **out);
+/* Spec constants with the common ones filled (wg, subgroups, fp16, dtype). */
+sym_vk_spec sym_vkb_spec(const sym_vkb *b, uint32_t wg, sym_dtype dtype);
+/* Splits n workgroups into a grid within the device's per-dimension limit (x <= 65535). */
+void sym_vkb_grid(uint64_t n, uint32_t *gx, uint32_t *gy);
+/* Checks that t is a device tensor of this backend with the given dtype (SYM_DT_COUNT: any). */
+sym_status sym_vkb_check_tensor(const sym_tensor *t, const char *op, const char *what,
+                                sym_dtype type);
+
+void sym_vkb_matmul(sym_backend *bb, sym_tensor *out, const sym_tensor *x, const sym_tensor *w,
+                    const sym_tensor *bias);
+void sym_vkb_attention(sym_backend *bb, sym_tensor *out, const sym_tensor *q, const sym_tensor *k,
+                       const sym_tensor *v, int n_head, int n_head_kv, int head_dim, int pos0,
+                       float scale);
+
+#endif

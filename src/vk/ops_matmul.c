@@ -1,0 +1,210 @@
+/* ops_matmul.c — out = x W^T (+ bias): matvec for up to 8 tokens (decode), else a tiled GEMM:
+ * the cooperative-matrix kernel (after gemm_split) for f16/bf16 weights where the device has
+ * it, the shared-memory kernel otherwise. Tensors larger than one binding are cut into W row
+ * slices and token chunks; each piece is a dispatch on its own windows. */
+#include "vk/ops_impl.h"
+
+#define MATVEC_MAX_TOK 8
+
+typedef struct mm_plan {
+    uint64_t T, K, N, es;
+    uint64_t slice; /* W rows per dispatch */
+    uint64_t tc;    /* tokens per chunk */
+    int coop;
+} mm_plan;
+
+static sym_status plan(sym_vkb *b, const sym_tensor *x, const sym_tensor *w, mm_plan *pl) {
+    pl->T = (uint64_t)x->n_rows;
+    pl->K = (uint64_t)x->n_cols;
+    pl->N = (uint64_t)w->n_rows;
+    pl->es = sym_dtype_size(w->type);
+    const sym_vk_buffer *wb = w->buf;
+    pl->coop = pl->T > MATVEC_MAX_TOK && b->coopmat &&
+               (w->type == SYM_DT_F16 || (w->type == SYM_DT_BF16 && wb->bf16_fits_f16));
+    uint64_t U = b->max_range - b->align - 16;
+    pl->slice = U / (pl->K * pl->es);
+    uint64_t by_x = U / (pl->K * 4);
+    SYM_CHECK(pl->slice > 0 && by_x > 0, SYM_ERR_UNSUPPORTED,
+              "matmul: rows of %llu elements are too wide for one binding (%llu bytes)",
+              (unsigned long long)pl->K, (unsigned long long)b->max_range);
+    if (pl->slice > pl->N) pl->slice = pl->N;
+    if (pl->slice > U / 4) pl->slice = U / 4; /* its out columns must fit too */
+    /* out window of tc tokens and one slice: ((tc - 1) * N + slice) * 4 bytes */
+    uint64_t by_out = (U / 4 - pl->slice) / pl->N + 1;
+    pl->tc = pl->T;
+    if (pl->tc > by_x) pl->tc = by_x;
+    if (pl->tc > by_out) pl->tc = by_out;
+    if (pl->coop) {
+        uint64_t k_pad = (pl->K + 31) / 32 * 32;
+        uint64_t by_split = U / (4 * k_pad);
+        if (pl->tc > by_split) pl->tc = by_split;
+        if (pl->tc <= MATVEC_MAX_TOK) pl->coop = 0;
+    }
+    if (pl->T > MATVEC_MAX_TOK && pl->tc > 65535 * 64) pl->tc = 65535 * 64;
+    SYM_ASSERT(pl->tc > 0);
+    return SYM_OK;
+}
+
+/* The windows shared by every kernel: x rows [t0, t0 + tc), W rows [o0, o1), out, bias. */
+static sym_status bind_common(sym_vkb *b, const sym_tensor *out, const sym_tensor *x,
+                              const sym_tensor *w, const sym_tensor *bias, const mm_plan *pl,
+                              uint64_t t0, uint64_t tc, uint64_t o0, uint64_t o1, sym_vk_arg *ax,
+                              uint32_t *x_off, sym_vk_arg *aw, uint32_t *w_off, sym_vk_arg *ab,
+                              uint32_t *b_off, sym_vk_arg *ao, uint32_t *o_off) {
+    if (ax) SYM_TRY(sym_vkb_bind(b, x, t0 * pl->K * 4, (t0 + tc) * pl->K * 4, 0, ax, x_off));
+    SYM_TRY(sym_vkb_bind(b, w, o0 * pl->K * pl->es, o1 * pl->K * pl->es, 0, aw, w_off));
+    if (bias)
+        SYM_TRY(sym_vkb_bind(b, bias, o0 * 4, o1 * 4, 0, ab, b_off));
+    else {
+        *ab = sym_vkb_dummy_arg(b);
+        *b_off = 0;
+    }
+    return sym_vkb_bind(b, out, (t0 * pl->N + o0) * 4, ((t0 + tc - 1) * pl->N + o1) * 4, 1, ao,
+                        o_off);
+}
+
+static sym_status matvec(sym_vkb *b, sym_tensor *out, const sym_tensor *x, const sym_tensor *w,
+                         const sym_tensor *bias, const mm_plan *pl) {
+    sym_vk_variant var = b->red_var;
+    if (b->fp16 && w->type == SYM_DT_F16) var = SYM_VK_VAR_FP16;
+    sym_vk_spec spec = sym_vkb_spec(b, b->wg, w->type);
+    spec.v[4] = b->nr;
+    const sym_vk_pipeline *p;
+    SYM_TRY(sym_vk_pipeline_get(b->pipes, SYM_VK_K_MATVEC, var, &spec, &p));
+    for (uint64_t t0 = 0; t0 < pl->T; t0 += pl->tc) {
+        uint64_t tc = pl->T - t0 < pl->tc ? pl->T - t0 : pl->tc;
+        for (uint64_t o0 = 0; o0 < pl->N; o0 += pl->slice) {
+            uint64_t o1 = o0 + pl->slice < pl->N ? o0 + pl->slice : pl->N;
+            sym_vk_arg a[4];
+            sym_vk_push_matvec pc = {.n_in = (uint32_t)pl->K,
+                                     .n_rows = (uint32_t)(o1 - o0),
+                                     .n_tok = (uint32_t)tc,
+                                     .out_stride = (uint32_t)pl->N,
+                                     .has_bias = bias != NULL};
+            SYM_TRY(bind_common(b, out, x, w, bias, pl, t0, tc, o0, o1, &a[0], &pc.x_off, &a[1],
+                                &pc.w_off, &a[2], &pc.b_off, &a[3], &pc.out_off));
+            pc.vec_ok = pl->K % 8 == 0 && pc.w_off % 8 == 0 && pc.x_off % 4 == 0;
+            uint32_t gx, gy;
+            sym_vkb_grid((o1 - o0 + b->nr - 1) / b->nr, &gx, &gy);
+            double bytes = (double)(o1 - o0) * (double)(pl->K * pl->es + tc * 4) +
+                           (double)tc * (double)pl->K * 4;
+            SYM_TRY(sym_vk_cmd_dispatch(b->cmd, p, a, &pc, gx, gy, 1, bytes,
+                                        2.0 * (double)tc * (double)(o1 - o0) * (double)pl->K));
+        }
+    }
+    return SYM_OK;
+}
+
+static sym_status gemm(sym_vkb *b, sym_tensor *out, const sym_tensor *x, const sym_tensor *w,
+                       const sym_tensor *bias, const mm_plan *pl) {
+    sym_vk_spec spec = sym_vkb_spec(b, 256, w->type);
+    const sym_vk_pipeline *p;
+    SYM_TRY(sym_vk_pipeline_get(b->pipes, SYM_VK_K_MATMUL, SYM_VK_VAR_DEFAULT, &spec, &p));
+    for (uint64_t t0 = 0; t0 < pl->T; t0 += pl->tc) {
+        uint64_t tc = pl->T - t0 < pl->tc ? pl->T - t0 : pl->tc;
+        for (uint64_t o0 = 0; o0 < pl->N; o0 += pl->slice) {
+            uint64_t o1 = o0 + pl->slice < pl->N ? o0 + pl->slice : pl->N;
+            sym_vk_arg a[4];
+            sym_vk_push_matmul pc = {.m = (uint32_t)tc,
+                                     .n = (uint32_t)(o1 - o0),
+                                     .k = (uint32_t)pl->K,
+                                     .out_stride = (uint32_t)pl->N,
+                                     .has_bias = bias != NULL};
+            SYM_TRY(bind_common(b, out, x, w, bias, pl, t0, tc, o0, o1, &a[0], &pc.x_off, &a[1],
+                                &pc.w_off, &a[2], &pc.b_off, &a[3], &pc.out_off));
+            pc.vec_ok = pl->K % 2 == 0 && pc.w_off % 2 == 0;
+            double bytes = (double)(o1 - o0) * (double)pl->K * (double)pl->es +
+                           (double)tc * (double)(pl->K + (o1 - o0)) * 4;
+            SYM_TRY(sym_vk_cmd_dispatch(b->cmd, p, a, &pc, (uint32_t)((o1 - o0 + 63) / 64),
+                                        (uint32_t)((tc + 63) / 64), 1, bytes,
+                                        2.0 * (double)tc * (double)(o1 - o0) * (double)pl->K));
+        }
+    }
+    return SYM_OK;
+}
+
+static sym_status gemm_coop(sym_vkb *b, sym_tensor *out, const sym_tensor *x, const sym_tensor *w,
+                            const sym_tensor *bias, const mm_plan *pl) {
+    uint64_t k_pad = (pl->K + 31) / 32 * 32;
+    /* scratch: hi (tc x k_pad f16), lo (same), then 1/scale (tc f32) */
+    uint64_t xs_bytes = 4 * pl->tc * k_pad, sc_at = (xs_bytes + 255) / 256 * 256;
+    sym_vk_buffer *scr;
+    SYM_TRY(sym_vkb_scratch(b, sc_at + pl->tc * 4, &scr));
+    sym_tensor xs = {
+        .type = SYM_DT_F16, .n_cols = (int64_t)k_pad, .n_rows = 2 * (int64_t)pl->tc, .buf = scr};
+    sym_tensor sc = {
+        .type = SYM_DT_F32, .n_cols = 1, .n_rows = (int64_t)pl->tc, .buf = scr, .offset = sc_at};
+    const sym_vk_pipeline *ps, *pm;
+    sym_vk_spec spec = sym_vkb_spec(b, b->wg, SYM_DT_F32);
+    SYM_TRY(sym_vk_pipeline_get(b->pipes, SYM_VK_K_GEMM_SPLIT, b->red_var, &spec, &ps));
+    spec = sym_vkb_spec(b, 128, w->type);
+    for (int i = 0; i < 4; i++)
+        spec.v[4 + i] = b->coop_tile[i];
+    uint64_t bm = 32 * b->coop_tile[0], bn = 32 * b->coop_tile[1];
+    SYM_TRY(sym_vk_pipeline_get(b->pipes, SYM_VK_K_MATMUL_COOP, SYM_VK_VAR_DEFAULT, &spec, &pm));
+    for (uint64_t t0 = 0; t0 < pl->T; t0 += pl->tc) {
+        uint64_t tc = pl->T - t0 < pl->tc ? pl->T - t0 : pl->tc;
+        sym_vk_arg a[5];
+        sym_vk_push_split sp = {.m = (uint32_t)tc, .k = (uint32_t)pl->K, .k_pad = (uint32_t)k_pad};
+        SYM_TRY(sym_vkb_bind(b, x, t0 * pl->K * 4, (t0 + tc) * pl->K * 4, 0, &a[0], &sp.x_off));
+        SYM_TRY(sym_vkb_bind(b, &xs, 0, 4 * tc * k_pad, 1, &a[1], &sp.hi_off));
+        sp.lo_off = sp.hi_off + (uint32_t)(tc * k_pad);
+        SYM_TRY(sym_vkb_bind(b, &sc, 0, tc * 4, 1, &a[2], &sp.scale_off));
+        uint32_t gx = tc < 65535 ? (uint32_t)tc : 65535; /* the shader loops over the rest */
+        SYM_TRY(sym_vk_cmd_dispatch(b->cmd, ps, a, &sp, gx, 1, 1,
+                                    (double)tc * (double)(pl->K * 4 + k_pad * 4), 0));
+        for (uint64_t o0 = 0; o0 < pl->N; o0 += pl->slice) {
+            uint64_t o1 = o0 + pl->slice < pl->N ? o0 + pl->slice : pl->N;
+            sym_vk_push_coop pc = {.m = (uint32_t)tc,
+                                   .n = (uint32_t)(o1 - o0),
+                                   .k = (uint32_t)pl->K,
+                                   .k_pad = (uint32_t)k_pad,
+                                   .out_stride = (uint32_t)pl->N,
+                                   .has_bias = bias != NULL,
+                                   .use_lo = !b->fp16};
+            SYM_TRY(sym_vkb_bind(b, &xs, 0, 4 * tc * k_pad, 0, &a[0], &pc.hi_off));
+            pc.lo_off = pc.hi_off + (uint32_t)(tc * k_pad);
+            SYM_TRY(sym_vkb_bind(b, &sc, 0, tc * 4, 0, &a[1], &pc.scale_off));
+            SYM_TRY(bind_common(b, out, x, w, bias, pl, t0, tc, o0, o1, NULL, NULL, &a[2],
+                                &pc.w_off, &a[3], &pc.b_off, &a[4], &pc.out_off));
+            pc.vec_ok = pl->K % 8 == 0 && pc.w_off % 8 == 0;
+            double bytes = (double)(o1 - o0) * (double)pl->K * (double)pl->es +
+                           (double)tc * (double)(k_pad * 4 + (o1 - o0) * 4);
+            SYM_TRY(sym_vk_cmd_dispatch(b->cmd, pm, a, &pc, (uint32_t)((o1 - o0 + bn - 1) / bn),
+                                        (uint32_t)((tc + bm - 1) / bm), 1, bytes,
+                                        2.0 * (double)tc * (double)(o1 - o0) * (double)pl->K));
+        }
+    }
+    return SYM_OK;
+}
+
+void sym_vkb_matmul(sym_backend *bb, sym_tensor *out, const sym_tensor *x, const sym_tensor *w,
+                    const sym_tensor *bias) {
+    sym_vkb *b = sym_vkb_of(bb);
+    if (b->err != SYM_OK) return;
+    sym_status st;
+    mm_plan pl;
+    if ((st = sym_vkb_check_tensor(x, "matmul", "x", SYM_DT_F32)) != SYM_OK ||
+        (st = sym_vkb_check_tensor(w, "matmul", "W", SYM_DT_COUNT)) != SYM_OK ||
+        (st = sym_vkb_check_tensor(out, "matmul", "out", SYM_DT_F32)) != SYM_OK ||
+        (bias && (st = sym_vkb_check_tensor(bias, "matmul", "bias", SYM_DT_F32)) != SYM_OK))
+        goto fail;
+    if (w->n_cols != x->n_cols || out->n_rows != x->n_rows || out->n_cols != w->n_rows ||
+        (bias && bias->n_cols != w->n_rows)) {
+        st = SYM_FAIL(SYM_ERR_ARG, "matmul: x %lld x %lld, W %lld x %lld, out %lld x %lld%s",
+                      (long long)x->n_rows, (long long)x->n_cols, (long long)w->n_rows,
+                      (long long)w->n_cols, (long long)out->n_rows, (long long)out->n_cols,
+                      bias && bias->n_cols != w->n_rows ? ", bias of the wrong length" : "");
+        goto fail;
+    }
+    if ((st = plan(b, x, w, &pl)) != SYM_OK) goto fail;
+    if (pl.T <= MATVEC_MAX_TOK)
+        st = matvec(b, out, x, w, bias, &pl);
+    else if (pl.coop)
+        st = gemm_coop(b, out, x, w, bias, &pl);
+    else
+        st = gemm(b, out, x, w, bias, &pl);
+    if (st == SYM_OK) return;
+fail:
+    sym_vkb_latch(b, st);
+}

@@ -1,0 +1,83 @@
+/* pipeline.h — compute pipelines: one descriptor-set layout and pipeline layout per kernel, one
+ * pipeline per (kernel variant, specialization constants), created on first use and kept; the
+ * driver's pipeline cache is loaded from and saved to $XDG_CACHE_HOME/symbiote/ (or
+ * ~/.cache/symbiote/). SPIR-V comes from the embedded table (shaders.h) through one function,
+ * shader_code() in pipeline.c: the seam where run-time compilation from a shader directory (hot
+ * reload) plugs in; sym_vk_pipelines_drop() discards a kernel's modules and pipelines so they are
+ * rebuilt on next use. Not thread-safe: the engine's thread only.
+ */
+#ifndef SYM_VK_PIPELINE_H
+#define SYM_VK_PIPELINE_H
+
+#include "vk/device.h"
+
+typedef enum sym_vk_kernel {
+    SYM_VK_K_EMBED = 0,
+    SYM_VK_K_RMSNORM,
+    SYM_VK_K_MATVEC,
+    SYM_VK_K_MATMUL,
+    SYM_VK_K_GEMM_SPLIT,
+    SYM_VK_K_MATMUL_COOP,
+    SYM_VK_K_ROPE,
+    SYM_VK_K_STORE_ROWS,
+    SYM_VK_K_ATTN_DECODE,
+    SYM_VK_K_ATTN_COMBINE,
+    SYM_VK_K_ATTN_PREFILL,
+    SYM_VK_K_SILU_MUL,
+    SYM_VK_K_ADD,
+    SYM_VK_K_SOFTMAX,
+    SYM_VK_K_ARGMAX,
+    SYM_VK_K_COUNT
+} sym_vk_kernel;
+
+/* Specialization constant ids (shaders/common.glsl): 0 workgroup size, 1 use subgroups,
+ * 2 fp16 math, 3 dtype, 4..7 per kernel. All 32-bit. */
+#define SYM_VK_N_SPEC 8
+typedef struct sym_vk_spec {
+    uint32_t v[SYM_VK_N_SPEC];
+} sym_vk_spec;
+
+typedef enum sym_vk_variant {
+    SYM_VK_VAR_DEFAULT = 0, /* "<kernel>" */
+    SYM_VK_VAR_NOSG,        /* "<kernel>_nosg" */
+    SYM_VK_VAR_FP16,        /* "<kernel>_fp16" */
+} sym_vk_variant;
+
+typedef struct sym_vk_pipeline {
+    VkPipeline pipe;
+    VkPipelineLayout layout;   /* the kernel's, shared by its pipelines */
+    VkDescriptorSetLayout dsl; /* the kernel's */
+    sym_vk_kernel kernel;
+    uint32_t n_bindings;
+    uint32_t push_bytes;
+} sym_vk_pipeline;
+
+typedef struct sym_vk_pipelines sym_vk_pipelines;
+
+/* cache_dir: NULL for the default location, "" for no on-disk cache. push_descriptors selects
+ * set layouts for vkCmdPushDescriptorSetKHR. Fails with SYM_ERR_VULKAN or SYM_ERR_OOM. */
+sym_status sym_vk_pipelines_create(sym_vk_device *d, int push_descriptors, const char *cache_dir,
+                                   sym_vk_pipelines **out);
+/* Saves the pipeline cache (a failure to save is logged, not fatal) and destroys everything.
+ * The device must be idle. */
+void sym_vk_pipelines_destroy(sym_vk_pipelines *p);
+
+/* The pipeline for kernel k, variant and spec; built on first request. The pointer stays valid
+ * until sym_vk_pipelines_drop or destroy. SYM_ERR_INTERNAL if the variant is not embedded or
+ * its push-constant block disagrees with push.h; SYM_ERR_VULKAN if creation fails. */
+sym_status sym_vk_pipeline_get(sym_vk_pipelines *p, sym_vk_kernel k, sym_vk_variant var,
+                               const sym_vk_spec *spec, const sym_vk_pipeline **out);
+
+/* Destroys kernel k's pipelines and shader modules (device idle); they are rebuilt on demand. */
+void sym_vk_pipelines_drop(sym_vk_pipelines *p, sym_vk_kernel k);
+
+const char *sym_vk_kernel_name(sym_vk_kernel k);
+/* Bytes of the push-constant block declared in a SPIR-V module (0 if none); -1 if the module
+ * cannot be parsed or the block has members other than 32-bit scalars. */
+int sym_vk_spirv_push_bytes(const uint32_t *code, size_t bytes);
+
+/* Where the on-disk pipeline cache lives ("" if disabled); for logs and `symbiote devices`. */
+const char *sym_vk_pipelines_cache_path(const sym_vk_pipelines *p);
+int sym_vk_pipelines_count(const sym_vk_pipelines *p);
+
+#endif

@@ -1,0 +1,533 @@
+/* Every Vulkan kernel against the reference backend (cpu/ref.c) on fresh seeded random inputs of
+ * awkward sizes, for each weight/cache dtype. Every device tensor sits between guard rows; the
+ * whole allocation is poisoned with 0xff bytes (NaN in all three dtypes) before the op, and after
+ * it the guards must still hold the poison and the interior must match the reference.
+ *
+ * Error measure: max |gpu - ref| / max |ref| over the tensor (NaN anywhere fails). Tolerances:
+ *   exact (0): embed, store_rows, argmax (pure data movement / comparisons)
+ *   1e-5: rmsnorm, matmul (all dtypes: both sides use the same rounded weights, so only the f32
+ *         summation order differs), attention, silu_mul, add, softmax
+ *   2e-5: rope (GPU sin/cos after exact range reduction)
+ *   1e-3: f16/bf16 matmul with fp16 math (f16 products in matvec; activations rounded to f16
+ *         for the tensor-core GEMM)
+ * Suites: default options; no subgroups with 64-thread workgroups and descriptor pools instead
+ * of push descriptors; a 96-thread (not a power of two) workgroup, 3 matvec rows per workgroup
+ * and a 300 KiB binding limit so that the ops take their sliced paths (embedding table,
+ * weight rows, token chunks, K/V positions, row chunks); fp16 math if offered.
+ * Then error paths: impossible allocations, bad arguments (latched, reported by read), bad token
+ * ids, and a Vulkan failure injected at every call of a short session.
+ * Exit 77 only when there is no Vulkan device at all.
+ */
+#include "cpu/ref.h"
+#include "test_util.h"
+#include "vk/ops.h"
+
+#include "base/half.h"
+
+#define GUARD 2 /* guard rows each side */
+
+static sym_backend *g_ref;
+static const char *g_suite = "";
+
+/* ---- paired tensors: a reference host tensor and a guarded device view -------------------- */
+
+typedef struct pair {
+    sym_tensor h;     /* reference (host) */
+    sym_tensor dfull; /* device allocation: GUARD + rows + GUARD */
+    sym_tensor d;     /* the view the op sees */
+} pair;
+
+static void poison(sym_backend *vk, sym_tensor *full) {
+    size_t n = sym_tensor_bytes(full);
+    unsigned char *p = malloc(n);
+    memset(p, 0xff, n);
+    CHECK_OK(vk->ops->write(vk, full, p, n));
+    free(p);
+}
+
+/* rows x cols of type; random values in [-scale, scale) (rounded to type) if r, else zeros. */
+static void pair_make(sym_backend *vk, pair *p, sym_dtype type, int64_t cols, int64_t rows,
+                      test_rng *r, float scale) {
+    memset(p, 0, sizeof *p);
+    CHECK_OK(g_ref->ops->alloc(g_ref, &p->h, type, cols, rows));
+    if (r)
+        for (int64_t i = 0; i < rows; i++)
+            for (int64_t j = 0; j < cols; j++)
+                sym_ref_set(&p->h, i, j, test_rng_f32(r) * scale);
+    CHECK_OK(vk->ops->alloc(vk, &p->dfull, type, cols, rows + 2 * GUARD));
+    poison(vk, &p->dfull);
+    p->d = sym_tensor_rows(&p->dfull, GUARD, rows);
+    if (r) CHECK_OK(vk->ops->write(vk, &p->d, p->h.data, sym_tensor_bytes(&p->h)));
+}
+
+static void pair_free(sym_backend *vk, pair *p) {
+    g_ref->ops->release(g_ref, &p->h);
+    vk->ops->release(vk, &p->dfull);
+}
+
+/* Reads the device tensor back, checks the guards, compares with the reference. */
+static double pair_check(sym_backend *vk, pair *p, double tol, const char *what) {
+    size_t n = sym_tensor_bytes(&p->dfull), row = sym_tensor_bytes(&p->h) / (size_t)p->h.n_rows;
+    unsigned char *buf = malloc(n);
+    sym_status st = vk->ops->read(vk, &p->dfull, buf, n);
+    CHECK(st == SYM_OK, "%s [%s]: read: %s %s", what, g_suite, sym_status_name(st),
+          sym_last_error());
+    if (st != SYM_OK) {
+        free(buf);
+        return INFINITY;
+    }
+    size_t gb = GUARD * row;
+    int guards_ok = 1;
+    for (size_t i = 0; i < gb; i++)
+        if (buf[i] != 0xff || buf[n - 1 - i] != 0xff) guards_ok = 0;
+    CHECK(guards_ok, "%s [%s]: a guard row was overwritten", what, g_suite);
+    sym_tensor got = p->h;
+    got.data = buf + gb;
+    double max_ref = 0, max_err = 0;
+    int bad = 0;
+    for (int64_t i = 0; i < p->h.n_rows; i++)
+        for (int64_t j = 0; j < p->h.n_cols; j++) {
+            double r = sym_ref_get(&p->h, i, j), g = sym_ref_get(&got, i, j);
+            if (isnan(g) != isnan(r) || isinf(g) != isinf(r)) {
+                if (bad++ < 3)
+                    CHECK(0, "%s [%s]: [%lld][%lld] = %g, reference %g", what, g_suite,
+                          (long long)i, (long long)j, g, r);
+                continue;
+            }
+            if (isnan(r) || isinf(r)) continue;
+            if (fabs(r) > max_ref) max_ref = fabs(r);
+            if (fabs(g - r) > max_err) max_err = fabs(g - r);
+        }
+    double err = max_ref > 0 ? max_err / max_ref : max_err;
+    CHECK(!bad && err <= tol, "%s [%s]: relative error %.3g > %.3g (max |ref| %g)", what, g_suite,
+          err, tol, max_ref);
+    free(buf);
+    return bad ? INFINITY : err;
+}
+
+static const sym_dtype k_types[] = {SYM_DT_F32, SYM_DT_F16, SYM_DT_BF16};
+
+/* ---- ops ---------------------------------------------------------------------------------- */
+
+static void test_embed(sym_backend *vk, test_rng *r) {
+    for (int ti = 0; ti < 3; ti++) {
+        static const int shapes[][3] = {{37, 1000, 7}, {5, 1, 1}, {300, 600, 40}};
+        for (int s = 0; s < 3; s++) {
+            int V = shapes[s][0], n = shapes[s][1], T = shapes[s][2];
+            pair tab, out;
+            pair_make(vk, &tab, k_types[ti], n, V, r, 2.0f);
+            pair_make(vk, &out, SYM_DT_F32, n, T, NULL, 0);
+            int32_t ids[64];
+            for (int t = 0; t < T; t++)
+                ids[t] = (int32_t)test_rng_below(r, (uint64_t)V);
+            vk->ops->embed(vk, &out.d, &tab.d, ids, T);
+            g_ref->ops->embed(g_ref, &out.h, &tab.h, ids, T);
+            char what[96];
+            snprintf(what, sizeof what, "embed %s V=%d n=%d T=%d", sym_dtype_name(k_types[ti]), V,
+                     n, T);
+            pair_check(vk, &out, 0.0, what);
+            pair_free(vk, &tab);
+            pair_free(vk, &out);
+        }
+    }
+}
+
+static void test_rmsnorm(sym_backend *vk, test_rng *r) {
+    static const int shapes[][2] = {{1, 1}, {5, 129}, {2, 4097}};
+    for (int ti = 0; ti < 3; ti++)
+        for (int s = 0; s < 3; s++) {
+            int T = shapes[s][0], n = shapes[s][1];
+            pair x, w, out;
+            pair_make(vk, &x, SYM_DT_F32, n, T, r, 3.0f);
+            pair_make(vk, &w, k_types[ti], n, 1, r, 1.0f);
+            pair_make(vk, &out, SYM_DT_F32, n, T, NULL, 0);
+            vk->ops->rmsnorm(vk, &out.d, &x.d, &w.d, 1e-5f);
+            g_ref->ops->rmsnorm(g_ref, &out.h, &x.h, &w.h, 1e-5f);
+            char what[96];
+            snprintf(what, sizeof what, "rmsnorm w=%s T=%d n=%d", sym_dtype_name(k_types[ti]), T,
+                     n);
+            pair_check(vk, &out, 1e-5, what);
+            /* in place (out aliases x) */
+            vk->ops->rmsnorm(vk, &x.d, &x.d, &w.d, 1e-5f);
+            g_ref->ops->rmsnorm(g_ref, &x.h, &x.h, &w.h, 1e-5f);
+            pair_check(vk, &x, 1e-5, "rmsnorm in place");
+            pair_free(vk, &x);
+            pair_free(vk, &w);
+            pair_free(vk, &out);
+        }
+}
+
+static void test_matmul(sym_backend *vk, test_rng *r, double tol16) {
+    /* T, K, N, bias: matvec (T <= 8) with the 16-byte path (K % 8 == 0) and the element path,
+     * then GEMM shapes with edges in every dimension */
+    static const int shapes[][4] = {{1, 1, 1, 0},     {1, 1000, 37, 1},  {3, 4104, 67, 0},
+                                    {8, 257, 130, 1}, {1, 16384, 33, 0}, {2, 96, 300, 1},
+                                    {9, 64, 70, 0},   {37, 1001, 65, 1}, {130, 520, 131, 0},
+                                    {70, 8, 1, 1},    {130, 700, 40, 1}};
+    for (int ti = 0; ti < 3; ti++)
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            int T = shapes[s][0], K = shapes[s][1], N = shapes[s][2], has_bias = shapes[s][3];
+            pair x, w, bias, out;
+            pair_make(vk, &x, SYM_DT_F32, K, T, r, 1.0f);
+            pair_make(vk, &w, k_types[ti], K, N, r, 1.0f);
+            pair_make(vk, &bias, SYM_DT_F32, N, 1, r, 1.0f);
+            pair_make(vk, &out, SYM_DT_F32, N, T, NULL, 0);
+            vk->ops->matmul(vk, &out.d, &x.d, &w.d, has_bias ? &bias.d : NULL);
+            g_ref->ops->matmul(g_ref, &out.h, &x.h, &w.h, has_bias ? &bias.h : NULL);
+            char what[96];
+            snprintf(what, sizeof what, "matmul %s T=%d K=%d N=%d bias=%d",
+                     sym_dtype_name(k_types[ti]), T, K, N, has_bias);
+            pair_check(vk, &out, k_types[ti] != SYM_DT_F32 ? tol16 : 1e-5, what);
+            pair_free(vk, &x);
+            pair_free(vk, &w);
+            pair_free(vk, &bias);
+            pair_free(vk, &out);
+        }
+}
+
+/* bf16 weights beyond f16's range must not take the f16 cooperative-matrix path. */
+static void test_matmul_bf16_range(sym_backend *vk, test_rng *r) {
+    pair x, w, out;
+    pair_make(vk, &x, SYM_DT_F32, 96, 20, r, 1.0f);
+    pair_make(vk, &w, SYM_DT_BF16, 96, 33, r, 1.0f);
+    sym_ref_set(&w.h, 5, 7, 1.0e6f);
+    CHECK_OK(vk->ops->write(vk, &w.d, w.h.data, sym_tensor_bytes(&w.h)));
+    pair_make(vk, &out, SYM_DT_F32, 33, 20, NULL, 0);
+    vk->ops->matmul(vk, &out.d, &x.d, &w.d, NULL);
+    g_ref->ops->matmul(g_ref, &out.h, &x.h, &w.h, NULL);
+    pair_check(vk, &out, 1e-5, "matmul bf16 with a value beyond f16");
+    pair_free(vk, &x);
+    pair_free(vk, &w);
+    pair_free(vk, &out);
+}
+
+static void test_rope(sym_backend *vk, test_rng *r) {
+    static const int cfg[][5] = {/* T, n_head, head_dim, pos0, neox */
+                                 {1, 3, 6, 0, 0},
+                                 {6, 2, 64, 4990, 1},
+                                 {1, 4, 128, 777, 0},
+                                 {3, 1, 2, 12345, 1}};
+    for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++) {
+        int T = cfg[c][0], H = cfg[c][1], D = cfg[c][2], pos0 = cfg[c][3], neox = cfg[c][4];
+        float fs = c % 2 ? 0.5f : 1.0f;
+        pair x;
+        pair_make(vk, &x, SYM_DT_F32, H * D + 3, T, r, 1.0f); /* 3 untouched columns */
+        vk->ops->rope(vk, &x.d, H, D, pos0, 10000.0f, fs, neox);
+        g_ref->ops->rope(g_ref, &x.h, H, D, pos0, 10000.0f, fs, neox);
+        char what[96];
+        snprintf(what, sizeof what, "rope T=%d H=%d D=%d pos0=%d neox=%d", T, H, D, pos0, neox);
+        pair_check(vk, &x, 2e-5, what);
+        pair_free(vk, &x);
+    }
+}
+
+static void test_store_rows(sym_backend *vk, test_rng *r) {
+    for (int ti = 0; ti < 3; ti++)
+        for (int C = 7; C <= 64; C += 57) {
+            pair cache, s1, s2;
+            pair_make(vk, &cache, k_types[ti], C, 20, NULL, 0);
+            poison(vk, &cache.dfull);
+            /* the reference cache starts poisoned too: untouched rows must stay so */
+            memset(cache.h.data, 0xff, sym_tensor_bytes(&cache.h));
+            pair_make(vk, &s1, SYM_DT_F32, C, 3, r, 100.0f);
+            pair_make(vk, &s2, SYM_DT_F32, C, 1, r, 1e-6f); /* f16 subnormals */
+            /* adjacent rows in one batch: with odd C they share a 32-bit word */
+            vk->ops->store_rows(vk, &cache.d, 4, &s1.d);
+            vk->ops->store_rows(vk, &cache.d, 7, &s2.d);
+            vk->ops->store_rows(vk, &cache.d, 19, &s2.d);
+            g_ref->ops->store_rows(g_ref, &cache.h, 4, &s1.h);
+            g_ref->ops->store_rows(g_ref, &cache.h, 7, &s2.h);
+            g_ref->ops->store_rows(g_ref, &cache.h, 19, &s2.h);
+            /* bit-exact, poison included; then the guard rows */
+            size_t n = sym_tensor_bytes(&cache.h);
+            unsigned char *buf = malloc(n);
+            CHECK_OK(vk->ops->read(vk, &cache.d, buf, n));
+            CHECK(!memcmp(buf, cache.h.data, n), "store_rows %s C=%d [%s]: not bit-exact",
+                  sym_dtype_name(k_types[ti]), C, g_suite);
+            free(buf);
+            pair_check(vk, &cache, 0.0, "store_rows");
+            pair_free(vk, &cache);
+            pair_free(vk, &s1);
+            pair_free(vk, &s2);
+        }
+}
+
+static void test_attention(sym_backend *vk, test_rng *r) {
+    static const int cfg[][5] = {/* T, n_head, n_head_kv, head_dim, pos0 */
+                                 {1, 4, 4, 64, 0},     {1, 8, 2, 64, 300},  {3, 6, 3, 32, 17},
+                                 {4, 2, 1, 128, 1000}, {1, 16, 1, 8, 2000}, {5, 4, 2, 64, 0},
+                                 {37, 4, 1, 32, 10},   {70, 2, 2, 80, 3},   {17, 3, 3, 6, 40}};
+    for (int ti = 0; ti < 3; ti++)
+        for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++) {
+            int T = cfg[c][0], H = cfg[c][1], HKV = cfg[c][2], D = cfg[c][3], pos0 = cfg[c][4];
+            int n_ctx = pos0 + T + 5; /* rows past pos0 + T stay poisoned (NaN) */
+            pair q, k, v, out;
+            pair_make(vk, &q, SYM_DT_F32, H * D, T, r, 1.0f);
+            pair_make(vk, &k, k_types[ti], HKV * D, n_ctx, NULL, 0);
+            pair_make(vk, &v, k_types[ti], HKV * D, n_ctx, NULL, 0);
+            pair_make(vk, &out, SYM_DT_F32, H * D, T, NULL, 0);
+            for (int64_t i = 0; i < pos0 + T; i++)
+                for (int64_t j = 0; j < HKV * D; j++) {
+                    sym_ref_set(&k.h, i, j, 2.0f * test_rng_f32(r));
+                    sym_ref_set(&v.h, i, j, test_rng_f32(r));
+                }
+            size_t valid = (size_t)(pos0 + T) * (size_t)(HKV * D) * sym_dtype_size(k_types[ti]);
+            CHECK_OK(vk->ops->write(vk, &k.d, k.h.data, valid));
+            CHECK_OK(vk->ops->write(vk, &v.d, v.h.data, valid));
+            float scale = 1.0f / sqrtf((float)D);
+            vk->ops->attention(vk, &out.d, &q.d, &k.d, &v.d, H, HKV, D, pos0, scale);
+            g_ref->ops->attention(g_ref, &out.h, &q.h, &k.h, &v.h, H, HKV, D, pos0, scale);
+            char what[112];
+            snprintf(what, sizeof what, "attention %s T=%d H=%d HKV=%d D=%d pos0=%d",
+                     sym_dtype_name(k_types[ti]), T, H, HKV, D, pos0);
+            pair_check(vk, &out, 1e-5, what);
+            pair_free(vk, &q);
+            pair_free(vk, &k);
+            pair_free(vk, &v);
+            pair_free(vk, &out);
+        }
+}
+
+static void test_elementwise(sym_backend *vk, test_rng *r) {
+    static const int shapes[][2] = {{1, 1}, {3, 1001}, {2, 4096}};
+    for (int s = 0; s < 3; s++) {
+        int T = shapes[s][0], n = shapes[s][1];
+        pair a, c, out;
+        pair_make(vk, &a, SYM_DT_F32, n, T, r, 8.0f);
+        pair_make(vk, &c, SYM_DT_F32, n, T, r, 8.0f);
+        pair_make(vk, &out, SYM_DT_F32, n, T, NULL, 0);
+        vk->ops->silu_mul(vk, &out.d, &a.d, &c.d);
+        g_ref->ops->silu_mul(g_ref, &out.h, &a.h, &c.h);
+        pair_check(vk, &out, 1e-5, "silu_mul");
+        vk->ops->add(vk, &out.d, &a.d, &c.d);
+        g_ref->ops->add(g_ref, &out.h, &a.h, &c.h);
+        pair_check(vk, &out, 1e-6, "add");
+        /* aliasing: out = gate, then out = a */
+        vk->ops->silu_mul(vk, &a.d, &a.d, &c.d);
+        g_ref->ops->silu_mul(g_ref, &a.h, &a.h, &c.h);
+        vk->ops->add(vk, &a.d, &a.d, &c.d);
+        g_ref->ops->add(g_ref, &a.h, &a.h, &c.h);
+        pair_check(vk, &a, 1e-5, "silu_mul + add in place");
+        pair_free(vk, &a);
+        pair_free(vk, &c);
+        pair_free(vk, &out);
+    }
+}
+
+static void test_softmax_argmax(sym_backend *vk, test_rng *r) {
+    static const int shapes[][2] = {{1, 1}, {4, 5}, {3, 3000}, {2, 70001}};
+    for (int s = 0; s < 4; s++) {
+        int T = shapes[s][0], n = shapes[s][1];
+        pair x, am;
+        pair_make(vk, &x, SYM_DT_F32, n, T, r, 10.0f);
+        pair_make(vk, &am, SYM_DT_F32, 1, T, NULL, 0);
+        if (n > 4) { /* a tie for the maximum (the first must win) and a NaN */
+            float big = 50.0f;
+            int i0 = (int)test_rng_below(r, (uint64_t)n / 2),
+                i1 = i0 + 1 + (int)test_rng_below(r, (uint64_t)n / 2 - 1);
+            sym_ref_set(&x.h, 0, i1, big);
+            sym_ref_set(&x.h, 0, i0, big);
+            sym_ref_set(&x.h, T - 1, (int64_t)test_rng_below(r, (uint64_t)n), NAN);
+            CHECK_OK(vk->ops->write(vk, &x.d, x.h.data, sym_tensor_bytes(&x.h)));
+        }
+        vk->ops->argmax(vk, &am.d, &x.d);
+        g_ref->ops->argmax(g_ref, &am.h, &x.h);
+        char what[64];
+        snprintf(what, sizeof what, "argmax T=%d n=%d", T, n);
+        pair_check(vk, &am, 0.0, what);
+        if (n > 4) { /* softmax of a row with NaN is NaN in both; keep the test to finite rows */
+            sym_ref_set(&x.h, T - 1, 0, 0.0f);
+            for (int64_t j = 0; j < n; j++)
+                if (isnan(sym_ref_get(&x.h, T - 1, j))) sym_ref_set(&x.h, T - 1, j, 1.0f);
+            CHECK_OK(vk->ops->write(vk, &x.d, x.h.data, sym_tensor_bytes(&x.h)));
+        }
+        vk->ops->softmax(vk, &x.d);
+        g_ref->ops->softmax(g_ref, &x.h);
+        snprintf(what, sizeof what, "softmax T=%d n=%d", T, n);
+        pair_check(vk, &x, 1e-5, what);
+        pair_free(vk, &x);
+        pair_free(vk, &am);
+    }
+}
+
+static void run_suite(sym_backend *vk, test_rng *r, const char *name, double tol16) {
+    g_suite = name;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int before = g_test_failures;
+    test_embed(vk, r);
+    test_rmsnorm(vk, r);
+    test_matmul(vk, r, tol16);
+    test_matmul_bf16_range(vk, r);
+    test_rope(vk, r);
+    test_store_rows(vk, r);
+    test_attention(vk, r);
+    test_elementwise(vk, r);
+    test_softmax_argmax(vk, r);
+    CHECK_OK(vk->ops->sync(vk));
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    fprintf(stderr, "suite %-40s %s (%.1f s)\n", name, g_test_failures == before ? "ok" : "FAILED",
+            (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
+}
+
+/* ---- error paths -------------------------------------------------------------------------- */
+
+static void test_errors(sym_backend *vk) {
+    g_suite = "errors";
+    sym_tensor t;
+    /* 2^40 bytes: beyond any allocation limit */
+    sym_status st = vk->ops->alloc(vk, &t, SYM_DT_F32, 1 << 20, 1 << 18);
+    CHECK(st == SYM_ERR_BUDGET || st == SYM_ERR_VULKAN, "huge alloc: %s", sym_status_name(st));
+    CHECK(strlen(sym_last_error()) > 10, "huge alloc: no message");
+    fprintf(stderr, "huge alloc -> %s: %s\n", sym_status_name(st), sym_last_error());
+    CHECK_STATUS(vk->ops->alloc(vk, &t, SYM_DT_F32, 0, 5), SYM_ERR_ARG);
+
+    /* a bad op is latched and reported by the next read; the backend keeps working */
+    sym_tensor x, w, out;
+    CHECK_OK(vk->ops->alloc(vk, &x, SYM_DT_F32, 8, 2));
+    CHECK_OK(vk->ops->alloc(vk, &w, SYM_DT_F16, 9, 4)); /* n_in 9 != 8 */
+    CHECK_OK(vk->ops->alloc(vk, &out, SYM_DT_F32, 4, 2));
+    vk->ops->matmul(vk, &out, &x, &w, NULL);
+    float host[8];
+    st = vk->ops->read(vk, &out, host, sizeof host);
+    CHECK(st == SYM_ERR_ARG && strstr(sym_last_error(), "matmul"), "latched: %s: %s",
+          sym_status_name(st), sym_last_error());
+    CHECK_OK(vk->ops->read(vk, &out, host, sizeof host));
+    int32_t ids[2] = {0, 99};
+    sym_tensor tab;
+    CHECK_OK(vk->ops->alloc(vk, &tab, SYM_DT_F32, 8, 10));
+    vk->ops->embed(vk, &x, &tab, ids, 2);
+    CHECK_STATUS(vk->ops->sync(vk), SYM_ERR_RANGE);
+    CHECK_OK(vk->ops->sync(vk));
+    CHECK_STATUS(vk->ops->read(vk, &out, host, 1000), SYM_ERR_ARG);
+    vk->ops->release(vk, &x);
+    vk->ops->release(vk, &w);
+    vk->ops->release(vk, &out);
+    vk->ops->release(vk, &tab);
+}
+
+/* A short session (create, alloc, write, matmul, read) with the n-th Vulkan call failing, for
+ * every n until a session completes: each must fail cleanly with SYM_ERR_VULKAN (or succeed). */
+static void test_fault_injection(void) {
+    g_suite = "fault injection";
+    int n, completed = 0;
+    for (n = 1; n < 200 && !completed; n++) {
+        sym_vk_options o;
+        sym_vk_options_init(&o);
+        o.pipeline_cache_dir = "";
+        sym_vk_debug_fail_after(n);
+        sym_backend *b = NULL;
+        sym_status st = sym_vk_backend_create(&o, &b);
+        float host[6] = {1, 2, 3, 4, 5, 6}, res[2] = {0, 0};
+        sym_tensor x = {0}, w = {0}, out = {0};
+        if (st == SYM_OK) st = b->ops->load(b, &w, host, SYM_DT_F32, 3, 2);
+        if (st == SYM_OK) st = b->ops->alloc(b, &x, SYM_DT_F32, 3, 1);
+        if (st == SYM_OK) st = b->ops->alloc(b, &out, SYM_DT_F32, 2, 1);
+        if (st == SYM_OK) st = b->ops->write(b, &x, host, 12);
+        if (st == SYM_OK) {
+            b->ops->matmul(b, &out, &x, &w, NULL);
+            st = b->ops->read(b, &out, res, sizeof res);
+        }
+        sym_vk_debug_fail_after(0);
+        if (st == SYM_OK) {
+            CHECK(res[0] == 14 && res[1] == 32, "fault %d: wrong result %g %g", n, res[0], res[1]);
+            completed = 1;
+        } else {
+            CHECK(st == SYM_ERR_VULKAN && strstr(sym_last_error(), "VK_ERROR_"),
+                  "fault at call %d: %s: %s", n, sym_status_name(st), sym_last_error());
+        }
+        if (b) {
+            b->ops->release(b, &x);
+            b->ops->release(b, &w);
+            b->ops->release(b, &out);
+            b->ops->destroy(b);
+        }
+    }
+    fprintf(stderr, "fault injection: %d failing sessions, then one that completed\n", n - 2);
+    CHECK(completed, "no session completed");
+}
+
+int main(void) {
+    test_rng r = test_rng_init("test_vk_ops");
+    CHECK_OK(sym_ref_backend_create(&g_ref));
+    sym_vk_options o;
+    sym_vk_options_init(&o);
+    o.pipeline_cache_dir = SYM_BUILD_DIR "/vk-cache";
+    sym_backend *vk = NULL;
+    sym_status st = sym_vk_backend_create(&o, &vk);
+    if (st == SYM_ERR_NO_DEVICE) {
+        fprintf(stderr, "test_vk_ops: no Vulkan device (%s): skipped\n", sym_last_error());
+        g_ref->ops->destroy(g_ref);
+        return TEST_SKIP;
+    }
+    CHECK_OK(st);
+    if (st != SYM_OK) return test_finish("test_vk_ops");
+    const sym_vk_caps *caps = sym_vk_backend_caps(vk);
+    fprintf(stderr, "device: %s (%s), subgroup %u, coopmat %s\n", caps->name, caps->driver_name,
+            caps->subgroup_size, sym_vk_backend_uses_coopmat(vk) ? "yes" : "no");
+    int has_fp16 = caps->shader_float16 && caps->subgroup_arithmetic;
+    int coop = sym_vk_backend_uses_coopmat(vk);
+    run_suite(vk, &r, "default", 1e-5);
+    test_errors(vk);
+    vk->ops->destroy(vk);
+
+    o.use_subgroups = 0;
+    o.workgroup_size = 64;
+    o.force_descriptor_pool = 1;
+    CHECK_OK(sym_vk_backend_create(&o, &vk));
+    run_suite(vk, &r, "no subgroups, wg 64, descriptor pools", 1e-5);
+    vk->ops->destroy(vk);
+
+    sym_vk_options_init(&o);
+    o.pipeline_cache_dir = SYM_BUILD_DIR "/vk-cache";
+    o.workgroup_size = 96;
+    o.matvec_rows = 3;
+    o.max_binding_bytes = 300 << 10;
+    o.staging_bytes = 256 << 10;
+    CHECK_OK(sym_vk_backend_create(&o, &vk));
+    run_suite(vk, &r, "wg 96, 3 rows, 300 KiB bindings", 1e-5);
+    sym_vk_cmd_stats stats;
+    sym_vk_backend_stats(vk, &stats);
+    CHECK(stats.n_early_flushes > 0, "a small staging ring should have flushed early");
+    vk->ops->destroy(vk);
+
+    if (has_fp16) {
+        sym_vk_options_init(&o);
+        o.pipeline_cache_dir = SYM_BUILD_DIR "/vk-cache";
+        o.use_fp16_math = 1;
+        o.profiling = 1;
+        CHECK_OK(sym_vk_backend_create(&o, &vk));
+        run_suite(vk, &r, "fp16 math, profiling", 1e-3);
+        sym_vk_profile_entry prof[SYM_VK_K_COUNT];
+        int n = sym_vk_backend_profile(vk, prof, SYM_VK_K_COUNT);
+        CHECK(n >= 10, "profile has %d kernels", n);
+        for (int i = 0; i < n; i++)
+            CHECK(prof[i].gpu_ms >= 0, "%s: negative time", prof[i].name);
+        vk->ops->destroy(vk);
+    }
+
+    if (coop) { /* every cooperative-matrix tile shape the benchmark compares, on the edge cases */
+        static const int tiles[][4] = {{2, 2, 0, 4}, {2, 2, 1, 4}, {4, 4, 1, 4},
+                                       {4, 2, 1, 8}, {2, 4, 2, 2}, {1, 1, 1, 6}};
+        for (int t = 0; t < 6; t++) {
+            sym_vk_options_init(&o);
+            o.pipeline_cache_dir = SYM_BUILD_DIR "/vk-cache";
+            memcpy(o.coop_tile, tiles[t], sizeof o.coop_tile);
+            CHECK_OK(sym_vk_backend_create(&o, &vk));
+            char name[64];
+            snprintf(name, sizeof name, "coopmat tile %d %d %d %d", tiles[t][0], tiles[t][1],
+                     tiles[t][2], tiles[t][3]);
+            g_suite = name;
+            test_matmul(vk, &r, 1e-5);
+            CHECK_OK(vk->ops->sync(vk));
+            vk->ops->destroy(vk);
+        }
+    }
+    sym_vk_shutdown(); /* so that the first injected fault hits vkCreateInstance */
+    test_fault_injection();
+    sym_vk_shutdown();
+    CHECK(sym_vk_validation_error_count() == 0, "%d validation errors",
+          sym_vk_validation_error_count());
+    g_ref->ops->destroy(g_ref);
+    return test_finish("test_vk_ops");
+}
