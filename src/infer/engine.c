@@ -66,33 +66,49 @@ static sym_status create_cpu(sym_engine *e) {
 }
 
 static sym_status create_backend(sym_engine *e) {
-    const char *forced = getenv("SYM_BACKEND"); /* "reference" for debugging: the plain loops */
-    if (forced && strcmp(forced, "reference") == 0) {
+    const char *want = e->params.backend ? e->params.backend : "auto";
+    if (!strcmp(want, "reference")) {
         SYM_TRY(sym_ref_backend_create(&e->backend));
         e->backend_name = "reference";
         snprintf(e->device_name, sizeof e->device_name, "CPU reference (single thread)");
         return SYM_OK;
     }
-    if (!e->params.cfg.enable_gpu) return create_cpu(e);
+    SYM_CHECK(!strcmp(want, "auto") || !strcmp(want, "cpu") || !strcmp(want, "vulkan"),
+              SYM_ERR_ARG, "unknown backend '%s' (auto, vulkan, cpu, reference)", want);
+    if (!strcmp(want, "cpu") || !e->params.cfg.enable_gpu) return create_cpu(e);
 #ifdef SYM_HAVE_VULKAN
     sym_vk_options vo;
-    sym_vk_options_init(&vo);
-    vo.device = e->params.device;
-    vo.prefer_integrated = e->params.force_integrated_gpu;
-    vo.workgroup_size_x = e->params.cfg.workgroup_size_x;
-    vo.workgroup_size_y = e->params.cfg.workgroup_size_y;
-    vo.use_subgroups = e->params.cfg.use_subgroup_ops;
-    vo.use_fp16_math = e->params.cfg.use_fp16_math;
-    vo.profiling = e->params.cfg.enable_profiling;
+    sym_vk_options_from_config(&vo, &e->params.cfg);
+    const char *dev = e->params.device;
+    bool explicit_device = dev && *dev;
+    if (explicit_device) {
+        char *end;
+        long idx = strtol(dev, &end, 10);
+        if (*end == '\0' && idx >= 0) vo.device_index = (int)idx;
+        else vo.device_name = dev;
+    }
+    vo.force_integrated = e->params.force_integrated_gpu;
+    vo.fp32_kv = e->params.fp32;
     sym_status st = sym_vk_backend_create(&vo, &e->backend);
     if (st == SYM_OK) {
+        const sym_vk_caps *caps = sym_vk_backend_caps(e->backend);
+        if (caps->type == VK_PHYSICAL_DEVICE_TYPE_CPU && !explicit_device &&
+            strcmp(want, "vulkan") != 0) {
+            SYM_INFO("the only Vulkan device is a software one (%s): using the CPU backend, which "
+                     "is faster (--backend vulkan to use it anyway)", caps->name);
+            e->backend->ops->destroy(e->backend);
+            e->backend = NULL;
+            return create_cpu(e);
+        }
         e->backend_name = "vulkan";
-        snprintf(e->device_name, sizeof e->device_name, "%s", sym_vk_backend_device_name(e->backend));
+        snprintf(e->device_name, sizeof e->device_name, "%.200s (%.20s)", caps->name,
+                 caps->type_name);
         return SYM_OK;
     }
-    if (st != SYM_ERR_NO_DEVICE) return st;
+    if (st != SYM_ERR_NO_DEVICE || !strcmp(want, "vulkan")) return st;
     SYM_WARN("no Vulkan device (%s); running on the CPU", sym_last_error());
 #else
+    SYM_CHECK(strcmp(want, "vulkan") != 0, SYM_ERR_UNSUPPORTED, "built without Vulkan");
     SYM_WARN("built without Vulkan; running on the CPU");
 #endif
     return create_cpu(e);

@@ -12,6 +12,10 @@ typedef struct sym_engine_params {
     bool fp32;                 /* f32 KV cache (and f32 math where a backend offers a choice) */
     bool force_integrated_gpu;
     const char *device;        /* Vulkan device index or name substring; NULL: automatic */
+    /* "auto" (NULL): a Vulkan GPU if there is one, else the CPU backend — a software Vulkan
+     * device (llvmpipe) counts as none, being far slower than the native CPU backend;
+     * "vulkan": Vulkan on any device, software included; "cpu"; "reference" (plain loops). */
+    const char *backend;
     int n_ctx;                 /* 0: the model's training context */
     int n_batch;               /* 0: default prefill chunk */
 } sym_engine_params;

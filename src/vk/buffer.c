@@ -7,8 +7,10 @@
 #include "base/log.h"
 
 static _Atomic uint64_t g_device_bytes;
+static _Atomic uint64_t g_device_peak;
 
 uint64_t sym_vk_buffer_device_bytes(void) { return atomic_load(&g_device_bytes); }
+uint64_t sym_vk_buffer_device_peak(void) { return atomic_load(&g_device_peak); }
 
 /* Best memory type for kind among those allowed by type_bits; -1 if none. */
 static int pick_type(const sym_vk_caps *c, uint32_t type_bits, sym_vk_mem kind) {
@@ -96,7 +98,12 @@ sym_status sym_vk_buffer_create(sym_vk_device *d, uint64_t size, sym_vk_mem kind
             sym_error_prefix("vulkan: %.2f GiB from heap %u", gib(req.size), heap);
         goto fail;
     }
-    if (kind == SYM_VK_MEM_DEVICE) atomic_fetch_add(&g_device_bytes, req.size);
+    if (kind == SYM_VK_MEM_DEVICE) {
+        uint64_t now = atomic_fetch_add(&g_device_bytes, req.size) + req.size;
+        uint64_t peak = atomic_load(&g_device_peak);
+        while (now > peak && !atomic_compare_exchange_weak(&g_device_peak, &peak, now)) {
+        }
+    }
     SYM_VK_TRY_GOTO(vkBindBufferMemory(d->dev, b->buf, b->mem, 0));
     if (kind != SYM_VK_MEM_DEVICE)
         SYM_VK_TRY_GOTO(vkMapMemory(d->dev, b->mem, 0, VK_WHOLE_SIZE, 0, &b->map));

@@ -35,5 +35,8 @@ void sym_vk_buffer_destroy(sym_vk_device *d, sym_vk_buffer *b);
 
 /* Total bytes of device-local memory this process holds through sym_vk_buffer (all devices). */
 uint64_t sym_vk_buffer_device_bytes(void);
+/* The most device-local memory held at once by this process (the high-water mark budgets are
+ * checked against). */
+uint64_t sym_vk_buffer_device_peak(void);
 
 #endif

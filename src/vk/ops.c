@@ -507,6 +507,11 @@ static void vk_destroy(sym_backend *bb) {
     sym_free(b);
 }
 
+static uint64_t vk_peak_bytes(sym_backend *b) {
+    (void)b;
+    return sym_vk_buffer_device_peak();
+}
+
 static const sym_backend_ops k_vk_ops = {
     .name = "vulkan",
     .destroy = vk_destroy,
@@ -526,6 +531,7 @@ static const sym_backend_ops k_vk_ops = {
     .add = vk_add,
     .softmax = vk_softmax,
     .argmax = vk_argmax,
+    .peak_bytes = vk_peak_bytes,
 };
 
 int sym_vk_backend_is(const sym_backend *b) { return b && b->ops == &k_vk_ops; }

@@ -105,7 +105,7 @@ int cli_common_parse(cli_common *c, int argc, char **argv, int *i) {
         return r;
     }
     if (!strcmp(a, "--config") || !strcmp(a, "--model") || !strcmp(a, "-m") ||
-        !strcmp(a, "--device")) {
+        !strcmp(a, "--device") || !strcmp(a, "--backend")) {
         if (*i + 1 >= argc) {
             cli_usage_error("%s needs a value", a);
             return -1;
@@ -113,6 +113,7 @@ int cli_common_parse(cli_common *c, int argc, char **argv, int *i) {
         const char *v = argv[++*i];
         if (!strcmp(a, "--config")) c->config_path = v;
         else if (!strcmp(a, "--device")) c->device = v;
+        else if (!strcmp(a, "--backend")) c->backend = v;
         else c->model_path = v;
         ++*i;
         return 1;
@@ -183,6 +184,9 @@ void cli_common_help(FILE *out) {
           "      --disable-gpu           CPU backend only\n"
           "      --force-integrated-gpu  prefer an integrated GPU over a discrete one\n"
           "      --device INDEX|NAME     use this Vulkan device\n"
+          "      --backend NAME          auto (a Vulkan GPU, else the CPU; a software Vulkan\n"
+          "                              device such as llvmpipe counts as none), vulkan (any\n"
+          "                              Vulkan device), cpu, reference (plain loops, debugging)\n"
           "      --fp32                  f32 everywhere (KV cache included)\n"
           "      --fp16-math             allow fp16 arithmetic in GPU kernels\n"
           "      --no-subgroups          do not use subgroup operations in GPU kernels\n"

@@ -18,6 +18,7 @@ typedef struct cli_common {
     bool fp32;
     bool force_integrated_gpu;
     const char *device;      /* --device INDEX|NAME */
+    const char *backend;     /* --backend auto|vulkan|cpu|reference */
     struct { const char *section, *key, *value, *flag; } overrides[CLI_MAX_OVERRIDES];
     int n_overrides;
 } cli_common;

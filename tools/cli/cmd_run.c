@@ -230,6 +230,7 @@ int cmd_run(int argc, char **argv) {
     ep.fp32 = c.fp32;
     ep.force_integrated_gpu = c.force_integrated_gpu;
     ep.device = c.device;
+    ep.backend = c.backend;
     sym_engine *e = NULL;
     sym_status st = sym_engine_open_params(&ep, &e);
     if (st != SYM_OK) {
