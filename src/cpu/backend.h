@@ -8,7 +8,7 @@
 #include "cpu/ops.h"
 
 /* matmul: k-chunk of the packed weight panels (panel = nr x SYM_CPU_KC floats per thread) */
-#define SYM_CPU_KC 512
+#define SYM_CPU_KC 1024
 
 typedef struct sym_cpu_backend {
     sym_backend base;

@@ -40,7 +40,6 @@ AI vec_t v_sub(vec_t a, vec_t b) { return _mm256_sub_ps(a, b); }
 AI vec_t v_mul(vec_t a, vec_t b) { return _mm256_mul_ps(a, b); }
 AI vec_t v_div(vec_t a, vec_t b) { return _mm256_div_ps(a, b); }
 AI vec_t v_max(vec_t a, vec_t b) { return _mm256_max_ps(a, b); }
-AI vec_t v_min(vec_t a, vec_t b) { return _mm256_min_ps(a, b); }
 AI float v_hsum(vec_t v) {
     __m128 q = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     q = _mm_add_ps(q, _mm_movehl_ps(q, q));

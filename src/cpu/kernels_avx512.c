@@ -37,7 +37,6 @@ AI vec_t v_sub(vec_t a, vec_t b) { return _mm512_sub_ps(a, b); }
 AI vec_t v_mul(vec_t a, vec_t b) { return _mm512_mul_ps(a, b); }
 AI vec_t v_div(vec_t a, vec_t b) { return _mm512_div_ps(a, b); }
 AI vec_t v_max(vec_t a, vec_t b) { return _mm512_max_ps(a, b); }
-AI vec_t v_min(vec_t a, vec_t b) { return _mm512_min_ps(a, b); }
 AI float v_hsum(vec_t v) {
     __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
     __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));

@@ -12,6 +12,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
 #include "base/alloc.h"
 #include "cpu/backend.h"
 #include "cpu/ref.h"
@@ -20,19 +24,32 @@
 
 /* ---- ISA -------------------------------------------------------------------------------------- */
 
+#if defined(SYM_CPU_HAVE_X86)
+/* CPUID feature bits, plus XGETBV: the OS must save the AVX (and AVX-512) register state. */
+static unsigned x86_features(void) {
+    enum { AVX2_SET = 1, AVX512_SET = 2 };
+    unsigned a, b, c, d, xcr0_lo = 0, xcr0_hi = 0, f = 0;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    int fma = (c >> 12) & 1, osxsave = (c >> 27) & 1, avx = (c >> 28) & 1, f16c = (c >> 29) & 1;
+    if (!osxsave || !avx) return 0;
+    __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+    (void)xcr0_hi;
+    if ((xcr0_lo & 0x6) != 0x6) return 0; /* XMM and YMM state */
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    if (fma && f16c && ((b >> 5) & 1)) f |= AVX2_SET;
+    int avx512 = ((b >> 16) & 1) && ((b >> 17) & 1) && ((b >> 30) & 1) && ((b >> 31) & 1);
+    if ((f & AVX2_SET) && avx512 && (xcr0_lo & 0xe0) == 0xe0) f |= AVX512_SET;
+    return f;
+}
+#endif
+
 int sym_cpu_isa_supported(sym_cpu_isa isa) {
     switch (isa) {
     case SYM_CPU_ISA_AUTO:
     case SYM_CPU_ISA_GENERIC: return 1;
 #if defined(SYM_CPU_HAVE_X86)
-    case SYM_CPU_ISA_AVX2:
-        __builtin_cpu_init();
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-               __builtin_cpu_supports("f16c");
-    case SYM_CPU_ISA_AVX512:
-        return sym_cpu_isa_supported(SYM_CPU_ISA_AVX2) && __builtin_cpu_supports("avx512f") &&
-               __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-               __builtin_cpu_supports("avx512dq");
+    case SYM_CPU_ISA_AVX2: return (x86_features() & 1) != 0;
+    case SYM_CPU_ISA_AVX512: return (x86_features() & 2) != 0;
 #endif
     default: return 0;
     }

@@ -2,7 +2,7 @@
  * by kernels_avx512.c and kernels_avx2.c after they define, for their ISA:
  *   VW (lanes), MR (gemm tokens per register block), KTABLE (the table's name), vec_t, and the
  *   always-inline primitives v_zero v_set1 v_load v_store v_load_n v_store_n v_fma v_add v_sub
- *   v_mul v_div v_max v_min v_hsum v_hmax v_exp v_load_f16 v_load_bf16 v_load_f16_n
+ *   v_mul v_div v_max v_hsum v_hmax v_exp v_load_f16 v_load_bf16 v_load_f16_n
  *   v_load_bf16_n v_store_f16 v_store_bf16 v_store_f16_n v_store_bf16_n v_transpose.
  * The including file applies its target attributes to everything here (pragma), so nothing in
  * this file runs unless ops.c has checked the CPU. `_n` primitives touch only lanes < n (loads
@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #define NR (2 * VW) /* gemm panel: two vectors of outputs */
+
 
 /* ---- loads of any weight dtype (dt is a constant after inlining) ----------------------------- */
 
@@ -45,8 +46,7 @@ AI const void *row_ptr(const void *w, const sym_dtype dt, int64_t row, int64_t n
 
 /* ---- gemv: decode, straight from the weights ------------------------------------------------- */
 
-/* NROWS weight rows at o against MRT tokens. With one token, two vectors per step keep 8
- * independent accumulators in flight; the loop is bound by the weight stream (memory). */
+/* NROWS weight rows at o against MRT tokens (used for 2..4 tokens). */
 AI void gemv_block(const int mrt, const int nrows, const sym_dtype dt, const float *x,
                    int64_t ldx, const void *w, int64_t n_in, int64_t o, const float *bias,
                    float *out, int64_t ldo) {
@@ -59,16 +59,6 @@ AI void gemv_block(const int mrt, const int nrows, const sym_dtype dt, const flo
 #pragma GCC unroll 4
         for (int r = 0; r < nrows; r++) acc[t][r][0] = acc[t][r][1] = v_zero();
     int64_t i = 0;
-    if (mrt == 1) {
-        for (; i + 2 * VW <= n_in; i += 2 * VW) {
-            vec_t x0 = v_load(x + i), x1 = v_load(x + i + VW);
-#pragma GCC unroll 4
-            for (int r = 0; r < nrows; r++) {
-                acc[0][r][0] = v_fma(load_dt(row[r], dt, i), x0, acc[0][r][0]);
-                acc[0][r][1] = v_fma(load_dt(row[r], dt, i + VW), x1, acc[0][r][1]);
-            }
-        }
-    }
     for (; i + VW <= n_in; i += VW) {
         vec_t xv[SYM_CPU_GEMV_MAX_TOK];
 #pragma GCC unroll 4
@@ -102,12 +92,59 @@ AI void gemv_block(const int mrt, const int nrows, const sym_dtype dt, const flo
         }
 }
 
+/* One row at a time for mrt tokens: the task's rows are contiguous, so this reads one
+ * sequential stream (what the hardware prefetchers follow best). Two (one token: four) vectors
+ * per step keep enough independent FMA chains in flight. */
+AI void gemv_row(const int mrt, const sym_dtype dt, const float *x, int64_t ldx, const void *w,
+                 int64_t n_in, int64_t o, const float *bias, float *out, int64_t ldo) {
+    const void *row = row_ptr(w, dt, o, n_in);
+    const int u = mrt == 1 ? 4 : 2; /* vectors per step */
+    vec_t acc[SYM_CPU_GEMV_MAX_TOK][4];
+#pragma GCC unroll 4
+    for (int t = 0; t < mrt; t++)
+#pragma GCC unroll 4
+        for (int k = 0; k < u; k++) acc[t][k] = v_zero();
+    int64_t i = 0;
+    for (; i + u * VW <= n_in; i += u * VW) {
+#pragma GCC unroll 4
+        for (int k = 0; k < u; k++) {
+            vec_t wv = load_dt(row, dt, i + k * VW);
+#pragma GCC unroll 4
+            for (int t = 0; t < mrt; t++)
+                acc[t][k] = v_fma(wv, v_load(x + t * ldx + i + k * VW), acc[t][k]);
+        }
+    }
+    for (; i + VW <= n_in; i += VW) {
+        vec_t wv = load_dt(row, dt, i);
+#pragma GCC unroll 4
+        for (int t = 0; t < mrt; t++) acc[t][0] = v_fma(wv, v_load(x + t * ldx + i), acc[t][0]);
+    }
+    if (i < n_in) {
+        int n = (int)(n_in - i);
+        vec_t wv = load_dt_n(row, dt, i, n);
+#pragma GCC unroll 4
+        for (int t = 0; t < mrt; t++)
+            acc[t][1] = v_fma(wv, v_load_n(x + t * ldx + i, n), acc[t][1]);
+    }
+#pragma GCC unroll 4
+    for (int t = 0; t < mrt; t++) {
+        vec_t a = v_add(acc[t][0], acc[t][1]);
+        if (u == 4) a = v_add(a, v_add(acc[t][2], acc[t][3]));
+        float s = v_hsum(a);
+        if (bias) s += bias[o];
+        out[t * ldo + o] = s;
+    }
+}
+
+/* One token: row by row (one stream). More tokens: four rows at a time, so each x vector
+ * loaded serves four rows (x of 4 tokens no longer fits L1 next to the weight stream). */
 AI void gemv_range(const int mrt, const sym_dtype dt, const float *x, int64_t ldx, const void *w,
                    int64_t n_in, int64_t o0, int64_t o1, const float *bias, float *out,
                    int64_t ldo) {
     int64_t o = o0;
-    for (; o + 4 <= o1; o += 4) gemv_block(mrt, 4, dt, x, ldx, w, n_in, o, bias, out, ldo);
-    for (; o < o1; o++) gemv_block(mrt, 1, dt, x, ldx, w, n_in, o, bias, out, ldo);
+    if (mrt > 1)
+        for (; o + 4 <= o1; o += 4) gemv_block(mrt, 4, dt, x, ldx, w, n_in, o, bias, out, ldo);
+    for (; o < o1; o++) gemv_row(mrt, dt, x, ldx, w, n_in, o, bias, out, ldo);
 }
 
 AI void gemv_dt(const sym_dtype dt, int n_tok, const float *x, int64_t ldx, const void *w,
@@ -133,22 +170,42 @@ static void k_gemv(int n_tok, const float *x, int64_t ldx, const void *w, sym_dt
 
 /* ---- gemm: prefill, packed f32 panels and an MR x NR register block -------------------------- */
 
-/* Transposes VW x VW blocks of weights (converted to f32 on load) into the panel. */
+/* Transposes VW x VW blocks of weights (converted to f32 on load) into the panel. Full blocks
+ * take the fast path, with the block held in registers throughout (a variable index would spill
+ * it to the stack); edges go through a zero-padded copy. */
+AI void pack_block(const sym_dtype dt, const void *w, int64_t n_in, int64_t row0, int64_t k,
+                   float *dst) {
+    vec_t r[VW];
+#pragma GCC unroll 16
+    for (int j = 0; j < VW; j++) r[j] = load_dt(row_ptr(w, dt, row0 + j, n_in), dt, k);
+    v_transpose(r);
+#pragma GCC unroll 16
+    for (int j = 0; j < VW; j++) v_store(dst + j * NR, r[j]);
+}
+
+static void pack_edge(const sym_dtype dt, const void *w, int64_t n_in, int64_t row0, int n_rows,
+                      int64_t k, int nk, float *dst) {
+    vec_t r[VW];
+    float tmp[VW * VW];
+    for (int j = 0; j < VW; j++)
+        r[j] = j < n_rows ? load_dt_n(row_ptr(w, dt, row0 + j, n_in), dt, k, nk) : v_zero();
+    v_transpose(r);
+    for (int j = 0; j < VW; j++) v_store(tmp + j * VW, r[j]);
+    for (int j = 0; j < nk; j++) v_store(dst + j * NR, v_load(tmp + j * VW));
+}
+
 AI void pack_dt(const sym_dtype dt, const void *w, int64_t n_in, int64_t o0, int n_rows,
                 int64_t k0, int64_t kc, float *panel) {
     for (int h = 0; h < NR / VW; h++) {
-        for (int64_t kb = 0; kb < kc; kb += VW) {
+        int hr = n_rows - h * VW; /* rows of this half */
+        hr = hr < 0 ? 0 : hr > VW ? VW : hr;
+        int64_t kb = 0;
+        if (hr == VW)
+            for (; kb + VW <= kc; kb += VW)
+                pack_block(dt, w, n_in, o0 + h * VW, k0 + kb, panel + kb * NR + h * VW);
+        for (; kb < kc; kb += VW) {
             int nk = kc - kb < VW ? (int)(kc - kb) : VW;
-            vec_t r[VW];
-#pragma GCC unroll 16
-            for (int j = 0; j < VW; j++) {
-                int row = h * VW + j;
-                if (row >= n_rows) r[j] = v_zero();
-                else if (nk == VW) r[j] = load_dt(row_ptr(w, dt, o0 + row, n_in), dt, k0 + kb);
-                else r[j] = load_dt_n(row_ptr(w, dt, o0 + row, n_in), dt, k0 + kb, nk);
-            }
-            v_transpose(r);
-            for (int j = 0; j < nk; j++) v_store(panel + (kb + j) * NR + h * VW, r[j]);
+            pack_edge(dt, w, n_in, o0 + h * VW, hr, k0 + kb, nk, panel + kb * NR + h * VW);
         }
     }
 }
