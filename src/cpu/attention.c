@@ -3,11 +3,11 @@
  *
  * A task is (block of tokens, KV head, subgroup of that KV head's query heads): all its query
  * rows share the same K/V rows, so each block of SYM_CPU_ATTN_BLOCK cache positions is converted
- * to f32 once (or read in place for an f32 cache) and scored against every query row of the
- * task. Blocks and subgroups shrink until there are a few tasks per thread (decode: one token,
+ * to f32 once (keys transposed, so that scores come a vector of positions at a time; values
+ * row-major, read in place from an f32 cache) and used by every query row of the task. Blocks and subgroups shrink until there are a few tasks per thread (decode: one token,
  * so the query heads are split). Per-thread scratch (floats):
  *   q (n_q, head_dim) pre-scaled copy | acc (n_q, head_dim) | m, l, lim (n_q) | s (BLOCK)
- *   | kf, vf (BLOCK, head_dim)
+ *   | kt (head_dim, BLOCK) | vf (BLOCK, head_dim)
  * Copying q first makes out aliasing q harmless.
  */
 #include <math.h>
@@ -56,8 +56,8 @@ static void attn_task(void *ctx, int64_t task, int thread_idx) {
     float *l = m + n_q;
     int *lim = (int *)(l + n_q);
     float *s = (float *)(lim + n_q);
-    float *kf = s + BLOCK;
-    float *vf = kf + (size_t)BLOCK * hd;
+    float *kt = s + BLOCK;
+    float *vf = kt + (size_t)BLOCK * hd;
 
     for (int ti = 0; ti < nt; ti++) {
         for (int hi = 0; hi < nh; hi++) {
@@ -76,23 +76,18 @@ static void attn_task(void *ctx, int64_t task, int thread_idx) {
     for (int p0 = 0; p0 < n_pos; p0 += BLOCK) {
         int np = n_pos - p0 < BLOCK ? n_pos - p0 : BLOCK;
         size_t off = ((size_t)p0 * (size_t)j->ld_kv + (size_t)kvh * hd) * esz;
-        const float *kr, *vr;
-        int64_t ld;
+        k->attn_kt((const char *)j->kc + off, j->kvt, j->ld_kv, np, hd, kt);
+        const float *vr = vf;
+        int64_t ld = hd;
         if (j->kvt == SYM_DT_F32) {
-            kr = (const float *)((const char *)j->kc + off);
             vr = (const float *)((const char *)j->vc + off);
             ld = j->ld_kv;
         } else {
-            for (int r = 0; r < np; r++) {
-                size_t ro = off + (size_t)r * (size_t)j->ld_kv * esz;
-                k->to_f32((const char *)j->kc + ro, j->kvt, kf + (size_t)r * hd, hd);
-                k->to_f32((const char *)j->vc + ro, j->kvt, vf + (size_t)r * hd, hd);
-            }
-            kr = kf;
-            vr = vf;
-            ld = hd;
+            for (int r = 0; r < np; r++)
+                k->to_f32((const char *)j->vc + off + (size_t)r * (size_t)j->ld_kv * esz, j->kvt,
+                          vf + (size_t)r * hd, hd);
         }
-        k->attn_step(n_q, qb, lim, hd, p0, np, kr, vr, ld, m, l, acc, s);
+        k->attn_step(n_q, qb, lim, hd, p0, np, kt, vr, ld, m, l, acc, s);
     }
 
     for (int ti = 0; ti < nt; ti++) {

@@ -52,13 +52,17 @@ typedef struct sym_cpu_kernels {
     /* x = softmax(x) in place */
     void (*softmax)(float *x, int64_t n);
 
-    /* One step of flash attention for n_q query rows against positions [p0, p0 + n_p) of one
-     * KV head: kf, vf are the (already f32) key/value rows of those positions, row stride
-     * ld_kv floats; q (n_q, head_dim) is pre-scaled; lim[i] is the number of positions query i
-     * may see (causal, absolute). m, l, acc (n_q, head_dim) carry the running max, sum and
-     * unnormalized output; s is scratch of SYM_CPU_ATTN_BLOCK floats. */
+    /* Flash attention, one block of at most SYM_CPU_ATTN_BLOCK cache positions of one KV head.
+     * attn_kt converts the keys of n_p positions (src: position j at src + j * ld elements,
+     * head_dim values each) into kt[d * SYM_CPU_ATTN_BLOCK + j], transposed so scores come out
+     * a vector of positions at a time; columns j >= n_p are zero. attn_step then runs n_q query
+     * rows q (n_q, head_dim; pre-scaled) against positions [p0, p0 + n_p): vf holds their
+     * values (row stride ld_v floats), lim[i] is how many positions query i may see (causal,
+     * absolute), m, l, acc (n_q, head_dim) carry the running max, sum and unnormalized output,
+     * s is scratch of SYM_CPU_ATTN_BLOCK floats. */
+    void (*attn_kt)(const void *src, sym_dtype st, int64_t ld, int n_p, int head_dim, float *kt);
     void (*attn_step)(int n_q, const float *q, const int *lim, int head_dim, int p0, int n_p,
-                      const float *kf, const float *vf, int64_t ld_kv, float *m, float *l,
+                      const float *kt, const float *vf, int64_t ld_v, float *m, float *l,
                       float *acc, float *s);
 } sym_cpu_kernels;
 

@@ -104,21 +104,27 @@ static void g_softmax(float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) x[i] /= sum;
 }
 
+static void g_attn_kt(const void *src, sym_dtype st, int64_t ld, int n_p, int head_dim,
+                      float *kt) {
+    for (int j = 0; j < SYM_CPU_ATTN_BLOCK; j++) {
+        const void *row = j < n_p ? row_ptr(src, st, j, ld) : NULL;
+        for (int d = 0; d < head_dim; d++)
+            kt[d * SYM_CPU_ATTN_BLOCK + j] = row ? get_dt(row, st, d) : 0.0f;
+    }
+}
+
 static void g_attn_step(int n_q, const float *q, const int *lim, int head_dim, int p0, int n_p,
-                        const float *kf, const float *vf, int64_t ld_kv, float *m, float *l,
+                        const float *kt, const float *vf, int64_t ld_v, float *m, float *l,
                         float *acc, float *s) {
     for (int qi = 0; qi < n_q; qi++) {
         int np = lim[qi] - p0 < n_p ? lim[qi] - p0 : n_p;
         if (np <= 0) continue;
         const float *qr = q + (int64_t)qi * head_dim;
         float mx = -INFINITY;
-        for (int j = 0; j < np; j++) {
-            const float *kr = kf + j * ld_kv;
-            float d = 0.0f;
-            for (int i = 0; i < head_dim; i++) d += qr[i] * kr[i];
-            s[j] = d;
-            mx = fmaxf(mx, d);
-        }
+        for (int j = 0; j < np; j++) s[j] = 0.0f;
+        for (int d = 0; d < head_dim; d++)
+            for (int j = 0; j < np; j++) s[j] += qr[d] * kt[d * SYM_CPU_ATTN_BLOCK + j];
+        for (int j = 0; j < np; j++) mx = fmaxf(mx, s[j]);
         float m_new = fmaxf(m[qi], mx), corr = expf(m[qi] - m_new), sum = 0.0f;
         for (int j = 0; j < np; j++) {
             s[j] = expf(s[j] - m_new);
@@ -129,7 +135,7 @@ static void g_attn_step(int n_q, const float *q, const int *lim, int head_dim, i
         float *a = acc + (int64_t)qi * head_dim;
         for (int i = 0; i < head_dim; i++) a[i] *= corr;
         for (int j = 0; j < np; j++)
-            for (int i = 0; i < head_dim; i++) a[i] += s[j] * vf[j * ld_kv + i];
+            for (int i = 0; i < head_dim; i++) a[i] += s[j] * vf[j * ld_v + i];
     }
 }
 
@@ -147,5 +153,6 @@ const sym_cpu_kernels sym_cpu_kernels_generic = {
     .silu_mul = g_silu_mul,
     .add = g_add,
     .softmax = g_softmax,
+    .attn_kt = g_attn_kt,
     .attn_step = g_attn_step,
 };

@@ -35,15 +35,6 @@ static void gemv_task(void *ctx, int64_t task, int thread_idx) {
                j->n_out);
 }
 
-static void prefetch_tile(const mm_job *j, int64_t o0, int n_rows, int64_t k0) {
-    size_t esz = sym_dtype_size(j->wt);
-    int64_t kc = j->n_in - k0 < SYM_CPU_KC ? j->n_in - k0 : SYM_CPU_KC;
-    for (int r = 0; r < n_rows; r++) {
-        const char *row = (const char *)j->w + ((size_t)(o0 + r) * (size_t)j->n_in + (size_t)k0) * esz;
-        for (size_t off = 0; off < (size_t)kc * esz; off += 64) __builtin_prefetch(row + off, 0, 2);
-    }
-}
-
 static void gemm_task(void *ctx, int64_t task, int thread_idx) {
     const mm_job *j = ctx;
     const sym_cpu_kernels *k = j->k;
@@ -61,12 +52,6 @@ static void gemm_task(void *ctx, int64_t task, int thread_idx) {
         for (int64_t k0 = 0; k0 < j->n_in; k0 += SYM_CPU_KC) {
             int64_t kc = j->n_in - k0 < SYM_CPU_KC ? j->n_in - k0 : SYM_CPU_KC;
             k->pack(j->w, j->wt, j->n_in, o0, n_rows, k0, kc, panel);
-            /* the next chunk's weights come from DRAM: start fetching them into L2 now, so
-             * that they arrive while the micro-kernel computes this one */
-            if (k0 + SYM_CPU_KC < j->n_in) prefetch_tile(j, o0, n_rows, k0 + SYM_CPU_KC);
-            else if (o0 + nr < j->n_out && p + 1 < (pg + 1) * j->panels_per_task)
-                prefetch_tile(j, o0 + nr, (int)(j->n_out - o0 - nr < nr ? j->n_out - o0 - nr : nr),
-                              0);
             k->gemm_panel(nt, x + k0, j->n_in, panel, kc, out + o0, j->n_out, n_rows, k0 > 0,
                           j->bias ? j->bias + o0 : NULL);
         }

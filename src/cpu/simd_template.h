@@ -432,55 +432,109 @@ static void k_softmax(float *x, int64_t n) {
 
 /* ---- attention ------------------------------------------------------------------------------- */
 
-AI float dot_n(const float *a, const float *b, int n) {
-    vec_t s0 = v_zero(), s1 = v_zero();
-    int i = 0;
-    for (; i + 2 * VW <= n; i += 2 * VW) {
-        s0 = v_fma(v_load(a + i), v_load(b + i), s0);
-        s1 = v_fma(v_load(a + i + VW), v_load(b + i + VW), s1);
+#define BLK SYM_CPU_ATTN_BLOCK
+#define NCH (BLK / VW) /* vectors of positions per block */
+
+AI void kt_block(const sym_dtype dt, const void *src, int64_t ld, int jb, int nj, int db, int nd,
+                 float *kt) {
+    vec_t r[VW];
+    if (nj == VW && nd == VW) {
+#pragma GCC unroll 16
+        for (int j = 0; j < VW; j++) r[j] = load_dt(row_ptr(src, dt, jb + j, ld), dt, db);
+        v_transpose(r);
+#pragma GCC unroll 16
+        for (int d = 0; d < VW; d++) v_store(kt + (int64_t)(db + d) * BLK + jb, r[d]);
+        return;
     }
-    for (; i + VW <= n; i += VW) s0 = v_fma(v_load(a + i), v_load(b + i), s0);
-    if (i < n) s1 = v_fma(v_load_n(a + i, n - i), v_load_n(b + i, n - i), s1);
-    return v_hsum(v_add(s0, s1));
+    for (int j = 0; j < VW; j++)
+        r[j] = j < nj ? load_dt_n(row_ptr(src, dt, jb + j, ld), dt, db, nd) : v_zero();
+    v_transpose(r);
+    for (int d = 0; d < nd; d++) v_store(kt + (int64_t)(db + d) * BLK + jb, r[d]);
 }
 
-/* acc[d] = acc[d] * corr + sum_j p[j] * v[j][d], one vector of d at a time so the accumulator
- * stays in a register over all positions. */
+AI void attn_kt_dt(const sym_dtype dt, const void *src, int64_t ld, int n_p, int hd, float *kt) {
+    for (int jb = 0; jb < BLK; jb += VW) {
+        if (jb >= n_p) {
+            for (int d = 0; d < hd; d++) v_store(kt + (int64_t)d * BLK + jb, v_zero());
+            continue;
+        }
+        int nj = n_p - jb < VW ? n_p - jb : VW;
+        for (int db = 0; db < hd; db += VW)
+            kt_block(dt, src, ld, jb, nj, db, hd - db < VW ? hd - db : VW, kt);
+    }
+}
+
+static void k_attn_kt(const void *src, sym_dtype st, int64_t ld, int n_p, int head_dim,
+                      float *kt) {
+    switch (st) {
+    case SYM_DT_F16: attn_kt_dt(SYM_DT_F16, src, ld, n_p, head_dim, kt); break;
+    case SYM_DT_BF16: attn_kt_dt(SYM_DT_BF16, src, ld, n_p, head_dim, kt); break;
+    default: attn_kt_dt(SYM_DT_F32, src, ld, n_p, head_dim, kt); break;
+    }
+}
+
+/* s[j] = q . k_j for the whole block, NCH independent vectors of positions */
+AI void attn_scores(const float *q, const float *kt, int hd, float *s) {
+    vec_t acc[NCH];
+#pragma GCC unroll 8
+    for (int c = 0; c < NCH; c++) acc[c] = v_zero();
+    for (int d = 0; d < hd; d++) {
+        vec_t qd = v_set1(q[d]);
+#pragma GCC unroll 8
+        for (int c = 0; c < NCH; c++) acc[c] = v_fma(qd, v_load(kt + (int64_t)d * BLK + c * VW), acc[c]);
+    }
+#pragma GCC unroll 8
+    for (int c = 0; c < NCH; c++) v_store(s + c * VW, acc[c]);
+}
+
+/* acc[d] = acc[d] * corr + sum_j p[j] * v[j][d]. Four vectors of d at a time stay in registers
+ * over all positions: four independent FMA chains (one chain would wait on FMA latency). */
 AI void accumulate_pv(float *acc, float corr, const float *p, int n_p, const float *v,
-                      int64_t ld_kv, int hd) {
+                      int64_t ld_v, int hd) {
     vec_t cr = v_set1(corr);
     int d = 0;
-    for (; d + VW <= hd; d += VW) {
-        vec_t a = v_mul(v_load(acc + d), cr);
-        for (int j = 0; j < n_p; j++) a = v_fma(v_set1(p[j]), v_load(v + j * ld_kv + d), a);
-        v_store(acc + d, a);
+    for (; d + 4 * VW <= hd; d += 4 * VW) {
+        vec_t a0 = v_mul(v_load(acc + d), cr), a1 = v_mul(v_load(acc + d + VW), cr);
+        vec_t a2 = v_mul(v_load(acc + d + 2 * VW), cr), a3 = v_mul(v_load(acc + d + 3 * VW), cr);
+        for (int j = 0; j < n_p; j++) {
+            const float *vr = v + j * ld_v + d;
+            vec_t pj = v_set1(p[j]);
+            a0 = v_fma(pj, v_load(vr), a0);
+            a1 = v_fma(pj, v_load(vr + VW), a1);
+            a2 = v_fma(pj, v_load(vr + 2 * VW), a2);
+            a3 = v_fma(pj, v_load(vr + 3 * VW), a3);
+        }
+        v_store(acc + d, a0);
+        v_store(acc + d + VW, a1);
+        v_store(acc + d + 2 * VW, a2);
+        v_store(acc + d + 3 * VW, a3);
     }
-    if (d < hd) {
-        int m = hd - d;
-        vec_t a = v_mul(v_load_n(acc + d, m), cr);
-        for (int j = 0; j < n_p; j++) a = v_fma(v_set1(p[j]), v_load_n(v + j * ld_kv + d, m), a);
-        v_store_n(acc + d, a, m);
+    for (; d < hd; d += VW) {
+        int m = hd - d < VW ? hd - d : VW;
+        vec_t a0 = v_mul(v_load_n(acc + d, m), cr), a1 = v_zero();
+        int j = 0;
+        for (; j + 2 <= n_p; j += 2) {
+            a0 = v_fma(v_set1(p[j]), v_load_n(v + j * ld_v + d, m), a0);
+            a1 = v_fma(v_set1(p[j + 1]), v_load_n(v + (j + 1) * ld_v + d, m), a1);
+        }
+        if (j < n_p) a0 = v_fma(v_set1(p[j]), v_load_n(v + j * ld_v + d, m), a0);
+        v_store_n(acc + d, v_add(a0, a1), m);
     }
 }
 
 static void k_attn_step(int n_q, const float *q, const int *lim, int head_dim, int p0, int n_p,
-                        const float *kf, const float *vf, int64_t ld_kv, float *m, float *l,
+                        const float *kt, const float *vf, int64_t ld_v, float *m, float *l,
                         float *acc, float *s) {
     for (int qi = 0; qi < n_q; qi++) {
         int np = lim[qi] - p0 < n_p ? lim[qi] - p0 : n_p;
         if (np <= 0) continue;
-        const float *qr = q + (int64_t)qi * head_dim;
-        float mx = -INFINITY;
-        for (int j = 0; j < np; j++) {
-            s[j] = dot_n(qr, kf + j * ld_kv, head_dim);
-            mx = fmaxf(mx, s[j]);
-        }
-        float m_new = fmaxf(m[qi], mx);
+        attn_scores(q + (int64_t)qi * head_dim, kt, head_dim, s);
+        float m_new = fmaxf(m[qi], max_of(s, np));
         float corr = expf(m[qi] - m_new); /* 0 on the first block (m = -inf) */
         float sum = exp_sub_sum(s, np, m_new);
         l[qi] = l[qi] * corr + sum;
         m[qi] = m_new;
-        accumulate_pv(acc + (int64_t)qi * head_dim, corr, s, np, vf, ld_kv, head_dim);
+        accumulate_pv(acc + (int64_t)qi * head_dim, corr, s, np, vf, ld_v, head_dim);
     }
 }
 
@@ -498,5 +552,6 @@ const sym_cpu_kernels KTABLE = {
     .silu_mul = k_silu_mul,
     .add = k_add,
     .softmax = k_softmax,
+    .attn_kt = k_attn_kt,
     .attn_step = k_attn_step,
 };
