@@ -10,6 +10,7 @@
  */
 #include <math.h>
 
+#include "base/alloc.h"
 #include "base/half.h"
 #include "cpu/ops.h"
 #include "cpu/ref.h"
@@ -375,6 +376,100 @@ static void test_errors(void) {
     }
 }
 
+/* ---- the per-token path does not allocate; failed scratch growth is latched ---- */
+
+static int g_n_alloc, g_fail_alloc;
+static void *count_malloc(void *u, size_t n) {
+    (void)u;
+    g_n_alloc++;
+    return g_fail_alloc ? NULL : malloc(n);
+}
+static void *count_realloc(void *u, void *p, size_t n) {
+    (void)u;
+    g_n_alloc++;
+    return g_fail_alloc ? NULL : realloc(p, n);
+}
+static void count_free(void *u, void *p) {
+    (void)u;
+    free(p);
+}
+
+/* One decode step and one 64-token prefill of a small llama-shaped layer. */
+static void run_layer(sym_backend *b, int n_tok, int pos0, float *buf, uint16_t *w16,
+                      uint16_t *kv) {
+    enum { E = 256, FF = 688, NH = 8, NKV = 2, HD = 32, CTX = 160 };
+    float *x = buf, *h = x + 64 * E, *q = h + 64 * E, *kk = q + 64 * E, *vv = kk + 64 * NKV * HD,
+          *a = vv + 64 * NKV * HD, *g = a + 64 * E, *u = g + 64 * FF, *lg = u + 64 * FF;
+    sym_tensor tx = tensor(SYM_DT_F32, E, n_tok, x), th = tensor(SYM_DT_F32, E, n_tok, h);
+    sym_tensor tq = tensor(SYM_DT_F32, E, n_tok, q), tk = tensor(SYM_DT_F32, NKV * HD, n_tok, kk);
+    sym_tensor tv = tensor(SYM_DT_F32, NKV * HD, n_tok, vv), ta = tensor(SYM_DT_F32, E, n_tok, a);
+    sym_tensor tg = tensor(SYM_DT_F32, FF, n_tok, g), tu = tensor(SYM_DT_F32, FF, n_tok, u);
+    sym_tensor tl = tensor(SYM_DT_F32, 1000, 1, lg), tn = tensor(SYM_DT_F16, E, 1, w16);
+    sym_tensor wq = tensor(SYM_DT_F16, E, E, w16), wk = tensor(SYM_DT_F16, E, NKV * HD, w16);
+    sym_tensor wg = tensor(SYM_DT_F16, E, FF, w16), wd = tensor(SYM_DT_F16, FF, E, w16);
+    sym_tensor wo = tensor(SYM_DT_F16, E, 1000, w16);
+    sym_tensor kc = tensor(SYM_DT_F16, NKV * HD, CTX, kv), vc = tensor(SYM_DT_F16, NKV * HD, CTX, kv);
+    int32_t ids[64];
+    for (int i = 0; i < 64; i++) ids[i] = i;
+    b->ops->embed(b, &tx, &wo, ids, n_tok);
+    b->ops->rmsnorm(b, &th, &tx, &tn, 1e-5f);
+    b->ops->matmul(b, &tq, &th, &wq, NULL);
+    b->ops->matmul(b, &tk, &th, &wk, NULL);
+    b->ops->matmul(b, &tv, &th, &wk, NULL);
+    b->ops->rope(b, &tq, NH, HD, pos0, 10000.0f, 1.0f, 0);
+    b->ops->rope(b, &tk, NKV, HD, pos0, 10000.0f, 1.0f, 0);
+    b->ops->store_rows(b, &kc, pos0, &tk);
+    b->ops->store_rows(b, &vc, pos0, &tv);
+    b->ops->attention(b, &ta, &tq, &kc, &vc, NH, NKV, HD, pos0, 0.17f);
+    b->ops->matmul(b, &th, &ta, &wq, NULL);
+    b->ops->add(b, &tx, &tx, &th);
+    b->ops->matmul(b, &tg, &tx, &wg, NULL);
+    b->ops->matmul(b, &tu, &tx, &wg, NULL);
+    b->ops->silu_mul(b, &tg, &tg, &tu);
+    b->ops->matmul(b, &th, &tg, &wd, NULL);
+    sym_tensor last = tensor(SYM_DT_F32, E, 1, x + (n_tok - 1) * E);
+    sym_tensor tl1 = tensor(SYM_DT_F32, 1000, 1, lg);
+    b->ops->matmul(b, &tl1, &last, &wo, NULL);
+    b->ops->softmax(b, &tl);
+}
+
+static void test_no_alloc(void) {
+    float *buf = calloc(64 * 4096, sizeof *buf);
+    uint16_t *w16 = calloc(1000 * 688, 2), *kv = calloc(160 * 64, 2);
+    for (size_t i = 0; i < 1000 * 688; i++) w16[i] = (uint16_t)(0x3000 | (i & 0x3ff));
+    sym_alloc_hooks hooks = {count_malloc, count_realloc, count_free, NULL};
+    for (int i = 0; i < g_n_cfg; i++) {
+        sym_backend *b = g_cfg[i].b;
+        run_layer(b, 64, 0, buf, w16, kv); /* warm-up: scratch reaches its size */
+        sym_set_alloc_hooks(&hooks);
+        g_n_alloc = 0;
+        run_layer(b, 64, 64, buf, w16, kv);
+        for (int t = 0; t < 8; t++) run_layer(b, 1, 128 + t, buf, w16, kv);
+        sym_set_alloc_hooks(NULL);
+        CHECK(g_n_alloc == 0, "[%s] %d allocations on the per-token path", g_cfg[i].name,
+              g_n_alloc);
+        CHECK_OK(b->ops->sync(b));
+    }
+    /* a scratch that must grow (head_dim 512) while allocation fails: latched, output untouched */
+    sym_backend *b = g_cfg[0].b;
+    enum { HD = 512 };
+    float *q = calloc(64 * HD, 4), *o = calloc(64 * HD, 4), *kvf = calloc(64 * HD, 4);
+    o[0] = 42.0f;
+    sym_tensor tq = tensor(SYM_DT_F32, HD, 64, q), to = tensor(SYM_DT_F32, HD, 64, o);
+    sym_tensor tkv = tensor(SYM_DT_F32, HD, 64, kvf);
+    sym_set_alloc_hooks(&hooks);
+    g_fail_alloc = 1;
+    b->ops->attention(b, &to, &tq, &tkv, &tkv, 1, 1, HD, 0, 1.0f);
+    g_fail_alloc = 0;
+    sym_set_alloc_hooks(NULL);
+    CHECK_STATUS(b->ops->sync(b), SYM_ERR_OOM);
+    CHECK(o[0] == 42.0f, "failed attention wrote its output");
+    b->ops->attention(b, &to, &tq, &tkv, &tkv, 1, 1, HD, 0, 1.0f);
+    CHECK_OK(b->ops->sync(b));
+    CHECK(o[0] == 0.0f, "attention after the failure: %g", o[0]);
+    free(q), free(o), free(kvf), free(buf), free(w16), free(kv);
+}
+
 int main(void) {
     test_rng r = test_rng_init("test_cpu_ops");
     CHECK_OK(sym_ref_backend_create(&g_ref));
@@ -444,6 +539,7 @@ int main(void) {
     test_rope(&r, 45, 7, 18, 3, 1);
     test_rope(&r, 200, 16, 128, 17, 1);
     test_errors();
+    test_no_alloc();
 
     for (int i = 0; i < 16; i++)
         if (g_worst_name[i][0])
