@@ -9,6 +9,7 @@
  *   prefill                 the same matrices with 64-token activations -> tokens/s, GFLOP/s,
  *                           ratio to the FMA peak (2 x n_params FLOP per token)
  * Usage: bench_cpu [--threads N] [--isa generic|avx2|avx512] [--reps N] [--layers N]
+ *                  [--only decode|prefill]
  * Progress goes to stderr.
  */
 #include <inttypes.h>
@@ -235,6 +236,20 @@ static double run_pass(sym_backend *b, const model *md, uint16_t *arena, sym_dty
     return t;
 }
 
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* median of column c of an (n, stride) table */
+static double median_col(const double *t, int n, int stride, int c) {
+    double v[64];
+    if (n > 64) n = 64;
+    for (int i = 0; i < n; i++) v[i] = t[i * stride + c];
+    qsort(v, (size_t)n, sizeof v[0], cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
 static void cpu_model(char *buf, size_t cap) {
     snprintf(buf, cap, "unknown");
     FILE *f = fopen("/proc/cpuinfo", "r");
@@ -255,12 +270,17 @@ static void cpu_model(char *buf, size_t cap) {
 }
 
 int main(int argc, char **argv) {
-    int n_threads = 0, reps = 5, n_layer = N_LAYER;
+    int n_threads = 0, reps = 5, n_layer = N_LAYER, do_decode = 1, do_prefill = 1;
     sym_cpu_isa isa = SYM_CPU_ISA_AUTO;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) n_threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--layers") && i + 1 < argc) n_layer = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
+            const char *n = argv[++i];
+            do_decode = !strcmp(n, "decode");
+            do_prefill = !strcmp(n, "prefill");
+        }
         else if (!strcmp(argv[i], "--isa") && i + 1 < argc) {
             const char *n = argv[++i];
             isa = !strcmp(n, "generic") ? SYM_CPU_ISA_GENERIC
@@ -269,11 +289,11 @@ int main(int argc, char **argv) {
                                          : SYM_CPU_ISA_COUNT;
         } else {
             fprintf(stderr, "usage: bench_cpu [--threads N] [--isa generic|avx2|avx512] "
-                            "[--reps N] [--layers N]\n");
+                            "[--reps N] [--layers N] [--only decode|prefill]\n");
             return 2;
         }
     }
-    if (n_layer < 1 || n_layer > N_LAYER || reps < 1) return 2;
+    if (n_layer < 1 || n_layer > N_LAYER || reps < 1 || reps > 64) return 2;
     sym_backend *b = NULL;
     if (sym_cpu_backend_create_isa(n_threads, isa, &b) != SYM_OK) {
         fprintf(stderr, "bench_cpu: %s\n", sym_last_error());
@@ -316,43 +336,66 @@ int main(int argc, char **argv) {
         disp = t < disp ? t : disp;
     }
 
-    /* Rounds interleave every measurement, so that a burst of load from other processes hits
-     * all of them alike; each figure is the best over the rounds. */
+    /* Rounds interleave every measurement, so that a burst of load from other processes (this
+     * machine may be shared, and so may its memory bus) hits all of them alike. Figures are the
+     * best over the rounds; each round also pairs decode with the bandwidth measured just before
+     * and after it (prefill with the FMA peak), and the median of those paired ratios is
+     * reported next to the ratio of the bests. */
     double bw = 0, peak = 0, n_params = (double)md.n_elems;
     double dec_s[2] = {1e9, 1e9}, pre_s[2] = {1e9, 1e9};
-    bw_job bj = {.p = (const char *)arena, .wide = wide};
-    bj.bytes_per_task = (bytes / (size_t)n_threads) & ~(size_t)511;
+    double *pair = calloc((size_t)reps * 4, sizeof *pair); /* [round][dec f16, bf16, pre f16, bf16] */
+    /* 8 MB chunks handed out dynamically (like the matmul's tasks): a thread slowed by other
+     * load does not hold the others back, so this is the ceiling the machine can deliver */
+    bw_job bj = {.p = (const char *)arena, .wide = wide, .bytes_per_task = 8u << 20};
+    int64_t bw_tasks = (int64_t)(bytes / bj.bytes_per_task);
+    size_t bw_bytes = (size_t)bw_tasks * bj.bytes_per_task;
     fma_job fm = {.wide = wide};
     for (int r = 0; r < reps; r++) {
-        /* (a) read bandwidth over the whole weight arena, split evenly over the threads */
-        for (int k = 0; k < 2; k++) {
+        double bw_r = 0, peak_r = 0, dec_r[2] = {0, 0}, pre_r[2] = {0, 0};
+        for (int phase = 0; phase < 3; phase++) {
+            /* (a) read bandwidth over the whole weight arena */
             double t0 = now_s();
-            sym_threadpool_parallel_for(pool, n_threads, bw_task, &bj);
-            double g = (double)bj.bytes_per_task * n_threads / (now_s() - t0) / 1e9;
-            bw = g > bw ? g : bw;
+            sym_threadpool_parallel_for(pool, bw_tasks, bw_task, &bj);
+            double g = (double)bw_bytes / (now_s() - t0) / 1e9;
+            bw_r = g > bw_r ? g : bw_r;
+            /* (b) FMA peak */
+            for (int k = 0; k < 2 && wide; k++) {
+                t0 = now_s();
+                sym_threadpool_parallel_for(pool, n_threads, fma_task, &fm);
+                g = 2.0 * (wide == 2 ? 16 : 8) * 12 * (double)FMA_ITERS * n_threads /
+                    (now_s() - t0) / 1e9;
+                peak_r = g > peak_r ? g : peak_r;
+            }
+            if (phase == 2) break;
+            /* (c) decode, (d) prefill: f16 in phase 0, bf16 (the same bytes) in phase 1 */
+            sym_dtype wt = phase == 0 ? SYM_DT_F16 : SYM_DT_BF16;
+            if (do_decode) dec_r[phase] = run_pass(b, &md, arena, wt, 1, xin, xff, out);
+            if (do_prefill)
+                pre_r[phase] = run_pass(b, &md, arena, wt, PREFILL_TOK, xin, xff, out);
         }
-        /* (b) FMA peak */
-        for (int k = 0; k < 3 && wide; k++) {
-            double t0 = now_s();
-            sym_threadpool_parallel_for(pool, n_threads, fma_task, &fm);
-            double g = 2.0 * (wide == 2 ? 16 : 8) * 12 * (double)FMA_ITERS * n_threads /
-                       (now_s() - t0) / 1e9;
-            peak = g > peak ? g : peak;
-        }
-        /* (c) decode and (d) prefill, f16 then bf16 (same bytes) */
+        bw = bw_r > bw ? bw_r : bw;
+        peak = peak_r > peak ? peak_r : peak;
         for (int d = 0; d < 2; d++) {
-            sym_dtype wt = d == 0 ? SYM_DT_F16 : SYM_DT_BF16;
-            double t = run_pass(b, &md, arena, wt, 1, xin, xff, out);
-            dec_s[d] = t < dec_s[d] ? t : dec_s[d];
-            t = run_pass(b, &md, arena, wt, PREFILL_TOK, xin, xff, out);
-            pre_s[d] = t < pre_s[d] ? t : pre_s[d];
+            if (do_decode) {
+                dec_s[d] = dec_r[d] < dec_s[d] ? dec_r[d] : dec_s[d];
+                pair[r * 4 + d] = (double)bytes / dec_r[d] / 1e9 / bw_r;
+            }
+            if (do_prefill) {
+                pre_s[d] = pre_r[d] < pre_s[d] ? pre_r[d] : pre_s[d];
+                pair[r * 4 + 2 + d] = 2.0 * n_params * PREFILL_TOK / pre_r[d] / 1e9 / peak_r;
+            }
         }
         fprintf(stderr,
                 "bench_cpu: round %d: read %.1f GB/s, FMA %.1f GFLOP/s, decode f16 %.2f bf16 "
-                "%.2f tok/s, prefill f16 %.1f bf16 %.1f tok/s (best so far)\n",
-                r + 1, bw, peak, 1 / dec_s[0], 1 / dec_s[1], PREFILL_TOK / pre_s[0],
-                PREFILL_TOK / pre_s[1]);
+                "%.2f tok/s (%.2f, %.2f of read), prefill f16 %.1f bf16 %.1f tok/s (%.2f, %.2f "
+                "of FMA)\n",
+                r + 1, bw_r, peak_r, 1 / dec_r[0], 1 / dec_r[1], pair[r * 4], pair[r * 4 + 1],
+                PREFILL_TOK / pre_r[0], PREFILL_TOK / pre_r[1], pair[r * 4 + 2],
+                pair[r * 4 + 3]);
     }
+    double med[4];
+    for (int c = 0; c < 4; c++) med[c] = median_col(pair, reps, 4, c);
+    free(pair);
 
     char host[256] = "unknown", cpu[256];
     gethostname(host, sizeof host - 1);
@@ -361,7 +404,9 @@ int main(int argc, char **argv) {
     printf("  \"machine\": {\"hostname\": \"%s\", \"cpu\": \"%s\", \"online_cpus\": %d, "
            "\"threads\": %d, \"isa\": \"%s\"},\n",
            host, cpu, sym_threadpool_cpu_count(), n_threads, sym_cpu_isa_name(isa));
-    printf("  \"method\": \"best of %d repetitions each; machine may be shared\",\n", reps);
+    printf("  \"method\": \"best of %d interleaved rounds; paired ratios: decode over the read "
+           "bandwidth, prefill over the FMA peak, measured around it in the same round\",\n",
+           reps);
     printf("  \"dispatch_us\": %.3f,\n", disp * 1e6);
     printf("  \"read_bandwidth_gbs\": %.2f,\n", bw);
     printf("  \"read_buffer_bytes\": %zu,\n", bytes);
@@ -373,14 +418,19 @@ int main(int argc, char **argv) {
         const char *dn = d == 0 ? "f16" : "bf16";
         double gbs = (double)bytes / dec_s[d] / 1e9;
         double gfl = 2.0 * n_params * PREFILL_TOK / pre_s[d] / 1e9;
-        printf("  \"decode_%s\": {\"tok_s\": %.3f, \"ms_per_tok\": %.2f, \"gbs\": %.2f, "
-               "\"ceiling_tok_s\": %.3f, \"ratio_to_bandwidth\": %.3f},\n",
-               dn, 1.0 / dec_s[d], dec_s[d] * 1e3, gbs, bw * 1e9 / (double)bytes, gbs / bw);
-        printf("  \"prefill%d_%s\": {\"tok_s\": %.2f, \"gflops\": %.2f, \"ratio_to_fma_peak\": "
-               "%.3f}%s\n",
-               PREFILL_TOK, dn, PREFILL_TOK / pre_s[d], gfl, peak > 0 ? gfl / peak : 0.0,
-               d == 0 ? "," : "");
+        if (do_decode)
+            printf("  \"decode_%s\": {\"tok_s\": %.3f, \"ms_per_tok\": %.2f, \"gbs\": %.2f, "
+                   "\"ceiling_tok_s\": %.3f, \"ratio_to_bandwidth\": %.3f, "
+                   "\"ratio_paired_median\": %.3f},\n",
+                   dn, 1.0 / dec_s[d], dec_s[d] * 1e3, gbs, bw * 1e9 / (double)bytes, gbs / bw,
+                   med[d]);
+        if (do_prefill)
+            printf("  \"prefill%d_%s\": {\"tok_s\": %.2f, \"gflops\": %.2f, "
+                   "\"ratio_to_fma_peak\": %.3f, \"ratio_paired_median\": %.3f},\n",
+                   PREFILL_TOK, dn, PREFILL_TOK / pre_s[d], gfl, peak > 0 ? gfl / peak : 0.0,
+                   med[2 + d]);
     }
+    printf("  \"rounds\": %d\n", reps);
     printf("}\n");
     free(arena), free(xin), free(xff), free(out);
     sym_threadpool_destroy(pool);

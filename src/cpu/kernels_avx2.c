@@ -68,6 +68,19 @@ AI vec_t v_load_bf16_n(const uint16_t *p, int n) {
     memcpy(tmp, p, (size_t)n * 2);
     return v_load_bf16(tmp);
 }
+AI void v_load2_f16(const uint16_t *p, vec_t *a, vec_t *b) {
+    __m256i v = _mm256_loadu_si256((const __m256i *)p);
+    *a = _mm256_cvtph_ps(_mm256_castsi256_si128(v));
+    *b = _mm256_cvtph_ps(_mm256_extracti128_si256(v, 1));
+}
+AI vec_t bf16_widen(__m128i h) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+AI void v_load2_bf16(const uint16_t *p, vec_t *a, vec_t *b) {
+    __m256i v = _mm256_loadu_si256((const __m256i *)p);
+    *a = bf16_widen(_mm256_castsi256_si128(v));
+    *b = bf16_widen(_mm256_extracti128_si256(v, 1));
+}
 AI __m128i f16_narrow(vec_t v) {
     return _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 }

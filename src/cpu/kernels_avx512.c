@@ -61,6 +61,16 @@ AI vec_t v_load_bf16(const uint16_t *p) {
 AI vec_t v_load_bf16_n(const uint16_t *p, int n) {
     return bf16_widen(_mm256_maskz_loadu_epi16(mask_n(n), p));
 }
+AI void v_load2_f16(const uint16_t *p, vec_t *a, vec_t *b) {
+    __m512i v = _mm512_loadu_si512((const void *)p);
+    *a = _mm512_cvtph_ps(_mm512_castsi512_si256(v));
+    *b = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(v, 1));
+}
+AI void v_load2_bf16(const uint16_t *p, vec_t *a, vec_t *b) {
+    __m512i v = _mm512_loadu_si512((const void *)p);
+    *a = bf16_widen(_mm512_castsi512_si256(v));
+    *b = bf16_widen(_mm512_extracti64x4_epi64(v, 1));
+}
 AI __m256i f16_narrow(vec_t v) {
     return _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 }

@@ -3,7 +3,7 @@
  *   VW (lanes), MR (gemm tokens per register block), KTABLE (the table's name), vec_t, and the
  *   always-inline primitives v_zero v_set1 v_load v_store v_load_n v_store_n v_fma v_add v_sub
  *   v_mul v_div v_max v_hsum v_hmax v_exp v_load_f16 v_load_bf16 v_load_f16_n
- *   v_load_bf16_n v_store_f16 v_store_bf16 v_store_f16_n v_store_bf16_n v_transpose.
+ *   v_load_bf16_n v_load2_f16 v_load2_bf16 v_store_f16 v_store_bf16 v_store_f16_n v_store_bf16_n v_transpose.
  * The including file applies its target attributes to everything here (pragma), so nothing in
  * this file runs unless ops.c has checked the CPU. `_n` primitives touch only lanes < n (loads
  * fill the rest with zeros). Not a standalone header: no include guard on purpose.
@@ -12,6 +12,9 @@
 #include <stdint.h>
 
 #define NR (2 * VW) /* gemm panel: two vectors of outputs */
+#ifndef GEMV_PF
+#define GEMV_PF 4096
+#endif
 
 
 /* ---- loads of any weight dtype (dt is a constant after inlining) ----------------------------- */
@@ -20,6 +23,17 @@ AI vec_t load_dt(const void *p, const sym_dtype dt, int64_t i) {
     if (dt == SYM_DT_F16) return v_load_f16((const uint16_t *)p + i);
     if (dt == SYM_DT_BF16) return v_load_bf16((const uint16_t *)p + i);
     return v_load((const float *)p + i);
+}
+
+/* 2 * VW consecutive weights: 16-bit types with one full-width load (one load per cache line
+ * keeps more distinct lines in flight when streaming from DRAM). */
+AI void load2_dt(const void *p, const sym_dtype dt, int64_t i, vec_t *a, vec_t *b) {
+    if (dt == SYM_DT_F16) v_load2_f16((const uint16_t *)p + i, a, b);
+    else if (dt == SYM_DT_BF16) v_load2_bf16((const uint16_t *)p + i, a, b);
+    else {
+        *a = v_load((const float *)p + i);
+        *b = v_load((const float *)p + i + VW);
+    }
 }
 
 AI vec_t load_dt_n(const void *p, const sym_dtype dt, int64_t i, int n) {
@@ -107,11 +121,14 @@ AI void gemv_row(const int mrt, const sym_dtype dt, const float *x, int64_t ldx,
     int64_t i = 0;
     for (; i + u * VW <= n_in; i += u * VW) {
 #pragma GCC unroll 4
-        for (int k = 0; k < u; k++) {
-            vec_t wv = load_dt(row, dt, i + k * VW);
+        for (int k = 0; k < u; k += 2) {
+            vec_t w0, w1;
+            load2_dt(row, dt, i + k * VW, &w0, &w1);
 #pragma GCC unroll 4
-            for (int t = 0; t < mrt; t++)
-                acc[t][k] = v_fma(wv, v_load(x + t * ldx + i + k * VW), acc[t][k]);
+            for (int t = 0; t < mrt; t++) {
+                acc[t][k] = v_fma(w0, v_load(x + t * ldx + i + k * VW), acc[t][k]);
+                acc[t][k + 1] = v_fma(w1, v_load(x + t * ldx + i + (k + 1) * VW), acc[t][k + 1]);
+            }
         }
     }
     for (; i + VW <= n_in; i += VW) {
