@@ -27,13 +27,13 @@
 #include "cpu/ops.h"
 
 /* tinyllama-1.1b */
-#define N_EMBD 2048
-#define N_LAYER 22
-#define N_HEAD 32
-#define N_HEAD_KV 4
-#define HEAD_DIM 64
-#define N_FF 5632
-#define N_VOCAB 32000
+#define N_EMBD      2048
+#define N_LAYER     22
+#define N_HEAD      32
+#define N_HEAD_KV   4
+#define HEAD_DIM    64
+#define N_FF        5632
+#define N_VOCAB     32000
 #define PREFILL_TOK 64
 
 typedef struct mat {
@@ -134,8 +134,10 @@ static void bw_task(void *ctx, int64_t task, int thread_idx) {
     const char *p = j->p + (size_t)task * j->bytes_per_task;
     double s;
 #if defined(__x86_64__)
-    if (j->wide == 2) s = read_512(p, j->bytes_per_task);
-    else if (j->wide == 1) s = read_256(p, j->bytes_per_task);
+    if (j->wide == 2)
+        s = read_512(p, j->bytes_per_task);
+    else if (j->wide == 1)
+        s = read_256(p, j->bytes_per_task);
     else
 #endif
         s = read_scalar(p, j->bytes_per_task);
@@ -156,25 +158,31 @@ typedef struct fma_job {
 __attribute__((target("avx512f"))) static double fma_512(void) {
     __m512 b = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
     __m512 a[12];
-    for (int k = 0; k < 12; k++) a[k] = _mm512_set1_ps((float)k);
+    for (int k = 0; k < 12; k++)
+        a[k] = _mm512_set1_ps((float)k);
     for (int i = 0; i < FMA_ITERS; i++)
 #pragma GCC unroll 12
-        for (int k = 0; k < 12; k++) a[k] = _mm512_fmadd_ps(a[k], b, c);
+        for (int k = 0; k < 12; k++)
+            a[k] = _mm512_fmadd_ps(a[k], b, c);
     __m512 s = a[0];
-    for (int k = 1; k < 12; k++) s = _mm512_add_ps(s, a[k]);
+    for (int k = 1; k < 12; k++)
+        s = _mm512_add_ps(s, a[k]);
     return (double)_mm512_reduce_add_ps(s);
 }
 
 __attribute__((target("avx2,fma"))) static double fma_256(void) {
     __m256 b = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
     __m256 a[12];
-    for (int k = 0; k < 12; k++) a[k] = _mm256_set1_ps((float)k);
+    for (int k = 0; k < 12; k++)
+        a[k] = _mm256_set1_ps((float)k);
     for (int i = 0; i < FMA_ITERS; i++)
 #pragma GCC unroll 12
-        for (int k = 0; k < 12; k++) a[k] = _mm256_fmadd_ps(a[k], b, c);
+        for (int k = 0; k < 12; k++)
+            a[k] = _mm256_fmadd_ps(a[k], b, c);
     float f[8];
     __m256 s = a[0];
-    for (int k = 1; k < 12; k++) s = _mm256_add_ps(s, a[k]);
+    for (int k = 1; k < 12; k++)
+        s = _mm256_add_ps(s, a[k]);
     _mm256_storeu_ps(f, s);
     return (double)f[0];
 }
@@ -185,8 +193,10 @@ static void fma_task(void *ctx, int64_t task, int thread_idx) {
     fma_job *j = ctx;
     double s = 0;
 #if defined(__x86_64__)
-    if (j->wide == 2) s = fma_512();
-    else if (j->wide == 1) s = fma_256();
+    if (j->wide == 2)
+        s = fma_512();
+    else if (j->wide == 1)
+        s = fma_256();
 #endif
     j->sink[thread_idx & 255] += s;
 }
@@ -202,9 +212,12 @@ typedef struct model {
 static void model_init(model *md, int n_layer) {
     md->n_mat = 0;
     md->n_elems = 0;
-    const int64_t shapes[7][2] = {{N_EMBD, N_EMBD},     {N_HEAD_KV * HEAD_DIM, N_EMBD},
-                                  {N_HEAD_KV * HEAD_DIM, N_EMBD}, {N_EMBD, N_EMBD},
-                                  {N_FF, N_EMBD},       {N_FF, N_EMBD},
+    const int64_t shapes[7][2] = {{N_EMBD, N_EMBD},
+                                  {N_HEAD_KV * HEAD_DIM, N_EMBD},
+                                  {N_HEAD_KV * HEAD_DIM, N_EMBD},
+                                  {N_EMBD, N_EMBD},
+                                  {N_FF, N_EMBD},
+                                  {N_FF, N_EMBD},
                                   {N_EMBD, N_FF}};
     for (int l = 0; l < n_layer; l++)
         for (int k = 0; k < 7; k++) {
@@ -223,8 +236,8 @@ static double run_pass(sym_backend *b, const model *md, uint16_t *arena, sym_dty
     double t0 = now_s();
     for (int i = 0; i < md->n_mat; i++) {
         const mat *m = &md->m[i];
-        sym_tensor w = {.type = wt, .n_cols = m->n_in, .n_rows = m->n_out,
-                        .data = arena + m->offset};
+        sym_tensor w = {
+            .type = wt, .n_cols = m->n_in, .n_rows = m->n_out, .data = arena + m->offset};
         sym_tensor o = {.type = SYM_DT_F32, .n_cols = m->n_out, .n_rows = n_tok, .data = out};
         b->ops->matmul(b, &o, m->n_in == N_FF ? &xf : &x, &w, NULL);
     }
@@ -245,7 +258,8 @@ static int cmp_double(const void *a, const void *b) {
 static double median_col(const double *t, int n, int stride, int c) {
     double v[64];
     if (n > 64) n = 64;
-    for (int i = 0; i < n; i++) v[i] = t[i * stride + c];
+    for (int i = 0; i < n; i++)
+        v[i] = t[i * stride + c];
     qsort(v, (size_t)n, sizeof v[0], cmp_double);
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
@@ -273,18 +287,20 @@ int main(int argc, char **argv) {
     int n_threads = 0, reps = 5, n_layer = N_LAYER, do_decode = 1, do_prefill = 1;
     sym_cpu_isa isa = SYM_CPU_ISA_AUTO;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--threads") && i + 1 < argc) n_threads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--layers") && i + 1 < argc) n_layer = atoi(argv[++i]);
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+            n_threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
+            reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--layers") && i + 1 < argc)
+            n_layer = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
             const char *n = argv[++i];
             do_decode = !strcmp(n, "decode");
             do_prefill = !strcmp(n, "prefill");
-        }
-        else if (!strcmp(argv[i], "--isa") && i + 1 < argc) {
+        } else if (!strcmp(argv[i], "--isa") && i + 1 < argc) {
             const char *n = argv[++i];
-            isa = !strcmp(n, "generic") ? SYM_CPU_ISA_GENERIC
-                  : !strcmp(n, "avx2")  ? SYM_CPU_ISA_AVX2
+            isa = !strcmp(n, "generic")  ? SYM_CPU_ISA_GENERIC
+                  : !strcmp(n, "avx2")   ? SYM_CPU_ISA_AVX2
                   : !strcmp(n, "avx512") ? SYM_CPU_ISA_AVX512
                                          : SYM_CPU_ISA_COUNT;
         } else {
@@ -330,8 +346,8 @@ int main(int argc, char **argv) {
     double disp = 1e9;
     for (int r = 0; r < 5; r++) {
         double t0 = now_s();
-        for (int i = 0; i < 10000; i++) sym_threadpool_parallel_for(pool, n_threads, fill_task,
-                                                                    &(fill_job){arena, 0, 1});
+        for (int i = 0; i < 10000; i++)
+            sym_threadpool_parallel_for(pool, n_threads, fill_task, &(fill_job){arena, 0, 1});
         double t = (now_s() - t0) / 10000;
         disp = t < disp ? t : disp;
     }
@@ -343,7 +359,8 @@ int main(int argc, char **argv) {
      * reported next to the ratio of the bests. */
     double bw = 0, peak = 0, n_params = (double)md.n_elems;
     double dec_s[2] = {1e9, 1e9}, pre_s[2] = {1e9, 1e9};
-    double *pair = calloc((size_t)reps * 4, sizeof *pair); /* [round][dec f16, bf16, pre f16, bf16] */
+    double *pair =
+        calloc((size_t)reps * 4, sizeof *pair); /* [round][dec f16, bf16, pre f16, bf16] */
     /* 8 MB chunks handed out dynamically (like the matmul's tasks): a thread slowed by other
      * load does not hold the others back, so this is the ceiling the machine can deliver */
     bw_job bj = {.p = (const char *)arena, .wide = wide, .bytes_per_task = 8u << 20};
@@ -370,8 +387,7 @@ int main(int argc, char **argv) {
             /* (c) decode, (d) prefill: f16 in phase 0, bf16 (the same bytes) in phase 1 */
             sym_dtype wt = phase == 0 ? SYM_DT_F16 : SYM_DT_BF16;
             if (do_decode) dec_r[phase] = run_pass(b, &md, arena, wt, 1, xin, xff, out);
-            if (do_prefill)
-                pre_r[phase] = run_pass(b, &md, arena, wt, PREFILL_TOK, xin, xff, out);
+            if (do_prefill) pre_r[phase] = run_pass(b, &md, arena, wt, PREFILL_TOK, xin, xff, out);
         }
         bw = bw_r > bw ? bw_r : bw;
         peak = peak_r > peak ? peak_r : peak;
@@ -390,11 +406,11 @@ int main(int argc, char **argv) {
                 "%.2f tok/s (%.2f, %.2f of read), prefill f16 %.1f bf16 %.1f tok/s (%.2f, %.2f "
                 "of FMA)\n",
                 r + 1, bw_r, peak_r, 1 / dec_r[0], 1 / dec_r[1], pair[r * 4], pair[r * 4 + 1],
-                PREFILL_TOK / pre_r[0], PREFILL_TOK / pre_r[1], pair[r * 4 + 2],
-                pair[r * 4 + 3]);
+                PREFILL_TOK / pre_r[0], PREFILL_TOK / pre_r[1], pair[r * 4 + 2], pair[r * 4 + 3]);
     }
     double med[4];
-    for (int c = 0; c < 4; c++) med[c] = median_col(pair, reps, 4, c);
+    for (int c = 0; c < 4; c++)
+        med[c] = median_col(pair, reps, 4, c);
     free(pair);
 
     char host[256] = "unknown", cpu[256];

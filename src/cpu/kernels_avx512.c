@@ -10,17 +10,19 @@
 #include "base/status.h"
 
 #if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c"))), apply_to = function)
+#pragma clang attribute push(                                                                      \
+    __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c"))),                   \
+    apply_to = function)
 #else
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")
 #endif
 
-#define AI static inline __attribute__((always_inline))
-#define VW 16
-#define MR 8
+#define AI     static inline __attribute__((always_inline))
+#define VW     16
+#define MR     8
 #define KTABLE sym_cpu_kernels_avx512
-#define KISA "avx512"
+#define KISA   "avx512"
 typedef __m512 vec_t;
 
 AI __mmask16 mask_n(int n) { return (__mmask16)((1u << n) - 1u); } /* n in [0, 16) */
@@ -79,7 +81,8 @@ AI __m256i f16_narrow(vec_t v) {
 AI __m256i bf16_narrow(vec_t v) {
     __m512i u = _mm512_castps_si512(v);
     __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
-    __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
+    __m512i r = _mm512_srli_epi32(
+        _mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
     __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)),
                                             _mm512_set1_epi32(0x7f800000));
     r = _mm512_mask_or_epi32(r, nan, _mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));

@@ -20,10 +20,10 @@ typedef struct mm_job {
     const float *bias;
     float *out;
     int64_t n_tok, n_in, n_out;
-    int64_t rows_per_task;    /* gemv: output rows per task (multiple of 4) */
-    int64_t panels_per_task;  /* gemm: panels per task */
-    int64_t n_panel_groups;   /* gemm: tasks along n_out */
-    int64_t tok_per_task;     /* gemm: tokens per task */
+    int64_t rows_per_task;   /* gemv: output rows per task (multiple of 4) */
+    int64_t panels_per_task; /* gemm: panels per task */
+    int64_t n_panel_groups;  /* gemm: tasks along n_out */
+    int64_t tok_per_task;    /* gemm: tokens per task */
 } mm_job;
 
 static void gemv_task(void *ctx, int64_t task, int thread_idx) {
@@ -62,16 +62,14 @@ void sym_cpu_matmul(sym_backend *base, sym_tensor *out, const sym_tensor *x, con
                     const sym_tensor *bias) {
     sym_cpu_backend *b = (sym_cpu_backend *)base;
     if (x->type != SYM_DT_F32 || out->type != SYM_DT_F32 || x->n_cols != w->n_cols ||
-        out->n_cols != w->n_rows || out->n_rows != x->n_rows || !x->data || !w->data ||
-        !out->data)
+        out->n_cols != w->n_rows || out->n_rows != x->n_rows || !x->data || !w->data || !out->data)
         SYM_CPU_FAIL_RETURN(b, SYM_ERR_ARG,
-                                  "matmul: x (%lld x %lld) . W (%lld x %lld) into (%lld x %lld)",
-                                  (long long)x->n_rows, (long long)x->n_cols,
-                                  (long long)w->n_rows, (long long)w->n_cols,
-                                  (long long)out->n_rows, (long long)out->n_cols);
+                            "matmul: x (%lld x %lld) . W (%lld x %lld) into (%lld x %lld)",
+                            (long long)x->n_rows, (long long)x->n_cols, (long long)w->n_rows,
+                            (long long)w->n_cols, (long long)out->n_rows, (long long)out->n_cols);
     if (bias && (bias->type != SYM_DT_F32 || bias->n_cols * bias->n_rows != w->n_rows))
         SYM_CPU_FAIL_RETURN(b, SYM_ERR_ARG, "matmul: bias must be f32 with %lld values",
-                                  (long long)w->n_rows);
+                            (long long)w->n_rows);
     mm_job j = {
         .k = b->k,
         .scratch = b->scratch,

@@ -1,9 +1,9 @@
 /* simd_template.h — the SIMD kernels, written once over a small vector abstraction and included
- * by kernels_avx512.c and kernels_avx2.c after they define, for their ISA:
- *   VW (lanes), MR (gemm tokens per register block), KTABLE (the table's name), vec_t, and the
- *   always-inline primitives v_zero v_set1 v_load v_store v_load_n v_store_n v_fma v_add v_sub
- *   v_mul v_div v_max v_hsum v_hmax v_exp v_load_f16 v_load_bf16 v_load_f16_n
- *   v_load_bf16_n v_load2_f16 v_load2_bf16 v_store_f16 v_store_bf16 v_store_f16_n v_store_bf16_n v_transpose.
+ * by kernels_avx512.c and kernels_avx2.c after they define, for their ISA: VW (lanes), MR (gemm
+ * tokens per register block), KTABLE (the table's name), KISA, vec_t, and the always-inline
+ * primitives v_zero v_set1 v_load v_store v_load_n v_store_n v_fma v_add v_sub v_mul v_div v_max
+ * v_hsum v_hmax v_exp v_load_f16 v_load_bf16 v_load_f16_n v_load_bf16_n v_load2_f16 v_load2_bf16
+ * v_store_f16 v_store_bf16 v_store_f16_n v_store_bf16_n v_transpose.
  * The including file applies its target attributes to everything here (pragma), so nothing in
  * this file runs unless ops.c has checked the CPU. `_n` primitives touch only lanes < n (loads
  * fill the rest with zeros). Not a standalone header: no include guard on purpose.
@@ -12,10 +12,6 @@
 #include <stdint.h>
 
 #define NR (2 * VW) /* gemm panel: two vectors of outputs */
-#ifndef GEMV_PF
-#define GEMV_PF 4096
-#endif
-
 
 /* ---- loads of any weight dtype (dt is a constant after inlining) ----------------------------- */
 
@@ -28,8 +24,10 @@ AI vec_t load_dt(const void *p, const sym_dtype dt, int64_t i) {
 /* 2 * VW consecutive weights: 16-bit types with one full-width load (one load per cache line
  * keeps more distinct lines in flight when streaming from DRAM). */
 AI void load2_dt(const void *p, const sym_dtype dt, int64_t i, vec_t *a, vec_t *b) {
-    if (dt == SYM_DT_F16) v_load2_f16((const uint16_t *)p + i, a, b);
-    else if (dt == SYM_DT_BF16) v_load2_bf16((const uint16_t *)p + i, a, b);
+    if (dt == SYM_DT_F16)
+        v_load2_f16((const uint16_t *)p + i, a, b);
+    else if (dt == SYM_DT_BF16)
+        v_load2_bf16((const uint16_t *)p + i, a, b);
     else {
         *a = v_load((const float *)p + i);
         *b = v_load((const float *)p + i + VW);
@@ -43,15 +41,21 @@ AI vec_t load_dt_n(const void *p, const sym_dtype dt, int64_t i, int n) {
 }
 
 AI void store_dt(void *p, const sym_dtype dt, int64_t i, vec_t v) {
-    if (dt == SYM_DT_F16) v_store_f16((uint16_t *)p + i, v);
-    else if (dt == SYM_DT_BF16) v_store_bf16((uint16_t *)p + i, v);
-    else v_store((float *)p + i, v);
+    if (dt == SYM_DT_F16)
+        v_store_f16((uint16_t *)p + i, v);
+    else if (dt == SYM_DT_BF16)
+        v_store_bf16((uint16_t *)p + i, v);
+    else
+        v_store((float *)p + i, v);
 }
 
 AI void store_dt_n(void *p, const sym_dtype dt, int64_t i, vec_t v, int n) {
-    if (dt == SYM_DT_F16) v_store_f16_n((uint16_t *)p + i, v, n);
-    else if (dt == SYM_DT_BF16) v_store_bf16_n((uint16_t *)p + i, v, n);
-    else v_store_n((float *)p + i, v, n);
+    if (dt == SYM_DT_F16)
+        v_store_f16_n((uint16_t *)p + i, v, n);
+    else if (dt == SYM_DT_BF16)
+        v_store_bf16_n((uint16_t *)p + i, v, n);
+    else
+        v_store_n((float *)p + i, v, n);
 }
 
 AI const void *row_ptr(const void *w, const sym_dtype dt, int64_t row, int64_t n_cols) {
@@ -61,39 +65,45 @@ AI const void *row_ptr(const void *w, const sym_dtype dt, int64_t row, int64_t n
 /* ---- gemv: decode, straight from the weights ------------------------------------------------- */
 
 /* NROWS weight rows at o against MRT tokens (used for 2..4 tokens). */
-AI void gemv_block(const int mrt, const int nrows, const sym_dtype dt, const float *x,
-                   int64_t ldx, const void *w, int64_t n_in, int64_t o, const float *bias,
-                   float *out, int64_t ldo) {
+AI void gemv_block(const int mrt, const int nrows, const sym_dtype dt, const float *x, int64_t ldx,
+                   const void *w, int64_t n_in, int64_t o, const float *bias, float *out,
+                   int64_t ldo) {
     const void *row[4];
     vec_t acc[SYM_CPU_GEMV_MAX_TOK][4][2];
 #pragma GCC unroll 4
-    for (int r = 0; r < nrows; r++) row[r] = row_ptr(w, dt, o + r, n_in);
+    for (int r = 0; r < nrows; r++)
+        row[r] = row_ptr(w, dt, o + r, n_in);
 #pragma GCC unroll 4
     for (int t = 0; t < mrt; t++)
 #pragma GCC unroll 4
-        for (int r = 0; r < nrows; r++) acc[t][r][0] = acc[t][r][1] = v_zero();
+        for (int r = 0; r < nrows; r++)
+            acc[t][r][0] = acc[t][r][1] = v_zero();
     int64_t i = 0;
     for (; i + VW <= n_in; i += VW) {
         vec_t xv[SYM_CPU_GEMV_MAX_TOK];
 #pragma GCC unroll 4
-        for (int t = 0; t < mrt; t++) xv[t] = v_load(x + t * ldx + i);
+        for (int t = 0; t < mrt; t++)
+            xv[t] = v_load(x + t * ldx + i);
 #pragma GCC unroll 4
         for (int r = 0; r < nrows; r++) {
             vec_t wv = load_dt(row[r], dt, i);
 #pragma GCC unroll 4
-            for (int t = 0; t < mrt; t++) acc[t][r][0] = v_fma(wv, xv[t], acc[t][r][0]);
+            for (int t = 0; t < mrt; t++)
+                acc[t][r][0] = v_fma(wv, xv[t], acc[t][r][0]);
         }
     }
     if (i < n_in) {
         int n = (int)(n_in - i);
         vec_t xv[SYM_CPU_GEMV_MAX_TOK];
 #pragma GCC unroll 4
-        for (int t = 0; t < mrt; t++) xv[t] = v_load_n(x + t * ldx + i, n);
+        for (int t = 0; t < mrt; t++)
+            xv[t] = v_load_n(x + t * ldx + i, n);
 #pragma GCC unroll 4
         for (int r = 0; r < nrows; r++) {
             vec_t wv = load_dt_n(row[r], dt, i, n);
 #pragma GCC unroll 4
-            for (int t = 0; t < mrt; t++) acc[t][r][1] = v_fma(wv, xv[t], acc[t][r][1]);
+            for (int t = 0; t < mrt; t++)
+                acc[t][r][1] = v_fma(wv, xv[t], acc[t][r][1]);
         }
     }
 #pragma GCC unroll 4
@@ -117,7 +127,8 @@ AI void gemv_row(const int mrt, const sym_dtype dt, const float *x, int64_t ldx,
 #pragma GCC unroll 4
     for (int t = 0; t < mrt; t++)
 #pragma GCC unroll 4
-        for (int k = 0; k < u; k++) acc[t][k] = v_zero();
+        for (int k = 0; k < u; k++)
+            acc[t][k] = v_zero();
     int64_t i = 0;
     for (; i + u * VW <= n_in; i += u * VW) {
 #pragma GCC unroll 4
@@ -134,7 +145,8 @@ AI void gemv_row(const int mrt, const sym_dtype dt, const float *x, int64_t ldx,
     for (; i + VW <= n_in; i += VW) {
         vec_t wv = load_dt(row, dt, i);
 #pragma GCC unroll 4
-        for (int t = 0; t < mrt; t++) acc[t][0] = v_fma(wv, v_load(x + t * ldx + i), acc[t][0]);
+        for (int t = 0; t < mrt; t++)
+            acc[t][0] = v_fma(wv, v_load(x + t * ldx + i), acc[t][0]);
     }
     if (i < n_in) {
         int n = (int)(n_in - i);
@@ -160,18 +172,27 @@ AI void gemv_range(const int mrt, const sym_dtype dt, const float *x, int64_t ld
                    int64_t ldo) {
     int64_t o = o0;
     if (mrt > 1)
-        for (; o + 4 <= o1; o += 4) gemv_block(mrt, 4, dt, x, ldx, w, n_in, o, bias, out, ldo);
-    for (; o < o1; o++) gemv_row(mrt, dt, x, ldx, w, n_in, o, bias, out, ldo);
+        for (; o + 4 <= o1; o += 4)
+            gemv_block(mrt, 4, dt, x, ldx, w, n_in, o, bias, out, ldo);
+    for (; o < o1; o++)
+        gemv_row(mrt, dt, x, ldx, w, n_in, o, bias, out, ldo);
 }
 
 AI void gemv_dt(const sym_dtype dt, int n_tok, const float *x, int64_t ldx, const void *w,
-                int64_t n_in, int64_t o0, int64_t o1, const float *bias, float *out,
-                int64_t ldo) {
+                int64_t n_in, int64_t o0, int64_t o1, const float *bias, float *out, int64_t ldo) {
     switch (n_tok) {
-    case 1: gemv_range(1, dt, x, ldx, w, n_in, o0, o1, bias, out, ldo); break;
-    case 2: gemv_range(2, dt, x, ldx, w, n_in, o0, o1, bias, out, ldo); break;
-    case 3: gemv_range(3, dt, x, ldx, w, n_in, o0, o1, bias, out, ldo); break;
-    default: gemv_range(4, dt, x, ldx, w, n_in, o0, o1, bias, out, ldo); break;
+    case 1:
+        gemv_range(1, dt, x, ldx, w, n_in, o0, o1, bias, out, ldo);
+        break;
+    case 2:
+        gemv_range(2, dt, x, ldx, w, n_in, o0, o1, bias, out, ldo);
+        break;
+    case 3:
+        gemv_range(3, dt, x, ldx, w, n_in, o0, o1, bias, out, ldo);
+        break;
+    default:
+        gemv_range(4, dt, x, ldx, w, n_in, o0, o1, bias, out, ldo);
+        break;
     }
 }
 
@@ -179,9 +200,15 @@ static void k_gemv(int n_tok, const float *x, int64_t ldx, const void *w, sym_dt
                    int64_t n_in, int64_t o0, int64_t o1, const float *bias, float *out,
                    int64_t ldo) {
     switch (wt) {
-    case SYM_DT_F16: gemv_dt(SYM_DT_F16, n_tok, x, ldx, w, n_in, o0, o1, bias, out, ldo); break;
-    case SYM_DT_BF16: gemv_dt(SYM_DT_BF16, n_tok, x, ldx, w, n_in, o0, o1, bias, out, ldo); break;
-    default: gemv_dt(SYM_DT_F32, n_tok, x, ldx, w, n_in, o0, o1, bias, out, ldo); break;
+    case SYM_DT_F16:
+        gemv_dt(SYM_DT_F16, n_tok, x, ldx, w, n_in, o0, o1, bias, out, ldo);
+        break;
+    case SYM_DT_BF16:
+        gemv_dt(SYM_DT_BF16, n_tok, x, ldx, w, n_in, o0, o1, bias, out, ldo);
+        break;
+    default:
+        gemv_dt(SYM_DT_F32, n_tok, x, ldx, w, n_in, o0, o1, bias, out, ldo);
+        break;
     }
 }
 
@@ -194,10 +221,12 @@ AI void pack_block(const sym_dtype dt, const void *w, int64_t n_in, int64_t row0
                    float *dst) {
     vec_t r[VW];
 #pragma GCC unroll 16
-    for (int j = 0; j < VW; j++) r[j] = load_dt(row_ptr(w, dt, row0 + j, n_in), dt, k);
+    for (int j = 0; j < VW; j++)
+        r[j] = load_dt(row_ptr(w, dt, row0 + j, n_in), dt, k);
     v_transpose(r);
 #pragma GCC unroll 16
-    for (int j = 0; j < VW; j++) v_store(dst + j * NR, r[j]);
+    for (int j = 0; j < VW; j++)
+        v_store(dst + j * NR, r[j]);
 }
 
 static void pack_edge(const sym_dtype dt, const void *w, int64_t n_in, int64_t row0, int n_rows,
@@ -207,12 +236,14 @@ static void pack_edge(const sym_dtype dt, const void *w, int64_t n_in, int64_t r
     for (int j = 0; j < VW; j++)
         r[j] = j < n_rows ? load_dt_n(row_ptr(w, dt, row0 + j, n_in), dt, k, nk) : v_zero();
     v_transpose(r);
-    for (int j = 0; j < VW; j++) v_store(tmp + j * VW, r[j]);
-    for (int j = 0; j < nk; j++) v_store(dst + j * NR, v_load(tmp + j * VW));
+    for (int j = 0; j < VW; j++)
+        v_store(tmp + j * VW, r[j]);
+    for (int j = 0; j < nk; j++)
+        v_store(dst + j * NR, v_load(tmp + j * VW));
 }
 
-AI void pack_dt(const sym_dtype dt, const void *w, int64_t n_in, int64_t o0, int n_rows,
-                int64_t k0, int64_t kc, float *panel) {
+AI void pack_dt(const sym_dtype dt, const void *w, int64_t n_in, int64_t o0, int n_rows, int64_t k0,
+                int64_t kc, float *panel) {
     for (int h = 0; h < NR / VW; h++) {
         int hr = n_rows - h * VW; /* rows of this half */
         hr = hr < 0 ? 0 : hr > VW ? VW : hr;
@@ -230,9 +261,15 @@ AI void pack_dt(const sym_dtype dt, const void *w, int64_t n_in, int64_t o0, int
 static void k_pack(const void *w, sym_dtype wt, int64_t n_in, int64_t o0, int n_rows, int64_t k0,
                    int64_t kc, float *panel) {
     switch (wt) {
-    case SYM_DT_F16: pack_dt(SYM_DT_F16, w, n_in, o0, n_rows, k0, kc, panel); break;
-    case SYM_DT_BF16: pack_dt(SYM_DT_BF16, w, n_in, o0, n_rows, k0, kc, panel); break;
-    default: pack_dt(SYM_DT_F32, w, n_in, o0, n_rows, k0, kc, panel); break;
+    case SYM_DT_F16:
+        pack_dt(SYM_DT_F16, w, n_in, o0, n_rows, k0, kc, panel);
+        break;
+    case SYM_DT_BF16:
+        pack_dt(SYM_DT_BF16, w, n_in, o0, n_rows, k0, kc, panel);
+        break;
+    default:
+        pack_dt(SYM_DT_F32, w, n_in, o0, n_rows, k0, kc, panel);
+        break;
     }
 }
 
@@ -264,7 +301,8 @@ AI void ukernel(const int mrt, const float *x, int64_t ldx, const float *panel, 
     }
     const float *xr[MR];
 #pragma GCC unroll 16
-    for (int t = 0; t < mrt; t++) xr[t] = x + t * ldx;
+    for (int t = 0; t < mrt; t++)
+        xr[t] = x + t * ldx;
     for (int64_t k = 0; k < kc; k++) {
         vec_t w0 = v_load(panel + k * NR), w1 = v_load(panel + k * NR + VW);
 #pragma GCC unroll 16
@@ -276,33 +314,52 @@ AI void ukernel(const int mrt, const float *x, int64_t ldx, const float *panel, 
     }
 #pragma GCC unroll 16
     for (int t = 0; t < mrt; t++) {
-        if (n0 == VW) v_store(c + t * ldc, acc[t][0]);
-        else v_store_n(c + t * ldc, acc[t][0], n0);
-        if (n1 >= VW) v_store(c + t * ldc + VW, acc[t][1]);
-        else if (n1 > 0) v_store_n(c + t * ldc + VW, acc[t][1], n1);
+        if (n0 == VW)
+            v_store(c + t * ldc, acc[t][0]);
+        else
+            v_store_n(c + t * ldc, acc[t][0], n0);
+        if (n1 >= VW)
+            v_store(c + t * ldc + VW, acc[t][1]);
+        else if (n1 > 0)
+            v_store_n(c + t * ldc + VW, acc[t][1], n1);
     }
 }
 
-static void k_gemm_panel(int64_t n_tok, const float *x, int64_t ldx, const float *panel,
-                         int64_t kc, float *c, int64_t ldc, int n_rows, int accumulate,
-                         const float *bias) {
+static void k_gemm_panel(int64_t n_tok, const float *x, int64_t ldx, const float *panel, int64_t kc,
+                         float *c, int64_t ldc, int n_rows, int accumulate, const float *bias) {
     int64_t t = 0;
     for (; t + MR <= n_tok; t += MR)
         ukernel(MR, x + t * ldx, ldx, panel, kc, c + t * ldc, ldc, n_rows, accumulate, bias);
     x += t * ldx;
     c += t * ldc;
     switch (n_tok - t) {
-    case 0: break;
-    case 1: ukernel(1, x, ldx, panel, kc, c, ldc, n_rows, accumulate, bias); break;
-    case 2: ukernel(2, x, ldx, panel, kc, c, ldc, n_rows, accumulate, bias); break;
-    case 3: ukernel(3, x, ldx, panel, kc, c, ldc, n_rows, accumulate, bias); break;
-    case 4: ukernel(4, x, ldx, panel, kc, c, ldc, n_rows, accumulate, bias); break;
-    case 5: ukernel(5, x, ldx, panel, kc, c, ldc, n_rows, accumulate, bias); break;
+    case 0:
+        break;
+    case 1:
+        ukernel(1, x, ldx, panel, kc, c, ldc, n_rows, accumulate, bias);
+        break;
+    case 2:
+        ukernel(2, x, ldx, panel, kc, c, ldc, n_rows, accumulate, bias);
+        break;
+    case 3:
+        ukernel(3, x, ldx, panel, kc, c, ldc, n_rows, accumulate, bias);
+        break;
+    case 4:
+        ukernel(4, x, ldx, panel, kc, c, ldc, n_rows, accumulate, bias);
+        break;
+    case 5:
+        ukernel(5, x, ldx, panel, kc, c, ldc, n_rows, accumulate, bias);
+        break;
 #if MR > 6
-    case 6: ukernel(6, x, ldx, panel, kc, c, ldc, n_rows, accumulate, bias); break;
-    case 7: ukernel(7, x, ldx, panel, kc, c, ldc, n_rows, accumulate, bias); break;
+    case 6:
+        ukernel(6, x, ldx, panel, kc, c, ldc, n_rows, accumulate, bias);
+        break;
+    case 7:
+        ukernel(7, x, ldx, panel, kc, c, ldc, n_rows, accumulate, bias);
+        break;
 #endif
-    default: SYM_ASSERT(0 && "gemm tail");
+    default:
+        SYM_ASSERT(0 && "gemm tail");
     }
 }
 
@@ -310,29 +367,43 @@ static void k_gemm_panel(int64_t n_tok, const float *x, int64_t ldx, const float
 
 AI void to_f32_dt(const sym_dtype dt, const void *src, float *dst, int64_t n) {
     int64_t i = 0;
-    for (; i + VW <= n; i += VW) v_store(dst + i, load_dt(src, dt, i));
+    for (; i + VW <= n; i += VW)
+        v_store(dst + i, load_dt(src, dt, i));
     if (i < n) v_store_n(dst + i, load_dt_n(src, dt, i, (int)(n - i)), (int)(n - i));
 }
 
 static void k_to_f32(const void *src, sym_dtype st, float *dst, int64_t n) {
     switch (st) {
-    case SYM_DT_F16: to_f32_dt(SYM_DT_F16, src, dst, n); break;
-    case SYM_DT_BF16: to_f32_dt(SYM_DT_BF16, src, dst, n); break;
-    default: to_f32_dt(SYM_DT_F32, src, dst, n); break;
+    case SYM_DT_F16:
+        to_f32_dt(SYM_DT_F16, src, dst, n);
+        break;
+    case SYM_DT_BF16:
+        to_f32_dt(SYM_DT_BF16, src, dst, n);
+        break;
+    default:
+        to_f32_dt(SYM_DT_F32, src, dst, n);
+        break;
     }
 }
 
 AI void from_f32_dt(const sym_dtype dt, const float *src, void *dst, int64_t n) {
     int64_t i = 0;
-    for (; i + VW <= n; i += VW) store_dt(dst, dt, i, v_load(src + i));
+    for (; i + VW <= n; i += VW)
+        store_dt(dst, dt, i, v_load(src + i));
     if (i < n) store_dt_n(dst, dt, i, v_load_n(src + i, (int)(n - i)), (int)(n - i));
 }
 
 static void k_from_f32(const float *src, void *dst, sym_dtype dt, int64_t n) {
     switch (dt) {
-    case SYM_DT_F16: from_f32_dt(SYM_DT_F16, src, dst, n); break;
-    case SYM_DT_BF16: from_f32_dt(SYM_DT_BF16, src, dst, n); break;
-    default: from_f32_dt(SYM_DT_F32, src, dst, n); break;
+    case SYM_DT_F16:
+        from_f32_dt(SYM_DT_F16, src, dst, n);
+        break;
+    case SYM_DT_BF16:
+        from_f32_dt(SYM_DT_BF16, src, dst, n);
+        break;
+    default:
+        from_f32_dt(SYM_DT_F32, src, dst, n);
+        break;
     }
 }
 
@@ -364,7 +435,8 @@ AI void scale_mul_dt(const sym_dtype dt, float *out, const float *x, float scale
                      int64_t n) {
     vec_t s = v_set1(scale);
     int64_t i = 0;
-    for (; i + VW <= n; i += VW) v_store(out + i, v_mul(v_mul(v_load(x + i), s), load_dt(w, dt, i)));
+    for (; i + VW <= n; i += VW)
+        v_store(out + i, v_mul(v_mul(v_load(x + i), s), load_dt(w, dt, i)));
     if (i < n) {
         int m = (int)(n - i);
         v_store_n(out + i, v_mul(v_mul(v_load_n(x + i, m), s), load_dt_n(w, dt, i, m)), m);
@@ -374,9 +446,15 @@ AI void scale_mul_dt(const sym_dtype dt, float *out, const float *x, float scale
 static void k_scale_mul(float *out, const float *x, float scale, const void *w, sym_dtype wt,
                         int64_t n) {
     switch (wt) {
-    case SYM_DT_F16: scale_mul_dt(SYM_DT_F16, out, x, scale, w, n); break;
-    case SYM_DT_BF16: scale_mul_dt(SYM_DT_BF16, out, x, scale, w, n); break;
-    default: scale_mul_dt(SYM_DT_F32, out, x, scale, w, n); break;
+    case SYM_DT_F16:
+        scale_mul_dt(SYM_DT_F16, out, x, scale, w, n);
+        break;
+    case SYM_DT_BF16:
+        scale_mul_dt(SYM_DT_BF16, out, x, scale, w, n);
+        break;
+    default:
+        scale_mul_dt(SYM_DT_F32, out, x, scale, w, n);
+        break;
     }
 }
 
@@ -387,7 +465,8 @@ AI vec_t silu_mul_v(vec_t g, vec_t u) {
 
 static void k_silu_mul(float *out, const float *g, const float *u, int64_t n) {
     int64_t i = 0;
-    for (; i + VW <= n; i += VW) v_store(out + i, silu_mul_v(v_load(g + i), v_load(u + i)));
+    for (; i + VW <= n; i += VW)
+        v_store(out + i, silu_mul_v(v_load(g + i), v_load(u + i)));
     if (i < n) {
         int m = (int)(n - i);
         v_store_n(out + i, silu_mul_v(v_load_n(g + i, m), v_load_n(u + i, m)), m);
@@ -396,7 +475,8 @@ static void k_silu_mul(float *out, const float *g, const float *u, int64_t n) {
 
 static void k_add(float *out, const float *a, const float *c, int64_t n) {
     int64_t i = 0;
-    for (; i + VW <= n; i += VW) v_store(out + i, v_add(v_load(a + i), v_load(c + i)));
+    for (; i + VW <= n; i += VW)
+        v_store(out + i, v_add(v_load(a + i), v_load(c + i)));
     if (i < n) {
         int m = (int)(n - i);
         v_store_n(out + i, v_add(v_load_n(a + i, m), v_load_n(c + i, m)), m);
@@ -432,10 +512,12 @@ AI float max_of(const float *x, int64_t n) {
     int64_t i = 0;
     if (n >= VW) {
         vec_t m = v_load(x);
-        for (i = VW; i + VW <= n; i += VW) m = v_max(m, v_load(x + i));
+        for (i = VW; i + VW <= n; i += VW)
+            m = v_max(m, v_load(x + i));
         mx = v_hmax(m);
     }
-    for (; i < n; i++) mx = fmaxf(mx, x[i]);
+    for (; i < n; i++)
+        mx = fmaxf(mx, x[i]);
     return mx;
 }
 
@@ -443,7 +525,8 @@ static void k_softmax(float *x, int64_t n) {
     float sum = exp_sub_sum(x, n, max_of(x, n));
     vec_t s = v_set1(sum);
     int64_t i = 0;
-    for (; i + VW <= n; i += VW) v_store(x + i, v_div(v_load(x + i), s));
+    for (; i + VW <= n; i += VW)
+        v_store(x + i, v_div(v_load(x + i), s));
     if (i < n) v_store_n(x + i, v_div(v_load_n(x + i, (int)(n - i)), s), (int)(n - i));
 }
 
@@ -457,22 +540,26 @@ AI void kt_block(const sym_dtype dt, const void *src, int64_t ld, int jb, int nj
     vec_t r[VW];
     if (nj == VW && nd == VW) {
 #pragma GCC unroll 16
-        for (int j = 0; j < VW; j++) r[j] = load_dt(row_ptr(src, dt, jb + j, ld), dt, db);
+        for (int j = 0; j < VW; j++)
+            r[j] = load_dt(row_ptr(src, dt, jb + j, ld), dt, db);
         v_transpose(r);
 #pragma GCC unroll 16
-        for (int d = 0; d < VW; d++) v_store(kt + (int64_t)(db + d) * BLK + jb, r[d]);
+        for (int d = 0; d < VW; d++)
+            v_store(kt + (int64_t)(db + d) * BLK + jb, r[d]);
         return;
     }
     for (int j = 0; j < VW; j++)
         r[j] = j < nj ? load_dt_n(row_ptr(src, dt, jb + j, ld), dt, db, nd) : v_zero();
     v_transpose(r);
-    for (int d = 0; d < nd; d++) v_store(kt + (int64_t)(db + d) * BLK + jb, r[d]);
+    for (int d = 0; d < nd; d++)
+        v_store(kt + (int64_t)(db + d) * BLK + jb, r[d]);
 }
 
 AI void attn_kt_dt(const sym_dtype dt, const void *src, int64_t ld, int n_p, int hd, float *kt) {
     for (int jb = 0; jb < BLK; jb += VW) {
         if (jb >= n_p) {
-            for (int d = 0; d < hd; d++) v_store(kt + (int64_t)d * BLK + jb, v_zero());
+            for (int d = 0; d < hd; d++)
+                v_store(kt + (int64_t)d * BLK + jb, v_zero());
             continue;
         }
         int nj = n_p - jb < VW ? n_p - jb : VW;
@@ -481,12 +568,17 @@ AI void attn_kt_dt(const sym_dtype dt, const void *src, int64_t ld, int n_p, int
     }
 }
 
-static void k_attn_kt(const void *src, sym_dtype st, int64_t ld, int n_p, int head_dim,
-                      float *kt) {
+static void k_attn_kt(const void *src, sym_dtype st, int64_t ld, int n_p, int head_dim, float *kt) {
     switch (st) {
-    case SYM_DT_F16: attn_kt_dt(SYM_DT_F16, src, ld, n_p, head_dim, kt); break;
-    case SYM_DT_BF16: attn_kt_dt(SYM_DT_BF16, src, ld, n_p, head_dim, kt); break;
-    default: attn_kt_dt(SYM_DT_F32, src, ld, n_p, head_dim, kt); break;
+    case SYM_DT_F16:
+        attn_kt_dt(SYM_DT_F16, src, ld, n_p, head_dim, kt);
+        break;
+    case SYM_DT_BF16:
+        attn_kt_dt(SYM_DT_BF16, src, ld, n_p, head_dim, kt);
+        break;
+    default:
+        attn_kt_dt(SYM_DT_F32, src, ld, n_p, head_dim, kt);
+        break;
     }
 }
 
@@ -494,20 +586,23 @@ static void k_attn_kt(const void *src, sym_dtype st, int64_t ld, int n_p, int he
 AI void attn_scores(const float *q, const float *kt, int hd, float *s) {
     vec_t acc[NCH];
 #pragma GCC unroll 8
-    for (int c = 0; c < NCH; c++) acc[c] = v_zero();
+    for (int c = 0; c < NCH; c++)
+        acc[c] = v_zero();
     for (int d = 0; d < hd; d++) {
         vec_t qd = v_set1(q[d]);
 #pragma GCC unroll 8
-        for (int c = 0; c < NCH; c++) acc[c] = v_fma(qd, v_load(kt + (int64_t)d * BLK + c * VW), acc[c]);
+        for (int c = 0; c < NCH; c++)
+            acc[c] = v_fma(qd, v_load(kt + (int64_t)d * BLK + c * VW), acc[c]);
     }
 #pragma GCC unroll 8
-    for (int c = 0; c < NCH; c++) v_store(s + c * VW, acc[c]);
+    for (int c = 0; c < NCH; c++)
+        v_store(s + c * VW, acc[c]);
 }
 
 /* acc[d] = acc[d] * corr + sum_j p[j] * v[j][d]. Four vectors of d at a time stay in registers
  * over all positions: four independent FMA chains (one chain would wait on FMA latency). */
-AI void accumulate_pv(float *acc, float corr, const float *p, int n_p, const float *v,
-                      int64_t ld_v, int hd) {
+AI void accumulate_pv(float *acc, float corr, const float *p, int n_p, const float *v, int64_t ld_v,
+                      int hd) {
     vec_t cr = v_set1(corr);
     int d = 0;
     for (; d + 4 * VW <= hd; d += 4 * VW) {
