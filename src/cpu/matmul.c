@@ -85,9 +85,9 @@ void sym_cpu_matmul(sym_backend *base, sym_tensor *out, const sym_tensor *x, con
     };
     int64_t nth = b->n_threads;
     if (j.n_tok <= SYM_CPU_GEMV_MAX_TOK) {
-        /* ~8 tasks per thread balance a noisy machine; at least 16 rows keep each task's
-         * weight stream long enough for the prefetchers */
-        int64_t rows = (j.n_out + nth * 8 - 1) / (nth * 8);
+        /* ~32 tasks per thread balance a noisy machine (with the region mapping, small tasks
+         * do not restart the streams); at least 16 rows per task */
+        int64_t rows = (j.n_out + nth * 32 - 1) / (nth * 32);
         rows = rows < 16 ? 16 : (rows + 3) & ~(int64_t)3;
         j.rows_per_task = rows;
         int64_t n_tasks = (j.n_out + rows - 1) / rows;
