@@ -10,17 +10,18 @@
  */
 #include <math.h>
 
+#include "base/alloc.h"
 #include "base/half.h"
 #include "cpu/ops.h"
 #include "cpu/ref.h"
 #include "test_util.h"
 
-#define TOL_MATMUL 2e-5   /* sums of up to ~5000 products in a different order (and FMA) */
-#define TOL_RMSNORM 1e-6  /* + the reference's own error (below) */
-#define TOL_ROPE 1e-6     /* same float expressions as ref: expected bit-exact */
-#define TOL_ATTN 1e-5     /* online softmax (rescaled partial sums), vector exp ~1 ulp */
-#define TOL_SILU 1e-6     /* vector exp ~1 ulp, then the same divide and multiply */
-#define TOL_SOFTMAX 1e-6  /* + the reference's own error (below) */
+#define TOL_MATMUL  2e-5 /* sums of up to ~5000 products in a different order (and FMA) */
+#define TOL_RMSNORM 1e-6 /* + the reference's own error (below) */
+#define TOL_ROPE    1e-6 /* same float expressions as ref: expected bit-exact */
+#define TOL_ATTN    1e-5 /* online softmax (rescaled partial sums), vector exp ~1 ulp */
+#define TOL_SILU    1e-6 /* vector exp ~1 ulp, then the same divide and multiply */
+#define TOL_SOFTMAX 1e-6 /* + the reference's own error (below) */
 /* add, embed and store_rows must be bit-exact.
  * rmsnorm and softmax sum a whole row (up to ~40K terms) sequentially in f32 in the reference,
  * which costs it up to ~5e-5 on long rows; there the bound is TOL + e_ref, e_ref being the
@@ -50,7 +51,8 @@ typedef struct gbuf {
 static void *gbuf_new(gbuf *g, size_t bytes) {
     g->bytes = bytes;
     g->raw = malloc(bytes + 2 * GUARD_BYTES);
-    for (size_t i = 0; i < bytes + 2 * GUARD_BYTES; i++) g->raw[i] = k_canary[i & 3];
+    for (size_t i = 0; i < bytes + 2 * GUARD_BYTES; i++)
+        g->raw[i] = k_canary[i & 3];
     return g->raw + GUARD_BYTES;
 }
 
@@ -65,7 +67,8 @@ static int gbuf_guards_ok(const gbuf *g) {
 
 static int64_t n_unwritten_f32(const float *p, int64_t n) {
     int64_t c = 0;
-    for (int64_t i = 0; i < n; i++) c += memcmp(&p[i], k_canary, 4) == 0;
+    for (int64_t i = 0; i < n; i++)
+        c += memcmp(&p[i], k_canary, 4) == 0;
     return c;
 }
 
@@ -76,7 +79,8 @@ static sym_tensor tensor(sym_dtype t, int64_t n_cols, int64_t n_rows, void *data
 
 static void fill(test_rng *r, sym_tensor *t, float amp) {
     for (int64_t i = 0; i < t->n_rows; i++)
-        for (int64_t j = 0; j < t->n_cols; j++) sym_ref_set(t, i, j, amp * test_rng_f32(r));
+        for (int64_t j = 0; j < t->n_cols; j++)
+            sym_ref_set(t, i, j, amp * test_rng_f32(r));
 }
 
 static double rel_err(const float *got, const float *want, int64_t n) {
@@ -106,12 +110,12 @@ static void note(int op, const char *name, double err) {
 
 /* Checks a guarded f32 output of n elements against want. */
 static void check_f32_exact(const char *what, const cfg *c, const gbuf *g, const float *got,
-                            const float *want, int64_t n, double tol, int op,
-                            const double *exact, double e_ref) {
+                            const float *want, int64_t n, double tol, int op, const double *exact,
+                            double e_ref) {
     CHECK(gbuf_guards_ok(g), "%s [%s]: guard bytes overwritten", what, c->name);
     int64_t miss = n_unwritten_f32(got, n);
-    CHECK(miss == 0, "%s [%s]: %lld of %lld outputs not written", what, c->name,
-          (long long)miss, (long long)n);
+    CHECK(miss == 0, "%s [%s]: %lld of %lld outputs not written", what, c->name, (long long)miss,
+          (long long)n);
     double e = rel_err(got, want, n);
     note(op, what, e);
     CHECK(e <= tol + e_ref, "%s [%s]: relative error %.3g > %.3g (+ %.3g, the reference's own)",
@@ -140,14 +144,16 @@ static void test_matmul(test_rng *r, sym_dtype wt, int64_t n_tok, int64_t n_in, 
     void *wd = malloc((size_t)(n_out * n_in) * sym_dtype_size(wt));
     float *want = malloc((size_t)(n_tok * n_out) * 4);
     sym_tensor x = tensor(SYM_DT_F32, n_in, n_tok, xd), w = tensor(wt, n_in, n_out, wd);
-    sym_tensor bias = tensor(SYM_DT_F32, n_out, 1, bd), ref_out = tensor(SYM_DT_F32, n_out, n_tok, want);
+    sym_tensor bias = tensor(SYM_DT_F32, n_out, 1, bd),
+               ref_out = tensor(SYM_DT_F32, n_out, n_tok, want);
     fill(r, &x, 1.0f);
     fill(r, &w, 1.0f);
     fill(r, &bias, 4.0f);
     g_ref->ops->matmul(g_ref, &ref_out, &x, &w, with_bias ? &bias : NULL);
     for (int i = 0; i < g_n_cfg; i++) {
         gbuf g;
-        sym_tensor out = tensor(SYM_DT_F32, n_out, n_tok, gbuf_new(&g, (size_t)(n_tok * n_out) * 4));
+        sym_tensor out =
+            tensor(SYM_DT_F32, n_out, n_tok, gbuf_new(&g, (size_t)(n_tok * n_out) * 4));
         g_cfg[i].b->ops->matmul(g_cfg[i].b, &out, &x, &w, with_bias ? &bias : NULL);
         check_f32(what, &g_cfg[i], &g, out.data, want, n_tok * n_out, TOL_MATMUL, 0);
         free(g.raw);
@@ -174,9 +180,11 @@ static void test_rows(test_rng *r, int64_t n_tok, int64_t n, sym_dtype wt) {
     g_ref->ops->rmsnorm(g_ref, &ref_out, &x, &w, 1e-5f);
     for (int64_t t = 0; t < n_tok; t++) {
         double ss = 0;
-        for (int64_t i = 0; i < n; i++) ss += (double)xd[t * n + i] * xd[t * n + i];
+        for (int64_t i = 0; i < n; i++)
+            ss += (double)xd[t * n + i] * xd[t * n + i];
         double sc = 1.0 / sqrt(ss / (double)n + 1e-5);
-        for (int64_t i = 0; i < n; i++) exact[t * n + i] = xd[t * n + i] * sc * sym_ref_get(&w, 0, i);
+        for (int64_t i = 0; i < n; i++)
+            exact[t * n + i] = xd[t * n + i] * sc * sym_ref_get(&w, 0, i);
     }
     double e_ref = rel_err_exact(want, exact, n_tok * n);
     for (int i = 0; i < g_n_cfg; i++) {
@@ -221,9 +229,12 @@ static void test_rows(test_rng *r, int64_t n_tok, int64_t n, sym_dtype wt) {
     g_ref->ops->softmax(g_ref, &ref_out);
     for (int64_t t = 0; t < n_tok; t++) {
         double mx = -INFINITY, sum = 0;
-        for (int64_t i = 0; i < n; i++) mx = fmax(mx, xd[t * n + i]);
-        for (int64_t i = 0; i < n; i++) sum += exact[t * n + i] = exp(xd[t * n + i] - mx);
-        for (int64_t i = 0; i < n; i++) exact[t * n + i] /= sum;
+        for (int64_t i = 0; i < n; i++)
+            mx = fmax(mx, xd[t * n + i]);
+        for (int64_t i = 0; i < n; i++)
+            sum += exact[t * n + i] = exp(xd[t * n + i] - mx);
+        for (int64_t i = 0; i < n; i++)
+            exact[t * n + i] /= sum;
     }
     e_ref = rel_err_exact(want, exact, n_tok * n);
     for (int i = 0; i < g_n_cfg; i++) {
@@ -248,14 +259,17 @@ static void test_embed(test_rng *r, sym_dtype t, int64_t n_vocab, int64_t n_embd
     void *td = malloc((size_t)(n_vocab * n_embd) * sym_dtype_size(t));
     float *want = malloc((size_t)(n_tok * n_embd) * 4);
     int32_t *ids = malloc((size_t)n_tok * sizeof *ids);
-    sym_tensor table = tensor(t, n_embd, n_vocab, td), ref_out = tensor(SYM_DT_F32, n_embd, n_tok, want);
+    sym_tensor table = tensor(t, n_embd, n_vocab, td),
+               ref_out = tensor(SYM_DT_F32, n_embd, n_tok, want);
     fill(r, &table, 3.0f);
-    for (int i = 0; i < n_tok; i++) ids[i] = (int32_t)test_rng_below(r, (uint64_t)n_vocab);
+    for (int i = 0; i < n_tok; i++)
+        ids[i] = (int32_t)test_rng_below(r, (uint64_t)n_vocab);
     ids[0] = (int32_t)n_vocab - 1;
     g_ref->ops->embed(g_ref, &ref_out, &table, ids, n_tok);
     for (int i = 0; i < g_n_cfg; i++) {
         gbuf g;
-        sym_tensor out = tensor(SYM_DT_F32, n_embd, n_tok, gbuf_new(&g, (size_t)(n_tok * n_embd) * 4));
+        sym_tensor out =
+            tensor(SYM_DT_F32, n_embd, n_tok, gbuf_new(&g, (size_t)(n_tok * n_embd) * 4));
         g_cfg[i].b->ops->embed(g_cfg[i].b, &out, &table, ids, n_tok);
         check_f32(what, &g_cfg[i], &g, out.data, want, n_tok * n_embd, 0.0, 5);
         free(g.raw);
@@ -294,16 +308,15 @@ static void test_rope(test_rng *r, int64_t n_tok, int n_head, int head_dim, int 
 static void test_store_rows(test_rng *r, sym_dtype t, int64_t n_ctx, int64_t n_cols, int64_t row0,
                             int64_t n_rows) {
     char what[80];
-    snprintf(what, sizeof what, "store_rows %s %lld rows at %lld of %lld x %lld",
-             sym_dtype_name(t), (long long)n_rows, (long long)row0, (long long)n_ctx,
-             (long long)n_cols);
+    snprintf(what, sizeof what, "store_rows %s %lld rows at %lld of %lld x %lld", sym_dtype_name(t),
+             (long long)n_rows, (long long)row0, (long long)n_ctx, (long long)n_cols);
     size_t cbytes = (size_t)(n_ctx * n_cols) * sym_dtype_size(t);
     float *sd = malloc((size_t)(n_rows * n_cols) * 4);
     sym_tensor src = tensor(SYM_DT_F32, n_cols, n_rows, sd);
     /* magnitudes from 1e-9 to 1e6: f16 subnormals, rounding ties, overflow to inf */
     for (int64_t i = 0; i < n_rows * n_cols; i++)
         sd[i] = test_rng_f32(r) * powf(10.0f, (float)test_rng_below(r, 16) - 9.0f);
-    sd[0] = 65520.0f;              /* rounds to f16 inf */
+    sd[0] = 65520.0f; /* rounds to f16 inf */
     sd[n_rows * n_cols - 1] = -0.0f;
     gbuf gw;
     void *want = gbuf_new(&gw, cbytes);
@@ -345,8 +358,8 @@ static void test_attention(test_rng *r, sym_dtype kvt, int64_t n_tok, int n_head
     for (int i = 0; i < g_n_cfg; i++) {
         gbuf g;
         sym_tensor out = tensor(SYM_DT_F32, nq, n_tok, gbuf_new(&g, qbytes));
-        g_cfg[i].b->ops->attention(g_cfg[i].b, &out, &q, &k, &v, n_head, n_head_kv, head_dim,
-                                   pos0, scale);
+        g_cfg[i].b->ops->attention(g_cfg[i].b, &out, &q, &k, &v, n_head, n_head_kv, head_dim, pos0,
+                                   scale);
         check_f32(what, &g_cfg[i], &g, out.data, want, n_tok * nq, TOL_ATTN, 8);
         free(g.raw);
     }
@@ -373,6 +386,104 @@ static void test_errors(void) {
         CHECK(strstr(sym_last_error(), "token id 3") != NULL, "detail: %s", sym_last_error());
         CHECK_OK(b->ops->read(b, &to, back, sizeof back));
     }
+}
+
+/* ---- the per-token path does not allocate; failed scratch growth is latched ---- */
+
+static int g_n_alloc, g_fail_alloc;
+static void *count_malloc(void *u, size_t n) {
+    (void)u;
+    g_n_alloc++;
+    return g_fail_alloc ? NULL : malloc(n);
+}
+static void *count_realloc(void *u, void *p, size_t n) {
+    (void)u;
+    g_n_alloc++;
+    return g_fail_alloc ? NULL : realloc(p, n);
+}
+static void count_free(void *u, void *p) {
+    (void)u;
+    free(p);
+}
+
+/* One decode step and one 64-token prefill of a small llama-shaped layer. */
+static void run_layer(sym_backend *b, int n_tok, int pos0, float *buf, uint16_t *w16,
+                      uint16_t *kv) {
+    enum { E = 256, FF = 688, NH = 8, NKV = 2, HD = 32, CTX = 160 };
+    float *x = buf, *h = x + 64 * E, *q = h + 64 * E, *kk = q + 64 * E, *vv = kk + 64 * NKV * HD,
+          *a = vv + 64 * NKV * HD, *g = a + 64 * E, *u = g + 64 * FF, *lg = u + 64 * FF;
+    sym_tensor tx = tensor(SYM_DT_F32, E, n_tok, x), th = tensor(SYM_DT_F32, E, n_tok, h);
+    sym_tensor tq = tensor(SYM_DT_F32, E, n_tok, q), tk = tensor(SYM_DT_F32, NKV * HD, n_tok, kk);
+    sym_tensor tv = tensor(SYM_DT_F32, NKV * HD, n_tok, vv), ta = tensor(SYM_DT_F32, E, n_tok, a);
+    sym_tensor tg = tensor(SYM_DT_F32, FF, n_tok, g), tu = tensor(SYM_DT_F32, FF, n_tok, u);
+    sym_tensor tl = tensor(SYM_DT_F32, 1000, 1, lg), tn = tensor(SYM_DT_F16, E, 1, w16);
+    sym_tensor wq = tensor(SYM_DT_F16, E, E, w16), wk = tensor(SYM_DT_F16, E, NKV * HD, w16);
+    sym_tensor wg = tensor(SYM_DT_F16, E, FF, w16), wd = tensor(SYM_DT_F16, FF, E, w16);
+    sym_tensor wo = tensor(SYM_DT_F16, E, 1000, w16);
+    sym_tensor kc = tensor(SYM_DT_F16, NKV * HD, CTX, kv),
+               vc = tensor(SYM_DT_F16, NKV * HD, CTX, kv);
+    int32_t ids[64];
+    for (int i = 0; i < 64; i++)
+        ids[i] = i;
+    b->ops->embed(b, &tx, &wo, ids, n_tok);
+    b->ops->rmsnorm(b, &th, &tx, &tn, 1e-5f);
+    b->ops->matmul(b, &tq, &th, &wq, NULL);
+    b->ops->matmul(b, &tk, &th, &wk, NULL);
+    b->ops->matmul(b, &tv, &th, &wk, NULL);
+    b->ops->rope(b, &tq, NH, HD, pos0, 10000.0f, 1.0f, 0);
+    b->ops->rope(b, &tk, NKV, HD, pos0, 10000.0f, 1.0f, 0);
+    b->ops->store_rows(b, &kc, pos0, &tk);
+    b->ops->store_rows(b, &vc, pos0, &tv);
+    b->ops->attention(b, &ta, &tq, &kc, &vc, NH, NKV, HD, pos0, 0.17f);
+    b->ops->matmul(b, &th, &ta, &wq, NULL);
+    b->ops->add(b, &tx, &tx, &th);
+    b->ops->matmul(b, &tg, &tx, &wg, NULL);
+    b->ops->matmul(b, &tu, &tx, &wg, NULL);
+    b->ops->silu_mul(b, &tg, &tg, &tu);
+    b->ops->matmul(b, &th, &tg, &wd, NULL);
+    sym_tensor last = tensor(SYM_DT_F32, E, 1, x + (n_tok - 1) * E);
+    sym_tensor tl1 = tensor(SYM_DT_F32, 1000, 1, lg);
+    b->ops->matmul(b, &tl1, &last, &wo, NULL);
+    b->ops->softmax(b, &tl);
+}
+
+static void test_no_alloc(void) {
+    float *buf = calloc(64 * 4096, sizeof *buf);
+    uint16_t *w16 = calloc(1000 * 688, 2), *kv = calloc(160 * 64, 2);
+    for (size_t i = 0; i < 1000 * 688; i++)
+        w16[i] = (uint16_t)(0x3000 | (i & 0x3ff));
+    sym_alloc_hooks hooks = {count_malloc, count_realloc, count_free, NULL};
+    for (int i = 0; i < g_n_cfg; i++) {
+        sym_backend *b = g_cfg[i].b;
+        run_layer(b, 64, 0, buf, w16, kv); /* warm-up: scratch reaches its size */
+        sym_set_alloc_hooks(&hooks);
+        g_n_alloc = 0;
+        run_layer(b, 64, 64, buf, w16, kv);
+        for (int t = 0; t < 8; t++)
+            run_layer(b, 1, 128 + t, buf, w16, kv);
+        sym_set_alloc_hooks(NULL);
+        CHECK(g_n_alloc == 0, "[%s] %d allocations on the per-token path", g_cfg[i].name,
+              g_n_alloc);
+        CHECK_OK(b->ops->sync(b));
+    }
+    /* a scratch that must grow (head_dim 512) while allocation fails: latched, output untouched */
+    sym_backend *b = g_cfg[0].b;
+    enum { HD = 512 };
+    float *q = calloc(64 * HD, 4), *o = calloc(64 * HD, 4), *kvf = calloc(64 * HD, 4);
+    o[0] = 42.0f;
+    sym_tensor tq = tensor(SYM_DT_F32, HD, 64, q), to = tensor(SYM_DT_F32, HD, 64, o);
+    sym_tensor tkv = tensor(SYM_DT_F32, HD, 64, kvf);
+    sym_set_alloc_hooks(&hooks);
+    g_fail_alloc = 1;
+    b->ops->attention(b, &to, &tq, &tkv, &tkv, 1, 1, HD, 0, 1.0f);
+    g_fail_alloc = 0;
+    sym_set_alloc_hooks(NULL);
+    CHECK_STATUS(b->ops->sync(b), SYM_ERR_OOM);
+    CHECK(o[0] == 42.0f, "failed attention wrote its output");
+    b->ops->attention(b, &to, &tq, &tkv, &tkv, 1, 1, HD, 0, 1.0f);
+    CHECK_OK(b->ops->sync(b));
+    CHECK(o[0] == 0.0f, "attention after the failure: %g", o[0]);
+    free(q), free(o), free(kvf), free(buf), free(w16), free(kv);
 }
 
 int main(void) {
@@ -417,11 +528,13 @@ int main(void) {
         test_matmul(&r, t, 5, 1300, 45, 0);
         test_matmul(&r, t, 9, 3, 2, 1);
         test_matmul(&r, t, 13, 1, 33, 0);
-        test_matmul(&r, t, 37 + (int64_t)test_rng_below(&r, 30), 700 + (int64_t)test_rng_below(&r, 900),
-                    200 + (int64_t)test_rng_below(&r, 200), 1);
+        test_matmul(&r, t, 37 + (int64_t)test_rng_below(&r, 30),
+                    700 + (int64_t)test_rng_below(&r, 900), 200 + (int64_t)test_rng_below(&r, 200),
+                    1);
         test_matmul(&r, t, 64, 2048, 96, 0);
         test_matmul(&r, t, 300, 129, 67, 1); /* more tokens than one task block */
-        test_matmul(&r, t, 16 + (int64_t)test_rng_below(&r, 8), 4000 + (int64_t)test_rng_below(&r, 1000),
+        test_matmul(&r, t, 16 + (int64_t)test_rng_below(&r, 8),
+                    4000 + (int64_t)test_rng_below(&r, 1000),
                     2000 + (int64_t)test_rng_below(&r, 1000), 0);
 
         test_rows(&r, 1, 1, t);
@@ -435,7 +548,7 @@ int main(void) {
         test_attention(&r, t, 1, 32, 4, 64, 0);
         test_attention(&r, t, 1, 32, 4, 64, 200 + (int)test_rng_below(&r, 300));
         test_attention(&r, t, 37, 8, 2, 40, 77);
-        test_attention(&r, t, 70, 6, 6, 24, 0); /* no GQA, more tokens than one block */
+        test_attention(&r, t, 70, 6, 6, 24, 0);    /* no GQA, more tokens than one block */
         test_attention(&r, t, 3, 12, 1, 80, 1000); /* one KV head for all */
     }
     test_rope(&r, 1, 32, 64, 0, 0);
@@ -444,12 +557,14 @@ int main(void) {
     test_rope(&r, 45, 7, 18, 3, 1);
     test_rope(&r, 200, 16, 128, 17, 1);
     test_errors();
+    test_no_alloc();
 
     for (int i = 0; i < 16; i++)
         if (g_worst_name[i][0])
             fprintf(stderr, "test_cpu_ops: worst error vs ref %-10s %.3g\n", g_worst_name[i],
                     g_worst[i]);
-    for (int i = 0; i < g_n_cfg; i++) g_cfg[i].b->ops->destroy(g_cfg[i].b);
+    for (int i = 0; i < g_n_cfg; i++)
+        g_cfg[i].b->ops->destroy(g_cfg[i].b);
     g_ref->ops->destroy(g_ref);
     return test_finish("test_cpu_ops");
 }

@@ -45,7 +45,8 @@ static void nested_task(void *ctx, int64_t i, int thread_idx) {
     nest_ctx n = {.outer_thread = thread_idx, .order_ok = 1};
     sym_threadpool_parallel_for(j->pool, 8, inner_task, &n);
     int ok = n.order_ok;
-    for (int k = 0; k < 8; k++) ok &= n.seen[k] == 1;
+    for (int k = 0; k < 8; k++)
+        ok &= n.seen[k] == 1;
     if (!ok) atomic_store(&j->nested_bad, 1);
     atomic_fetch_add_explicit(&j->hits[i], 1, memory_order_relaxed);
 }
@@ -59,8 +60,8 @@ static int check_round(job *j, int64_t n, const char *what) {
         }
     }
     for (int64_t i = n; i < MAX_TASKS; i++)
-        if (atomic_load(&j->hits[i]) != 0 && bad++ < 3) CHECK(0, "%s: task %lld beyond n ran", what,
-                                                               (long long)i);
+        if (atomic_load(&j->hits[i]) != 0 && bad++ < 3)
+            CHECK(0, "%s: task %lld beyond n ran", what, (long long)i);
     return bad;
 }
 
@@ -120,11 +121,21 @@ int main(void) {
         for (int round = 0; round < 3000; round++) {
             int64_t n;
             switch (round % 6) {
-            case 0: n = 0; break;
-            case 1: n = 1; break;
-            case 2: n = nt; break;
-            case 3: n = nt + 1; break;
-            default: n = (int64_t)test_rng_below(&r, round % 50 == 4 ? MAX_TASKS : 97); break;
+            case 0:
+                n = 0;
+                break;
+            case 1:
+                n = 1;
+                break;
+            case 2:
+                n = nt;
+                break;
+            case 3:
+                n = nt + 1;
+                break;
+            default:
+                n = (int64_t)test_rng_below(&r, round % 50 == 4 ? MAX_TASKS : 97);
+                break;
             }
             reset(&j);
             sym_threadpool_parallel_for(pool, n, count_task, &j);
@@ -145,7 +156,8 @@ int main(void) {
         atomic_store(&j.nested_bad, 0);
         reset(&j);
         sym_threadpool_parallel_for(pool, 37, nested_task, &j);
-        for (int i = 0; i < 37; i++) CHECK(atomic_load(&j.hits[i]) == 1, "nested outer task %d", i);
+        for (int i = 0; i < 37; i++)
+            CHECK(atomic_load(&j.hits[i]) == 1, "nested outer task %d", i);
         CHECK(!atomic_load(&j.nested_bad), "nested call was not inline/in order (%d threads)", nt);
         /* concurrent submitters are serialized */
         submitter subs[3];

@@ -122,7 +122,8 @@ static uint64_t wait_generation(sym_threadpool *p, uint64_t seen) {
     }
     pthread_mutex_lock(&p->mutex);
     atomic_fetch_add(&p->n_sleeping, 1);
-    while ((g = atomic_load(&p->generation)) == seen) pthread_cond_wait(&p->wake, &p->mutex);
+    while ((g = atomic_load(&p->generation)) == seen)
+        pthread_cond_wait(&p->wake, &p->mutex);
     atomic_fetch_sub(&p->n_sleeping, 1);
     pthread_mutex_unlock(&p->mutex);
     return g;
@@ -166,7 +167,8 @@ static void wait_workers(sym_threadpool *p) {
     if (atomic_load(&p->n_pending) == 0) return;
     pthread_mutex_lock(&p->mutex);
     atomic_store(&p->caller_sleeping, 1);
-    while (atomic_load(&p->n_pending) != 0) pthread_cond_wait(&p->done, &p->mutex);
+    while (atomic_load(&p->n_pending) != 0)
+        pthread_cond_wait(&p->done, &p->mutex);
     atomic_store(&p->caller_sleeping, 0);
     pthread_mutex_unlock(&p->mutex);
 }
@@ -175,7 +177,8 @@ void sym_threadpool_parallel_for(sym_threadpool *pool, int64_t n_tasks, sym_para
                                  void *ctx) {
     if (n_tasks <= 0) return;
     if (tls_pool == pool) { /* nested: inline, on this thread, in order */
-        for (int64_t i = 0; i < n_tasks; i++) fn(ctx, i, tls_thread_idx);
+        for (int64_t i = 0; i < n_tasks; i++)
+            fn(ctx, i, tls_thread_idx);
         return;
     }
     pthread_mutex_lock(&pool->submit);
@@ -184,7 +187,8 @@ void sym_threadpool_parallel_for(sym_threadpool *pool, int64_t n_tasks, sym_para
     tls_pool = pool;
     tls_thread_idx = 0;
     if (n_tasks == 1 || pool->n_threads == 1) {
-        for (int64_t i = 0; i < n_tasks; i++) fn(ctx, i, 0);
+        for (int64_t i = 0; i < n_tasks; i++)
+            fn(ctx, i, 0);
     } else {
         pool->fn = fn;
         pool->ctx = ctx;
@@ -203,7 +207,8 @@ void sym_threadpool_parallel_for(sym_threadpool *pool, int64_t n_tasks, sym_para
 static void stop_workers(sym_threadpool *p) {
     atomic_store_explicit(&p->stop, 1, memory_order_release);
     publish(p);
-    for (int i = 0; i < p->n_started; i++) pthread_join(p->workers[i].thread, NULL);
+    for (int i = 0; i < p->n_started; i++)
+        pthread_join(p->workers[i].thread, NULL);
 }
 
 sym_status sym_threadpool_create(int n_threads, sym_threadpool **out) {

@@ -3,12 +3,12 @@
  *
  * A task is (block of tokens, KV head, subgroup of that KV head's query heads): all its query
  * rows share the same K/V rows, so each block of SYM_CPU_ATTN_BLOCK cache positions is converted
- * to f32 once (or read in place for an f32 cache) and scored against every query row of the
- * task. Blocks and subgroups shrink until there are a few tasks per thread (decode: one token,
- * so the query heads are split). Per-thread scratch (floats):
- *   q (n_q, head_dim) pre-scaled copy | acc (n_q, head_dim) | m, l, lim (n_q) | s (BLOCK)
- *   | kf, vf (BLOCK, head_dim)
- * Copying q first makes out aliasing q harmless.
+ * to f32 once (keys transposed, so that scores come a vector of positions at a time; values
+ * row-major, read in place from an f32 cache) and used by every query row of the task. Blocks and
+ * subgroups shrink until there are a few tasks per thread (decode: one token, so the query heads
+ * are split). Per-thread scratch (floats): q (n_q, head_dim) pre-scaled copy | acc (n_q, head_dim)
+ * | m, l, lim (n_q) | s (BLOCK) | kt (head_dim, BLOCK) | vf (BLOCK, head_dim) Copying q first makes
+ * out aliasing q harmless.
  */
 #include <math.h>
 #include <string.h>
@@ -56,14 +56,15 @@ static void attn_task(void *ctx, int64_t task, int thread_idx) {
     float *l = m + n_q;
     int *lim = (int *)(l + n_q);
     float *s = (float *)(lim + n_q);
-    float *kf = s + BLOCK;
-    float *vf = kf + (size_t)BLOCK * hd;
+    float *kt = s + BLOCK;
+    float *vf = kt + (size_t)BLOCK * hd;
 
     for (int ti = 0; ti < nt; ti++) {
         for (int hi = 0; hi < nh; hi++) {
             int qi = ti * nh + hi;
             const float *qr = j->q + (t0 + ti) * j->ld_q + (int64_t)(h0 + hi) * hd;
-            for (int d = 0; d < hd; d++) qb[(size_t)qi * hd + d] = qr[d] * j->scale;
+            for (int d = 0; d < hd; d++)
+                qb[(size_t)qi * hd + d] = qr[d] * j->scale;
             m[qi] = -INFINITY;
             l[qi] = 0.0f;
             lim[qi] = j->pos0 + (int)t0 + ti + 1; /* causal: positions 0 .. pos0 + t */
@@ -76,23 +77,18 @@ static void attn_task(void *ctx, int64_t task, int thread_idx) {
     for (int p0 = 0; p0 < n_pos; p0 += BLOCK) {
         int np = n_pos - p0 < BLOCK ? n_pos - p0 : BLOCK;
         size_t off = ((size_t)p0 * (size_t)j->ld_kv + (size_t)kvh * hd) * esz;
-        const float *kr, *vr;
-        int64_t ld;
+        k->attn_kt((const char *)j->kc + off, j->kvt, j->ld_kv, np, hd, kt);
+        const float *vr = vf;
+        int64_t ld = hd;
         if (j->kvt == SYM_DT_F32) {
-            kr = (const float *)((const char *)j->kc + off);
             vr = (const float *)((const char *)j->vc + off);
             ld = j->ld_kv;
         } else {
-            for (int r = 0; r < np; r++) {
-                size_t ro = off + (size_t)r * (size_t)j->ld_kv * esz;
-                k->to_f32((const char *)j->kc + ro, j->kvt, kf + (size_t)r * hd, hd);
-                k->to_f32((const char *)j->vc + ro, j->kvt, vf + (size_t)r * hd, hd);
-            }
-            kr = kf;
-            vr = vf;
-            ld = hd;
+            for (int r = 0; r < np; r++)
+                k->to_f32((const char *)j->vc + off + (size_t)r * (size_t)j->ld_kv * esz, j->kvt,
+                          vf + (size_t)r * hd, hd);
         }
-        k->attn_step(n_q, qb, lim, hd, p0, np, kr, vr, ld, m, l, acc, s);
+        k->attn_step(n_q, qb, lim, hd, p0, np, kt, vr, ld, m, l, acc, s);
     }
 
     for (int ti = 0; ti < nt; ti++) {
@@ -100,29 +96,29 @@ static void attn_task(void *ctx, int64_t task, int thread_idx) {
             int qi = ti * nh + hi;
             float *o = j->out + (t0 + ti) * j->ld_q + (int64_t)(h0 + hi) * hd;
             float inv = 1.0f / l[qi];
-            for (int d = 0; d < hd; d++) o[d] = acc[(size_t)qi * hd + d] * inv;
+            for (int d = 0; d < hd; d++)
+                o[d] = acc[(size_t)qi * hd + d] * inv;
         }
     }
 }
 
-void sym_cpu_attention(sym_backend *base, sym_tensor *out, const sym_tensor *q,
-                       const sym_tensor *k, const sym_tensor *v, int n_head, int n_head_kv,
-                       int head_dim, int pos0, float scale) {
+void sym_cpu_attention(sym_backend *base, sym_tensor *out, const sym_tensor *q, const sym_tensor *k,
+                       const sym_tensor *v, int n_head, int n_head_kv, int head_dim, int pos0,
+                       float scale) {
     sym_cpu_backend *b = (sym_cpu_backend *)base;
-    int ok = n_head > 0 && n_head_kv > 0 && head_dim > 0 && pos0 >= 0 &&
-             n_head % n_head_kv == 0 && q->type == SYM_DT_F32 && out->type == SYM_DT_F32 &&
+    int ok = n_head > 0 && n_head_kv > 0 && head_dim > 0 && pos0 >= 0 && n_head % n_head_kv == 0 &&
+             q->type == SYM_DT_F32 && out->type == SYM_DT_F32 &&
              q->n_cols == (int64_t)n_head * head_dim && out->n_cols == q->n_cols &&
              out->n_rows == q->n_rows && k->type == v->type &&
              k->n_cols == (int64_t)n_head_kv * head_dim && v->n_cols == k->n_cols &&
-             k->n_rows >= pos0 + q->n_rows && v->n_rows >= pos0 + q->n_rows && q->data &&
-             k->data && v->data && out->data;
+             k->n_rows >= pos0 + q->n_rows && v->n_rows >= pos0 + q->n_rows && q->data && k->data &&
+             v->data && out->data;
     if (!ok)
         SYM_CPU_FAIL_RETURN(b, SYM_ERR_ARG,
-                                  "attention: q (%lld x %lld), cache (%lld x %lld), %d/%d heads "
-                                  "of %d, pos0 %d",
-                                  (long long)q->n_rows, (long long)q->n_cols,
-                                  (long long)k->n_rows, (long long)k->n_cols, n_head, n_head_kv,
-                                  head_dim, pos0);
+                            "attention: q (%lld x %lld), cache (%lld x %lld), %d/%d heads "
+                            "of %d, pos0 %d",
+                            (long long)q->n_rows, (long long)q->n_cols, (long long)k->n_rows,
+                            (long long)k->n_cols, n_head, n_head_kv, head_dim, pos0);
     attn_job j = {
         .k = b->k,
         .scratch = b->scratch,
@@ -148,9 +144,12 @@ void sym_cpu_attention(sym_backend *base, sym_tensor *out, const sym_tensor *q,
     for (;;) {
         int64_t n_tasks = (j.n_tok + tpt - 1) / tpt * n_head_kv * ((j.group + hpt - 1) / hpt);
         if (n_tasks >= 2 * b->n_threads) break;
-        if (tpt > 1) tpt = (tpt + 1) / 2;
-        else if (hpt > 1) hpt = (hpt + 1) / 2;
-        else break;
+        if (tpt > 1)
+            tpt = (tpt + 1) / 2;
+        else if (hpt > 1)
+            hpt = (hpt + 1) / 2;
+        else
+            break;
     }
     j.tok_per_task = tpt;
     j.heads_per_task = hpt;

@@ -8,7 +8,7 @@
 #include "cpu/ops.h"
 
 /* matmul: k-chunk of the packed weight panels (panel = nr x SYM_CPU_KC floats per thread) */
-#define SYM_CPU_KC 512
+#define SYM_CPU_KC 1024
 
 typedef struct sym_cpu_backend {
     sym_backend base;
@@ -35,10 +35,10 @@ typedef struct sym_cpu_backend {
 
 /* Latches the first error (status + detail) for the next read()/sync(); returns 0. */
 int sym_cpu_fail(sym_cpu_backend *b, sym_status st, const char *fmt, ...) SYM_PRINTF(3, 4);
-#define SYM_CPU_FAIL_RETURN(b, ...)                                                               \
-    do {                                                                                          \
-        sym_cpu_fail((b), __VA_ARGS__);                                                           \
-        return;                                                                                   \
+#define SYM_CPU_FAIL_RETURN(b, ...)                                                                \
+    do {                                                                                           \
+        sym_cpu_fail((b), __VA_ARGS__);                                                            \
+        return;                                                                                    \
     } while (0)
 /* Makes every thread's scratch at least n floats; latches SYM_ERR_OOM and returns 0 on failure. */
 int sym_cpu_scratch_reserve(sym_cpu_backend *b, size_t n);

@@ -17,11 +17,11 @@
 #pragma GCC target("avx2,fma,f16c")
 #endif
 
-#define AI static inline __attribute__((always_inline))
-#define VW 8
-#define MR 6
+#define AI     static inline __attribute__((always_inline))
+#define VW     8
+#define MR     6
 #define KTABLE sym_cpu_kernels_avx2
-#define KISA "avx2"
+#define KISA   "avx2"
 typedef __m256 vec_t;
 
 AI __m256i mask_n(int n) { /* lanes < n all ones, n in [0, 8) */
@@ -40,7 +40,6 @@ AI vec_t v_sub(vec_t a, vec_t b) { return _mm256_sub_ps(a, b); }
 AI vec_t v_mul(vec_t a, vec_t b) { return _mm256_mul_ps(a, b); }
 AI vec_t v_div(vec_t a, vec_t b) { return _mm256_div_ps(a, b); }
 AI vec_t v_max(vec_t a, vec_t b) { return _mm256_max_ps(a, b); }
-AI vec_t v_min(vec_t a, vec_t b) { return _mm256_min_ps(a, b); }
 AI float v_hsum(vec_t v) {
     __m128 q = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     q = _mm_add_ps(q, _mm_movehl_ps(q, q));
@@ -54,7 +53,9 @@ AI float v_hmax(vec_t v) {
     return _mm_cvtss_f32(q);
 }
 
-AI vec_t v_load_f16(const uint16_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
+AI vec_t v_load_f16(const uint16_t *p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+}
 AI vec_t v_load_f16_n(const uint16_t *p, int n) {
     uint16_t tmp[8] = {0};
     memcpy(tmp, p, (size_t)n * 2);
@@ -69,6 +70,19 @@ AI vec_t v_load_bf16_n(const uint16_t *p, int n) {
     memcpy(tmp, p, (size_t)n * 2);
     return v_load_bf16(tmp);
 }
+AI void v_load2_f16(const uint16_t *p, vec_t *a, vec_t *b) {
+    __m256i v = _mm256_loadu_si256((const __m256i *)p);
+    *a = _mm256_cvtph_ps(_mm256_castsi256_si128(v));
+    *b = _mm256_cvtph_ps(_mm256_extracti128_si256(v, 1));
+}
+AI vec_t bf16_widen(__m128i h) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+AI void v_load2_bf16(const uint16_t *p, vec_t *a, vec_t *b) {
+    __m256i v = _mm256_loadu_si256((const __m256i *)p);
+    *a = bf16_widen(_mm256_castsi256_si128(v));
+    *b = bf16_widen(_mm256_extracti128_si256(v, 1));
+}
 AI __m128i f16_narrow(vec_t v) {
     return _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 }
@@ -76,7 +90,8 @@ AI __m128i f16_narrow(vec_t v) {
 AI __m128i bf16_narrow(vec_t v) {
     __m256i u = _mm256_castps_si256(v);
     __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
-    __m256i r = _mm256_srli_epi32(_mm256_add_epi32(u, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7fff))), 16);
+    __m256i r = _mm256_srli_epi32(
+        _mm256_add_epi32(u, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7fff))), 16);
     /* NaN: |u| > 0x7f800000 (signed compare is fine: both sides are non-negative) */
     __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7fffffff)),
                                      _mm256_set1_epi32(0x7f800000));
@@ -114,7 +129,8 @@ AI vec_t v_exp(vec_t x) {
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
     p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    __m256i e =
+        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 

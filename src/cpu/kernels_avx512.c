@@ -10,17 +10,19 @@
 #include "base/status.h"
 
 #if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c"))), apply_to = function)
+#pragma clang attribute push(                                                                      \
+    __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c"))),                   \
+    apply_to = function)
 #else
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")
 #endif
 
-#define AI static inline __attribute__((always_inline))
-#define VW 16
-#define MR 8
+#define AI     static inline __attribute__((always_inline))
+#define VW     16
+#define MR     8
 #define KTABLE sym_cpu_kernels_avx512
-#define KISA "avx512"
+#define KISA   "avx512"
 typedef __m512 vec_t;
 
 AI __mmask16 mask_n(int n) { return (__mmask16)((1u << n) - 1u); } /* n in [0, 16) */
@@ -37,7 +39,6 @@ AI vec_t v_sub(vec_t a, vec_t b) { return _mm512_sub_ps(a, b); }
 AI vec_t v_mul(vec_t a, vec_t b) { return _mm512_mul_ps(a, b); }
 AI vec_t v_div(vec_t a, vec_t b) { return _mm512_div_ps(a, b); }
 AI vec_t v_max(vec_t a, vec_t b) { return _mm512_max_ps(a, b); }
-AI vec_t v_min(vec_t a, vec_t b) { return _mm512_min_ps(a, b); }
 AI float v_hsum(vec_t v) {
     __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
     __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
@@ -62,6 +63,16 @@ AI vec_t v_load_bf16(const uint16_t *p) {
 AI vec_t v_load_bf16_n(const uint16_t *p, int n) {
     return bf16_widen(_mm256_maskz_loadu_epi16(mask_n(n), p));
 }
+AI void v_load2_f16(const uint16_t *p, vec_t *a, vec_t *b) {
+    __m512i v = _mm512_loadu_si512((const void *)p);
+    *a = _mm512_cvtph_ps(_mm512_castsi512_si256(v));
+    *b = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(v, 1));
+}
+AI void v_load2_bf16(const uint16_t *p, vec_t *a, vec_t *b) {
+    __m512i v = _mm512_loadu_si512((const void *)p);
+    *a = bf16_widen(_mm512_castsi512_si256(v));
+    *b = bf16_widen(_mm512_extracti64x4_epi64(v, 1));
+}
 AI __m256i f16_narrow(vec_t v) {
     return _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 }
@@ -70,7 +81,8 @@ AI __m256i f16_narrow(vec_t v) {
 AI __m256i bf16_narrow(vec_t v) {
     __m512i u = _mm512_castps_si512(v);
     __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
-    __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
+    __m512i r = _mm512_srli_epi32(
+        _mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
     __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)),
                                             _mm512_set1_epi32(0x7f800000));
     r = _mm512_mask_or_epi32(r, nan, _mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));

@@ -12,29 +12,50 @@
 #include <stdio.h>
 #include <string.h>
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
 #include "base/alloc.h"
 #include "cpu/backend.h"
 #include "cpu/ref.h"
 
 #define PAR_MIN_ELEMS 32768 /* elements per task at least for the light ops */
 
-/* ---- ISA -------------------------------------------------------------------------------------- */
+/* ---- ISA ------------------------------------------------------------------------------------- */
+
+#if defined(SYM_CPU_HAVE_X86)
+/* CPUID feature bits, plus XGETBV: the OS must save the AVX (and AVX-512) register state. */
+static unsigned x86_features(void) {
+    enum { AVX2_SET = 1, AVX512_SET = 2 };
+    unsigned a, b, c, d, xcr0_lo = 0, xcr0_hi = 0, f = 0;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    int fma = (c >> 12) & 1, osxsave = (c >> 27) & 1, avx = (c >> 28) & 1, f16c = (c >> 29) & 1;
+    if (!osxsave || !avx) return 0;
+    __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+    (void)xcr0_hi;
+    if ((xcr0_lo & 0x6) != 0x6) return 0; /* XMM and YMM state */
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    if (fma && f16c && ((b >> 5) & 1)) f |= AVX2_SET;
+    int avx512 = ((b >> 16) & 1) && ((b >> 17) & 1) && ((b >> 30) & 1) && ((b >> 31) & 1);
+    if ((f & AVX2_SET) && avx512 && (xcr0_lo & 0xe0) == 0xe0) f |= AVX512_SET;
+    return f;
+}
+#endif
 
 int sym_cpu_isa_supported(sym_cpu_isa isa) {
     switch (isa) {
     case SYM_CPU_ISA_AUTO:
-    case SYM_CPU_ISA_GENERIC: return 1;
+    case SYM_CPU_ISA_GENERIC:
+        return 1;
 #if defined(SYM_CPU_HAVE_X86)
     case SYM_CPU_ISA_AVX2:
-        __builtin_cpu_init();
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-               __builtin_cpu_supports("f16c");
+        return (x86_features() & 1) != 0;
     case SYM_CPU_ISA_AVX512:
-        return sym_cpu_isa_supported(SYM_CPU_ISA_AVX2) && __builtin_cpu_supports("avx512f") &&
-               __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-               __builtin_cpu_supports("avx512dq");
+        return (x86_features() & 2) != 0;
 #endif
-    default: return 0;
+    default:
+        return 0;
     }
 }
 
@@ -52,14 +73,17 @@ const char *sym_cpu_isa_name(sym_cpu_isa isa) {
 static const sym_cpu_kernels *kernels_for(sym_cpu_isa isa) {
     switch (isa) {
 #if defined(SYM_CPU_HAVE_X86)
-    case SYM_CPU_ISA_AVX512: return &sym_cpu_kernels_avx512;
-    case SYM_CPU_ISA_AVX2: return &sym_cpu_kernels_avx2;
+    case SYM_CPU_ISA_AVX512:
+        return &sym_cpu_kernels_avx512;
+    case SYM_CPU_ISA_AVX2:
+        return &sym_cpu_kernels_avx2;
 #endif
-    default: return &sym_cpu_kernels_generic;
+    default:
+        return &sym_cpu_kernels_generic;
     }
 }
 
-/* ---- errors and scratch ----------------------------------------------------------------------- */
+/* ---- errors and scratch ---------------------------------------------------------------------- */
 
 int sym_cpu_fail(sym_cpu_backend *b, sym_status st, const char *fmt, ...) {
     if (b->err != SYM_OK) return 0; /* keep the first */
@@ -104,7 +128,7 @@ static sym_status cpu_read(sym_backend *base, const sym_tensor *t, void *dst, si
 
 static sym_status cpu_sync(sym_backend *base) { return take_error((sym_cpu_backend *)base); }
 
-/* ---- helpers ---------------------------------------------------------------------------------- */
+/* ---- helpers --------------------------------------------------------------------------------- */
 
 static int same_shape(const sym_tensor *a, const sym_tensor *c) {
     return a->n_rows == c->n_rows && a->n_cols == c->n_cols;
@@ -118,7 +142,7 @@ static int64_t row_tasks(int64_t n_rows, int64_t n_cols, int64_t *rows_per_task)
     return (n_rows + r - 1) / r;
 }
 
-/* ---- embed ------------------------------------------------------------------------------------ */
+/* ---- embed ----------------------------------------------------------------------------------- */
 
 typedef struct rows_job {
     sym_cpu_backend *b;
@@ -146,20 +170,25 @@ static void cpu_embed(sym_backend *base, sym_tensor *out, const sym_tensor *tabl
     sym_cpu_backend *b = (sym_cpu_backend *)base;
     if (out->type != SYM_DT_F32 || out->n_cols != table->n_cols || n_tok < 0 ||
         out->n_rows < n_tok || (n_tok > 0 && !ids))
-        SYM_CPU_FAIL_RETURN(b, SYM_ERR_ARG, "embed: %d tokens of %lld into (%lld x %lld)",
-                                  n_tok, (long long)table->n_cols, (long long)out->n_rows,
-                                  (long long)out->n_cols);
+        SYM_CPU_FAIL_RETURN(b, SYM_ERR_ARG, "embed: %d tokens of %lld into (%lld x %lld)", n_tok,
+                            (long long)table->n_cols, (long long)out->n_rows,
+                            (long long)out->n_cols);
     for (int t = 0; t < n_tok; t++)
         if (ids[t] < 0 || ids[t] >= table->n_rows)
-            SYM_CPU_FAIL_RETURN(b, SYM_ERR_RANGE, "embed: token id %d outside [0, %lld)",
-                                      ids[t], (long long)table->n_rows);
-    rows_job j = {.b = b, .out = out->data, .w = table->data, .wt = table->type, .ids = ids,
-                  .n_rows = n_tok, .n_cols = table->n_cols};
-    sym_threadpool_parallel_for(b->pool, row_tasks(n_tok, j.n_cols, &j.rows_per_task),
-                                embed_task, &j);
+            SYM_CPU_FAIL_RETURN(b, SYM_ERR_RANGE, "embed: token id %d outside [0, %lld)", ids[t],
+                                (long long)table->n_rows);
+    rows_job j = {.b = b,
+                  .out = out->data,
+                  .w = table->data,
+                  .wt = table->type,
+                  .ids = ids,
+                  .n_rows = n_tok,
+                  .n_cols = table->n_cols};
+    sym_threadpool_parallel_for(b->pool, row_tasks(n_tok, j.n_cols, &j.rows_per_task), embed_task,
+                                &j);
 }
 
-/* ---- rmsnorm ---------------------------------------------------------------------------------- */
+/* ---- rmsnorm --------------------------------------------------------------------------------- */
 
 static void rmsnorm_task(void *ctx, int64_t task, int thread_idx) {
     (void)thread_idx;
@@ -180,15 +209,21 @@ static void cpu_rmsnorm(sym_backend *base, sym_tensor *out, const sym_tensor *x,
     if (x->type != SYM_DT_F32 || out->type != SYM_DT_F32 || !same_shape(x, out) ||
         w->n_cols * w->n_rows != x->n_cols)
         SYM_CPU_FAIL_RETURN(b, SYM_ERR_ARG, "rmsnorm: x (%lld x %lld), w of %lld",
-                                  (long long)x->n_rows, (long long)x->n_cols,
-                                  (long long)(w->n_cols * w->n_rows));
-    rows_job j = {.b = b, .out = out->data, .x = x->data, .w = w->data, .wt = w->type,
-                  .n_rows = x->n_rows, .n_cols = x->n_cols, .eps = eps};
+                            (long long)x->n_rows, (long long)x->n_cols,
+                            (long long)(w->n_cols * w->n_rows));
+    rows_job j = {.b = b,
+                  .out = out->data,
+                  .x = x->data,
+                  .w = w->data,
+                  .wt = w->type,
+                  .n_rows = x->n_rows,
+                  .n_cols = x->n_cols,
+                  .eps = eps};
     sym_threadpool_parallel_for(b->pool, row_tasks(j.n_rows, j.n_cols, &j.rows_per_task),
                                 rmsnorm_task, &j);
 }
 
-/* ---- rope ------------------------------------------------------------------------------------- */
+/* ---- rope ------------------------------------------------------------------------------------ */
 
 typedef struct rope_job {
     sym_cpu_backend *b;
@@ -232,7 +267,7 @@ static void cpu_rope(sym_backend *base, sym_tensor *x, int n_head, int head_dim,
     if (x->type != SYM_DT_F32 || n_head <= 0 || head_dim <= 0 || head_dim % 2 ||
         x->n_cols != (int64_t)n_head * head_dim || pos0 < 0)
         SYM_CPU_FAIL_RETURN(b, SYM_ERR_ARG, "rope: x (%lld x %lld), %d heads of %d",
-                                  (long long)x->n_rows, (long long)x->n_cols, n_head, head_dim);
+                            (long long)x->n_rows, (long long)x->n_cols, n_head, head_dim);
     int half = head_dim / 2;
     if (!sym_cpu_scratch_reserve(b, (size_t)head_dim)) return;
     if (b->rope_head_dim != head_dim || b->rope_theta != theta) {
@@ -248,13 +283,20 @@ static void cpu_rope(sym_backend *base, sym_tensor *x, int n_head, int head_dim,
         b->rope_head_dim = head_dim;
         b->rope_theta = theta;
     }
-    rope_job j = {.b = b, .x = x->data, .n_tok = x->n_rows, .n_cols = x->n_cols, .n_head = n_head,
-                  .head_dim = head_dim, .pos0 = pos0, .neox = neox, .freq_scale = freq_scale};
-    sym_threadpool_parallel_for(b->pool, row_tasks(j.n_tok, j.n_cols, &j.rows_per_task),
-                                rope_task, &j);
+    rope_job j = {.b = b,
+                  .x = x->data,
+                  .n_tok = x->n_rows,
+                  .n_cols = x->n_cols,
+                  .n_head = n_head,
+                  .head_dim = head_dim,
+                  .pos0 = pos0,
+                  .neox = neox,
+                  .freq_scale = freq_scale};
+    sym_threadpool_parallel_for(b->pool, row_tasks(j.n_tok, j.n_cols, &j.rows_per_task), rope_task,
+                                &j);
 }
 
-/* ---- store_rows ------------------------------------------------------------------------------- */
+/* ---- store_rows ------------------------------------------------------------------------------ */
 
 static void store_task(void *ctx, int64_t task, int thread_idx) {
     (void)thread_idx;
@@ -262,8 +304,8 @@ static void store_task(void *ctx, int64_t task, int thread_idx) {
     size_t esz = sym_dtype_size(j->wt);
     for (int64_t r = task * j->rows_per_task; r < (task + 1) * j->rows_per_task && r < j->n_rows;
          r++)
-        j->b->k->from_f32(j->x + r * j->n_cols, (char *)j->out + (size_t)r * j->n_cols * esz,
-                          j->wt, j->n_cols);
+        j->b->k->from_f32(j->x + r * j->n_cols, (char *)j->out + (size_t)r * j->n_cols * esz, j->wt,
+                          j->n_cols);
 }
 
 static void cpu_store_rows(sym_backend *base, sym_tensor *cache, int64_t row0,
@@ -272,18 +314,21 @@ static void cpu_store_rows(sym_backend *base, sym_tensor *cache, int64_t row0,
     if (src->type != SYM_DT_F32 || src->n_cols != cache->n_cols || row0 < 0 ||
         row0 + src->n_rows > cache->n_rows)
         SYM_CPU_FAIL_RETURN(b, SYM_ERR_ARG,
-                                  "store_rows: %lld rows of %lld at %lld into (%lld x %lld)",
-                                  (long long)src->n_rows, (long long)src->n_cols,
-                                  (long long)row0, (long long)cache->n_rows,
-                                  (long long)cache->n_cols);
+                            "store_rows: %lld rows of %lld at %lld into (%lld x %lld)",
+                            (long long)src->n_rows, (long long)src->n_cols, (long long)row0,
+                            (long long)cache->n_rows, (long long)cache->n_cols);
     size_t off = (size_t)row0 * (size_t)cache->n_cols * sym_dtype_size(cache->type);
-    rows_job j = {.b = b, .out = (float *)((char *)cache->data + off), .x = src->data,
-                  .wt = cache->type, .n_rows = src->n_rows, .n_cols = src->n_cols};
+    rows_job j = {.b = b,
+                  .out = (float *)((char *)cache->data + off),
+                  .x = src->data,
+                  .wt = cache->type,
+                  .n_rows = src->n_rows,
+                  .n_cols = src->n_cols};
     sym_threadpool_parallel_for(b->pool, row_tasks(j.n_rows, j.n_cols, &j.rows_per_task),
                                 store_task, &j);
 }
 
-/* ---- elementwise and softmax ------------------------------------------------------------------ */
+/* ---- elementwise and softmax ----------------------------------------------------------------- */
 
 /* flat ranges: rows_per_task counts elements here (a multiple of 64) */
 static void silu_task(void *ctx, int64_t task, int thread_idx) {
@@ -306,16 +351,16 @@ static void elementwise(sym_cpu_backend *b, sym_parallel_fn fn, sym_tensor *out,
                         const sym_tensor *a, const sym_tensor *c, const char *name) {
     if (a->type != SYM_DT_F32 || c->type != SYM_DT_F32 || out->type != SYM_DT_F32 ||
         !same_shape(a, c) || !same_shape(a, out))
-        SYM_CPU_FAIL_RETURN(b, SYM_ERR_ARG, "%s: shapes (%lld x %lld), (%lld x %lld) -> "
-                                  "(%lld x %lld)", name, (long long)a->n_rows,
-                                  (long long)a->n_cols, (long long)c->n_rows,
-                                  (long long)c->n_cols, (long long)out->n_rows,
-                                  (long long)out->n_cols);
+        SYM_CPU_FAIL_RETURN(b, SYM_ERR_ARG,
+                            "%s: shapes (%lld x %lld), (%lld x %lld) -> "
+                            "(%lld x %lld)",
+                            name, (long long)a->n_rows, (long long)a->n_cols, (long long)c->n_rows,
+                            (long long)c->n_cols, (long long)out->n_rows, (long long)out->n_cols);
     int64_t n = a->n_rows * a->n_cols;
     int64_t per = n / b->n_threads;
     per = per < PAR_MIN_ELEMS ? PAR_MIN_ELEMS : (per + 63) & ~(int64_t)63;
-    rows_job j = {.b = b, .out = out->data, .x = a->data, .x2 = c->data, .n_rows = n,
-                  .rows_per_task = per};
+    rows_job j = {
+        .b = b, .out = out->data, .x = a->data, .x2 = c->data, .n_rows = n, .rows_per_task = per};
     sym_threadpool_parallel_for(b->pool, (n + per - 1) / per, fn, &j);
 }
 
@@ -338,21 +383,21 @@ static void softmax_task(void *ctx, int64_t task, int thread_idx) {
 
 static void cpu_softmax(sym_backend *base, sym_tensor *x) {
     sym_cpu_backend *b = (sym_cpu_backend *)base;
-    if (x->type != SYM_DT_F32)
-        SYM_CPU_FAIL_RETURN(b, SYM_ERR_ARG, "softmax: x must be f32");
+    if (x->type != SYM_DT_F32) SYM_CPU_FAIL_RETURN(b, SYM_ERR_ARG, "softmax: x must be f32");
     rows_job j = {.b = b, .out = x->data, .n_rows = x->n_rows, .n_cols = x->n_cols};
     sym_threadpool_parallel_for(b->pool, row_tasks(j.n_rows, j.n_cols, &j.rows_per_task),
                                 softmax_task, &j);
 }
 
-/* ---- create / destroy ------------------------------------------------------------------------- */
+/* ---- create / destroy ------------------------------------------------------------------------ */
 
 static void cpu_destroy(sym_backend *base) {
     sym_cpu_backend *b = (sym_cpu_backend *)base;
     if (!b) return;
     sym_threadpool_destroy(b->pool);
     if (b->scratch_raw)
-        for (int i = 0; i < b->n_threads; i++) sym_free(b->scratch_raw[i]);
+        for (int i = 0; i < b->n_threads; i++)
+            sym_free(b->scratch_raw[i]);
     sym_free(b->scratch_raw);
     sym_free(b->scratch);
     sym_free(b->rope_freq);
