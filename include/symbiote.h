@@ -104,6 +104,17 @@ sym_status sym_generate_ex(sym_engine *engine, const char *prompt, size_t prompt
                            int max_tokens, const sym_sampling *sampling, int ignore_eos,
                            sym_token_fn on_token, void *user);
 
+/* Continues the conversation: tokenizes text (parse_special: match special tokens such as
+ * "<|im_start|>" — chat templates need it) after everything the engine already holds (BOS only
+ * if it holds nothing), runs it, and generates up to max_tokens, stopping at an end-of-generation
+ * token. The KV cache is kept: only the new text is evaluated. SYM_ERR_RANGE (nothing run) if
+ * the text does not fit in the positions left; sym_reset starts over. */
+sym_status sym_generate_append(sym_engine *engine, const char *text, size_t len, int parse_special,
+                               int max_tokens, const sym_sampling *sampling,
+                               sym_token_fn on_token, void *user);
+/* Tokens the engine holds (evaluated, plus at most one sampled but not yet evaluated). */
+int sym_n_past(const sym_engine *engine);
+
 typedef struct sym_metrics {
     uint64_t prompt_tokens, generated_tokens;
     double prefill_ms, decode_ms;

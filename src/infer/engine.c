@@ -3,6 +3,7 @@
  * and the CPU backend. */
 #include "infer/engine.h"
 
+#include <json-c/json.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,6 +201,28 @@ void sym_engine_close(sym_engine *e) {
     sym_free(e);
 }
 
+sym_chat_template sym_engine_chat_template(const sym_engine *e) {
+    const sym_gguf *g = sym_model_gguf(e->model);
+    if (g) {
+        const sym_gguf_kv *kv = sym_gguf_find(g, "tokenizer.chat_template");
+        return kv && kv->type == SYM_GGUF_STRING ? sym_chat_detect(kv->str.ptr, kv->str.len)
+                                                 : SYM_CHAT_NONE;
+    }
+    const char *tj = sym_model_tokenizer_json(e->model);
+    if (!tj) return SYM_CHAT_NONE;
+    char path[4096];
+    const char *slash = strrchr(tj, '/');
+    int dir_len = slash ? (int)(slash - tj) : 1;
+    snprintf(path, sizeof path, "%.*s/tokenizer_config.json", dir_len, slash ? tj : ".");
+    json_object *cfg = json_object_from_file(path), *t;
+    sym_chat_template ct = SYM_CHAT_NONE;
+    if (cfg && json_object_object_get_ex(cfg, "chat_template", &t) &&
+        json_object_is_type(t, json_type_string))
+        ct = sym_chat_detect(json_object_get_string(t), (size_t)json_object_get_string_len(t));
+    json_object_put(cfg);
+    return ct;
+}
+
 const char *sym_engine_backend_name(const sym_engine *e) { return e->backend_name; }
 const char *sym_engine_device_name(const sym_engine *e) { return e->device_name; }
 int sym_n_vocab(const sym_engine *e) { return sym_model_hparams(e->model)->n_vocab; }
@@ -253,28 +276,36 @@ static void finish_rates(sym_metrics *m) {
     m->decode_tok_s = m->decode_ms > 0 ? (double)m->generated_tokens * 1e3 / m->decode_ms : 0;
 }
 
-sym_status sym_generate_ex(sym_engine *e, const char *prompt, size_t prompt_len, int max_tokens,
-                           const sym_sampling *sampling, int ignore_eos, sym_token_fn on_token,
-                           void *user) {
-    SYM_CHECK(prompt || prompt_len == 0, SYM_ERR_ARG, "generate: NULL prompt");
+/* Tokenizes text after what the cache holds (with BOS only when it holds nothing), evaluates it
+ * together with a sampled token the previous call left unevaluated, then generates. */
+static sym_status append_generate(sym_engine *e, const char *text, size_t len, bool parse_special,
+                                  int max_tokens, const sym_sampling *sampling, int ignore_eos,
+                                  sym_token_fn on_token, void *user) {
+    SYM_CHECK(text || len == 0, SYM_ERR_ARG, "generate: NULL prompt");
     SYM_CHECK(max_tokens >= 0, SYM_ERR_ARG, "generate: max_tokens %d < 0", max_tokens);
-    int n_ctx = sym_n_ctx(e);
-    sym_reset(e);
-    size_t n_prompt = 0;
-    bool bos = sym_tokenizer_wants_bos(e->tok) && sym_tokenizer_bos(e->tok) >= 0;
-    sym_status st = sym_tokenizer_encode(e->tok, prompt, prompt_len, bos, false, e->history,
-                                         (size_t)n_ctx, &n_prompt);
-    if (st == SYM_ERR_RANGE)
-        return SYM_FAIL(SYM_ERR_RANGE, "the prompt has %zu tokens but the context holds %d "
-                        "(raise it with --ctx, up to the model's %d)", n_prompt, n_ctx,
-                        sym_model_hparams(e->model)->n_ctx_train);
+    int n_ctx = sym_n_ctx(e), n_past = sym_forward_n_past(e->fwd);
+    SYM_CHECK(e->n_history < n_ctx, SYM_ERR_RANGE,
+              "the context of %d tokens is full (start over with a reset)", n_ctx);
+    size_t n_text_ids = 0, room = (size_t)(n_ctx - e->n_history);
+    bool bos = e->n_history == 0 && sym_tokenizer_wants_bos(e->tok) && sym_tokenizer_bos(e->tok) >= 0;
+    sym_status st = sym_tokenizer_encode(e->tok, text, len, bos, parse_special,
+                                         e->history + e->n_history, room, &n_text_ids);
+    if (st == SYM_ERR_RANGE) {
+        if (e->n_history == 0)
+            return SYM_FAIL(SYM_ERR_RANGE, "the prompt has %zu tokens but the context holds %d "
+                            "(raise it with --ctx, up to the model's %d)", n_text_ids, n_ctx,
+                            sym_model_hparams(e->model)->n_ctx_train);
+        return SYM_FAIL(SYM_ERR_RANGE, "the text has %zu tokens but only %zu of the context's %d "
+                        "positions are left", n_text_ids, room, n_ctx);
+    }
     SYM_TRY(st);
-    SYM_CHECK(n_prompt > 0, SYM_ERR_ARG,
+    int n_new = e->n_history + (int)n_text_ids - n_past; /* a pending sampled token + the text */
+    SYM_CHECK(n_new > 0 || n_past > 0, SYM_ERR_ARG,
               "generate: empty prompt and the vocabulary has no BOS token to start from");
     sym_sampler *smp = NULL;
     SYM_TRY(sym_sampler_create(sampling, sym_n_vocab(e), &smp));
-    char *text = sym_malloc(sym_tokenizer_max_piece(e->tok) + 16);
-    if (!text) {
+    char *out = sym_malloc(sym_tokenizer_max_piece(e->tok) + 16);
+    if (!out) {
         sym_sampler_destroy(smp);
         return SYM_FAIL(SYM_ERR_OOM, "generate: out of memory");
     }
@@ -282,43 +313,63 @@ sym_status sym_generate_ex(sym_engine *e, const char *prompt, size_t prompt_len,
     sym_detokenizer_init(&detok, e->tok, SYM_DECODE_KEEP_SPACE);
 
     sym_metrics *m = &e->metrics;
-    double t0 = now_ms();
-    SYM_TRY_GOTO(sym_forward_eval(e->fwd, e->history, (int)n_prompt, e->logits));
-    e->n_history = (int)n_prompt;
-    double t1 = now_ms();
-    m->prompt_tokens += n_prompt;
-    m->prefill_ms += t1 - t0;
+    if (n_new > 0) {
+        double t0 = now_ms();
+        SYM_TRY_GOTO(sym_forward_eval(e->fwd, e->history + n_past, n_new, e->logits));
+        m->prompt_tokens += (uint64_t)n_new;
+        m->prefill_ms += now_ms() - t0;
+    }
+    e->n_history = n_past + n_new;
     update_peaks(e);
 
     /* As llama2.c does, the token sampled from the last position's logits is emitted even when
-     * the cache is full; it is just never evaluated. */
-    size_t cap = sym_tokenizer_max_piece(e->tok) + 16, n_text;
+     * the cache is full; it stays in the history unevaluated (a later call evaluates it first). */
+    size_t cap = sym_tokenizer_max_piece(e->tok) + 16, n_out;
     for (int i = 0; i < max_tokens; i++) {
         double ts = now_ms();
         int32_t id = sym_sampler_sample(smp, e->logits, e->history, (size_t)e->n_history);
         e->history[e->n_history++] = id;
         m->generated_tokens++;
         bool eog = sym_tokenizer_is_eog(e->tok, id) && !ignore_eos;
-        SYM_TRY_GOTO(sym_detokenizer_push(&detok, id, text, cap, &n_text));
-        if (on_token && on_token(user, id, text, n_text)) {
-            m->decode_ms += now_ms() - ts;
-            break;
-        }
-        if (eog || e->n_history > n_ctx || i + 1 == max_tokens) {
+        SYM_TRY_GOTO(sym_detokenizer_push(&detok, id, out, cap, &n_out));
+        bool stop = on_token && on_token(user, id, out, n_out);
+        if (stop || eog || e->n_history > n_ctx || i + 1 == max_tokens) {
             m->decode_ms += now_ms() - ts;
             break;
         }
         SYM_TRY_GOTO(sym_forward_eval(e->fwd, &id, 1, e->logits));
         m->decode_ms += now_ms() - ts;
     }
-    SYM_TRY_GOTO(sym_detokenizer_flush(&detok, text, cap, &n_text));
-    if (n_text && on_token) on_token(user, -1, text, n_text);
+    SYM_TRY_GOTO(sym_detokenizer_flush(&detok, out, cap, &n_out));
+    if (n_out && on_token) on_token(user, -1, out, n_out);
     update_peaks(e);
 fail:
     finish_rates(m);
-    sym_free(text);
+    sym_free(out);
     sym_sampler_destroy(smp);
     return st;
+}
+
+sym_status sym_generate_ex(sym_engine *e, const char *prompt, size_t prompt_len, int max_tokens,
+                           const sym_sampling *sampling, int ignore_eos, sym_token_fn on_token,
+                           void *user) {
+    sym_reset(e);
+    return append_generate(e, prompt, prompt_len, false, max_tokens, sampling, ignore_eos,
+                           on_token, user);
+}
+
+sym_status sym_generate_append(sym_engine *e, const char *text, size_t len, int parse_special,
+                               int max_tokens, const sym_sampling *sampling,
+                               sym_token_fn on_token, void *user) {
+    return append_generate(e, text, len, parse_special != 0, max_tokens, sampling, 0, on_token,
+                           user);
+}
+
+int sym_n_past(const sym_engine *e) { return e->n_history; }
+
+const int32_t *sym_engine_history(const sym_engine *e, int *n) {
+    *n = e->n_history;
+    return e->history;
 }
 
 sym_status sym_generate(sym_engine *e, const char *prompt, int max_tokens,

@@ -6,6 +6,7 @@
 
 #include "base/config.h"
 #include "symbiote.h"
+#include "text/chat.h"
 
 typedef struct sym_engine_params {
     sym_config cfg;            /* model_path, budgets, enable_gpu, threads, logging … */
@@ -22,6 +23,14 @@ typedef struct sym_engine_params {
 
 void sym_engine_params_init(sym_engine_params *p);
 sym_status sym_engine_open_params(const sym_engine_params *p, sym_engine **out);
+
+/* The chat template family of the model (from GGUF tokenizer.chat_template or the
+ * tokenizer_config.json beside a safetensors model); SYM_CHAT_NONE if it has none we know. */
+sym_chat_template sym_engine_chat_template(const sym_engine *e);
+
+/* The ids the engine holds (*n of them; the last may be a sampled, not yet evaluated one).
+ * Valid until the next call on e. */
+const int32_t *sym_engine_history(const sym_engine *e, int *n);
 
 /* Name of the backend in use ("cpu", "vulkan") and a one-line device description. */
 const char *sym_engine_backend_name(const sym_engine *e);

@@ -199,3 +199,55 @@ void cli_common_help(FILE *out) {
           "      --log-file PATH         log to PATH (rotated at max_log_file_size_mb)\n",
           out);
 }
+
+int cli_sampling_parse(sym_sampling *s, bool *seed_set, int argc, char **argv, int *i) {
+    const char *a = argv[*i];
+    static const char *const flags[] = {"--temp", "--top-k", "--top-p", "--min-p",
+                                        "--repeat-penalty", "--repeat-last-n", "--seed"};
+    int which = -1;
+    for (int k = 0; k < 7; k++)
+        if (!strcmp(a, flags[k])) which = k;
+    if (which < 0) return 0;
+    if (*i + 1 >= argc) {
+        cli_usage_error("%s needs a value", a);
+        return -1;
+    }
+    const char *v = argv[*i + 1];
+    double d;
+    long long n;
+    switch (which) {
+    case 0: if (!cli_parse_double(a, v, 0, 100, &d)) return -1; s->temperature = (float)d; break;
+    case 1: if (!cli_parse_int(a, v, 0, 1 << 30, &n)) return -1; s->top_k = (int)n; break;
+    case 2: if (!cli_parse_double(a, v, 1e-6, 1, &d)) return -1; s->top_p = (float)d; break;
+    case 3: if (!cli_parse_double(a, v, 0, 0.999999, &d)) return -1; s->min_p = (float)d; break;
+    case 4:
+        if (!cli_parse_double(a, v, 1e-3, 1e3, &d)) return -1;
+        s->repeat_penalty = (float)d;
+        break;
+    case 5: if (!cli_parse_int(a, v, 0, 1 << 30, &n)) return -1; s->repeat_last_n = (int)n; break;
+    default: {
+        char *end;
+        errno = 0;
+        unsigned long long seed = strtoull(v, &end, 0);
+        if (errno || end == v || *end) {
+            cli_usage_error("--seed: bad value '%s'", v);
+            return -1;
+        }
+        s->seed = seed;
+        *seed_set = true;
+    }
+    }
+    *i += 2;
+    return 1;
+}
+
+void cli_sampling_help(FILE *out) {
+    fputs("      --temp T             temperature (default 0.8; 0: greedy)\n"
+          "      --top-k K            keep the K most likely tokens (default 40; 0: off)\n"
+          "      --top-p P            nucleus sampling (default 0.95; 1: off)\n"
+          "      --min-p P            drop tokens below P x the best one's probability (0.05)\n"
+          "      --repeat-penalty R   penalty for recent tokens (default 1: off)\n"
+          "      --repeat-last-n N    window of the penalty (default 64)\n"
+          "      --seed S             RNG seed (default: time based; printed in the summary)\n",
+          out);
+}

@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "base/config.h"
+#include "symbiote.h"
 
 #define CLI_MAX_OVERRIDES 64
 
@@ -38,6 +39,12 @@ int cli_fail(sym_status st);
 /* Prints "symbiote: error: <message>" to stderr; returns 2 (usage error exit code). */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Sampling flags (--temp --top-k --top-p --min-p --repeat-penalty --repeat-last-n --seed):
+ * like cli_common_parse (1 consumed, 0 not one, -1 error printed). *seed_set tells whether
+ * --seed was given. */
+int cli_sampling_parse(sym_sampling *s, bool *seed_set, int argc, char **argv, int *i);
+void cli_sampling_help(FILE *out);
+
 /* Parses a number flag value; prints an error and returns false if invalid. */
 bool cli_parse_int(const char *flag, const char *s, long long lo, long long hi, long long *out);
 bool cli_parse_double(const char *flag, const char *s, double lo, double hi, double *out);
@@ -50,6 +57,7 @@ int cli_print_devices(int json);
 int cmd_config(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_make_model(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);

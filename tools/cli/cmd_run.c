@@ -18,17 +18,12 @@ static void help(FILE *out) {
             "  -p, --prompt TEXT        prompt (default: empty, generation starts from BOS)\n"
             "  -f, --file PATH          read the prompt from a file (raw bytes)\n"
             "  -n, --n-predict N        tokens to generate (default 128; -1: until EOS or full)\n"
-            "      --temp T             temperature (default 0.8; 0: greedy)\n"
-            "      --top-k K            keep the K most likely tokens (default 40; 0: off)\n"
-            "      --top-p P            nucleus sampling (default 0.95; 1: off)\n"
-            "      --min-p P            drop tokens below P x the best one's probability (0.05)\n"
-            "      --repeat-penalty R   penalty for recent tokens (default 1: off)\n"
-            "      --repeat-last-n N    window of the penalty (default 64)\n"
-            "      --seed S             RNG seed (default: time based; printed in the summary)\n"
             "  -c, --ctx N              context length (default: the model's)\n"
             "  -b, --batch N            prefill chunk in tokens (default 256)\n"
             "      --ignore-eos         keep generating past end-of-sequence\n"
-            "      --stats-json FILE    write timing and memory statistics as JSON\n\n");
+            "      --stats-json FILE    write timing and memory statistics as JSON\n");
+    cli_sampling_help(out);
+    fputc('\n', out);
     cli_common_help(out);
 }
 
@@ -143,7 +138,6 @@ int cmd_run(int argc, char **argv) {
     bool seed_set = false, ignore_eos = false;
     const char *prompt = "", *prompt_file = NULL, *stats_path = NULL;
     long long n_predict = 128, v;
-    double d;
     for (int i = 0; i < argc;) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -151,6 +145,7 @@ int cmd_run(int argc, char **argv) {
             return 0;
         }
         int r = cli_common_parse(&c, argc, argv, &i);
+        if (r == 0) r = cli_sampling_parse(&sp, &seed_set, argc, argv, &i);
         if (r < 0) return 2;
         if (r > 0) continue;
         if (!strcmp(a, "--ignore-eos")) {
@@ -165,32 +160,6 @@ int cmd_run(int argc, char **argv) {
         else if (!strcmp(a, "--stats-json")) stats_path = val;
         else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) {
             if (!cli_parse_int(a, val, -1, 1 << 30, &n_predict)) return 2;
-        } else if (!strcmp(a, "--temp")) {
-            if (!cli_parse_double(a, val, 0, 100, &d)) return 2;
-            sp.temperature = (float)d;
-        } else if (!strcmp(a, "--top-k")) {
-            if (!cli_parse_int(a, val, 0, 1 << 30, &v)) return 2;
-            sp.top_k = (int)v;
-        } else if (!strcmp(a, "--top-p")) {
-            if (!cli_parse_double(a, val, 1e-6, 1, &d)) return 2;
-            sp.top_p = (float)d;
-        } else if (!strcmp(a, "--min-p")) {
-            if (!cli_parse_double(a, val, 0, 0.999999, &d)) return 2;
-            sp.min_p = (float)d;
-        } else if (!strcmp(a, "--repeat-penalty")) {
-            if (!cli_parse_double(a, val, 1e-3, 1e3, &d)) return 2;
-            sp.repeat_penalty = (float)d;
-        } else if (!strcmp(a, "--repeat-last-n")) {
-            if (!cli_parse_int(a, val, 0, 1 << 30, &v)) return 2;
-            sp.repeat_last_n = (int)v;
-        } else if (!strcmp(a, "--seed")) {
-            unsigned long long s;
-            char *end;
-            errno = 0;
-            s = strtoull(val, &end, 0);
-            if (errno || end == val || *end) return cli_usage_error("--seed: bad value '%s'", val);
-            sp.seed = s;
-            seed_set = true;
         } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx")) {
             if (!cli_parse_int(a, val, 1, 1 << 24, &v)) return 2;
             ep.n_ctx = (int)v;

@@ -14,6 +14,7 @@ typedef struct command {
 
 static const command k_commands[] = {
     {"run", cmd_run, "generate text from a prompt"},
+    {"chat", cmd_chat, "interactive multi-turn chat (keeps the KV cache between turns)"},
     {"bench", cmd_bench, "measure prefill and decode speed (tokens/s)"},
     {"config", cmd_config, "print the effective configuration (INI)"},
     {"info", cmd_info, "describe a model: architecture, hyperparameters, tensors, tokenizer"},
