@@ -28,7 +28,7 @@ static double now_s(void) {
 static uint64_t size_packs(void) { return (1u << 20) + rnd() % (31u << 20); }
 static uint64_t size_mixed(void) { return 1 + rnd() % (256ull << (rnd() % 18)); }
 
-#define ARENA (8ull << 30)
+#define ARENA    (8ull << 30)
 #define MAX_LIVE 200000
 
 static uint64_t live[MAX_LIVE];
@@ -41,8 +41,8 @@ static void workload(sym_fractal *f, const char *name, uint64_t (*size)(void), l
     for (long i = 0; i < n_ops; i++) {
         sym_fractal_stats s;
         sym_fractal_stats_get(f, &s);
-        bool want_alloc = *n_live == 0 || (*n_live < MAX_LIVE && s.used_bytes < ARENA / 10 * 7 &&
-                                           rnd() % 4 != 0);
+        bool want_alloc =
+            *n_live == 0 || (*n_live < MAX_LIVE && s.used_bytes < ARENA / 10 * 7 && rnd() % 4 != 0);
         if (want_alloc) {
             uint64_t off;
             if (sym_fractal_alloc(f, size(), 0, (uint64_t)i, &off) == SYM_OK) {
@@ -63,14 +63,16 @@ static void workload(sym_fractal *f, const char *name, uint64_t (*size)(void), l
     sym_fractal_stats_get(f, &s);
     printf("%s    {\"workload\": \"%s\", \"ops\": %ld, \"allocs\": %ld, \"frees\": %ld, "
            "\"failed\": %ld, \"seconds\": %.4f, \"ops_per_s\": %.0f, \"live\": %zu, "
-           "\"fragmentation\": %.4f}", first ? "" : ",\n", name, n_ops, n_alloc, n_free, n_fail,
-           dt, (double)n_ops / dt, *n_live, s.fragmentation);
+           "\"fragmentation\": %.4f}",
+           first ? "" : ",\n", name, n_ops, n_alloc, n_free, n_fail, dt, (double)n_ops / dt,
+           *n_live, s.fragmentation);
 }
 
 int main(int argc, char **argv) {
     long n_ops = 2000000;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--ops") && i + 1 < argc) n_ops = atol(argv[++i]);
+        if (!strcmp(argv[i], "--ops") && i + 1 < argc)
+            n_ops = atol(argv[++i]);
         else {
             fprintf(stderr, "usage: bench_fractal [--ops N]\n");
             return 2;

@@ -12,7 +12,7 @@ jget() { printf '%s\n' "$1" | grep -E "^ *\"$2\":" | head -1 | sed -E 's/^ *"[^"
 
 M="$SHARED/models/aidreams260K.gguf"
 out=$("$SYM" info "$M" --packs); rc=$?
-check '[[ $rc -eq 0 && "$out" == *"packs of at most 32 MiB"* ]]' "text rc=$rc: $out"
+check '[[ $rc -eq 0 && "$out" == *"packs of at most 32 MiB, buddy cut"* ]]' "text rc=$rc: $out"
 check '[[ "$out" == *"     0  embed "*"token_embd.weight"* ]]' "embed pack line"
 check '[[ "$out" == *"     1  attention     0 "*"attn_norm.weight, attn_q.weight"* ]]' "attention pack line"
 check '[[ "$out" == *"     8  mlp           3 "*"ffn_down.weight"* ]]' "last mlp pack line"
@@ -20,20 +20,27 @@ check '[[ "$out" == *"all           10 packs"* && "$out" == *"0 oversized"* ]]' 
 
 out=$("$SYM" info --json --packs -m "$M"); rc=$?
 check '[[ $rc -eq 0 ]]' "json rc=$rc"
-check '[[ $(jget "$out" max_pack_mb) == 32 && $(jget "$out" max_pack_bytes) == 33554432 ]]' "json limit"
+check '[[ $(jget "$out" max_pack_mb) == 32 && $(jget "$out" max_pack_bytes) == 33554432 && $(jget "$out" cut) == "\"buddy\"" ]]' "json limit"
 check '[[ $(printf "%s\n" "$out" | grep -c "\"id\":") == 10 ]]' "json: 10 packs"
 check '[[ "$out" == *"\"totals\":"*"\"packs\":10"*"\"bytes\":1054976"* ]]' "json totals"
 check '[[ "$out" == *"\"use\":\"gather\""* && $(printf "%s\n" "$out" | grep -c "\"use\":") -ge 10 ]]' "json schedule"
 
-# a made model cut at 1 MiB: 28 packs, none above 1 MiB
+# a made model (23.4 MiB) cut at 1 MiB: even: 28 packs; buddy: 30, filling power-of-two blocks
 "$SYM" make-model -o "$TMP/m.gguf" --n-embd 512 --n-head 8 --n-head-kv 2 --n-ff 1400 --n-layer 2 \
   --dtype f32 -q >/dev/null || { echo "FAIL: make-model"; exit 1; }
-out=$("$SYM" info "$TMP/m.gguf" --packs --max-pack-mb 1 --json); rc=$?
+out=$("$SYM" info "$TMP/m.gguf" --packs --max-pack-mb 1 --pack-cut even --json); rc=$?
 largest=$(printf '%s\n' "$out" | grep -E '"largest_pack_bytes":' | sed -E 's/[^0-9]//g')
 check '[[ $rc -eq 0 && $(jget "$out" max_pack_bytes) == 1048576 && $largest -le 1048576 && $largest -gt 900000 ]]' "1 MiB: largest $largest"
-check '[[ "$out" == *"\"totals\":"*"\"packs\":28"* ]]' "1 MiB: 28 packs"
-out=$("$SYM" info "$TMP/m.gguf" --packs --max-pack-mb 1)
+check '[[ "$out" == *"\"totals\":"*"\"packs\":28"* && $(jget "$out" cut) == "\"even\"" ]]' "1 MiB even: 28 packs"
+even_pow2=$(printf '%s\n' "$out" | grep -E '"pow2_bytes":' | sed -E 's/[^0-9]//g')
+out=$("$SYM" info "$TMP/m.gguf" --packs --max-pack-mb 1 --json)
+buddy_pow2=$(printf '%s\n' "$out" | grep -E '"pow2_bytes":' | sed -E 's/[^0-9]//g')
+check '[[ "$out" == *"\"totals\":"*"\"packs\":30"* && $buddy_pow2 -lt $even_pow2 ]]' "1 MiB buddy: $buddy_pow2 < $even_pow2"
+out=$("$SYM" info "$TMP/m.gguf" --packs --max-pack-mb 1 --pack-cut even)
 check '[[ "$out" == *"attn_q.weight[426:512]"* && "$out" == *"mlp           1 "* ]]' "row slices shown: $out"
+check '[[ "$out" == *"buddy:      28.000 MiB in power-of-two blocks"* ]]' "buddy line: $out"
+out=$("$SYM" info "$TMP/m.gguf" --packs --max-pack-mb 1)
+check '[[ "$out" == *"attn_q.weight[510:512]"* && "$out" == *"(0.5% rounding)"* ]]' "buddy cut: $out"
 
 # precedence: INI < flag; VK_SYMBIOTE_CONFIG names the INI
 printf '[memory]\nmax_pack_mb = 2\n' > "$TMP/p.ini"
@@ -54,10 +61,12 @@ err=$("$SYM" info "$M" --packs --config "$TMP/bad.ini" 2>&1 >/dev/null); rc=$?
 check '[[ $rc -eq 1 && "$err" == *"SYM_ERR_CONFIG"*"bad.ini:2"* ]]' "ini out of range: rc=$rc $err"
 "$SYM" info "$M" --packs --max-pack-mb >/dev/null 2>&1; rc=$?
 check '[[ $rc -eq 2 ]]' "missing value rc=$rc"
+err=$("$SYM" info "$M" --packs --pack-cut half 2>&1 >/dev/null); rc=$?
+check '[[ $rc -eq 2 && "$err" == *"--pack-cut"* ]]' "bad --pack-cut: rc=$rc $err"
 err=$("$SYM" info "$M" --max-pack-mb 4 2>&1 >/dev/null); rc=$?
 check '[[ $rc -eq 2 && "$err" == *"--packs"* ]]' "--max-pack-mb without --packs: rc=$rc"
 err=$("$SYM" info "$TMP/none.gguf" --packs 2>&1 >/dev/null); rc=$?
 check '[[ $rc -eq 1 && "$err" == *"SYM_ERR_IO"* ]]' "missing model rc=$rc"
 help=$("$SYM" info --help)
-check '[[ "$help" == *"--packs"* && "$help" == *"--max-pack-mb"* ]]' "help"
+check '[[ "$help" == *"--packs"* && "$help" == *"--max-pack-mb"* && "$help" == *"--pack-cut"* ]]' "help"
 exit $fail

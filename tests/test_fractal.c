@@ -19,20 +19,22 @@ typedef struct model {
     uint64_t n_units;
     live *a;
     size_t n, n_max;
-    uint8_t *bytes;    /* simulated memory (NULL for capacities too large to simulate) */
-    uint32_t *prefix;  /* scratch: used units before each unit */
+    uint8_t *bytes;   /* simulated memory (NULL for capacities too large to simulate) */
+    uint32_t *prefix; /* scratch: used units before each unit */
     uint64_t next_tag;
     uint64_t n_ops, n_moves, n_defrags, n_fails;
 } model;
 
 static uint64_t pow2ceil(uint64_t x) {
     uint64_t p = 1;
-    while (p < x) p <<= 1;
+    while (p < x)
+        p <<= 1;
     return p;
 }
 static uint64_t pow2floor(uint64_t x) {
     uint64_t p = 1;
-    while (p <= x / 2) p <<= 1;
+    while (p <= x / 2)
+        p <<= 1;
     return x ? p : 0;
 }
 
@@ -42,7 +44,8 @@ static uint8_t pattern(uint64_t tag, uint64_t i) {
 
 static void fill(model *m, const live *l) {
     if (!m->bytes) return;
-    for (uint64_t i = 0; i < l->size; i++) m->bytes[l->off + i] = pattern(l->tag, i);
+    for (uint64_t i = 0; i < l->size; i++)
+        m->bytes[l->off + i] = pattern(l->tag, i);
 }
 
 static bool intact(const model *m, const live *l) {
@@ -69,9 +72,11 @@ static uint64_t model_largest_free(model *m) {
     memset(m->prefix, 0, (size_t)(u + 1) * sizeof *m->prefix);
     for (size_t i = 0; i < m->n; i++) {
         uint64_t a = m->a[i].off / m->min, b = (m->a[i].off + m->a[i].block) / m->min;
-        for (uint64_t x = a; x < b; x++) m->prefix[x + 1] = 1;
+        for (uint64_t x = a; x < b; x++)
+            m->prefix[x + 1] = 1;
     }
-    for (uint64_t x = 0; x < u; x++) m->prefix[x + 1] += m->prefix[x];
+    for (uint64_t x = 0; x < u; x++)
+        m->prefix[x + 1] += m->prefix[x];
     for (int k = 63; k >= 0; k--) {
         uint64_t w = 1ull << k;
         if (w > u) continue;
@@ -104,12 +109,14 @@ static void check_all(model *m, const char *when) {
               (unsigned long long)l->off);
         CHECK(!l->align || l->off % l->align == 0, "%s: offset %llu not aligned to %llu", when,
               (unsigned long long)l->off, (unsigned long long)l->align);
-        if (i) CHECK(m->a[i - 1].off + m->a[i - 1].block <= l->off, "%s: blocks at %llu and %llu "
-                     "overlap", when, (unsigned long long)m->a[i - 1].off,
-                     (unsigned long long)l->off);
+        if (i)
+            CHECK(m->a[i - 1].off + m->a[i - 1].block <= l->off,
+                  "%s: blocks at %llu and %llu "
+                  "overlap",
+                  when, (unsigned long long)m->a[i - 1].off, (unsigned long long)l->off);
         sym_fractal_block b;
         CHECK(sym_fractal_lookup(m->f, l->off, &b) && b.tag == l->tag &&
-              b.requested_bytes == l->size && b.block_bytes == l->block,
+                  b.requested_bytes == l->size && b.block_bytes == l->block,
               "%s: lookup of %llu", when, (unsigned long long)l->off);
         used += l->block;
         req += l->size;
@@ -117,7 +124,7 @@ static void check_all(model *m, const char *when) {
     sym_fractal_stats s;
     sym_fractal_stats_get(m->f, &s);
     CHECK(s.capacity_bytes == m->cap && s.used_bytes == used && s.requested_bytes == req &&
-          s.used_bytes + s.free_bytes == s.capacity_bytes && s.n_allocs == m->n,
+              s.used_bytes + s.free_bytes == s.capacity_bytes && s.n_allocs == m->n,
           "%s: stats used %llu (want %llu) requested %llu (want %llu) free %llu allocs %llu (%zu)",
           when, (unsigned long long)s.used_bytes, (unsigned long long)used,
           (unsigned long long)s.requested_bytes, (unsigned long long)req,
@@ -166,8 +173,10 @@ static void op_alloc(model *m, uint64_t size, uint64_t align) {
     sym_fractal_stats_get(m->f, &after);
     CHECK(after.used_bytes == before.used_bytes && after.n_free_blocks == before.n_free_blocks,
           "failed alloc changed the state");
-    CHECK(need > before.largest_free_bytes, "alloc of %llu (block %llu) failed with a free block "
-          "of %llu", (unsigned long long)size, (unsigned long long)need,
+    CHECK(need > before.largest_free_bytes,
+          "alloc of %llu (block %llu) failed with a free block "
+          "of %llu",
+          (unsigned long long)size, (unsigned long long)need,
           (unsigned long long)before.largest_free_bytes);
 }
 
@@ -191,8 +200,10 @@ static void op_defragment(model *m) {
         if (k < 0) continue;
         live *l = &m->a[k];
         CHECK(l->off == mv->src_offset && l->block == mv->block_bytes &&
-              l->size == mv->requested_bytes, "move %zu: tag %llu is at %llu (%llu bytes), the "
-              "move says %llu (%llu)", i, (unsigned long long)mv->tag, (unsigned long long)l->off,
+                  l->size == mv->requested_bytes,
+              "move %zu: tag %llu is at %llu (%llu bytes), the "
+              "move says %llu (%llu)",
+              i, (unsigned long long)mv->tag, (unsigned long long)l->off,
               (unsigned long long)l->block, (unsigned long long)mv->src_offset,
               (unsigned long long)mv->block_bytes);
         uint64_t d = mv->dst_offset, b = mv->block_bytes;
@@ -223,18 +234,19 @@ static void op_defragment(model *m) {
     sym_fractal_stats_get(m->f, &s);
     uint64_t free_units = s.free_bytes / m->min;
     CHECK(s.n_free_blocks == (uint64_t)__builtin_popcountll(free_units) &&
-          s.largest_free_bytes == pow2floor(free_units) * m->min,
+              s.largest_free_bytes == pow2floor(free_units) * m->min,
           "after defragment: %llu free blocks, largest %llu, for %llu free bytes",
           (unsigned long long)s.n_free_blocks, (unsigned long long)s.largest_free_bytes,
           (unsigned long long)s.free_bytes);
 }
 
 static void op_free_all(model *m, test_rng *r) {
-    while (m->n) model_free_at(m, (size_t)test_rng_below(r, m->n));
+    while (m->n)
+        model_free_at(m, (size_t)test_rng_below(r, m->n));
     sym_fractal_stats s;
     sym_fractal_stats_get(m->f, &s);
     CHECK(s.n_free_blocks == s.n_roots && s.free_bytes == m->cap &&
-          s.largest_free_bytes == s.max_block_bytes && s.n_allocs == 0,
+              s.largest_free_bytes == s.max_block_bytes && s.n_allocs == 0,
           "everything freed: %llu free blocks for %u roots", (unsigned long long)s.n_free_blocks,
           s.n_roots);
 }
@@ -242,7 +254,8 @@ static void op_free_all(model *m, test_rng *r) {
 /* Sizes spread over every order (log-uniform), sometimes past the capacity. */
 static uint64_t rand_size(test_rng *r, uint64_t cap) {
     int bits = 1;
-    while (bits < 63 && (1ull << bits) < cap) bits++;
+    while (bits < 63 && (1ull << bits) < cap)
+        bits++;
     uint64_t top = 1ull << test_rng_below(r, (uint64_t)bits + 2);
     return 1 + test_rng_below(r, top);
 }
@@ -250,7 +263,8 @@ static uint64_t rand_size(test_rng *r, uint64_t cap) {
 static uint64_t rand_align(test_rng *r, uint64_t cap) {
     if (test_rng_below(r, 2)) return 0;
     int bits = 1;
-    while (bits < 62 && (1ull << bits) < cap) bits++;
+    while (bits < 62 && (1ull << bits) < cap)
+        bits++;
     return 1ull << test_rng_below(r, (uint64_t)bits + 2);
 }
 
@@ -293,7 +307,8 @@ static void run_random(test_rng *r, uint64_t size, uint64_t min, int steps, bool
                          SYM_ERR_ARG);
             uint64_t bad = test_rng_below(r, m.cap + m.min);
             bool is_live = false;
-            for (size_t i = 0; i < m.n; i++) is_live |= m.a[i].off == bad;
+            for (size_t i = 0; i < m.n; i++)
+                is_live |= m.a[i].off == bad;
             if (!is_live) CHECK_STATUS(sym_fractal_free(m.f, bad), SYM_ERR_ARG);
             what = "invalid";
         } else if (m.n < m.n_max && (x < (filling ? 700u : 350u) || m.n == 0)) {
@@ -312,10 +327,12 @@ static void run_random(test_rng *r, uint64_t size, uint64_t min, int steps, bool
     op_defragment(&m);
     op_free_all(&m, r);
     check_all(&m, "final");
-    fprintf(stderr, "  size %llu min %llu: %llu ops (%llu failed allocs), %llu defragments "
-            "moving %llu blocks\n", (unsigned long long)size, (unsigned long long)min,
-            (unsigned long long)m.n_ops, (unsigned long long)m.n_fails,
-            (unsigned long long)m.n_defrags, (unsigned long long)m.n_moves);
+    fprintf(stderr,
+            "  size %llu min %llu: %llu ops (%llu failed allocs), %llu defragments "
+            "moving %llu blocks\n",
+            (unsigned long long)size, (unsigned long long)min, (unsigned long long)m.n_ops,
+            (unsigned long long)m.n_fails, (unsigned long long)m.n_defrags,
+            (unsigned long long)m.n_moves);
     *total_ops += m.n_ops;
     sym_fractal_destroy(m.f);
     free(m.a);
@@ -336,14 +353,14 @@ static void test_edges(void) {
     sym_fractal_stats s;
     sym_fractal_stats_get(f, &s);
     CHECK(s.min_block_bytes == SYM_FRACTAL_DEFAULT_MIN_BLOCK && s.capacity_bytes == 256 &&
-          s.n_roots == 1 && s.fragmentation == 0.0, "one-unit stats");
+              s.n_roots == 1 && s.fragmentation == 0.0,
+          "one-unit stats");
     CHECK_STATUS(sym_fractal_alloc(f, 257, 0, 0, &off), SYM_ERR_BUDGET);
     CHECK_STATUS(sym_fractal_alloc(f, 1, 512, 0, &off), SYM_ERR_BUDGET);
     CHECK_OK(sym_fractal_alloc(f, 1, 256, 11, &off));
     CHECK(off == 0, "first offset %llu", (unsigned long long)off);
     CHECK_STATUS(sym_fractal_alloc(f, 1, 0, 0, &off2), SYM_ERR_BUDGET);
-    CHECK(strstr(sym_last_error(), "largest free block 0") != NULL, "detail: %s",
-          sym_last_error());
+    CHECK(strstr(sym_last_error(), "largest free block 0") != NULL, "detail: %s", sym_last_error());
     CHECK(off2 == 7, "failed alloc wrote its output");
     sym_fractal_stats_get(f, &s);
     CHECK(s.free_bytes == 0 && s.fragmentation == 0.0 && s.requested_bytes == 1, "full stats");
@@ -363,8 +380,9 @@ static void test_edges(void) {
     CHECK_OK(sym_fractal_create(13 * 4096 + 100, 4096, &f));
     sym_fractal_stats_get(f, &s);
     CHECK(s.capacity_bytes == 13 * 4096 && s.n_roots == 3 && s.max_block_bytes == 8 * 4096 &&
-          s.n_free_blocks == 3 && s.largest_free_bytes == 8 * 4096 &&
-          s.fragmentation == 1.0 - 8.0 / 13.0, "13-unit stats");
+              s.n_free_blocks == 3 && s.largest_free_bytes == 8 * 4096 &&
+              s.fragmentation == 1.0 - 8.0 / 13.0,
+          "13-unit stats");
     CHECK_OK(sym_fractal_alloc(f, 5 * 4096, 0, 1, &off));
     CHECK(off == 0, "5 units go to the 8-unit root (%llu)", (unsigned long long)off);
     CHECK_OK(sym_fractal_alloc(f, 4 * 4096, 16 * 1024, 2, &off));
@@ -381,8 +399,10 @@ static void test_edges(void) {
     /* a hand-made worst case: every other unit used; defragment halves the moves needed */
     CHECK_OK(sym_fractal_create(16, 1, &f));
     uint64_t offs[16];
-    for (int i = 0; i < 16; i++) CHECK_OK(sym_fractal_alloc(f, 1, 0, (uint64_t)i, &offs[i]));
-    for (int i = 0; i < 16; i += 2) CHECK_OK(sym_fractal_free(f, offs[i]));
+    for (int i = 0; i < 16; i++)
+        CHECK_OK(sym_fractal_alloc(f, 1, 0, (uint64_t)i, &offs[i]));
+    for (int i = 0; i < 16; i += 2)
+        CHECK_OK(sym_fractal_free(f, offs[i]));
     sym_fractal_stats_get(f, &s);
     CHECK(s.n_free_blocks == 8 && s.largest_free_bytes == 1 && s.fragmentation == 1.0 - 1.0 / 8,
           "checkerboard: %llu free blocks", (unsigned long long)s.n_free_blocks);
@@ -457,7 +477,8 @@ static void test_oom(test_rng *r) {
         if (n < N && test_rng_below(r, 3)) {
             uint64_t off;
             sym_status st = sym_fractal_alloc(f, 1 + test_rng_below(r, 4096), 0, (uint64_t)i, &off);
-            if (st == SYM_OK) offs[n++] = off;
+            if (st == SYM_OK)
+                offs[n++] = off;
             else {
                 CHECK(st == SYM_ERR_OOM || st == SYM_ERR_BUDGET, "alloc: %s", sym_status_name(st));
                 n_oom += st == SYM_ERR_OOM;
@@ -506,11 +527,11 @@ int main(void) {
     test_edges();
     test_oom(&r);
     uint64_t ops = 0;
-    run_random(&r, 1 << 16, 16, 40000, true, &ops);         /* one root, 4096 units */
-    run_random(&r, 100007, 32, 40000, true, &ops);          /* 3125 units: 6 roots + a tail */
+    run_random(&r, 1 << 16, 16, 40000, true, &ops);           /* one root, 4096 units */
+    run_random(&r, 100007, 32, 40000, true, &ops);            /* 3125 units: 6 roots + a tail */
     run_random(&r, 13 * 4096 + 100, 4096, 20000, true, &ops); /* tiny: roots 8, 4, 1 */
-    run_random(&r, 4096, 4096, 5000, true, &ops);           /* a single unit */
-    run_random(&r, 3000, 1, 40000, true, &ops);             /* byte granularity */
+    run_random(&r, 4096, 4096, 5000, true, &ops);             /* a single unit */
+    run_random(&r, 3000, 1, 40000, true, &ops);               /* byte granularity */
     run_random(&r, (1ull << 40) + (5ull << 30) + 999, 4096, 40000, false, &ops); /* 64-bit */
     fprintf(stderr, "test_fractal: %llu random operations, each followed by a full check\n",
             (unsigned long long)ops);

@@ -10,17 +10,17 @@
 
 #include "base/alloc.h"
 
-#define NIL UINT32_MAX
+#define NIL        UINT32_MAX
 #define MAX_ORDERS 64
 
 typedef struct node {
-    uint64_t unit;      /* first unit of the block */
-    uint64_t tag;       /* used blocks: the caller's tag */
-    uint64_t req_bytes; /* used blocks: the requested size */
+    uint64_t unit;       /* first unit of the block */
+    uint64_t tag;        /* used blocks: the caller's tag */
+    uint64_t req_bytes;  /* used blocks: the requested size */
     uint32_t prev, next; /* free blocks: links in free_head[order]; spare nodes: next spare */
     uint8_t order;
     uint8_t used;
-    uint8_t live;       /* a block (in the hash), not a spare node */
+    uint8_t live; /* a block (in the hash), not a spare node */
 } node;
 
 struct sym_fractal {
@@ -32,7 +32,7 @@ struct sym_fractal {
     uint32_t n_nodes, cap_nodes; /* high-water mark and allocated */
     uint32_t spare;
     uint32_t *slots;
-    uint64_t n_slots;   /* power of two, at least twice the nodes in use */
+    uint64_t n_slots; /* power of two, at least twice the nodes in use */
     uint32_t free_head[MAX_ORDERS];
     uint64_t free_count[MAX_ORDERS];
     uint64_t nonempty;
@@ -50,7 +50,7 @@ static inline bool is_pow2(uint64_t x) { return x && !(x & (x - 1)); }
 static inline uint32_t floor_log2(uint64_t x) { return 63u - (uint32_t)__builtin_clzll(x); }
 static inline uint32_t ceil_log2(uint64_t x) { return x <= 1 ? 0 : floor_log2(x - 1) + 1; }
 
-/* ---- the hash: unit -> node ------------------------------------------------------------------- */
+/* ---- the hash: unit -> node ------------------------------------------------------------------ */
 
 static inline uint64_t home(const sym_fractal *f, uint64_t unit) {
     return mix64(unit) & (f->n_slots - 1);
@@ -62,9 +62,7 @@ static uint64_t find_slot(const sym_fractal *f, uint64_t unit) {
         if (f->slots[i] == NIL || f->nodes[f->slots[i]].unit == unit) return i;
 }
 
-static uint32_t lookup(const sym_fractal *f, uint64_t unit) {
-    return f->slots[find_slot(f, unit)];
-}
+static uint32_t lookup(const sym_fractal *f, uint64_t unit) { return f->slots[find_slot(f, unit)]; }
 
 static void hash_insert(sym_fractal *f, uint32_t idx) {
     uint64_t s = find_slot(f, f->nodes[idx].unit);
@@ -88,12 +86,13 @@ static void hash_delete(sym_fractal *f, uint32_t idx) {
     }
 }
 
-/* ---- growth -------------------------------------------------------------------------------------- */
+/* ---- growth ---------------------------------------------------------------------------------- */
 
 static sym_status rehash(sym_fractal *f, uint64_t n_slots) {
     uint32_t *s = sym_malloc((size_t)n_slots * sizeof *s);
-    if (!s) return SYM_FAIL(SYM_ERR_OOM, "fractal: out of memory for a %llu-slot hash",
-                            (unsigned long long)n_slots);
+    if (!s)
+        return SYM_FAIL(SYM_ERR_OOM, "fractal: out of memory for a %llu-slot hash",
+                        (unsigned long long)n_slots);
     memset(s, 0xff, (size_t)n_slots * sizeof *s);
     sym_free(f->slots);
     f->slots = s;
@@ -110,31 +109,37 @@ static sym_status reserve(sym_fractal *f, uint64_t extra) {
     if (want > UINT32_MAX / 4)
         return SYM_FAIL(SYM_ERR_OOM, "fractal: more than %u blocks", UINT32_MAX / 4);
     uint64_t spare = 0;
-    for (uint32_t s = f->spare; s != NIL && spare < extra; s = f->nodes[s].next) spare++;
+    for (uint32_t s = f->spare; s != NIL && spare < extra; s = f->nodes[s].next)
+        spare++;
     if (spare + (f->cap_nodes - f->n_nodes) < extra) {
         uint64_t cap = f->cap_nodes ? f->cap_nodes : 16;
-        while (cap < f->n_nodes + extra) cap *= 2;
+        while (cap < f->n_nodes + extra)
+            cap *= 2;
         node *n = sym_realloc(f->nodes, (size_t)cap * sizeof *n);
-        if (!n) return SYM_FAIL(SYM_ERR_OOM, "fractal: out of memory for %llu blocks",
-                                (unsigned long long)cap);
+        if (!n)
+            return SYM_FAIL(SYM_ERR_OOM, "fractal: out of memory for %llu blocks",
+                            (unsigned long long)cap);
         f->nodes = n;
         f->cap_nodes = (uint32_t)cap;
     }
     if (want * 2 > f->n_slots) {
         uint64_t n_slots = f->n_slots ? f->n_slots : 32;
-        while (want * 2 > n_slots) n_slots *= 2;
+        while (want * 2 > n_slots)
+            n_slots *= 2;
         SYM_TRY(rehash(f, n_slots));
     }
     return SYM_OK;
 }
 
-/* ---- nodes and free lists ---------------------------------------------------------------------- */
+/* ---- nodes and free lists -------------------------------------------------------------------- */
 
 /* Needs a prior reserve(). */
 static uint32_t node_new(sym_fractal *f, uint64_t unit, uint32_t order) {
     uint32_t idx = f->spare;
-    if (idx != NIL) f->spare = f->nodes[idx].next;
-    else idx = f->n_nodes++;
+    if (idx != NIL)
+        f->spare = f->nodes[idx].next;
+    else
+        idx = f->n_nodes++;
     SYM_ASSERT(idx < f->cap_nodes);
     node *n = &f->nodes[idx];
     memset(n, 0, sizeof *n);
@@ -169,8 +174,10 @@ static void list_push(sym_fractal *f, uint32_t idx) {
 static void list_remove(sym_fractal *f, uint32_t idx) {
     node *n = &f->nodes[idx];
     uint32_t k = n->order;
-    if (n->prev != NIL) f->nodes[n->prev].next = n->next;
-    else f->free_head[k] = n->next;
+    if (n->prev != NIL)
+        f->nodes[n->prev].next = n->next;
+    else
+        f->free_head[k] = n->next;
     if (n->next != NIL) f->nodes[n->next].prev = n->prev;
     n->prev = n->next = NIL;
     if (--f->free_count[k] == 0) f->nonempty &= ~pow2(k);
@@ -204,7 +211,7 @@ static void coalesce_and_push(sym_fractal *f, uint32_t idx) {
     list_push(f, idx);
 }
 
-/* ---- create / destroy ------------------------------------------------------------------------- */
+/* ---- create / destroy ------------------------------------------------------------------------ */
 
 sym_status sym_fractal_create(uint64_t size_bytes, uint64_t min_block_bytes, sym_fractal **out) {
     if (min_block_bytes == 0) min_block_bytes = SYM_FRACTAL_DEFAULT_MIN_BLOCK;
@@ -220,7 +227,8 @@ sym_status sym_fractal_create(uint64_t size_bytes, uint64_t min_block_bytes, sym
     f->n_units = size_bytes >> f->shift;
     f->max_order = floor_log2(f->n_units);
     f->spare = NIL;
-    for (int k = 0; k < MAX_ORDERS; k++) f->free_head[k] = NIL;
+    for (int k = 0; k < MAX_ORDERS; k++)
+        f->free_head[k] = NIL;
     uint32_t n_roots = (uint32_t)__builtin_popcountll(f->n_units);
     sym_status st = reserve(f, n_roots);
     if (st != SYM_OK) {
@@ -245,7 +253,7 @@ void sym_fractal_destroy(sym_fractal *f) {
     sym_free(f);
 }
 
-/* ---- alloc / free ------------------------------------------------------------------------------ */
+/* ---- alloc / free ---------------------------------------------------------------------------- */
 
 static uint64_t largest_free_units(const sym_fractal *f) {
     return f->nonempty ? pow2(floor_log2(f->nonempty)) : 0;
@@ -266,7 +274,8 @@ sym_status sym_fractal_alloc(sym_fractal *f, uint64_t size_bytes, uint64_t align
     uint32_t k = ceil_log2(units);
     uint64_t fits = f->nonempty & ~(pow2(k) - 1);
     if (!fits)
-        return SYM_FAIL(SYM_ERR_BUDGET, "fractal: no free block of %llu bytes for %llu bytes "
+        return SYM_FAIL(SYM_ERR_BUDGET,
+                        "fractal: no free block of %llu bytes for %llu bytes "
                         "(largest free block %llu of %llu free)",
                         (unsigned long long)(pow2(k) << f->shift), (unsigned long long)size_bytes,
                         (unsigned long long)(largest_free_units(f) << f->shift),
@@ -333,26 +342,27 @@ void sym_fractal_stats_get(const sym_fractal *f, sym_fractal_stats *out) {
     out->free_bytes = out->capacity_bytes - out->used_bytes;
     out->largest_free_bytes = largest_free_units(f) << f->shift;
     out->n_allocs = f->n_allocs;
-    for (int k = 0; k < MAX_ORDERS; k++) out->n_free_blocks += f->free_count[k];
+    for (int k = 0; k < MAX_ORDERS; k++)
+        out->n_free_blocks += f->free_count[k];
     out->n_roots = (uint32_t)__builtin_popcountll(f->n_units);
-    out->fragmentation = out->free_bytes
-                             ? 1.0 - (double)out->largest_free_bytes / (double)out->free_bytes
-                             : 0.0;
+    out->fragmentation =
+        out->free_bytes ? 1.0 - (double)out->largest_free_bytes / (double)out->free_bytes : 0.0;
 }
 
-/* ---- defragmentation ------------------------------------------------------------------------------
- * Order by order from the smallest: while order k has two free blocks A and B (at most one of
- * them is a root: roots have distinct orders), the buddy of one of them, say B's buddy X, is not
- * free (else they would have merged) and is disjoint from A (same-order aligned blocks are equal
- * or disjoint). Move X's whole subtree into A at the same relative offsets — alignment is kept
- * because A and X are both aligned to 2^k — then X is free and merges with B (and maybe further).
- * Each round removes two free blocks of order k and adds none at orders <= k, so when the pass
- * ends every order holds at most one free block. Which pair: the lowest free block is filled from
- * the buddy of the highest non-root one, so live data drifts down and free space gathers at the
- * top, where later (larger) orders find it already merged; on random workloads this moves about
- * half the blocks that pairing the first two listed blocks does. Every destination is free when
- * its move happens, so executing the plan in order is safe. It runs on a copy of the state: a
- * failure part-way leaves the caller's allocator untouched. */
+/* ---- defragmentation ------------------------------------------------------------------------- */
+
+/* Order by order from the smallest: while order k has two free blocks A and B (at most one of them
+ * is a root: roots have distinct orders), the buddy of one of them, say B's buddy X, is not free
+ * (else they would have merged) and is disjoint from A (same-order aligned blocks are equal or
+ * disjoint). Move X's whole subtree into A at the same relative offsets — alignment is kept because
+ * A and X are both aligned to 2^k — then X is free and merges with B (and maybe further). Each
+ * round removes two free blocks of order k and adds none at orders <= k, so when the pass ends
+ * every order holds at most one free block. Which pair: the lowest free block is filled from the
+ * buddy of the highest non-root one, so live data drifts down and free space gathers at the top,
+ * where later (larger) orders find it already merged; on random workloads this moves about half the
+ * blocks that pairing the first two listed blocks does. Every destination is free when its move
+ * happens, so executing the plan in order is safe. It runs on a copy of the state: a failure
+ * part-way leaves the caller's allocator untouched. */
 
 typedef struct defrag {
     sym_fractal *f;
@@ -397,9 +407,11 @@ static sym_status push_move(defrag *d, const node *n, uint64_t src_unit) {
         d->cap_moves = cap;
     }
     uint32_t sh = d->f->shift;
-    d->plan.moves[d->plan.n_moves++] = (sym_fractal_move){
-        .src_offset = src_unit << sh, .dst_offset = n->unit << sh,
-        .requested_bytes = n->req_bytes, .block_bytes = pow2(n->order) << sh, .tag = n->tag};
+    d->plan.moves[d->plan.n_moves++] = (sym_fractal_move){.src_offset = src_unit << sh,
+                                                          .dst_offset = n->unit << sh,
+                                                          .requested_bytes = n->req_bytes,
+                                                          .block_bytes = pow2(n->order) << sh,
+                                                          .tag = n->tag};
     d->plan.bytes_moved += n->req_bytes;
     return SYM_OK;
 }
@@ -492,7 +504,7 @@ void sym_fractal_plan_free(sym_fractal_plan *plan) {
     memset(plan, 0, sizeof *plan);
 }
 
-/* ---- invariants ----------------------------------------------------------------------------------- */
+/* ---- invariants ------------------------------------------------------------------------------ */
 
 /* The order of the root holding unit. */
 static uint32_t root_order(const sym_fractal *f, uint64_t unit) {
@@ -514,13 +526,14 @@ sym_status sym_fractal_check(const sym_fractal *f) {
         uint32_t idx = lookup(f, unit);
         if (idx == NIL) BAD("no block starts at unit %llu", (unsigned long long)unit);
         const node *n = &f->nodes[idx];
-        if (!n->live || n->unit != unit) BAD("hash entry for unit %llu is stale",
-                                             (unsigned long long)unit);
+        if (!n->live || n->unit != unit)
+            BAD("hash entry for unit %llu is stale", (unsigned long long)unit);
         uint64_t len = pow2(n->order);
-        if (unit & (len - 1)) BAD("block at unit %llu is not aligned to its size %llu",
-                                  (unsigned long long)unit, (unsigned long long)len);
-        if (unit + len > f->n_units) BAD("block at unit %llu runs past the capacity",
-                                         (unsigned long long)unit);
+        if (unit & (len - 1))
+            BAD("block at unit %llu is not aligned to its size %llu", (unsigned long long)unit,
+                (unsigned long long)len);
+        if (unit + len > f->n_units)
+            BAD("block at unit %llu runs past the capacity", (unsigned long long)unit);
         if (n->order > root_order(f, unit))
             BAD("block at unit %llu of order %u crosses a root", (unsigned long long)unit,
                 n->order);
@@ -543,16 +556,19 @@ sym_status sym_fractal_check(const sym_fractal *f) {
         n_blocks++;
         unit += len;
     }
-    if (n_blocks != f->n_blocks) BAD("%llu blocks tile the capacity, %llu recorded",
-                                     (unsigned long long)n_blocks, (unsigned long long)f->n_blocks);
+    if (n_blocks != f->n_blocks)
+        BAD("%llu blocks tile the capacity, %llu recorded", (unsigned long long)n_blocks,
+            (unsigned long long)f->n_blocks);
     if (used != f->used_units || req != f->requested_bytes || n_used != f->n_allocs)
         BAD("totals disagree (used units %llu vs %llu, allocations %llu vs %llu)",
-            (unsigned long long)used, (unsigned long long)f->used_units,
-            (unsigned long long)n_used, (unsigned long long)f->n_allocs);
+            (unsigned long long)used, (unsigned long long)f->used_units, (unsigned long long)n_used,
+            (unsigned long long)f->n_allocs);
     uint64_t n_hashed = 0;
-    for (uint64_t s = 0; s < f->n_slots; s++) n_hashed += f->slots[s] != NIL;
-    if (n_hashed != n_blocks) BAD("%llu hash entries for %llu blocks",
-                                  (unsigned long long)n_hashed, (unsigned long long)n_blocks);
+    for (uint64_t s = 0; s < f->n_slots; s++)
+        n_hashed += f->slots[s] != NIL;
+    if (n_hashed != n_blocks)
+        BAD("%llu hash entries for %llu blocks", (unsigned long long)n_hashed,
+            (unsigned long long)n_blocks);
     for (uint32_t k = 0; k < MAX_ORDERS; k++) {
         uint64_t n = 0;
         uint32_t prev = NIL;

@@ -68,8 +68,8 @@ typedef struct sym_fractal_block {
 bool sym_fractal_lookup(const sym_fractal *f, uint64_t offset, sym_fractal_block *out);
 
 typedef struct sym_fractal_stats {
-    uint64_t size_bytes;         /* as created */
-    uint64_t capacity_bytes;     /* managed: size rounded down to a multiple of min_block */
+    uint64_t size_bytes;     /* as created */
+    uint64_t capacity_bytes; /* managed: size rounded down to a multiple of min_block */
     uint64_t min_block_bytes;
     uint64_t max_block_bytes;    /* the largest root: no request above it can ever succeed */
     uint64_t used_bytes;         /* sum of the blocks of live allocations */
@@ -79,7 +79,7 @@ typedef struct sym_fractal_stats {
     uint64_t n_allocs;           /* live allocations */
     uint64_t n_free_blocks;
     uint32_t n_roots;
-    double fragmentation;        /* 1 - largest_free / free (0 when nothing is free) */
+    double fragmentation; /* 1 - largest_free / free (0 when nothing is free) */
 } sym_fractal_stats;
 
 /* O(number of orders). */
@@ -99,7 +99,7 @@ typedef struct sym_fractal_move {
 typedef struct sym_fractal_plan {
     sym_fractal_move *moves; /* owned; sym_fractal_plan_free */
     size_t n_moves;
-    uint64_t bytes_moved;    /* sum of requested_bytes over the moves */
+    uint64_t bytes_moved; /* sum of requested_bytes over the moves */
 } sym_fractal_plan;
 
 /* Rearranges the live allocations so that free space is maximally coalesced: afterwards there

@@ -8,14 +8,34 @@
 
 #include "base/alloc.h"
 
-#define NIL UINT32_MAX
+#define NIL       UINT32_MAX
 #define MAX_BLOCK 8 /* attn_norm, bq, wq, bk, wk, bv, wv, wo */
 
 static const char *const k_type_names[SYM_PACK_TYPE_COUNT] = {"embed", "attention", "mlp", "norm",
-                                                               "output"};
+                                                              "output"};
 
 const char *sym_pack_type_name(sym_pack_type t) {
     return (unsigned)t < SYM_PACK_TYPE_COUNT ? k_type_names[t] : "?";
+}
+
+static const char *const k_cut_names[] = {"buddy", "even"};
+
+const char *sym_pack_cut_name(sym_pack_cut c) {
+    return (unsigned)c < sizeof k_cut_names / sizeof k_cut_names[0] ? k_cut_names[c] : "?";
+}
+
+sym_status sym_pack_cut_parse(const char *name, sym_pack_cut *out) {
+    for (unsigned i = 0; i < sizeof k_cut_names / sizeof k_cut_names[0]; i++)
+        if (!strcmp(name, k_cut_names[i])) {
+            *out = (sym_pack_cut)i;
+            return SYM_OK;
+        }
+    return SYM_FAIL(SYM_ERR_ARG, "pack: unknown cut '%s' (buddy, even)", name);
+}
+
+void sym_pack_options_init(sym_pack_options *o) {
+    o->max_pack_bytes = (uint64_t)SYM_PACK_DEFAULT_MB << 20;
+    o->cut = SYM_PACK_CUT_BUDDY;
 }
 
 sym_status sym_pack_limit_from_mb(int max_pack_mb, uint64_t *max_pack_bytes) {
@@ -26,7 +46,7 @@ sym_status sym_pack_limit_from_mb(int max_pack_mb, uint64_t *max_pack_bytes) {
     return SYM_OK;
 }
 
-/* ---- growing arrays ------------------------------------------------------------------------------ */
+/* ---- growing arrays -------------------------------------------------------------------------- */
 
 static sym_status grow(void **arr, uint32_t *cap, uint32_t n, size_t elem) {
     if (n < *cap) return SYM_OK;
@@ -42,9 +62,10 @@ static sym_status grow(void **arr, uint32_t *cap, uint32_t n, size_t elem) {
 typedef struct builder {
     sym_pack_plan *p;
     uint64_t limit;
-    uint32_t *slot;       /* (n_layer + 1) * SYM_ROLE_COUNT weight indices (NIL: absent) */
+    sym_pack_cut cut;
+    uint32_t *slot; /* (n_layer + 1) * SYM_ROLE_COUNT weight indices (NIL: absent) */
     uint32_t cap_packs, cap_pieces, cap_ranges, cap_uses;
-    uint32_t *order;      /* scratch: a pack's pieces sorted by file position */
+    uint32_t *order; /* scratch: a pack's pieces sorted by file position */
     uint32_t cap_order;
 } builder;
 
@@ -52,7 +73,7 @@ static uint32_t slot_of(const builder *b, int layer, sym_tensor_role role) {
     return b->slot[(size_t)(layer + 1) * SYM_ROLE_COUNT + role];
 }
 
-/* ---- validating the input table -------------------------------------------------------------------- */
+/* ---- validating the input table -------------------------------------------------------------- */
 
 static int cmp_file_pos(const void *x, const void *y, void *ctx) {
     const sym_pack_weight *w = ctx;
@@ -61,8 +82,7 @@ static int cmp_file_pos(const void *x, const void *y, void *ctx) {
     return a->file_offset < b->file_offset ? -1 : a->file_offset > b->file_offset;
 }
 
-static sym_status read_table(builder *b, const sym_hparams *hp, const sym_weight *in,
-                             uint64_t n) {
+static sym_status read_table(builder *b, const sym_hparams *hp, const sym_weight *in, uint64_t n) {
     sym_pack_plan *p = b->p;
     SYM_CHECK(n <= sym_arch_n_specs(hp), SYM_ERR_ARG,
               "pack: %llu weights for a model of %llu tensors", (unsigned long long)n,
@@ -118,7 +138,8 @@ static sym_status read_table(builder *b, const sym_hparams *hp, const sym_weight
     /* weights may not share file bytes: every byte is planned once */
     uint32_t *ix = sym_malloc((n ? (size_t)n : 1) * sizeof *ix);
     if (!ix) return SYM_FAIL(SYM_ERR_OOM, "pack: out of memory");
-    for (uint32_t i = 0; i < n; i++) ix[i] = i;
+    for (uint32_t i = 0; i < n; i++)
+        ix[i] = i;
     qsort_r(ix, (size_t)n, sizeof *ix, cmp_file_pos, p->weights);
     sym_status st = SYM_OK;
     for (uint64_t i = 1; i < n && st == SYM_OK; i++) {
@@ -131,14 +152,29 @@ static sym_status read_table(builder *b, const sym_hparams *hp, const sym_weight
     return st;
 }
 
-/* ---- cutting a block ---------------------------------------------------------------------------------
- * A block is a sequence of weights; a matrix is a run of rows, a vector a single row. Next-fit over
- * rows with capacity cap gives the fewest packs for that cap (the furthest reach is optimal for
- * contiguous cuts), and that count can only fall as cap grows; so the fewest packs at the limit,
- * n_min, is kept while cap is binary-searched down to the smallest value that still gives n_min:
- * the most even cut with the fewest packs. A run of vectors is placed together with the first row
- * of the matrix that follows (a "lead"), so norms and biases open the pack holding their matrix's
- * first rows; the search never goes below the largest lead or row that fits the limit. */
+/* ---- cutting a block ------------------------------------------------------------------------- */
+
+/* A block is a sequence of weights; a matrix is a run of rows, a vector a single row. Packs are
+ * filled next-fit, row by row, up to a capacity ("cap"). A run of vectors is placed together with
+ * the first row of the matrix that follows (a "lead"), so norms and biases open the pack holding
+ * their matrix's first rows. Every piece after a pack's first reserves SYM_PACK_RANGE_ALIGN - 1
+ * bytes for the padding before its range, so the capacity bounds the pack's whole buffer.
+ *
+ * SYM_PACK_CUT_BUDDY: packs are sized for the fractal (buddy) allocator, which rounds every block
+ * up to a power of two. Each pack's cap is chosen when it opens, from the bytes the block still has
+ * (rest): rest itself when it fits in P (the largest power of two <= the limit) and rounding it up
+ * wastes at most P/8; otherwise min(P, the largest power of two <= rest). So a block of 66 MiB
+ * under 32 MiB becomes 32 + 32 + 2 (not 3 x 22, each of which would take a 32 MiB block), 18 MiB
+ * becomes 16 + 2.
+ *
+ * SYM_PACK_CUT_EVEN: next-fit with one cap gives the fewest packs for that cap (the furthest reach
+ * is optimal for contiguous cuts) and the count only falls as the cap grows; the fewest packs at
+ * the limit, n_min, is kept while the cap is binary-searched down to the smallest value that still
+ * gives n_min: the most even cut with the fewest packs.
+ *
+ * Neither cap goes below the largest row or lead that fits the limit. */
+
+#define PAD (SYM_PACK_RANGE_ALIGN - 1)
 
 typedef struct block {
     sym_pack_type type;
@@ -147,26 +183,47 @@ typedef struct block {
     int n;
 } block;
 
-/* Bytes of the vectors from position i on plus the next matrix's first row. */
-static uint64_t lead_bytes(const builder *b, const block *k, int i) {
+/* Bytes the vectors from position i on and the next matrix's first row take in a pack: opening a
+ * fresh pack (fresh) or joining one (every piece then reserves padding). */
+static uint64_t lead_bytes(const builder *b, const block *k, int i, bool fresh) {
     uint64_t s = 0;
-    for (; i < k->n; i++) {
+    for (bool first = fresh; i < k->n; i++, first = false) {
         const sym_pack_weight *w = &b->p->weights[k->w[i]];
-        s += w->row_bytes;
+        s += w->row_bytes + (first ? 0 : PAD);
         if (w->n_rows > 1) break;
     }
     return s;
 }
 
+static inline uint64_t pow2_floor(uint64_t x) {
+    return x ? (uint64_t)1 << (63 - __builtin_clzll(x)) : 0;
+}
+static inline uint64_t pow2_ceil(uint64_t x) { return x <= 1 ? 1 : pow2_floor(x - 1) << 1; }
+
 typedef struct cutter {
     builder *b;
     const block *k;
-    uint64_t cap;
+    uint64_t cap;     /* EVEN: the cap of every pack; BUDDY: of the open pack */
+    uint64_t min_cap; /* the largest row or lead that fits the limit */
     bool emit;
     uint32_t n_packs;
-    uint64_t cur;       /* bytes in the open pack */
-    uint32_t piece0;    /* its first piece (emit) */
+    uint64_t cur;    /* bytes the open pack takes, reserved padding included */
+    uint64_t data;   /* its weight bytes */
+    uint64_t rest;   /* weight bytes of the block not yet placed */
+    int n_rest;      /* weights not (completely) placed */
+    uint32_t piece0; /* the open pack's first piece (emit) */
 } cutter;
+
+/* BUDDY: the cap of a pack opened with c->rest bytes to go (padding estimated per weight). */
+static void open_pack(cutter *c) {
+    if (c->b->cut != SYM_PACK_CUT_BUDDY) return;
+    uint64_t rest = c->rest + (uint64_t)c->n_rest * PAD, big = pow2_floor(c->b->limit);
+    if (rest <= big && pow2_ceil(rest) - rest <= big / 8)
+        c->cap = pow2_ceil(rest);
+    else
+        c->cap = rest > big ? big : pow2_floor(rest);
+    if (c->cap < c->min_cap) c->cap = c->min_cap;
+}
 
 static sym_status close_pack(cutter *c);
 
@@ -175,35 +232,46 @@ static sym_status add_piece(cutter *c, uint32_t wi, int64_t row0, int64_t n_rows
     if (c->emit) {
         sym_pack_plan *p = c->b->p;
         SYM_TRY(grow((void **)&p->pieces, &c->b->cap_pieces, p->n_pieces, sizeof *p->pieces));
-        p->pieces[p->n_pieces++] = (sym_pack_piece){
-            .weight_idx = wi, .row0 = row0, .n_rows = n_rows,
-            .n_bytes = (uint64_t)n_rows * w->row_bytes,
-            .file_offset = w->file_offset + (uint64_t)row0 * w->row_bytes,
-            .file_idx = w->file_idx};
+        p->pieces[p->n_pieces++] =
+            (sym_pack_piece){.weight_idx = wi,
+                             .row0 = row0,
+                             .n_rows = n_rows,
+                             .n_bytes = (uint64_t)n_rows * w->row_bytes,
+                             .file_offset = w->file_offset + (uint64_t)row0 * w->row_bytes,
+                             .file_idx = w->file_idx};
     }
-    c->cur += (uint64_t)n_rows * w->row_bytes;
+    uint64_t bytes = (uint64_t)n_rows * w->row_bytes;
+    c->cur += bytes + (c->cur ? PAD : 0);
+    c->data += bytes;
+    c->rest -= bytes;
     return SYM_OK;
 }
 
 static sym_status cut(cutter *c) {
     const block *k = c->k;
     c->n_packs = 0;
-    c->cur = 0;
+    c->cur = c->data = 0;
+    c->rest = 0;
+    c->n_rest = k->n;
+    for (int i = 0; i < k->n; i++)
+        c->rest += c->b->p->weights[k->w[i]].n_bytes;
     c->piece0 = c->b->p->n_pieces;
+    open_pack(c);
     for (int i = 0; i < k->n; i++) {
         uint32_t wi = k->w[i];
         const sym_pack_weight *w = &c->b->p->weights[wi];
         uint64_t rb = w->row_bytes;
         bool starts_lead = w->n_rows == 1 && (i == 0 || c->b->p->weights[k->w[i - 1]].n_rows > 1);
-        if (starts_lead && c->cur > 0 && c->cur + lead_bytes(c->b, k, i) > c->cap)
+        if (starts_lead && c->cur > 0 && c->cur + lead_bytes(c->b, k, i, false) > c->cap)
             SYM_TRY(close_pack(c));
         for (int64_t r = 0; r < w->n_rows;) {
-            uint64_t fit = c->cur < c->cap ? (c->cap - c->cur) / rb : 0;
+            uint64_t need = c->cur ? c->cur + PAD : 0;
+            uint64_t fit = need < c->cap ? (c->cap - need) / rb : 0;
             if (fit == 0 && c->cur > 0) {
                 SYM_TRY(close_pack(c));
                 continue;
             }
-            if (fit == 0) { /* one row above the limit: alone */
+            if (fit == 0) { /* one row above the cap (hence the limit): alone */
                 SYM_TRY(add_piece(c, wi, r, 1));
                 SYM_TRY(close_pack(c));
                 r++;
@@ -213,6 +281,7 @@ static sym_status cut(cutter *c) {
             SYM_TRY(add_piece(c, wi, r, take));
             r += take;
         }
+        c->n_rest--;
     }
     if (c->cur > 0) SYM_TRY(close_pack(c));
     return SYM_OK;
@@ -234,7 +303,8 @@ static sym_status lay_out(builder *b, sym_pack *pk) {
         b->order = o;
         b->cap_order = pk->n_pieces;
     }
-    for (uint32_t i = 0; i < pk->n_pieces; i++) b->order[i] = pk->piece0 + i;
+    for (uint32_t i = 0; i < pk->n_pieces; i++)
+        b->order[i] = pk->piece0 + i;
     qsort_r(b->order, pk->n_pieces, sizeof *b->order, cmp_piece_pos, p->pieces);
     pk->range0 = p->n_ranges;
     uint64_t end = 0;
@@ -245,11 +315,13 @@ static sym_status lay_out(builder *b, sym_pack *pk) {
             r->n_bytes += pc->n_bytes;
         } else {
             SYM_TRY(grow((void **)&p->ranges, &b->cap_ranges, p->n_ranges, sizeof *p->ranges));
-            uint64_t at = (end + SYM_PACK_RANGE_ALIGN - 1) / SYM_PACK_RANGE_ALIGN *
-                          SYM_PACK_RANGE_ALIGN;
+            uint64_t at =
+                (end + SYM_PACK_RANGE_ALIGN - 1) / SYM_PACK_RANGE_ALIGN * SYM_PACK_RANGE_ALIGN;
             r = &p->ranges[p->n_ranges++];
-            *r = (sym_pack_range){.file_idx = pc->file_idx, .file_offset = pc->file_offset,
-                                  .n_bytes = pc->n_bytes, .pack_offset = at};
+            *r = (sym_pack_range){.file_idx = pc->file_idx,
+                                  .file_offset = pc->file_offset,
+                                  .n_bytes = pc->n_bytes,
+                                  .pack_offset = at};
         }
         pc->pack_offset = r->pack_offset + (pc->file_offset - r->file_offset);
         end = r->pack_offset + r->n_bytes;
@@ -268,8 +340,9 @@ static sym_status add_use(builder *b, uint32_t id, sym_pack_use_kind kind) {
 
 static sym_status close_pack(cutter *c) {
     c->n_packs++;
-    uint64_t bytes = c->cur;
-    c->cur = 0;
+    uint64_t bytes = c->data;
+    c->cur = c->data = 0;
+    open_pack(c);
     if (!c->emit) return SYM_OK;
     builder *b = c->b;
     sym_pack_plan *p = b->p;
@@ -290,36 +363,36 @@ static sym_status close_pack(cutter *c) {
     pk->first_use = p->n_uses;
     p->n_packs++;
     c->piece0 = p->n_pieces;
-    return add_use(b, pk->id, c->k->type == SYM_PACK_EMBED ? SYM_PACK_USE_GATHER
-                                                           : SYM_PACK_USE_FULL);
+    return add_use(b, pk->id,
+                   c->k->type == SYM_PACK_EMBED ? SYM_PACK_USE_GATHER : SYM_PACK_USE_FULL);
 }
 
 static sym_status plan_block(builder *b, const block *k) {
-    cutter c = {.b = b, .k = k, .cap = b->limit, .emit = false};
-    SYM_TRY(cut(&c));
-    uint32_t n_min = c.n_packs;
-    uint64_t lo = 1, hi = b->limit;
+    cutter c = {.b = b, .k = k, .cap = b->limit, .min_cap = 1, .emit = false};
     for (int i = 0; i < k->n; i++) { /* no cap below a row or lead that fits the limit */
-        uint64_t rb = b->p->weights[k->w[i]].row_bytes, lead = lead_bytes(b, k, i);
-        if (rb <= b->limit && rb > lo) lo = rb;
-        if (lead <= b->limit && lead > lo) lo = lead;
+        uint64_t rb = b->p->weights[k->w[i]].row_bytes, lead = lead_bytes(b, k, i, true);
+        if (rb <= b->limit && rb > c.min_cap) c.min_cap = rb;
+        if (lead <= b->limit && lead > c.min_cap) c.min_cap = lead;
     }
-    if (n_min > 1) {
-        while (lo < hi) {
+    if (b->cut == SYM_PACK_CUT_EVEN) {
+        SYM_TRY(cut(&c));
+        uint32_t n_min = c.n_packs;
+        uint64_t lo = c.min_cap, hi = b->limit;
+        while (n_min > 1 && lo < hi) {
             c.cap = lo + (hi - lo) / 2;
             SYM_TRY(cut(&c));
-            if (c.n_packs <= n_min) hi = c.cap;
-            else lo = c.cap + 1;
+            if (c.n_packs <= n_min)
+                hi = c.cap;
+            else
+                lo = c.cap + 1;
         }
+        c.cap = hi;
     }
-    c.cap = hi;
     c.emit = true;
-    SYM_TRY(cut(&c));
-    SYM_ASSERT(c.n_packs == n_min);
-    return SYM_OK;
+    return cut(&c);
 }
 
-/* ---- the plan ------------------------------------------------------------------------------------- */
+/* ---- the plan -------------------------------------------------------------------------------- */
 
 static void add_w(block *k, uint32_t wi) {
     SYM_ASSERT(k->n < MAX_BLOCK);
@@ -333,16 +406,18 @@ static sym_status plan_blocks(builder *b, const sym_hparams *hp) {
     SYM_TRY(plan_block(b, &k));
     uint32_t n_embed = p->n_packs;
     static const sym_tensor_role attn[] = {SYM_ROLE_ATTN_NORM, SYM_ROLE_BQ, SYM_ROLE_WQ,
-                                           SYM_ROLE_BK, SYM_ROLE_WK, SYM_ROLE_BV, SYM_ROLE_WV,
-                                           SYM_ROLE_WO};
+                                           SYM_ROLE_BK,        SYM_ROLE_WK, SYM_ROLE_BV,
+                                           SYM_ROLE_WV,        SYM_ROLE_WO};
     static const sym_tensor_role mlp[] = {SYM_ROLE_FFN_NORM, SYM_ROLE_W_GATE, SYM_ROLE_W_UP,
                                           SYM_ROLE_W_DOWN};
     for (int l = 0; l < hp->n_layer; l++) {
         k = (block){SYM_PACK_ATTENTION, l, {0}, 0};
-        for (size_t i = 0; i < sizeof attn / sizeof attn[0]; i++) add_w(&k, slot_of(b, l, attn[i]));
+        for (size_t i = 0; i < sizeof attn / sizeof attn[0]; i++)
+            add_w(&k, slot_of(b, l, attn[i]));
         SYM_TRY(plan_block(b, &k));
         k = (block){SYM_PACK_MLP, l, {0}, 0};
-        for (size_t i = 0; i < sizeof mlp / sizeof mlp[0]; i++) add_w(&k, slot_of(b, l, mlp[i]));
+        for (size_t i = 0; i < sizeof mlp / sizeof mlp[0]; i++)
+            add_w(&k, slot_of(b, l, mlp[i]));
         SYM_TRY(plan_block(b, &k));
     }
     k = (block){SYM_PACK_OUTPUT, -1, {0}, 0};
@@ -350,7 +425,8 @@ static sym_status plan_blocks(builder *b, const sym_hparams *hp) {
     if (!hp->tied_embeddings) add_w(&k, slot_of(b, -1, SYM_ROLE_OUTPUT));
     SYM_TRY(plan_block(b, &k));
     if (hp->tied_embeddings) /* the output projection reads the embedding table */
-        for (uint32_t i = 0; i < n_embed; i++) SYM_TRY(add_use(b, i, SYM_PACK_USE_FULL));
+        for (uint32_t i = 0; i < n_embed; i++)
+            SYM_TRY(add_use(b, i, SYM_PACK_USE_FULL));
     return SYM_OK;
 }
 
@@ -360,6 +436,7 @@ static void totals(sym_pack_plan *p) {
         p->n_packs_by_type[k->type]++;
         p->bytes_by_type[k->type] += k->n_bytes;
         p->total_bytes += k->n_bytes;
+        p->pow2_bytes += pow2_ceil(k->buffer_bytes);
         p->n_oversized += k->oversized;
         if (k->n_bytes > p->largest_pack_bytes) {
             p->largest_pack_bytes = k->n_bytes;
@@ -372,17 +449,21 @@ static void totals(sym_pack_plan *p) {
 }
 
 sym_status sym_pack_plan_from_table(const sym_hparams *hp, const sym_weight *weights,
-                                    uint64_t n_weights, uint64_t max_pack_bytes,
+                                    uint64_t n_weights, const sym_pack_options *o,
                                     sym_pack_plan **out) {
-    SYM_CHECK(max_pack_bytes > 0, SYM_ERR_ARG, "pack: the pack size limit is 0");
+    SYM_CHECK(o->max_pack_bytes > 0, SYM_ERR_ARG, "pack: the pack size limit is 0");
+    SYM_CHECK(o->cut == SYM_PACK_CUT_BUDDY || o->cut == SYM_PACK_CUT_EVEN, SYM_ERR_ARG,
+              "pack: unknown cut %d", (int)o->cut);
     SYM_CHECK(hp->n_layer >= 1 && hp->n_layer <= SYM_ARCH_MAX_LAYERS, SYM_ERR_ARG,
               "pack: n_layer %d is out of range", hp->n_layer);
     builder b;
     memset(&b, 0, sizeof b);
-    b.limit = max_pack_bytes;
+    b.limit = o->max_pack_bytes;
+    b.cut = o->cut;
     b.p = sym_calloc(1, sizeof *b.p);
     if (!b.p) return SYM_FAIL(SYM_ERR_OOM, "pack: out of memory");
-    b.p->max_pack_bytes = max_pack_bytes;
+    b.p->max_pack_bytes = o->max_pack_bytes;
+    b.p->cut = o->cut;
     b.p->n_layer = hp->n_layer;
     b.p->tied_embeddings = hp->tied_embeddings;
     sym_status st = read_table(&b, hp, weights, n_weights);
@@ -398,12 +479,14 @@ sym_status sym_pack_plan_from_table(const sym_hparams *hp, const sym_weight *wei
     return SYM_OK;
 }
 
-sym_status sym_pack_plan_create(const sym_model *m, uint64_t max_pack_bytes, sym_pack_plan **out) {
+sym_status sym_pack_plan_create(const sym_model *m, const sym_pack_options *o,
+                                sym_pack_plan **out) {
     uint64_t n = sym_model_n_weights(m);
     sym_weight *w = sym_malloc((n ? (size_t)n : 1) * sizeof *w);
     if (!w) return SYM_FAIL(SYM_ERR_OOM, "pack: out of memory");
-    for (uint64_t i = 0; i < n; i++) w[i] = *sym_model_weight_at(m, i);
-    sym_status st = sym_pack_plan_from_table(sym_model_hparams(m), w, n, max_pack_bytes, out);
+    for (uint64_t i = 0; i < n; i++)
+        w[i] = *sym_model_weight_at(m, i);
+    sym_status st = sym_pack_plan_from_table(sym_model_hparams(m), w, n, o, out);
     sym_free(w);
     return st;
 }
@@ -418,7 +501,7 @@ void sym_pack_plan_destroy(sym_pack_plan *p) {
     sym_free(p);
 }
 
-/* ---- validation ------------------------------------------------------------------------------------ */
+/* ---- validation ------------------------------------------------------------------------------ */
 
 #define BAD(...) return SYM_FAIL(SYM_ERR_INTERNAL, "pack plan: " __VA_ARGS__)
 
@@ -426,11 +509,18 @@ void sym_pack_plan_destroy(sym_pack_plan *p) {
  * output 2 + 2 n_layer. */
 static int64_t block_rank(const sym_pack_weight *w, int n_layer) {
     switch (w->role) {
-    case SYM_ROLE_TOKEN_EMBD: return 0;
-    case SYM_ROLE_OUTPUT_NORM: case SYM_ROLE_OUTPUT: return 2 + 2 * (int64_t)n_layer;
-    case SYM_ROLE_FFN_NORM: case SYM_ROLE_W_GATE: case SYM_ROLE_W_UP: case SYM_ROLE_W_DOWN:
+    case SYM_ROLE_TOKEN_EMBD:
+        return 0;
+    case SYM_ROLE_OUTPUT_NORM:
+    case SYM_ROLE_OUTPUT:
+        return 2 + 2 * (int64_t)n_layer;
+    case SYM_ROLE_FFN_NORM:
+    case SYM_ROLE_W_GATE:
+    case SYM_ROLE_W_UP:
+    case SYM_ROLE_W_DOWN:
         return 2 + 2 * (int64_t)w->layer;
-    default: return 1 + 2 * (int64_t)w->layer;
+    default:
+        return 1 + 2 * (int64_t)w->layer;
     }
 }
 
@@ -497,7 +587,8 @@ static sym_status check_pack(const sym_pack_plan *p, const sym_pack *k, uint32_t
         BAD("pack %u: buffer of %llu bytes does not end with its last range", i,
             (unsigned long long)k->buffer_bytes);
     if (k->oversized != (bytes > p->max_pack_bytes) ||
-        (k->oversized && (k->n_pieces != 1 || pc[0].n_rows != 1)))
+        (k->oversized && (k->n_pieces != 1 || pc[0].n_rows != 1)) ||
+        (!k->oversized && k->buffer_bytes > p->max_pack_bytes))
         BAD("pack %u: %llu bytes over the limit of %llu and not a lone row", i,
             (unsigned long long)bytes, (unsigned long long)p->max_pack_bytes);
     if ((k->type == SYM_PACK_NORM) != only_vectors)
@@ -535,7 +626,8 @@ sym_status sym_pack_plan_validate(const sym_pack_plan *p) {
     /* every byte of every weight exactly once: per weight, the pieces tile [0, n_rows) */
     uint32_t *ix = sym_malloc((p->n_pieces ? (size_t)p->n_pieces : 1) * sizeof *ix);
     if (!ix) return SYM_FAIL(SYM_ERR_OOM, "pack: out of memory");
-    for (uint32_t i = 0; i < p->n_pieces; i++) ix[i] = i;
+    for (uint32_t i = 0; i < p->n_pieces; i++)
+        ix[i] = i;
     qsort_r(ix, p->n_pieces, sizeof *ix, cmp_piece_rows, p->pieces);
     uint32_t j = 0;
     sym_status st = SYM_OK;
@@ -547,18 +639,21 @@ sym_status sym_pack_plan_validate(const sym_pack_plan *p) {
             row += p->pieces[ix[j]].n_rows;
         }
         if (row != p->weights[w].n_rows || (j < p->n_pieces && p->pieces[ix[j]].weight_idx == w))
-            st = SYM_FAIL(SYM_ERR_INTERNAL, "pack plan: rows of %s are not covered exactly once "
-                          "(a gap or an overlap at row %lld)", p->weights[w].name, (long long)row);
+            st = SYM_FAIL(SYM_ERR_INTERNAL,
+                          "pack plan: rows of %s are not covered exactly once "
+                          "(a gap or an overlap at row %lld)",
+                          p->weights[w].name, (long long)row);
         total += p->weights[w].n_bytes;
     }
     sym_free(ix);
     SYM_TRY(st);
-    if (total != p->total_bytes) BAD("total of %llu bytes, the weights hold %llu",
-                                     (unsigned long long)p->total_bytes, (unsigned long long)total);
+    if (total != p->total_bytes)
+        BAD("total of %llu bytes, the weights hold %llu", (unsigned long long)p->total_bytes,
+            (unsigned long long)total);
     return SYM_OK;
 }
 
-/* ---- weight tables without files --------------------------------------------------------------------- */
+/* ---- weight tables without files ------------------------------------------------------------- */
 
 sym_status sym_pack_table_from_hparams(const sym_hparams *hp, sym_dtype type, uint64_t align,
                                        sym_pack_table *out) {

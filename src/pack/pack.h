@@ -13,7 +13,12 @@
  * holding consecutive row ranges ("pieces") of the block's weights in that order; a matrix is
  * cut only between rows (rows are contiguous in GGUF and safetensors files), a vector (norm,
  * bias) never. Biases come before their matrix so the first slice already has its bias.
- * The cut uses the fewest packs a row-granular cut allows and, among those, the most even sizes.
+ * Where to cut (sym_pack_cut): BUDDY (the default) sizes packs for the fractal allocator, which
+ * rounds blocks up to powers of two: full packs of the largest power of two <= the limit, then
+ * the rest in power-of-two steps, accepting at most 1/8 of that power of two of rounding per
+ * block (66 MiB under 32 MiB: 32 + 32 + 2). EVEN uses the fewest packs a row-granular cut
+ * allows and, among those, the most even sizes (66 MiB: 3 x 22 MiB, which a buddy allocator
+ * holds in 3 x 32 MiB). The limit bounds a pack's whole buffer (weights + range padding).
  * A norm always rides with the first rows of its block unless the norm plus one row of the next
  * matrix exceeds the limit; it is then a NORM pack of its own (any pack holding only vectors —
  * norms, or a bias that could not share a pack with its matrix — is a NORM pack). No pack exceeds
@@ -33,8 +38,8 @@
 #include "model/arch.h"
 #include "model/model.h"
 
-#define SYM_PACK_MIN_MB 1
-#define SYM_PACK_MAX_MB 256
+#define SYM_PACK_MIN_MB     1
+#define SYM_PACK_MAX_MB     256
 #define SYM_PACK_DEFAULT_MB 32
 /* Each file range starts at a multiple of this in a pack's buffer (Vulkan's largest
  * minStorageBufferOffsetAlignment). */
@@ -57,7 +62,7 @@ const char *sym_pack_type_name(sym_pack_type t);
 typedef struct sym_pack_weight {
     char name[48];
     sym_tensor_role role;
-    int layer;            /* -1 for token_embd, output_norm, output */
+    int layer; /* -1 for token_embd, output_norm, output */
     sym_dtype type;
     int64_t n_rows, n_cols;
     uint64_t row_bytes;
@@ -86,15 +91,16 @@ typedef struct sym_pack_range {
 } sym_pack_range;
 
 typedef struct sym_pack {
-    uint32_t id;             /* index in plan->packs = order of first use */
+    uint32_t id; /* index in plan->packs = order of first use */
     sym_pack_type type;
-    int layer;               /* -1 for EMBED, OUTPUT and the output NORM */
+    int layer;                 /* -1 for EMBED, OUTPUT and the output NORM */
     uint32_t piece0, n_pieces; /* plan->pieces[piece0 ..], in order of use */
     uint32_t range0, n_ranges; /* plan->ranges[range0 ..], in file order */
-    uint64_t n_bytes;        /* weight bytes (sum of the pieces): what the limit bounds */
-    uint64_t buffer_bytes;   /* bytes of the pack's buffer (ranges plus alignment padding) */
-    uint32_t first_use;      /* index of its first entry in plan->schedule */
-    bool oversized;          /* one row larger than the limit, alone */
+    uint64_t n_bytes;          /* weight bytes (sum of the pieces) */
+    uint64_t buffer_bytes;     /* bytes of the pack's buffer (ranges plus alignment padding):
+                                  at most the limit unless oversized */
+    uint32_t first_use;        /* index of its first entry in plan->schedule */
+    bool oversized;            /* one row larger than the limit, alone */
 } sym_pack;
 
 typedef enum sym_pack_use_kind {
@@ -107,8 +113,26 @@ typedef struct sym_pack_use {
     sym_pack_use_kind kind;
 } sym_pack_use;
 
+typedef enum sym_pack_cut {
+    SYM_PACK_CUT_BUDDY = 0, /* power-of-two friendly sizes (for the fractal allocator) */
+    SYM_PACK_CUT_EVEN,      /* fewest packs, even sizes */
+} sym_pack_cut;
+
+/* "buddy", "even"; sym_pack_cut_parse: SYM_ERR_ARG for other names. */
+const char *sym_pack_cut_name(sym_pack_cut c);
+sym_status sym_pack_cut_parse(const char *name, sym_pack_cut *out);
+
+typedef struct sym_pack_options {
+    uint64_t max_pack_bytes; /* any positive value: see sym_pack_limit_from_mb */
+    sym_pack_cut cut;
+} sym_pack_options;
+
+/* SYM_PACK_DEFAULT_MB, SYM_PACK_CUT_BUDDY. */
+void sym_pack_options_init(sym_pack_options *o);
+
 typedef struct sym_pack_plan {
     uint64_t max_pack_bytes;
+    sym_pack_cut cut;
     int n_layer;
     bool tied_embeddings;
     sym_pack_weight *weights;
@@ -127,7 +151,9 @@ typedef struct sym_pack_plan {
     /* totals */
     uint32_t n_packs_by_type[SYM_PACK_TYPE_COUNT];
     uint64_t bytes_by_type[SYM_PACK_TYPE_COUNT];
-    uint64_t total_bytes;        /* every weight byte once */
+    uint64_t total_bytes;          /* every weight byte once */
+    uint64_t pow2_bytes;           /* the buffers rounded up to powers of two: what the packs take
+                                      in a buddy allocator (all resident at once) */
     uint64_t full_bytes_per_token; /* bytes of the FULL uses: what one token streams at most */
     uint64_t largest_pack_bytes;
     uint32_t largest_pack_id;
@@ -138,18 +164,18 @@ typedef struct sym_pack_plan {
  * SYM_PACK_MIN_MB <= mb <= SYM_PACK_MAX_MB. */
 sym_status sym_pack_limit_from_mb(int max_pack_mb, uint64_t *max_pack_bytes);
 
-/* Plans the packs of an open model with packs of at most max_pack_bytes (any positive value:
+/* Plans the packs of an open model with buffers of at most o->max_pack_bytes (any positive value:
  * the configuration's 1–256 MiB range is enforced by sym_pack_limit_from_mb; tests use smaller
- * limits to exercise the cuts on tiny models). SYM_ERR_ARG for a zero limit, SYM_ERR_OOM.
- * Caller owns *out (sym_pack_plan_destroy). */
-sym_status sym_pack_plan_create(const sym_model *m, uint64_t max_pack_bytes, sym_pack_plan **out);
+ * limits to exercise the cuts on tiny models). SYM_ERR_ARG for a zero limit or an unknown cut,
+ * SYM_ERR_OOM. Caller owns *out (sym_pack_plan_destroy). */
+sym_status sym_pack_plan_create(const sym_model *m, const sym_pack_options *o, sym_pack_plan **out);
 
 /* The same from hyperparameters and a weight table (data may be NULL: only names, types,
  * shapes, sizes and file positions are read), so that models too big to write can be planned.
  * SYM_ERR_ARG naming the weight if the table is not exactly the model's set (unknown, duplicate,
  * missing, wrong shape or byte count, output present with tied embeddings). */
 sym_status sym_pack_plan_from_table(const sym_hparams *hp, const sym_weight *weights,
-                                    uint64_t n_weights, uint64_t max_pack_bytes,
+                                    uint64_t n_weights, const sym_pack_options *o,
                                     sym_pack_plan **out);
 void sym_pack_plan_destroy(sym_pack_plan *p);
 

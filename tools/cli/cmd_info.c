@@ -194,7 +194,8 @@ static void describe_raw_gguf(const char *path, const sym_gguf *g, const char *w
 static void help(FILE *out) {
     fprintf(out, "usage: symbiote info MODEL [--json]\n"
                  "       symbiote info -m MODEL [--json]\n"
-                 "       symbiote info MODEL --packs [--max-pack-mb N] [--config FILE] [--json]\n\n"
+                 "       symbiote info MODEL --packs [--max-pack-mb N] [--pack-cut buddy|even]\n"
+                 "                     [--config FILE] [--json]\n\n"
                  "Describes a model: a GGUF file, a .safetensors file (with config.json beside it)\n"
                  "or a Hugging Face directory (config.json + model.safetensors or shards).\n\n"
                  "  -m, --model PATH   the model (or give it as the first argument)\n"
@@ -206,6 +207,8 @@ static void help(FILE *out) {
                  "                     schedule, totals)\n"
                  "      --max-pack-mb N  largest pack, 1..256 MiB (default: [memory] max_pack_mb\n"
                  "                     of --config FILE / $VK_SYMBIOTE_CONFIG, else 32)\n"
+                 "      --pack-cut C   buddy (default): sizes that fill power-of-two blocks;\n"
+                 "                     even: the fewest packs, even sizes\n"
                  "  -h, --help         this help\n\n"
                  "Exit status: 0 for a model Symbiote can run; 1 for an error, and for a GGUF file\n"
                  "it cannot run (quantized, unknown architecture), which is described first\n"
@@ -215,6 +218,7 @@ static void help(FILE *out) {
 int cmd_info(int argc, char **argv) {
     const char *path = NULL;
     bool json = false, packs = false;
+    const char *cut = NULL;
     cli_common common;
     cli_common_init(&common);
     for (int i = 0; i < argc; i++) {
@@ -227,6 +231,9 @@ int cmd_info(int argc, char **argv) {
             json = true;
         } else if (!strcmp(a, "--packs")) {
             packs = true;
+        } else if (!strcmp(a, "--pack-cut")) {
+            if (i + 1 >= argc) return cli_usage_error("%s needs a value", a);
+            cut = argv[++i];
         } else if (!strcmp(a, "--max-pack-mb") || !strcmp(a, "--config")) {
             if (cli_common_parse(&common, argc, argv, &i) < 0) return 2;
             i--; /* cli_common_parse moved past the value */
@@ -242,12 +249,12 @@ int cmd_info(int argc, char **argv) {
         }
     }
     if (!path) return cli_usage_error("info: no model given");
-    if (!packs && (common.n_overrides || common.config_path))
-        return cli_usage_error("info: --max-pack-mb and --config go with --packs");
+    if (!packs && (common.n_overrides || common.config_path || cut))
+        return cli_usage_error("info: --max-pack-mb, --pack-cut and --config go with --packs");
     sym_model *m = NULL;
     sym_status st = sym_model_open(path, &m);
     if (st == SYM_OK) {
-        int rc = packs ? cli_info_packs(path, m, &common, json) : describe_model(path, m, json);
+        int rc = packs ? cli_info_packs(path, m, &common, cut, json) : describe_model(path, m, json);
         sym_model_close(m);
         return rc;
     }

@@ -1,6 +1,7 @@
-/* symbiote info MODEL --packs [--max-pack-mb N] [--json]: the pack plan — one line per pack (id,
- * type, layer, size, file ranges, pieces) and totals per type — or the same as one JSON object.
- * The limit comes from [memory] max_pack_mb (defaults < INI < environment < --max-pack-mb). */
+/* symbiote info MODEL --packs [--max-pack-mb N] [--pack-cut buddy|even] [--json]: the pack plan —
+ * one line per pack (id, type, layer, size, file ranges, pieces) and totals per type — or the same
+ * as one JSON object. The limit comes from [memory] max_pack_mb (defaults < INI < environment <
+ * --max-pack-mb). */
 #include <json-c/json.h>
 #include <stdio.h>
 #include <string.h>
@@ -26,15 +27,18 @@ static void piece_label(const sym_pack_plan *p, const sym_pack_piece *pc, char *
 }
 
 static void print_text(const char *path, const sym_pack_plan *p, int max_pack_mb) {
-    printf("pack plan:  %s, packs of at most %d MiB%s\n", path, max_pack_mb,
+    printf("pack plan:  %s, packs of at most %d MiB, %s cut%s\n", path, max_pack_mb,
+           sym_pack_cut_name(p->cut),
            p->tied_embeddings ? " (tied embeddings: the output projection reads the embed packs)"
                               : "");
     printf("%6s  %-9s %5s %10s %6s  %s\n", "id", "type", "layer", "MiB", "ranges", "pieces");
     for (uint32_t i = 0; i < p->n_packs; i++) {
         const sym_pack *k = &p->packs[i];
         char layer[16];
-        if (k->layer >= 0) snprintf(layer, sizeof layer, "%d", k->layer);
-        else snprintf(layer, sizeof layer, "-");
+        if (k->layer >= 0)
+            snprintf(layer, sizeof layer, "%d", k->layer);
+        else
+            snprintf(layer, sizeof layer, "-");
         printf("%6u  %-9s %5s %10.3f %6u  ", k->id, sym_pack_type_name(k->type), layer,
                mib(k->n_bytes), k->n_ranges);
         const sym_pack_piece *pc = sym_pack_pieces(p, k);
@@ -55,8 +59,11 @@ static void print_text(const char *path, const sym_pack_plan *p, int max_pack_mb
            mib(p->total_bytes));
     printf("largest:    pack %u, %.3f MiB; %u oversized\n", p->largest_pack_id,
            mib(p->largest_pack_bytes), p->n_oversized);
-    printf("per token:  %u uses, %.3f MiB read in full (embedding rows are gathered)\n",
-           p->n_uses, mib(p->full_bytes_per_token));
+    printf("buddy:      %.3f MiB in power-of-two blocks (%.1f%% rounding)\n", mib(p->pow2_bytes),
+           p->pow2_bytes ? 100.0 * (double)(p->pow2_bytes - p->total_bytes) / (double)p->pow2_bytes
+                         : 0.0);
+    printf("per token:  %u uses, %.3f MiB read in full (embedding rows are gathered)\n", p->n_uses,
+           mib(p->full_bytes_per_token));
 }
 
 static json_object *plan_json(const char *path, const sym_pack_plan *p, int max_pack_mb) {
@@ -64,6 +71,7 @@ static json_object *plan_json(const char *path, const sym_pack_plan *p, int max_
     json_object_object_add(o, "path", json_object_new_string(path));
     json_object_object_add(o, "max_pack_mb", json_object_new_int(max_pack_mb));
     json_object_object_add(o, "max_pack_bytes", json_object_new_uint64(p->max_pack_bytes));
+    json_object_object_add(o, "cut", json_object_new_string(sym_pack_cut_name(p->cut)));
     json_object_object_add(o, "tied_embeddings", json_object_new_boolean(p->tied_embeddings));
     json_object *packs = json_object_new_array();
     for (uint32_t i = 0; i < p->n_packs; i++) {
@@ -106,14 +114,16 @@ static json_object *plan_json(const char *path, const sym_pack_plan *p, int max_
     for (uint32_t u = 0; u < p->n_uses; u++) {
         json_object *x = json_object_new_object();
         json_object_object_add(x, "pack", json_object_new_int64(p->schedule[u].pack_id));
-        json_object_object_add(x, "use", json_object_new_string(
-            p->schedule[u].kind == SYM_PACK_USE_GATHER ? "gather" : "full"));
+        json_object_object_add(
+            x, "use",
+            json_object_new_string(p->schedule[u].kind == SYM_PACK_USE_GATHER ? "gather" : "full"));
         json_object_array_add(sched, x);
     }
     json_object_object_add(o, "schedule", sched);
     json_object *t = json_object_new_object();
     json_object_object_add(t, "packs", json_object_new_int64(p->n_packs));
     json_object_object_add(t, "bytes", json_object_new_uint64(p->total_bytes));
+    json_object_object_add(t, "pow2_bytes", json_object_new_uint64(p->pow2_bytes));
     json_object_object_add(t, "largest_pack_id", json_object_new_int64(p->largest_pack_id));
     json_object_object_add(t, "largest_pack_bytes", json_object_new_uint64(p->largest_pack_bytes));
     json_object_object_add(t, "oversized", json_object_new_int64(p->n_oversized));
@@ -131,18 +141,26 @@ static json_object *plan_json(const char *path, const sym_pack_plan *p, int max_
     return o;
 }
 
-int cli_info_packs(const char *path, const sym_model *m, cli_common *common, bool json) {
+int cli_info_packs(const char *path, const sym_model *m, cli_common *common, const char *cut,
+                   bool json) {
+    sym_pack_options o;
+    sym_pack_options_init(&o);
+    sym_status st;
+    if (cut && (st = sym_pack_cut_parse(cut, &o.cut)) != SYM_OK) {
+        fprintf(stderr, "symbiote: error: --pack-cut: '%s' is not buddy or even (see --help)\n",
+                cut);
+        return 2;
+    }
     if (cli_common_finish(common) != 0) return 1;
-    uint64_t limit;
-    sym_status st = sym_pack_limit_from_mb(common->cfg.max_pack_mb, &limit);
-    if (st != SYM_OK) return cli_fail(st);
+    if ((st = sym_pack_limit_from_mb(common->cfg.max_pack_mb, &o.max_pack_bytes)) != SYM_OK)
+        return cli_fail(st);
     sym_pack_plan *p = NULL;
-    if ((st = sym_pack_plan_create(m, limit, &p)) != SYM_OK) return cli_fail(st);
+    if ((st = sym_pack_plan_create(m, &o, &p)) != SYM_OK) return cli_fail(st);
     if (json) {
-        json_object *o = plan_json(path, p, common->cfg.max_pack_mb);
-        printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+        json_object *j = plan_json(path, p, common->cfg.max_pack_mb);
+        printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY |
                                                              JSON_C_TO_STRING_NOSLASHESCAPE));
-        json_object_put(o);
+        json_object_put(j);
     } else {
         print_text(path, p, common->cfg.max_pack_mb);
     }
