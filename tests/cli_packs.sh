@@ -65,6 +65,9 @@ err=$("$SYM" info "$M" --packs --pack-cut half 2>&1 >/dev/null); rc=$?
 check '[[ $rc -eq 2 && "$err" == *"--pack-cut"* ]]' "bad --pack-cut: rc=$rc $err"
 err=$("$SYM" info "$M" --max-pack-mb 4 2>&1 >/dev/null); rc=$?
 check '[[ $rc -eq 2 && "$err" == *"--packs"* ]]' "--max-pack-mb without --packs: rc=$rc"
+head -c 100 "$M" > "$TMP/cut.gguf"
+out=$("$SYM" info "$TMP/cut.gguf" --packs 2>"$TMP/err"); rc=$?
+check '[[ $rc -eq 1 && -z "$out" && "$(cat "$TMP/err")" == *"SYM_ERR_FORMAT"* ]]' "truncated model: rc=$rc $out"
 err=$("$SYM" info "$TMP/none.gguf" --packs 2>&1 >/dev/null); rc=$?
 check '[[ $rc -eq 1 && "$err" == *"SYM_ERR_IO"* ]]' "missing model rc=$rc"
 help=$("$SYM" info --help)

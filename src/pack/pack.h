@@ -25,7 +25,7 @@
  * the limit unless a single row (or vector) does: that row is then a pack alone, flagged
  * oversized.
  *
- * Ids are stable (same weights and limit -> same plan) and equal the order of first use.
+ * Ids are stable (same weights, limit and cut -> same plan) and equal the order of first use.
  * Everything in a plan is owned by it; nothing points into the model, so a plan may outlive it.
  * Plans are immutable after creation and may be read from any thread.
  */

@@ -261,7 +261,8 @@ int cmd_info(int argc, char **argv) {
     char why[1024];
     snprintf(why, sizeof why, "%s", sym_last_error());
     sym_gguf *g = NULL;
-    if ((st == SYM_ERR_UNSUPPORTED || st == SYM_ERR_FORMAT) && sym_gguf_open(path, &g) == SYM_OK) {
+    if (!packs && (st == SYM_ERR_UNSUPPORTED || st == SYM_ERR_FORMAT) &&
+        sym_gguf_open(path, &g) == SYM_OK) {
         describe_raw_gguf(path, g, why, json);
         sym_gguf_close(g);
         fflush(stdout);
