@@ -53,6 +53,13 @@ bool cli_parse_double(const char *flag, const char *s, double lo, double hi, dou
  * code (1 without a device). For `symbiote devices` and `symbiote info --devices`. */
 int cli_print_devices(int json);
 
+/* `info --packs`: builds the configuration (common holds --config / --max-pack-mb), plans the
+ * packs of m with cut "buddy" or "even" (NULL: buddy) and prints the plan as text or JSON
+ * (packs.c). Returns an exit code. */
+typedef struct sym_model sym_model;
+int cli_info_packs(const char *path, const sym_model *m, cli_common *common, const char *cut,
+                   bool json);
+
 /* Commands: each in its own cmd_*.c file, receiving argv after the command name. */
 int cmd_config(int argc, char **argv);
 int cmd_run(int argc, char **argv);

@@ -193,13 +193,22 @@ static void describe_raw_gguf(const char *path, const sym_gguf *g, const char *w
 
 static void help(FILE *out) {
     fprintf(out, "usage: symbiote info MODEL [--json]\n"
-                 "       symbiote info -m MODEL [--json]\n\n"
+                 "       symbiote info -m MODEL [--json]\n"
+                 "       symbiote info MODEL --packs [--max-pack-mb N] [--pack-cut buddy|even]\n"
+                 "                     [--config FILE] [--json]\n\n"
                  "Describes a model: a GGUF file, a .safetensors file (with config.json beside it)\n"
                  "or a Hugging Face directory (config.json + model.safetensors or shards).\n\n"
                  "  -m, --model PATH   the model (or give it as the first argument)\n"
                  "      --json         print one JSON object (keys: architecture, n_embd, n_layer,\n"
                  "                     n_head, n_head_kv, head_dim, n_ff, n_vocab, n_ctx_train,\n"
                  "                     n_params, weight_bytes, tensor_types, tokenizer, runnable, …)\n"
+                 "      --packs        print the pack plan instead: id, type, layer, MiB, file\n"
+                 "                     ranges and pieces per pack, totals per type (JSON: packs,\n"
+                 "                     schedule, totals)\n"
+                 "      --max-pack-mb N  largest pack, 1..256 MiB (default: [memory] max_pack_mb\n"
+                 "                     of --config FILE / $VK_SYMBIOTE_CONFIG, else 32)\n"
+                 "      --pack-cut C   buddy (default): sizes that fill power-of-two blocks;\n"
+                 "                     even: the fewest packs, even sizes\n"
                  "  -h, --help         this help\n\n"
                  "Exit status: 0 for a model Symbiote can run; 1 for an error, and for a GGUF file\n"
                  "it cannot run (quantized, unknown architecture), which is described first\n"
@@ -208,7 +217,10 @@ static void help(FILE *out) {
 
 int cmd_info(int argc, char **argv) {
     const char *path = NULL;
-    bool json = false;
+    bool json = false, packs = false;
+    const char *cut = NULL;
+    cli_common common;
+    cli_common_init(&common);
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -217,6 +229,14 @@ int cmd_info(int argc, char **argv) {
         }
         if (!strcmp(a, "--json")) {
             json = true;
+        } else if (!strcmp(a, "--packs")) {
+            packs = true;
+        } else if (!strcmp(a, "--pack-cut")) {
+            if (i + 1 >= argc) return cli_usage_error("%s needs a value", a);
+            cut = argv[++i];
+        } else if (!strcmp(a, "--max-pack-mb") || !strcmp(a, "--config")) {
+            if (cli_common_parse(&common, argc, argv, &i) < 0) return 2;
+            i--; /* cli_common_parse moved past the value */
         } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
             if (i + 1 >= argc) return cli_usage_error("%s needs a value", a);
             path = argv[++i];
@@ -229,17 +249,20 @@ int cmd_info(int argc, char **argv) {
         }
     }
     if (!path) return cli_usage_error("info: no model given");
+    if (!packs && (common.n_overrides || common.config_path || cut))
+        return cli_usage_error("info: --max-pack-mb, --pack-cut and --config go with --packs");
     sym_model *m = NULL;
     sym_status st = sym_model_open(path, &m);
     if (st == SYM_OK) {
-        int rc = describe_model(path, m, json);
+        int rc = packs ? cli_info_packs(path, m, &common, cut, json) : describe_model(path, m, json);
         sym_model_close(m);
         return rc;
     }
     char why[1024];
     snprintf(why, sizeof why, "%s", sym_last_error());
     sym_gguf *g = NULL;
-    if ((st == SYM_ERR_UNSUPPORTED || st == SYM_ERR_FORMAT) && sym_gguf_open(path, &g) == SYM_OK) {
+    if (!packs && (st == SYM_ERR_UNSUPPORTED || st == SYM_ERR_FORMAT) &&
+        sym_gguf_open(path, &g) == SYM_OK) {
         describe_raw_gguf(path, g, why, json);
         sym_gguf_close(g);
         fflush(stdout);
