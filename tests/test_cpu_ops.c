@@ -519,6 +519,9 @@ int main(void) {
         /* decode (gemv): large, odd, and a 1-wide tail in every dimension */
         test_matmul(&r, t, 1, 4000 + (int64_t)test_rng_below(&r, 1000),
                     2000 + (int64_t)test_rng_below(&r, 1000), 0);
+        test_matmul(&r, t, 1, 5632 + 13, 37, 1); /* long rows: chunked inputs */
+        test_matmul(&r, t, 1, 4097, 70, 0);
+        test_matmul(&r, t, 1, 4096, 33, 1);
         test_matmul(&r, t, 1, 1, 1, 1);
         test_matmul(&r, t, 1, 17, 3, 0);
         test_matmul(&r, t, 2, 333, 129, 1);

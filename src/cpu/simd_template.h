@@ -213,12 +213,13 @@ AI void gemv_kchunked(const sym_dtype dt, const float *x, const void *w, int64_t
         for (int64_t k0 = 0; k0 < n_in; k0 += ck) {
             int64_t k1 = n_in - k0 < ck ? n_in : k0 + ck;
             for (int r = 0; r < nr; r++) {
-                int rn = r + 2;
-                int64_t kn = k0;
-                if (rn >= nr) rn -= nr, kn += ck;
+                /* two steps later: row r + 2 of this chunk, else of the next chunk, else the
+                 * first chunk of the next group of rows */
+                int64_t rn = o + r + 2, kn = k0;
+                if (r + 2 >= nr) rn -= nr, kn += ck;
+                if (kn >= n_in) rn += nr, kn = 0;
                 const char *pf = NULL;
-                if (rn < nr && kn < n_in)
-                    pf = (const char *)row_ptr(w, dt, o + rn, n_in) + kn * esz;
+                if (rn < o1) pf = (const char *)row_ptr(w, dt, rn, n_in) + kn * esz;
                 part[r] += dot_range(dt, x, row_ptr(w, dt, o + r, n_in), k0, k1, pf);
             }
         }
