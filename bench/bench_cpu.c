@@ -19,12 +19,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
 
 #include "base/threadpool.h"
 #include "cpu/ops.h"
+#include "cpu/probe.h"
 
 /* tinyllama-1.1b */
 #define N_EMBD      2048
@@ -67,138 +65,6 @@ static void fill_task(void *ctx, int64_t task, int thread_idx) {
             j->p[i + k] = (uint16_t)((r & 0x87ffu) | 0x3800u);
         }
     }
-}
-
-/* ---- memory read bandwidth ----------------------------------------------------------------- */
-
-typedef struct bw_job {
-    const char *p;
-    size_t bytes_per_task;
-    int wide; /* 2: 512-bit loads, 1: 256-bit, 0: scalar 64-bit */
-    double sink[256];
-} bw_job;
-
-#if defined(__x86_64__)
-__attribute__((target("avx512f"))) static double read_512(const char *p, size_t bytes) {
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-    for (size_t i = 0; i + 512 <= bytes; i += 512) {
-        const float *f = (const float *)(p + i);
-        a0 = _mm512_add_ps(a0, _mm512_load_ps(f));
-        a1 = _mm512_add_ps(a1, _mm512_load_ps(f + 16));
-        a2 = _mm512_add_ps(a2, _mm512_load_ps(f + 32));
-        a3 = _mm512_add_ps(a3, _mm512_load_ps(f + 48));
-        a4 = _mm512_add_ps(a4, _mm512_load_ps(f + 64));
-        a5 = _mm512_add_ps(a5, _mm512_load_ps(f + 80));
-        a6 = _mm512_add_ps(a6, _mm512_load_ps(f + 96));
-        a7 = _mm512_add_ps(a7, _mm512_load_ps(f + 112));
-    }
-    __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)),
-                             _mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7)));
-    return (double)_mm512_reduce_add_ps(s);
-}
-
-__attribute__((target("avx2"))) static double read_256(const char *p, size_t bytes) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-    for (size_t i = 0; i + 256 <= bytes; i += 256) {
-        const float *f = (const float *)(p + i);
-        a0 = _mm256_add_ps(a0, _mm256_load_ps(f));
-        a1 = _mm256_add_ps(a1, _mm256_load_ps(f + 8));
-        a2 = _mm256_add_ps(a2, _mm256_load_ps(f + 16));
-        a3 = _mm256_add_ps(a3, _mm256_load_ps(f + 24));
-        a4 = _mm256_add_ps(a4, _mm256_load_ps(f + 32));
-        a5 = _mm256_add_ps(a5, _mm256_load_ps(f + 40));
-        a6 = _mm256_add_ps(a6, _mm256_load_ps(f + 48));
-        a7 = _mm256_add_ps(a7, _mm256_load_ps(f + 56));
-    }
-    __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
-                             _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)));
-    float f[8];
-    _mm256_storeu_ps(f, s);
-    return (double)(f[0] + f[1] + f[2] + f[3] + f[4] + f[5] + f[6] + f[7]);
-}
-#endif
-
-static double read_scalar(const char *p, size_t bytes) {
-    uint64_t a[4] = {0, 0, 0, 0};
-    for (size_t i = 0; i + 32 <= bytes; i += 32)
-        for (int k = 0; k < 4; k++) {
-            uint64_t v;
-            memcpy(&v, p + i + 8 * k, 8);
-            a[k] += v;
-        }
-    return (double)(a[0] ^ a[1] ^ a[2] ^ a[3]);
-}
-
-static void bw_task(void *ctx, int64_t task, int thread_idx) {
-    bw_job *j = ctx;
-    const char *p = j->p + (size_t)task * j->bytes_per_task;
-    double s;
-#if defined(__x86_64__)
-    if (j->wide == 2)
-        s = read_512(p, j->bytes_per_task);
-    else if (j->wide == 1)
-        s = read_256(p, j->bytes_per_task);
-    else
-#endif
-        s = read_scalar(p, j->bytes_per_task);
-    j->sink[thread_idx & 255] += s;
-}
-
-/* ---- FMA peak ------------------------------------------------------------------------------ */
-
-#define FMA_ITERS 1000000 /* ~4 ms per thread */
-
-typedef struct fma_job {
-    int wide;
-    double sink[256];
-} fma_job;
-
-#if defined(__x86_64__)
-/* 12 independent chains: enough to cover FMA latency x throughput on current x86 cores */
-__attribute__((target("avx512f"))) static double fma_512(void) {
-    __m512 b = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
-    __m512 a[12];
-    for (int k = 0; k < 12; k++)
-        a[k] = _mm512_set1_ps((float)k);
-    for (int i = 0; i < FMA_ITERS; i++)
-#pragma GCC unroll 12
-        for (int k = 0; k < 12; k++)
-            a[k] = _mm512_fmadd_ps(a[k], b, c);
-    __m512 s = a[0];
-    for (int k = 1; k < 12; k++)
-        s = _mm512_add_ps(s, a[k]);
-    return (double)_mm512_reduce_add_ps(s);
-}
-
-__attribute__((target("avx2,fma"))) static double fma_256(void) {
-    __m256 b = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
-    __m256 a[12];
-    for (int k = 0; k < 12; k++)
-        a[k] = _mm256_set1_ps((float)k);
-    for (int i = 0; i < FMA_ITERS; i++)
-#pragma GCC unroll 12
-        for (int k = 0; k < 12; k++)
-            a[k] = _mm256_fmadd_ps(a[k], b, c);
-    float f[8];
-    __m256 s = a[0];
-    for (int k = 1; k < 12; k++)
-        s = _mm256_add_ps(s, a[k]);
-    _mm256_storeu_ps(f, s);
-    return (double)f[0];
-}
-#endif
-
-static void fma_task(void *ctx, int64_t task, int thread_idx) {
-    (void)task;
-    fma_job *j = ctx;
-    double s = 0;
-#if defined(__x86_64__)
-    if (j->wide == 2)
-        s = fma_512();
-    else if (j->wide == 1)
-        s = fma_256();
-#endif
-    j->sink[thread_idx & 255] += s;
 }
 
 /* ---- the model ----------------------------------------------------------------------------- */
@@ -363,24 +229,15 @@ int main(int argc, char **argv) {
         calloc((size_t)reps * 4, sizeof *pair); /* [round][dec f16, bf16, pre f16, bf16] */
     /* 8 MB chunks handed out dynamically (like the matmul's tasks): a thread slowed by other
      * load does not hold the others back, so this is the ceiling the machine can deliver */
-    bw_job bj = {.p = (const char *)arena, .wide = wide, .bytes_per_task = 8u << 20};
-    int64_t bw_tasks = (int64_t)(bytes / bj.bytes_per_task);
-    size_t bw_bytes = (size_t)bw_tasks * bj.bytes_per_task;
-    fma_job fm = {.wide = wide};
     for (int r = 0; r < reps; r++) {
         double bw_r = 0, peak_r = 0, dec_r[2] = {0, 0}, pre_r[2] = {0, 0};
         for (int phase = 0; phase < 3; phase++) {
             /* (a) read bandwidth over the whole weight arena */
-            double t0 = now_s();
-            sym_threadpool_parallel_for(pool, bw_tasks, bw_task, &bj);
-            double g = (double)bw_bytes / (now_s() - t0) / 1e9;
+            double g = sym_probe_read_bandwidth_on(pool, arena, bytes) / 1e9;
             bw_r = g > bw_r ? g : bw_r;
             /* (b) FMA peak */
             for (int k = 0; k < 2 && wide; k++) {
-                t0 = now_s();
-                sym_threadpool_parallel_for(pool, n_threads, fma_task, &fm);
-                g = 2.0 * (wide == 2 ? 16 : 8) * 12 * (double)FMA_ITERS * n_threads /
-                    (now_s() - t0) / 1e9;
+                g = sym_probe_fma_peak_on(pool) / 1e9;
                 peak_r = g > peak_r ? g : peak_r;
             }
             if (phase == 2) break;

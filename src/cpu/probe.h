@@ -16,6 +16,14 @@ double sym_probe_read_bandwidth(int n_threads);
  * threads (<= 0: all). */
 double sym_probe_fma_peak(int n_threads);
 
+/* The same measurements on a caller's pool: bandwidth over the caller's buffer (bytes a multiple
+ * of 8 MiB is best; it is read in 8 MiB chunks handed out dynamically, so a thread slowed by
+ * other load does not hold the rest back), one pass each. Benchmarks interleave these with what
+ * they measure. */
+typedef struct sym_threadpool sym_threadpool;
+double sym_probe_read_bandwidth_on(sym_threadpool *pool, const void *buf, size_t bytes);
+double sym_probe_fma_peak_on(sym_threadpool *pool);
+
 /* {"hostname", "cpu", "cores", "isa"}; the caller owns the object (json_object_put). */
 json_object *sym_probe_machine_json(void);
 
