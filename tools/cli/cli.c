@@ -1,5 +1,9 @@
 #include "cli.h"
 
+#include <unistd.h>
+
+#include "infer/engine.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -250,4 +254,43 @@ void cli_sampling_help(FILE *out) {
           "      --repeat-last-n N    window of the penalty (default 64)\n"
           "      --seed S             RNG seed (default: time based; printed in the summary)\n",
           out);
+}
+
+void cli_engine_params(const cli_common *c, sym_engine_params *ep) {
+    ep->cfg = c->cfg;
+    ep->fp32 = c->fp32;
+    ep->force_integrated_gpu = c->force_integrated_gpu;
+    ep->device = c->device;
+    ep->backend = c->backend;
+}
+
+/* The bundled toy model: next to the source tree the binary was built from, or ../models
+ * relative to the executable. */
+static const char *find_default_model(char *buf, size_t cap) {
+    /* cap >= 4096 */
+    snprintf(buf, cap, "%s/toy-fortunes.gguf", SYM_MODELS_DIR);
+    if (access(buf, R_OK) == 0) return buf;
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) *slash = '\0';
+        int n_out = snprintf(buf, cap, "%.3900s/../models/toy-fortunes.gguf", exe);
+        if (n_out > 0 && (size_t)n_out < cap && access(buf, R_OK) == 0) return buf;
+    }
+    return NULL;
+}
+
+int cli_default_model(cli_common *c) {
+    if (c->cfg.model_path[0]) return 0;
+    char buf[4096];
+    const char *def = find_default_model(buf, sizeof buf);
+    if (!def) {
+        fprintf(stderr, "symbiote: error: no model given (-m MODEL) and the bundled toy model "
+                        "models/toy-fortunes.gguf was not found\n");
+        return 1;
+    }
+    snprintf(c->cfg.model_path, sizeof c->cfg.model_path, "%s", def);
+    return 0;
 }

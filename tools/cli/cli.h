@@ -31,6 +31,15 @@ int cli_common_parse(cli_common *c, int argc, char **argv, int *i);
 /* Builds c->cfg: defaults, the INI file, the environment, then the command-line overrides;
  * applies the logging settings. Prints the error and returns non-zero on failure. */
 int cli_common_finish(cli_common *c);
+/* Copies the merged configuration and the engine flags (--fp32, --device, --backend, …) into
+ * *ep (which keeps its own n_ctx / n_batch). */
+struct sym_engine_params;
+void cli_engine_params(const cli_common *c, struct sym_engine_params *ep);
+/* With no model given (-m or [model] model_path), points c->cfg.model_path at the bundled toy
+ * model (beside the source tree the binary was built from, or ../models beside the executable).
+ * Prints an error and returns 1 if it cannot be found. */
+int cli_default_model(cli_common *c);
+
 /* Prints the common flags' help. */
 void cli_common_help(FILE *out);
 

@@ -77,11 +77,7 @@ int cmd_bench(int argc, char **argv) {
 
     sym_engine_params ep;
     sym_engine_params_init(&ep);
-    ep.cfg = c.cfg;
-    ep.fp32 = c.fp32;
-    ep.force_integrated_gpu = c.force_integrated_gpu;
-    ep.device = c.device;
-    ep.backend = c.backend;
+    cli_engine_params(&c, &ep);
     ep.n_ctx = (int)(n_prompt + n_gen + 1);
     ep.n_batch = batch > 0 ? (int)batch : (n_prompt > 0 ? (int)n_prompt : 1);
     sym_engine *e = NULL;

@@ -102,15 +102,9 @@ int cmd_chat(int argc, char **argv) {
         i += 2;
     }
     if (cli_common_finish(&c)) return 1;
-    if (!c.cfg.model_path[0])
-        snprintf(c.cfg.model_path, sizeof c.cfg.model_path, "%s/toy-fortunes.gguf",
-                 SYM_MODELS_DIR);
+    if (cli_default_model(&c)) return 1;
     if (!seed_set) sp.seed = (uint64_t)time(NULL);
-    ep.cfg = c.cfg;
-    ep.fp32 = c.fp32;
-    ep.force_integrated_gpu = c.force_integrated_gpu;
-    ep.device = c.device;
-    ep.backend = c.backend;
+    cli_engine_params(&c, &ep);
     sym_engine *e = NULL;
     sym_status st = sym_engine_open_params(&ep, &e);
     if (st != SYM_OK) return cli_fail(st);

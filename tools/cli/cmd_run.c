@@ -44,24 +44,6 @@ static int on_token(void *user, int32_t id, const char *text, size_t len) {
     return 0;
 }
 
-/* The bundled toy model: next to the source tree the binary was built from, or ../models
- * relative to the executable. */
-static const char *default_model(char *buf, size_t cap) {
-    /* cap >= 4096 */
-    snprintf(buf, cap, "%s/toy-fortunes.gguf", SYM_MODELS_DIR);
-    if (access(buf, R_OK) == 0) return buf;
-    char exe[4096];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        char *slash = strrchr(exe, '/');
-        if (slash) *slash = '\0';
-        int n_out = snprintf(buf, cap, "%.3900s/../models/toy-fortunes.gguf", exe);
-        if (n_out > 0 && (size_t)n_out < cap && access(buf, R_OK) == 0) return buf;
-    }
-    return NULL;
-}
-
 static char *read_prompt_file(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -174,16 +156,7 @@ int cmd_run(int argc, char **argv) {
     if (prompt_file && strcmp(prompt, "") != 0)
         return cli_usage_error("run: give the prompt with -p or -f, not both");
     if (cli_common_finish(&c)) return 1;
-    char model_buf[4096];
-    if (!c.cfg.model_path[0]) {
-        const char *def = default_model(model_buf, sizeof model_buf);
-        if (!def) {
-            fprintf(stderr, "symbiote: error: no model given (-m MODEL) and the bundled toy model "
-                            "models/toy-fortunes.gguf was not found\n");
-            return 1;
-        }
-        snprintf(c.cfg.model_path, sizeof c.cfg.model_path, "%s", def);
-    }
+    if (cli_default_model(&c)) return 1;
     if (!seed_set) sp.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
     (void)ignore_eos;
 
@@ -195,11 +168,7 @@ int cmd_run(int argc, char **argv) {
         prompt = file_prompt;
     }
 
-    ep.cfg = c.cfg;
-    ep.fp32 = c.fp32;
-    ep.force_integrated_gpu = c.force_integrated_gpu;
-    ep.device = c.device;
-    ep.backend = c.backend;
+    cli_engine_params(&c, &ep);
     sym_engine *e = NULL;
     sym_status st = sym_engine_open_params(&ep, &e);
     if (st != SYM_OK) {
