@@ -31,6 +31,7 @@
 #define BLOSC_MAX_LEVEL 9
 #define SPLIT_MAX_PLANES 4
 #define SPLIT_HEADER(k) (1u + 9u * (k))
+#define SPLIT_PROBE_BYTES (64u << 10)
 #define ZFP_SLACK 64 /* the bit stream reads whole 64-bit words, possibly one ahead */
 
 struct sym_codec_ctx {
@@ -193,31 +194,41 @@ static sym_status zstd_decompress(sym_codec_ctx *c, const void *src, size_t n, v
 
 /* ---- byte planes ------------------------------------------------------------------------------- */
 
-/* planes[p * n_el + i] = byte (es - 1 - p) of element i. */
-static void split_planes(const uint8_t *src, size_t n_el, uint32_t es, uint8_t *planes) {
+/* plane[p][i] = byte (es - 1 - p) of element i: plane 0 holds the most significant bytes. */
+static void split_planes(const uint8_t *src, size_t n_el, uint32_t es, uint8_t *const *plane) {
     if (es == 2) {
-        uint8_t *hi = planes, *lo = planes + n_el;
+        uint8_t *hi = plane[0], *lo = plane[1];
         for (size_t i = 0; i < n_el; i++) {
             lo[i] = src[2 * i];
             hi[i] = src[2 * i + 1];
         }
         return;
     }
-    for (size_t i = 0; i < n_el; i++)
-        for (uint32_t p = 0; p < es; p++) planes[p * n_el + i] = src[i * es + (es - 1 - p)];
+    uint8_t *p0 = plane[0], *p1 = plane[1], *p2 = plane[2], *p3 = plane[3];
+    for (size_t i = 0; i < n_el; i++) {
+        p3[i] = src[4 * i];
+        p2[i] = src[4 * i + 1];
+        p1[i] = src[4 * i + 2];
+        p0[i] = src[4 * i + 3];
+    }
 }
 
-static void join_planes(const uint8_t *planes, size_t n_el, uint32_t es, uint8_t *dst) {
+static void join_planes(const uint8_t *const *plane, size_t n_el, uint32_t es, uint8_t *dst) {
     if (es == 2) {
-        const uint8_t *hi = planes, *lo = planes + n_el;
+        const uint8_t *hi = plane[0], *lo = plane[1];
         for (size_t i = 0; i < n_el; i++) {
             dst[2 * i] = lo[i];
             dst[2 * i + 1] = hi[i];
         }
         return;
     }
-    for (size_t i = 0; i < n_el; i++)
-        for (uint32_t p = 0; p < es; p++) dst[i * es + (es - 1 - p)] = planes[p * n_el + i];
+    const uint8_t *p0 = plane[0], *p1 = plane[1], *p2 = plane[2], *p3 = plane[3];
+    for (size_t i = 0; i < n_el; i++) {
+        dst[4 * i] = p3[i];
+        dst[4 * i + 1] = p2[i];
+        dst[4 * i + 2] = p1[i];
+        dst[4 * i + 3] = p0[i];
+    }
 }
 
 static void put_u64(uint8_t *p, uint64_t v) {
@@ -235,13 +246,20 @@ static sym_status split_compress(sym_codec_ctx *c, int level, uint32_t es, const
     if (cap < pos + tail) return SYM_FAIL(SYM_ERR_RANGE, "codec: bytesplit does not fit");
     void *planes = NULL;
     SYM_TRY(scratch(c, 0, n_el * es, &planes));
-    split_planes(src, n_el, es, planes);
+    uint8_t *plane_at[SPLIT_MAX_PLANES] = {NULL};
+    for (uint32_t p = 0; p < es; p++) plane_at[p] = (uint8_t *)planes + p * n_el;
+    split_planes(src, n_el, es, plane_at);
     dst[0] = (uint8_t)es;
     for (uint32_t p = 0; p < es; p++) {
-        const uint8_t *plane = (const uint8_t *)planes + p * n_el;
+        const uint8_t *plane = plane_at[p];
         size_t room = cap - tail - pos, got = 0;
-        sym_status st = n_el ? zstd_compress(c, level, plane, n_el, dst + pos, room, &got)
-                             : SYM_ERR_RANGE;
+        sym_status st = n_el ? SYM_OK : SYM_ERR_RANGE;
+        /* a plane whose first bytes do not shrink is mantissa noise: not worth a zstd pass */
+        if (st == SYM_OK && n_el > 2 * SPLIT_PROBE_BYTES && room >= SPLIT_PROBE_BYTES) {
+            st = zstd_compress(c, level, plane, SPLIT_PROBE_BYTES, dst + pos, room, &got);
+            if (st == SYM_OK && got >= SPLIT_PROBE_BYTES / 100 * 99) st = SYM_ERR_RANGE;
+        }
+        if (st == SYM_OK) st = zstd_compress(c, level, plane, n_el, dst + pos, room, &got);
         if (st != SYM_OK && st != SYM_ERR_RANGE) return st;
         uint8_t mode = 1;
         if (st == SYM_ERR_RANGE || got >= n_el) {
@@ -268,21 +286,26 @@ static sym_status split_decompress(sym_codec_ctx *c, uint32_t es, const uint8_t 
                         "planes)", n, n ? src[0] : 0);
     void *planes = NULL;
     SYM_TRY(scratch(c, 0, n_el * es, &planes));
+    const uint8_t *plane_at[SPLIT_MAX_PLANES] = {NULL};
     for (uint32_t p = 0; p < es; p++) {
         uint8_t mode = src[1 + 9 * p];
         uint64_t len = get_u64(src + 2 + 9 * p);
-        uint8_t *plane = (uint8_t *)planes + p * n_el;
         if (mode > 1 || len > n - tail - pos || (mode == 0 && len != n_el))
             return SYM_FAIL(SYM_ERR_FORMAT, "codec: bytesplit plane %u is damaged (mode %u, %llu "
                             "bytes)", p, mode, (unsigned long long)len);
-        if (mode == 0) memcpy(plane, src + pos, n_el);
-        else SYM_TRY(zstd_decompress(c, src + pos, (size_t)len, plane, n_el));
+        if (mode == 0) { /* a raw plane is joined straight from the stream */
+            plane_at[p] = src + pos;
+        } else {
+            uint8_t *plane = (uint8_t *)planes + p * n_el;
+            SYM_TRY(zstd_decompress(c, src + pos, (size_t)len, plane, n_el));
+            plane_at[p] = plane;
+        }
         pos += (size_t)len;
     }
     if (pos + tail != n)
         return SYM_FAIL(SYM_ERR_FORMAT, "codec: bytesplit stream has %zu bytes, its planes %zu",
                         n, pos + tail);
-    join_planes(planes, n_el, es, dst);
+    join_planes(plane_at, n_el, es, dst);
     memcpy(dst + n_el * es, src + pos, tail);
     return SYM_OK;
 }
