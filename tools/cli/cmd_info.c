@@ -59,14 +59,32 @@ static json_object *short_double(float f) {
     return json_object_new_double_s((double)f, buf);
 }
 
-/* Packs per codec of a pack store. */
-static void store_codecs(const sym_store *s, uint32_t *n, uint64_t *raw, uint64_t *stored) {
+/* Packs per codec (with its parameters: "bytesplit-3", "blosc-bit-lz4-5") of a pack store. */
+#define MAX_CODECS 16
+typedef struct codec_total {
+    char name[32];
+    uint32_t n;
+    uint64_t raw, stored;
+} codec_total;
+
+static int store_codecs(const sym_store *s, codec_total *t) {
+    int n = 0;
     for (uint32_t i = 0; i < sym_store_plan(s)->n_packs; i++) {
         const sym_store_pack *k = sym_store_pack_at(s, i);
-        n[k->codec.id]++;
-        raw[k->codec.id] += k->raw_bytes;
-        stored[k->codec.id] += k->stored_bytes;
+        char name[32];
+        sym_codec_describe(&k->codec, name, sizeof name);
+        int j = 0;
+        while (j < n && strcmp(t[j].name, name) != 0) j++;
+        if (j == n) {
+            if (n == MAX_CODECS) continue;
+            memset(&t[n], 0, sizeof t[n]);
+            snprintf(t[n++].name, sizeof t[0].name, "%s", name);
+        }
+        t[j].n++;
+        t[j].raw += k->raw_bytes;
+        t[j].stored += k->stored_bytes;
     }
+    return n;
 }
 
 static json_object *store_json(const sym_store *s, const sym_model *m) {
@@ -82,17 +100,15 @@ static json_object *store_json(const sym_store *s, const sym_model *m) {
     json_object_object_add(o, "stored_bytes", json_object_new_uint64(sym_store_stored_bytes(s)));
     json_object_object_add(o, "file_bytes", json_object_new_uint64(sym_store_file_bytes(s)));
     json_object_object_add(o, "host_bytes", json_object_new_uint64(sym_model_host_bytes(m)));
-    uint32_t n[SYM_CODEC_COUNT] = {0};
-    uint64_t raw[SYM_CODEC_COUNT] = {0}, stored[SYM_CODEC_COUNT] = {0};
-    store_codecs(s, n, raw, stored);
+    codec_total t[MAX_CODECS];
+    int n = store_codecs(s, t);
     json_object *by = json_object_new_object();
-    for (int c = 0; c < SYM_CODEC_COUNT; c++) {
-        if (!n[c]) continue;
+    for (int c = 0; c < n; c++) {
         json_object *e = json_object_new_object();
-        json_object_object_add(e, "packs", json_object_new_int64(n[c]));
-        json_object_object_add(e, "raw_bytes", json_object_new_uint64(raw[c]));
-        json_object_object_add(e, "stored_bytes", json_object_new_uint64(stored[c]));
-        json_object_object_add(by, sym_codec_id_name((sym_codec_id)c), e);
+        json_object_object_add(e, "packs", json_object_new_int64(t[c].n));
+        json_object_object_add(e, "raw_bytes", json_object_new_uint64(t[c].raw));
+        json_object_object_add(e, "stored_bytes", json_object_new_uint64(t[c].stored));
+        json_object_object_add(by, t[c].name, e);
     }
     json_object_object_add(o, "by_codec", by);
     return o;
@@ -107,16 +123,12 @@ static void print_store(const sym_store *s, const sym_model *m) {
            sym_pack_cut_name(p->cut), mib(sym_store_raw_bytes(s)), mib(sym_store_stored_bytes(s)),
            (double)sym_store_raw_bytes(s) / (double)sym_store_stored_bytes(s),
            mib(sym_store_file_bytes(s)));
-    uint32_t n[SYM_CODEC_COUNT] = {0};
-    uint64_t raw[SYM_CODEC_COUNT] = {0}, stored[SYM_CODEC_COUNT] = {0};
-    store_codecs(s, n, raw, stored);
+    codec_total t[MAX_CODECS];
+    int n = store_codecs(s, t);
     printf("codecs:        ");
-    for (int c = 0, first = 1; c < SYM_CODEC_COUNT; c++)
-        if (n[c]) {
-            printf("%s%s %u (ratio %.3f)", first ? "" : ", ", sym_codec_id_name((sym_codec_id)c),
-                   n[c], (double)raw[c] / (double)stored[c]);
-            first = 0;
-        }
+    for (int c = 0; c < n; c++)
+        printf("%s%s %u (ratio %.3f)", c ? ", " : "", t[c].name, t[c].n,
+               (double)t[c].raw / (double)t[c].stored);
     printf("\nhost memory:   %.2f MiB (the packs decompressed at open)\n",
            mib(sym_model_host_bytes(m)));
 }
