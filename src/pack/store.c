@@ -411,7 +411,22 @@ static sym_status parse_plan(sym_store *s, const header *h, const uint8_t *r) {
         sym_error_prefix("store: the pack table is inconsistent");
         st = SYM_ERR_FORMAT;
     }
-    return st;
+    SYM_TRY(st);
+    /* the planner's layout exactly: each range at the next aligned offset, so a buffer is its
+     * weights plus less than SYM_PACK_RANGE_ALIGN per range */
+    for (uint32_t i = 0; i < p->n_packs; i++) {
+        const sym_pack_range *g = sym_pack_ranges(p, &p->packs[i]);
+        uint64_t end = 0;
+        for (uint32_t j = 0; j < p->packs[i].n_ranges; j++) {
+            uint64_t at = (end + SYM_PACK_RANGE_ALIGN - 1) / SYM_PACK_RANGE_ALIGN *
+                          SYM_PACK_RANGE_ALIGN;
+            if (g[j].pack_offset != at)
+                BAD("pack %u: range %u at buffer offset %llu, the layout puts it at %llu", i, j,
+                    (unsigned long long)g[j].pack_offset, (unsigned long long)at);
+            end = at + g[j].n_bytes;
+        }
+    }
+    return SYM_OK;
 }
 
 /* The storage fields of every pack: codec, sizes, place in the file, checksums. */

@@ -4,13 +4,18 @@
  * Both checksums of the header and the tables are recomputed over the input before parsing, so
  * mutations reach the structure checks behind them rather than stopping at "damaged"; when the
  * store opens, each pack's stored checksum is recomputed too and the store reopened, so the
- * codecs decode mutated streams (their raw checksum still guards the result). */
+ * codecs decode mutated streams (their raw checksum still guards the result); a store that
+ * still opens is then opened as a model (through a memfd), which binds its weights. */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <xxhash.h>
 
+#include "model/model.h"
 #include "pack/store.h"
 
 #define MAX_INPUT (4u << 20)
@@ -50,6 +55,23 @@ static void read_all(const sym_store *s) {
     }
 }
 
+static void open_model(const uint8_t *p, size_t size) {
+    int fd = memfd_create("fuzz_store", 0);
+    if (fd < 0) return;
+    if (write(fd, p, size) == (ssize_t)size) {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        sym_model *m = NULL;
+        if (sym_model_open(path, &m) == SYM_OK) {
+            const sym_weight *w = sym_model_weight_at(m, sym_model_n_weights(m) - 1);
+            volatile uint8_t sink = ((const uint8_t *)w->data)[w->n_bytes - 1];
+            (void)sink;
+        }
+        sym_model_close(m);
+    }
+    close(fd);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 128 || size > MAX_INPUT) return 0;
     uint8_t *p = malloc(size);
@@ -70,7 +92,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         sym_store_close(s);
         s = NULL;
         rehash(p, size);
-        if (sym_store_open_memory(p, size, &s) == SYM_OK) read_all(s);
+        if (sym_store_open_memory(p, size, &s) == SYM_OK) {
+            read_all(s);
+            if (sym_store_raw_bytes(s) <= MAX_PACK_BYTES) open_model(p, size);
+        }
     }
     sym_store_close(s);
     free(p);
