@@ -198,9 +198,18 @@ static void test_codecs_synthetic(void) {
 
 static void test_real_models(void) {
     char src[1024], out[1200];
+    test_shared_path("models/aidreams260K.gguf", src, sizeof src);
+    for (int id = 0; id < SYM_CODEC_COUNT; id++) {
+        if (!sym_codec_available((sym_codec_id)id)) continue;
+        sym_store_write_options o = opts((sym_codec_id)id, 48 << 10);
+        char what[64];
+        snprintf(what, sizeof what, "aidreams/%s", sym_codec_id_name((sym_codec_id)id));
+        sym_store_write_stats s =
+            pack_and_check(src, tmp_path("aidreams-codec.sympack", out, sizeof out), &o, what);
+        CHECK(id == SYM_CODEC_NONE || s.n_by_codec[id] > 0, "%s: no pack used the codec", what);
+    }
     sym_store_write_options o = opts(SYM_CODEC_COUNT, 64 << 10);
-    pack_and_check(test_shared_path("models/aidreams260K.gguf", src, sizeof src),
-                   tmp_path("aidreams.sympack", out, sizeof out), &o, "aidreams/auto");
+    pack_and_check(src, tmp_path("aidreams.sympack", out, sizeof out), &o, "aidreams/auto");
     o = opts(SYM_CODEC_BYTESPLIT, 1 << 20);
     pack_and_check(SYM_SOURCE_DIR "/models/toy-fortunes.gguf",
                    tmp_path("toy.sympack", out, sizeof out), &o, "toy-fortunes/bytesplit");
