@@ -45,7 +45,7 @@ int main(void) {
     unlink(path);
     CHECK(c.vram_budget_gb == 4.5 && c.ram_budget_gb == 12 && c.prefetch_lookahead == 7, "memory");
     CHECK(c.eviction_aggression == 0.25 && !c.enable_compression, "memory 2");
-    CHECK(c.compression_algorithm == SYM_CODEC_ZSTD && c.max_packs_in_memory == 100, "memory 3");
+    CHECK(c.compression_algorithm == SYM_CODEC_CHOICE_ZSTD && c.max_packs_in_memory == 100, "memory 3");
     CHECK(!c.enable_gpu && c.workgroup_size_x == 128 && c.workgroup_size_y == 2, "performance");
     CHECK(!c.use_subgroup_ops && c.use_fp16_math && c.scale_factor == 2 && c.enable_profiling,
           "performance 2");

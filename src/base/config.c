@@ -48,7 +48,7 @@ static const key_spec k_keys[] = {
 #undef F
 #define N_KEYS (sizeof k_keys / sizeof k_keys[0])
 
-static const char *const k_codecs[] = {"auto", "none", "zstd", "blosc", "zfp"};
+static const char *const k_codecs[] = {"auto", "none", "zstd", "blosc", "zfp", "bytesplit"};
 
 const char *sym_codec_choice_name(sym_codec_choice c) {
     return (unsigned)c < sizeof k_codecs / sizeof k_codecs[0] ? k_codecs[c] : "?";
@@ -61,7 +61,7 @@ void sym_config_defaults(sym_config *cfg) {
     cfg->prefetch_lookahead = 4;
     cfg->eviction_aggression = 0.5;
     cfg->enable_compression = true;
-    cfg->compression_algorithm = SYM_CODEC_AUTO;
+    cfg->compression_algorithm = SYM_CODEC_CHOICE_AUTO;
     cfg->max_packs_in_memory = 0;
     cfg->max_pack_mb = 32;
     cfg->enable_gpu = true;
@@ -164,9 +164,8 @@ sym_status sym_config_set(sym_config *cfg, const char *section, const char *key,
                 return SYM_OK;
             }
         }
-        return SYM_FAIL(SYM_ERR_CONFIG,
-                        "%s: key '%s': unknown codec '%s' (auto, none, zstd, blosc, zfp)", origin,
-                        key, value);
+        return SYM_FAIL(SYM_ERR_CONFIG, "%s: key '%s': unknown codec '%s' (auto, none, zstd, "
+                        "blosc, zfp, bytesplit)", origin, key, value);
     }
     return SYM_FAIL(SYM_ERR_INTERNAL, "config: bad key kind");
 }

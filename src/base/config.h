@@ -22,12 +22,15 @@
 
 #define SYM_CONFIG_PATH_MAX 4096
 
+/* [memory] compression_algorithm: the codec `symbiote pack` uses (pack/codec.h has the codecs;
+ * base cannot include it, hence a choice of its own, with "auto"). */
 typedef enum sym_codec_choice {
-    SYM_CODEC_AUTO = 0,
-    SYM_CODEC_NONE,
-    SYM_CODEC_ZSTD,
-    SYM_CODEC_BLOSC,
-    SYM_CODEC_ZFP,
+    SYM_CODEC_CHOICE_AUTO = 0,
+    SYM_CODEC_CHOICE_NONE,
+    SYM_CODEC_CHOICE_ZSTD,
+    SYM_CODEC_CHOICE_BLOSC,
+    SYM_CODEC_CHOICE_ZFP,
+    SYM_CODEC_CHOICE_BYTESPLIT,
 } sym_codec_choice;
 
 typedef struct sym_config {
@@ -36,7 +39,7 @@ typedef struct sym_config {
     double ram_budget_gb;       /* 0: automatic (available RAM) */
     int prefetch_lookahead;     /* packs fetched ahead of use */
     double eviction_aggression; /* 0..1: how early low-vitality packs leave */
-    bool enable_compression;
+    bool enable_compression;    /* false: `symbiote pack` stores every pack raw */
     sym_codec_choice compression_algorithm;
     int max_packs_in_memory;    /* 0: unlimited */
     int max_pack_mb;            /* pack size limit for the planner, 1..256 */

@@ -126,8 +126,13 @@ sym_status sym_engine_open_params(const sym_engine_params *p, sym_engine **out) 
     SYM_TRY_GOTO(sym_model_open(p->cfg.model_path, &e->model));
     const sym_hparams *hp = sym_model_hparams(e->model);
 
+    sym_str tok_json, tok_config;
     if (sym_model_gguf(e->model)) {
         SYM_TRY_GOTO(sym_tokenizer_create_gguf(sym_model_gguf(e->model), &e->tok));
+    } else if (sym_model_tokenizer_text(e->model, &tok_json, &tok_config) && tok_json.ptr) {
+        /* a .sympack made from safetensors keeps tokenizer.json as text */
+        SYM_TRY_GOTO(sym_tokenizer_create_hf(tok_json.ptr, (size_t)tok_json.len, tok_config.ptr,
+                                             (size_t)tok_config.len, &e->tok));
     } else if (sym_model_tokenizer_json(e->model)) {
         SYM_TRY_GOTO(sym_tokenizer_open(sym_model_tokenizer_json(e->model), &e->tok));
     } else {
@@ -209,12 +214,24 @@ sym_chat_template sym_engine_chat_template(const sym_engine *e) {
                                                  : SYM_CHAT_NONE;
     }
     const char *tj = sym_model_tokenizer_json(e->model);
-    if (!tj) return SYM_CHAT_NONE;
-    char path[4096];
-    const char *slash = strrchr(tj, '/');
-    int dir_len = slash ? (int)(slash - tj) : 1;
-    snprintf(path, sizeof path, "%.*s/tokenizer_config.json", dir_len, slash ? tj : ".");
-    json_object *cfg = json_object_from_file(path), *t;
+    sym_str tok_json, tok_config;
+    json_object *cfg = NULL, *t;
+    if (sym_model_tokenizer_text(e->model, &tok_json, &tok_config)) {
+        if (!tok_config.ptr) return SYM_CHAT_NONE;
+        json_tokener *jt = json_tokener_new();
+        if (jt) {
+            if (tok_config.len < INT32_MAX)
+                cfg = json_tokener_parse_ex(jt, tok_config.ptr, (int)tok_config.len);
+            json_tokener_free(jt);
+        }
+    } else {
+        if (!tj) return SYM_CHAT_NONE;
+        char path[4096];
+        const char *slash = strrchr(tj, '/');
+        int dir_len = slash ? (int)(slash - tj) : 1;
+        snprintf(path, sizeof path, "%.*s/tokenizer_config.json", dir_len, slash ? tj : ".");
+        cfg = json_object_from_file(path);
+    }
     sym_chat_template ct = SYM_CHAT_NONE;
     if (cfg && json_object_object_get_ex(cfg, "chat_template", &t) &&
         json_object_is_type(t, json_type_string))

@@ -13,44 +13,11 @@
 #include <unistd.h>
 
 #include "base/alloc.h"
-#include "model/arch.h"
 #include "model/hf.h"
 #include "model/json.h"
-#include "model/safetensors.h"
+#include "model/model_impl.h"
 
-#define NAME_CAP 48
 #define TOKENIZER_JSON_MAX_BYTES (512u << 20)
-
-struct sym_model {
-    sym_model_format format;
-    sym_hparams hp;
-    sym_model_weights w;
-    char (*names)[NAME_CAP]; /* one per spec: the names the weights point at */
-    sym_weight *table;       /* the distinct weights in file order */
-    uint64_t n_weights;
-    uint64_t *by_name;       /* table indices sorted by name */
-    sym_gguf *gguf;
-    sym_st_file **st;        /* safetensors: one per file */
-    char **paths;
-    int n_files;
-    char *tokenizer_json;
-    int64_t bos_id, eos_id;  /* config.json (safetensors) */
-    uint64_t n_params, weight_bytes;
-};
-
-/* A tensor found in a file, before validation against its spec. */
-typedef struct found {
-    const char *file_name; /* as named in the file (HF or GGUF name) */
-    const char *type_name; /* "F32", "Q4_K", "I8", … */
-    bool runnable;         /* type is f32/f16/bf16 */
-    sym_dtype type;
-    uint32_t n_dims;
-    uint64_t dims[SYM_ST_MAX_DIMS]; /* in the file's order: GGUF ne (columns first) or HF shape */
-    bool ggml_order;
-    const void *data;
-    uint64_t n_bytes, file_offset;
-    int file_idx;
-} found;
 
 static char *join_path(const char *dir, const char *name) {
     size_t a = strlen(dir), b = strlen(name);
@@ -83,7 +50,7 @@ static const char *fmt_dims(const uint64_t *d, uint32_t n, char *buf, size_t cap
 
 /* ---- binding tensors to their specs ------------------------------------------------------------ */
 
-static sym_status alloc_tables(sym_model *m) {
+sym_status sym_model_alloc_tables(sym_model *m) {
     uint64_t n = sym_arch_n_specs(&m->hp); /* n_layer <= 4096: at most 3 + 4096 * 12 */
     m->w.layers = sym_calloc((size_t)m->hp.n_layer, sizeof *m->w.layers);
     m->names = sym_calloc((size_t)n, sizeof *m->names);
@@ -95,9 +62,8 @@ static sym_status alloc_tables(sym_model *m) {
     return SYM_OK;
 }
 
-/* Checks f against spec i and records it. */
-static sym_status bind(sym_model *m, uint64_t i, const sym_tensor_spec *s, const found *f) {
-    const char *fmt = m->format == SYM_MODEL_GGUF ? "gguf" : "safetensors";
+sym_status sym_model_bind(sym_model *m, uint64_t i, const sym_tensor_spec *s, const found *f) {
+    const char *fmt = sym_model_format_name(m->format);
     char alias[NAME_CAP + 8] = "";
     if (strcmp(f->file_name, s->name) != 0) snprintf(alias, sizeof alias, " (%s)", s->name);
     if (!f->runnable)
@@ -142,8 +108,7 @@ static int cmp_by_name(const void *a, const void *b, void *ctx) {
     return strcmp(m->table[*(const uint64_t *)a].name, m->table[*(const uint64_t *)b].name);
 }
 
-/* Tied embeddings, totals, file order and the name index. */
-static void finish_tables(sym_model *m) {
+void sym_model_finish_tables(sym_model *m) {
     if (m->hp.tied_embeddings) m->w.output = m->w.token_embd;
     qsort(m->table, m->n_weights, sizeof *m->table, cmp_file_order);
     for (uint64_t i = 0; i < m->n_weights; i++) {
@@ -178,7 +143,7 @@ static sym_status open_gguf(sym_model *m, const char *path) {
         return SYM_FAIL(SYM_ERR_OOM, "model: out of memory");
     m->n_files = 1;
     SYM_TRY(sym_arch_hparams_from_gguf(m->gguf, &m->hp));
-    SYM_TRY(alloc_tables(m));
+    SYM_TRY(sym_model_alloc_tables(m));
     uint64_t n_specs = sym_arch_n_specs(&m->hp);
     for (uint64_t i = 0; i < n_specs; i++) {
         sym_tensor_spec s;
@@ -188,7 +153,7 @@ static sym_status open_gguf(sym_model *m, const char *path) {
         if (!t) return SYM_FAIL(SYM_ERR_FORMAT, "gguf: missing tensor '%s'", s.name);
         found f;
         found_from_gguf(m->gguf, t, s.name, &f);
-        SYM_TRY(bind(m, i, &s, &f));
+        SYM_TRY(sym_model_bind(m, i, &s, &f));
     }
     /* names are unique: any tensor left over is one this architecture does not have */
     uint64_t n_tensors = sym_gguf_n_tensors(m->gguf);
@@ -204,7 +169,7 @@ static sym_status open_gguf(sym_model *m, const char *path) {
             return SYM_FAIL(SYM_ERR_FORMAT, "gguf: unexpected tensor '%s' for architecture %s",
                             sym_json_show(name, nb), m->hp.arch);
     }
-    finish_tables(m);
+    sym_model_finish_tables(m);
     return SYM_OK;
 }
 
@@ -287,7 +252,7 @@ static void found_from_st(const st_entry *e, found *f) {
 }
 
 static sym_status bind_st(sym_model *m, const st_entry *e, uint64_t n) {
-    SYM_TRY(alloc_tables(m));
+    SYM_TRY(sym_model_alloc_tables(m));
     uint64_t n_specs = sym_arch_n_specs(&m->hp), used = 0;
     for (uint64_t i = 0; i < n_specs; i++) {
         sym_tensor_spec s;
@@ -305,7 +270,7 @@ static sym_status bind_st(sym_model *m, const st_entry *e, uint64_t n) {
                             "tie_word_embeddings is false" : "");
         found f;
         found_from_st(hit, &f);
-        SYM_TRY(bind(m, i, &s, &f));
+        SYM_TRY(sym_model_bind(m, i, &s, &f));
     }
     for (uint64_t i = 0; used != n && i < n; i++) {
         sym_tensor_spec s;
@@ -314,7 +279,7 @@ static sym_status bind_st(sym_model *m, const st_entry *e, uint64_t n) {
                             "config.json (%d layers%s)", e[i].t->name, m->hp.n_layer,
                             m->hp.qkv_bias ? "" : ", no attention biases");
     }
-    finish_tables(m);
+    sym_model_finish_tables(m);
     return SYM_OK;
 }
 
@@ -386,17 +351,19 @@ static sym_status open_path(sym_model *m, const char *path) {
     }
     if (!S_ISREG(sb.st_mode))
         return SYM_FAIL(SYM_ERR_IO, "model: '%s' is not a regular file or directory", path);
-    char magic[4] = {0};
+    char magic[8] = {0};
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return SYM_FAIL(SYM_ERR_IO, "model: cannot open '%s': %s", path, strerror(errno));
-    ssize_t got = read(fd, magic, 4);
+    ssize_t got = read(fd, magic, 8);
     close(fd);
-    if ((got == 4 && !memcmp(magic, "GGUF", 4)) || ends_with(path, ".gguf"))
+    if ((got == 8 && !memcmp(magic, "SYMPACK", 8)) || ends_with(path, ".sympack"))
+        return sym_model_open_store(m, path);
+    if ((got >= 4 && !memcmp(magic, "GGUF", 4)) || ends_with(path, ".gguf"))
         return open_gguf(m, path);
     bool is_index = ends_with(path, ".index.json"), is_st = ends_with(path, ".safetensors");
     if (!is_index && !is_st)
-        return SYM_FAIL(SYM_ERR_FORMAT, "model: '%s' is neither a GGUF file (no GGUF magic) nor "
-                        "a .safetensors file or index", path);
+        return SYM_FAIL(SYM_ERR_FORMAT, "model: '%s' is neither a GGUF file (no GGUF magic), a "
+                        "pack store (no SYMPACK magic) nor a .safetensors file or index", path);
     const char *slash = strrchr(path, '/');
     char *dir = slash ? sym_strndup(path, (size_t)(slash - path) + (slash == path))
                       : sym_strdup(".");
@@ -423,7 +390,8 @@ sym_status sym_model_open(const char *path, sym_model **out) {
 
 void sym_model_close(sym_model *m) {
     if (!m) return;
-    sym_gguf_close(m->gguf);
+    if (m->store) sym_model_close_store(m); /* its gguf is the store's */
+    else sym_gguf_close(m->gguf);
     for (int i = 0; m->st && i < m->n_files; i++) sym_st_close(m->st[i]);
     for (int i = 0; m->paths && i < m->n_files; i++) sym_free(m->paths[i]);
     sym_free(m->st);
@@ -438,7 +406,18 @@ void sym_model_close(sym_model *m) {
 
 /* ---- accessors ----------------------------------------------------------------------------------- */
 
+const char *sym_model_format_name(sym_model_format f) {
+    switch (f) {
+    case SYM_MODEL_GGUF: return "gguf";
+    case SYM_MODEL_SAFETENSORS: return "safetensors";
+    case SYM_MODEL_SYMPACK: return "sympack";
+    }
+    return "?";
+}
+
 sym_model_format sym_model_format_of(const sym_model *m) { return m->format; }
+const sym_store *sym_model_store(const sym_model *m) { return m->store; }
+uint64_t sym_model_host_bytes(const sym_model *m) { return m->image_bytes; }
 const sym_hparams *sym_model_hparams(const sym_model *m) { return &m->hp; }
 const sym_model_weights *sym_model_weights_of(const sym_model *m) { return &m->w; }
 uint64_t sym_model_n_weights(const sym_model *m) { return m->n_weights; }
@@ -476,13 +455,9 @@ static int64_t gguf_token_id(const sym_gguf *g, const char *key) {
     return v;
 }
 
-static sym_status summary_from_json(const char *path, sym_tokenizer_summary *out) {
-    char *text = NULL;
-    size_t len = 0;
+static sym_status summary_from_json(const char *text, size_t len, sym_tokenizer_summary *out) {
     json_object *root = NULL;
-    SYM_TRY(sym_json_read_file(path, TOKENIZER_JSON_MAX_BYTES, &text, &len));
     sym_status st = sym_json_parse("tokenizer.json", text, len, &root);
-    sym_free(text);
     if (st != SYM_OK) return st;
     json_object *model = NULL, *vocab = NULL, *added = NULL;
     const char *type = NULL;
@@ -535,6 +510,14 @@ sym_status sym_model_tokenizer_summary(const sym_model *m, sym_tokenizer_summary
     }
     out->bos_id = m->bos_id;
     out->eos_id = m->eos_id;
+    sym_str json, config;
+    if (sym_model_tokenizer_text(m, &json, &config))
+        return json.ptr ? summary_from_json(json.ptr, (size_t)json.len, out) : SYM_OK;
     if (!m->tokenizer_json) return SYM_OK;
-    return summary_from_json(m->tokenizer_json, out);
+    char *text = NULL;
+    size_t len = 0;
+    SYM_TRY(sym_json_read_file(m->tokenizer_json, TOKENIZER_JSON_MAX_BYTES, &text, &len));
+    sym_status st = summary_from_json(text, len, out);
+    sym_free(text);
+    return st;
 }

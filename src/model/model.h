@@ -1,6 +1,9 @@
 /* model.h — an opened model: architecture, hyperparameters and a table of weight views, from a
- * GGUF file or a safetensors file / directory (sharded, with config.json). Weights point into
- * the read-only file mappings (never copied whole); names are the internal (GGUF) names.
+ * GGUF file, a safetensors file / directory (sharded, with config.json) or a pack store
+ * (.sympack, written by `symbiote pack`). GGUF and safetensors weights point into the read-only
+ * file mappings (never copied whole); a .sympack's packs are decompressed at open into one
+ * anonymous host mapping (sym_model_host_bytes) until the streaming engine reads them on demand.
+ * Names are the internal (GGUF) names.
  *
  * Supported: the llama family — llama 1/2/3, TinyLlama, Mistral (GGUF arch "llama"), Qwen2
  * (Q/K/V biases; GGUF arch "qwen2") — with f32/f16/bf16 weights. Anything else is rejected with
@@ -71,14 +74,21 @@ typedef struct sym_model_weights {
 typedef enum sym_model_format {
     SYM_MODEL_GGUF = 0,
     SYM_MODEL_SAFETENSORS,
+    SYM_MODEL_SYMPACK,
 } sym_model_format;
 
-typedef struct sym_model sym_model;
+/* "gguf", "safetensors", "sympack". */
+const char *sym_model_format_name(sym_model_format f);
 
-/* Opens path: a .gguf file, a .safetensors file (config.json beside it), or a directory holding
- * model.safetensors or model.safetensors.index.json + shards, and config.json. Validates every
- * tensor's presence, dtype and shape against the hyperparameters. SYM_ERR_IO / SYM_ERR_FORMAT /
- * SYM_ERR_UNSUPPORTED with a detail naming the file, key or tensor. Caller owns *out. */
+typedef struct sym_model sym_model;
+typedef struct sym_store sym_store; /* pack/store.h */
+
+/* Opens path: a .gguf file, a .sympack pack store (recognized by its magic), a .safetensors
+ * file (config.json beside it), or a directory holding model.safetensors or
+ * model.safetensors.index.json + shards, and config.json. Validates every tensor's presence,
+ * dtype and shape against the hyperparameters. SYM_ERR_IO / SYM_ERR_FORMAT / SYM_ERR_UNSUPPORTED
+ * with a detail naming the file, key or tensor; a .sympack also SYM_ERR_CHECKSUM naming a damaged
+ * pack, and SYM_ERR_OOM saying how much RAM its weights need. Caller owns *out. */
 sym_status sym_model_open(const char *path, sym_model **out);
 void sym_model_close(sym_model *m);
 
@@ -86,7 +96,9 @@ sym_model_format sym_model_format_of(const sym_model *m);
 const sym_hparams *sym_model_hparams(const sym_model *m);
 const sym_model_weights *sym_model_weights_of(const sym_model *m);
 
-/* Every weight of the model in file order (for info, the pack planner, round-trip tests). */
+/* Every weight of the model in file order (for info, the pack planner, round-trip tests). For a
+ * .sympack, file_idx is 0 and file_offset the weight's offset in the decompressed host image
+ * (the weights in their source order, each at a 256-byte aligned offset). */
 uint64_t sym_model_n_weights(const sym_model *m);
 const sym_weight *sym_model_weight_at(const sym_model *m, uint64_t i);
 const sym_weight *sym_model_find_weight(const sym_model *m, const char *name);
@@ -95,10 +107,18 @@ const sym_weight *sym_model_find_weight(const sym_model *m, const char *name);
 uint64_t sym_model_n_params(const sym_model *m);
 uint64_t sym_model_weight_bytes(const sym_model *m);
 
-/* Tokenizer source: the GGUF file (its tokenizer.ggml.* metadata) or, for safetensors, the path of
- * tokenizer.json (NULL if none). */
+/* Tokenizer source: the GGUF file (its tokenizer.ggml.* metadata; for a .sympack made from GGUF,
+ * the copy of that metadata) or, for safetensors, the path of tokenizer.json (NULL if none). */
 const sym_gguf *sym_model_gguf(const sym_model *m);
 const char *sym_model_tokenizer_json(const sym_model *m);
+/* A .sympack made from safetensors keeps tokenizer.json and tokenizer_config.json as text:
+ * true and the texts (ptr NULL when absent) for such a model, false otherwise. */
+bool sym_model_tokenizer_text(const sym_model *m, sym_str *json, sym_str *config);
+
+/* .sympack: the open pack store (valid until sym_model_close) and the bytes of host memory the
+ * decompressed weights take; NULL and 0 for other formats. */
+const sym_store *sym_model_store(const sym_model *m);
+uint64_t sym_model_host_bytes(const sym_model *m);
 
 /* The file paths the model's weights live in (file_idx indexes these). */
 int sym_model_n_files(const sym_model *m);

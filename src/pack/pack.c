@@ -430,7 +430,11 @@ static sym_status plan_blocks(builder *b, const sym_hparams *hp) {
     return SYM_OK;
 }
 
-static void totals(sym_pack_plan *p) {
+void sym_pack_plan_totals(sym_pack_plan *p) {
+    memset(p->n_packs_by_type, 0, sizeof p->n_packs_by_type);
+    memset(p->bytes_by_type, 0, sizeof p->bytes_by_type);
+    p->total_bytes = p->pow2_bytes = p->full_bytes_per_token = p->largest_pack_bytes = 0;
+    p->largest_pack_id = p->n_oversized = 0;
     for (uint32_t i = 0; i < p->n_packs; i++) {
         const sym_pack *k = &p->packs[i];
         p->n_packs_by_type[k->type]++;
@@ -474,7 +478,7 @@ sym_status sym_pack_plan_from_table(const sym_hparams *hp, const sym_weight *wei
         sym_pack_plan_destroy(b.p);
         return st;
     }
-    totals(b.p);
+    sym_pack_plan_totals(b.p);
     *out = b.p;
     return SYM_OK;
 }

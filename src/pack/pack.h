@@ -179,6 +179,11 @@ sym_status sym_pack_plan_from_table(const sym_hparams *hp, const sym_weight *wei
                                     sym_pack_plan **out);
 void sym_pack_plan_destroy(sym_pack_plan *p);
 
+/* (Re)computes the totals (by type, total, pow2, per token, largest, oversized) from the packs
+ * and the schedule, for plans assembled outside the planner (read from a pack store). Every
+ * pack type and schedule pack id must be in range. */
+void sym_pack_plan_totals(sym_pack_plan *p);
+
 /* Re-checks a plan from scratch: every byte of every weight in exactly one piece, pieces and
  * ranges consistent with the weights, the limit respected (except lone oversized rows), ids in
  * order of first use, the schedule complete. SYM_ERR_INTERNAL naming the first violation. */

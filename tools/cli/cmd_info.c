@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "model/gguf.h"
 #include "model/model.h"
+#include "pack/store.h"
 
 typedef struct type_total {
     const char *name;
@@ -58,6 +59,80 @@ static json_object *short_double(float f) {
     return json_object_new_double_s((double)f, buf);
 }
 
+/* Packs per codec (with its parameters: "bytesplit-3", "blosc-bit-lz4-5") of a pack store. */
+#define MAX_CODECS 16
+typedef struct codec_total {
+    char name[32];
+    uint32_t n;
+    uint64_t raw, stored;
+} codec_total;
+
+static int store_codecs(const sym_store *s, codec_total *t) {
+    int n = 0;
+    for (uint32_t i = 0; i < sym_store_plan(s)->n_packs; i++) {
+        const sym_store_pack *k = sym_store_pack_at(s, i);
+        char name[32];
+        sym_codec_describe(&k->codec, name, sizeof name);
+        int j = 0;
+        while (j < n && strcmp(t[j].name, name) != 0) j++;
+        if (j == n) {
+            if (n == MAX_CODECS) continue;
+            memset(&t[n], 0, sizeof t[n]);
+            snprintf(t[n++].name, sizeof t[0].name, "%s", name);
+        }
+        t[j].n++;
+        t[j].raw += k->raw_bytes;
+        t[j].stored += k->stored_bytes;
+    }
+    return n;
+}
+
+static json_object *store_json(const sym_store *s, const sym_model *m) {
+    const sym_pack_plan *p = sym_store_plan(s);
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "version", json_object_new_int(SYM_STORE_VERSION));
+    json_object_object_add(o, "source", json_object_new_string(
+        sym_store_source_format(s) == SYM_STORE_FROM_GGUF ? "gguf" : "safetensors"));
+    json_object_object_add(o, "n_packs", json_object_new_int64(p->n_packs));
+    json_object_object_add(o, "max_pack_bytes", json_object_new_uint64(p->max_pack_bytes));
+    json_object_object_add(o, "pack_cut", json_object_new_string(sym_pack_cut_name(p->cut)));
+    json_object_object_add(o, "raw_bytes", json_object_new_uint64(sym_store_raw_bytes(s)));
+    json_object_object_add(o, "stored_bytes", json_object_new_uint64(sym_store_stored_bytes(s)));
+    json_object_object_add(o, "file_bytes", json_object_new_uint64(sym_store_file_bytes(s)));
+    json_object_object_add(o, "host_bytes", json_object_new_uint64(sym_model_host_bytes(m)));
+    codec_total t[MAX_CODECS];
+    int n = store_codecs(s, t);
+    json_object *by = json_object_new_object();
+    for (int c = 0; c < n; c++) {
+        json_object *e = json_object_new_object();
+        json_object_object_add(e, "packs", json_object_new_int64(t[c].n));
+        json_object_object_add(e, "raw_bytes", json_object_new_uint64(t[c].raw));
+        json_object_object_add(e, "stored_bytes", json_object_new_uint64(t[c].stored));
+        json_object_object_add(by, t[c].name, e);
+    }
+    json_object_object_add(o, "by_codec", by);
+    return o;
+}
+
+static void print_store(const sym_store *s, const sym_model *m) {
+    const sym_pack_plan *p = sym_store_plan(s);
+    printf(" (version %u, made from %s)\n", SYM_STORE_VERSION,
+           sym_store_source_format(s) == SYM_STORE_FROM_GGUF ? "gguf" : "safetensors");
+    printf("packs:         %u (limit %.2f MiB, %s cut), %.2f MiB raw -> %.2f MiB stored "
+           "(ratio %.3f), file %.2f MiB\n", p->n_packs, mib(p->max_pack_bytes),
+           sym_pack_cut_name(p->cut), mib(sym_store_raw_bytes(s)), mib(sym_store_stored_bytes(s)),
+           (double)sym_store_raw_bytes(s) / (double)sym_store_stored_bytes(s),
+           mib(sym_store_file_bytes(s)));
+    codec_total t[MAX_CODECS];
+    int n = store_codecs(s, t);
+    printf("codecs:        ");
+    for (int c = 0; c < n; c++)
+        printf("%s%s %u (ratio %.3f)", c ? ", " : "", t[c].name, t[c].n,
+               (double)t[c].raw / (double)t[c].stored);
+    printf("\nhost memory:   %.2f MiB (the packs decompressed at open)\n",
+           mib(sym_model_host_bytes(m)));
+}
+
 static int describe_model(const char *path, const sym_model *m, bool json) {
     const sym_hparams *hp = sym_model_hparams(m);
     type_total types[MAX_TYPES];
@@ -69,11 +144,13 @@ static int describe_model(const char *path, const sym_model *m, bool json) {
     sym_tokenizer_summary tok;
     sym_status st = sym_model_tokenizer_summary(m, &tok);
     if (st != SYM_OK) return cli_fail(st);
-    bool gguf = sym_model_format_of(m) == SYM_MODEL_GGUF;
+    sym_model_format fmt = sym_model_format_of(m);
+    const sym_store *store = sym_model_store(m);
     if (json) {
         json_object *o = json_object_new_object();
         json_object_object_add(o, "path", json_object_new_string(path));
-        json_object_object_add(o, "format", json_object_new_string(gguf ? "gguf" : "safetensors"));
+        json_object_object_add(o, "format", json_object_new_string(sym_model_format_name(fmt)));
+        if (store) json_object_object_add(o, "store", store_json(store, m));
         json_object *files = json_object_new_array();
         for (int i = 0; i < sym_model_n_files(m); i++)
             json_object_array_add(files, json_object_new_string(sym_model_file_path(m, i)));
@@ -110,9 +187,11 @@ static int describe_model(const char *path, const sym_model *m, bool json) {
         return 0;
     }
     printf("file:          %s\n", path);
-    printf("format:        %s", gguf ? "gguf" : "safetensors");
-    if (gguf) printf(" (version %u)\n", sym_gguf_version(sym_model_gguf(m)));
-    else printf(" (%d file%s)\n", sym_model_n_files(m), sym_model_n_files(m) == 1 ? "" : "s");
+    printf("format:        %s", sym_model_format_name(fmt));
+    if (fmt == SYM_MODEL_GGUF) printf(" (version %u)\n", sym_gguf_version(sym_model_gguf(m)));
+    else if (fmt == SYM_MODEL_SAFETENSORS)
+        printf(" (%d file%s)\n", sym_model_n_files(m), sym_model_n_files(m) == 1 ? "" : "s");
+    else print_store(store, m);
     printf("architecture:  %s%s\n", hp->arch, hp->qkv_bias ? " (Q/K/V biases)" : "");
     printf("dimensions:    n_embd %d, n_layer %d, n_head %d, n_head_kv %d, head_dim %d, n_ff %d, "
            "n_vocab %d\n", hp->n_embd, hp->n_layer, hp->n_head, hp->n_head_kv, hp->head_dim,

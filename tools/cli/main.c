@@ -18,6 +18,7 @@ static const command k_commands[] = {
     {"bench", cmd_bench, "measure prefill and decode speed (tokens/s)"},
     {"config", cmd_config, "print the effective configuration (INI)"},
     {"info", cmd_info, "describe a model: architecture, hyperparameters, tensors, tokenizer"},
+    {"pack", cmd_pack, "write a model's packs into a compressed pack store (.sympack)"},
     {"make-model", cmd_make_model, "write a synthetic model with random weights (GGUF or safetensors)"},
     {"tokenize", cmd_tokenize, "print the token ids (or pieces) of a text"},
     {"devices", cmd_devices, "list Vulkan devices and their capabilities [--json]"},

@@ -1,0 +1,63 @@
+#!/bin/bash
+# CLI: `symbiote pack` with each codec, `info` and `run` on the .sympack (the same text as from
+# the GGUF), --no-compression and [memory] enable_compression / compression_algorithm, --json;
+# a damaged pack exits 1 naming it; misuse exits 2; the source is never changed.
+set -u
+SYM=$1; SHARED=$2; TMP=$3
+rm -rf "$TMP"; mkdir -p "$TMP"
+fail=0
+check() { if ! eval "$1"; then echo "FAIL: $2"; fail=1; fi; }
+jget() { printf '%s\n' "$1" | grep -E "^ *\"$2\":" | head -1 | sed -E 's/^ *"[^"]*": *//; s/,$//'; }
+
+M="$SHARED/models/aidreams260K.gguf"
+before=$(sha256sum "$M" | cut -d' ' -f1)
+want=$("$SYM" run -m "$M" -p "Once upon a time" -n 40 --temp 0 2>/dev/null)
+for codec in auto none zstd blosc zfp bytesplit; do
+  out=$("$SYM" pack "$M" -o "$TMP/a.sympack" --codec $codec --max-pack-mb 1 -q); rc=$?
+  check '[[ $rc -eq 0 && "$out" == "wrote $TMP/a.sympack: "*" packs, "* ]]' "pack $codec: rc=$rc $out"
+  got=$("$SYM" run -m "$TMP/a.sympack" -p "Once upon a time" -n 40 --temp 0 2>/dev/null)
+  check '[[ -n "$got" && "$got" == "$want" ]]' "run from $codec store: '$got' vs '$want'"
+done
+check '[[ $(sha256sum "$M" | cut -d" " -f1) == "$before" ]]' "the source changed"
+check '[[ -z "$(ls "$TMP" | grep "\.tmp\.")" ]]' "temporary files left"
+
+out=$("$SYM" info "$TMP/a.sympack"); rc=$?
+check '[[ $rc -eq 0 && "$out" == *"format:        sympack (version 1, made from gguf)"* && "$out" == *"tokenizer:     llama, 512 tokens"* ]]' "info: $out"
+out=$("$SYM" info "$TMP/a.sympack" --json)
+check '[[ $(jget "$out" format) == "\"sympack\"" && $(jget "$out" n_vocab) == 512 && "$out" == *"\"by_codec\""* ]]' "info --json: $out"
+out=$("$SYM" info "$TMP/a.sympack" --packs)
+check '[[ "$out" == *"all           10 packs"* ]]' "info --packs: $out"
+
+out=$("$SYM" pack "$M" -o "$TMP/b.sympack" --codec zstd --level 19 --json); rc=$?
+check '[[ $rc -eq 0 && $(jget "$out" n_packs) == 10 && "$out" == *"\"zstd\""* ]]' "json: $out"
+out=$("$SYM" pack "$M" -o "$TMP/c.sympack" --no-compression --json)
+check '[[ $(jget "$out" raw_bytes) == $(jget "$out" stored_bytes) && "$out" != *"\"zstd\""* ]]' "--no-compression: $out"
+printf '[memory]\nenable_compression = false\n' > "$TMP/off.ini"
+out=$("$SYM" pack "$M" -o "$TMP/c.sympack" --config "$TMP/off.ini" --json)
+check '[[ $(jget "$out" raw_bytes) == $(jget "$out" stored_bytes) ]]' "enable_compression = false: $out"
+printf '[memory]\ncompression_algorithm = bytesplit\n' > "$TMP/bs.ini"
+out=$("$SYM" pack "$M" -o "$TMP/c.sympack" --config "$TMP/bs.ini" --json)
+check '[[ "$out" == *"\"bytesplit\""* ]]' "compression_algorithm = bytesplit: $out"
+
+# a damaged pack: exit 1, the pack named
+size=$(stat -c %s "$TMP/b.sympack")
+cp "$TMP/b.sympack" "$TMP/bad.sympack"
+printf '\x55' | dd of="$TMP/bad.sympack" bs=1 seek=$((size - 4096 - 100)) conv=notrunc status=none
+err=$("$SYM" run -m "$TMP/bad.sympack" -p "x" -n 2 2>&1 >/dev/null); rc=$?
+check '[[ $rc -eq 1 && "$err" == *"SYM_ERR_CHECKSUM"*"pack 9 (output)"* ]]' "damaged pack: rc=$rc $err"
+head -c 5000 "$TMP/b.sympack" > "$TMP/cut.sympack"
+err=$("$SYM" info "$TMP/cut.sympack" 2>&1); rc=$?
+check '[[ $rc -eq 1 && "$err" == *"SYM_ERR_FORMAT"*"truncated"* ]]' "truncated: rc=$rc $err"
+
+# misuse
+"$SYM" pack "$M" >/dev/null 2>&1; check '[[ $? -eq 2 ]]' "no output"
+"$SYM" pack -o "$TMP/x.sympack" >/dev/null 2>&1; check '[[ $? -eq 2 ]]' "no model"
+"$SYM" pack "$M" -o "$TMP/x.sympack" --codec lzma >/dev/null 2>&1; check '[[ $? -eq 2 ]]' "bad codec"
+"$SYM" pack "$M" -o "$TMP/x.sympack" --codec zfp --level 3 >/dev/null 2>&1; check '[[ $? -eq 2 ]]' "level for zfp"
+"$SYM" pack "$M" -o "$TMP/x.sympack" --shuffle bit >/dev/null 2>&1; check '[[ $? -eq 2 ]]' "shuffle without blosc"
+"$SYM" pack "$M" -o "$TMP/x.sympack" --no-compression --codec zstd >/dev/null 2>&1; check '[[ $? -eq 2 ]]' "conflict"
+"$SYM" pack "$M" -o "$TMP/x.sympack" --max-pack-mb 0 >/dev/null 2>&1; check '[[ $? -eq 1 ]]' "limit 0"
+err=$("$SYM" pack "$M" -o "$M" 2>&1); rc=$?
+check '[[ $rc -eq 1 && "$err" == *"the model'"'"'s own file"* ]]' "output = source: $err"
+check '[[ ! -e "$TMP/x.sympack" && $(sha256sum "$M" | cut -d" " -f1) == "$before" ]]' "nothing written"
+exit $fail
