@@ -85,6 +85,8 @@ static sym_status open_file(io_file *f, sym_io_mode mode) {
         if (mode == SYM_IO_BUFFERED) snprintf(f->note, sizeof f->note, "buffered mode requested");
         f->fd = open(f->path, O_RDONLY | O_CLOEXEC);
         SYM_CHECK(f->fd >= 0, SYM_ERR_IO, "tier: cannot open '%s': %s", f->path, strerror(errno));
+        /* no readahead past the ranges we ask for: it would fill the page cache behind our back */
+        (void)posix_fadvise(f->fd, 0, 0, POSIX_FADV_RANDOM);
     }
     struct stat st;
     SYM_CHECK(fstat(f->fd, &st) == 0, SYM_ERR_IO, "tier: cannot stat '%s': %s", f->path,
@@ -166,13 +168,15 @@ const char *sym_pack_io_path(const sym_pack_io *io, int file_idx) {
     return file_idx >= 0 && file_idx < io->n_files ? io->files[file_idx].path : "";
 }
 
-/* Reads until at least `need` of `want` bytes at `off` are in buf. A short read is the end of
- * the file unless it made progress; with O_DIRECT a partial block is dropped and re-read from
- * its aligned start (only the last block of a file may legitimately come back short). */
+/* Reads until at least `need` of `want` bytes at `off` are in buf. A read returning 0 is the end
+ * of the file. With O_DIRECT a partial block is dropped and re-read from its aligned start; a
+ * short read that makes no whole-block progress three times running is the end of the file too
+ * (only a file's last block legitimately comes back short). */
 static sym_status read_at_least(const sym_pack_io *io, const io_file *f, uint32_t pack_id,
                                 char *buf, size_t want, size_t need, uint64_t off,
                                 uint64_t *io_bytes) {
     size_t got = 0;
+    int stalled = 0;
     while (got < need) {
         size_t len = want - got;
         ssize_t r = io->pread_fn(io->pread_user, f->fd, buf + got, len, (off_t)(off + got));
@@ -180,13 +184,15 @@ static sym_status read_at_least(const sym_pack_io *io, const io_file *f, uint32_
         if (r < 0 || (size_t)r > len) {
             int err = r < 0 ? errno : EIO;
             return SYM_FAIL(SYM_ERR_IO, "tier: pack %u: reading '%s' at byte %llu (%zu bytes): %s",
-                            pack_id, f->path, (unsigned long long)(off + got), len, strerror(err));
+                            pack_id, f->path, (unsigned long long)(off + got), len,
+                            strerror(err));
         }
         *io_bytes += (uint64_t)r;
         size_t g = got + (size_t)r;
         if (r > 0 && g >= need) break;
         if (f->direct) g &= ~(size_t)(A - 1);
-        if (r == 0 || g <= got)
+        stalled = g > got ? 0 : stalled + 1;
+        if (r == 0 || stalled == 3)
             return SYM_FAIL(SYM_ERR_IO,
                             "tier: pack %u: '%s' ends at byte %llu, before byte %llu that the pack "
                             "needs (short read)",
@@ -236,9 +242,12 @@ sym_status sym_pack_io_read(const sym_pack_io *io, uint32_t pack_id, void *dst, 
         } else {
             SYM_TRY(read_at_least(io, f, pack_id, d + r->pack_offset, (size_t)r->n_bytes,
                                   (size_t)r->n_bytes, r->file_offset, io_bytes));
-            /* the bytes are ours now: do not let the page cache hold a second copy */
-            (void)posix_fadvise(f->fd, (off_t)r->file_offset, (off_t)r->n_bytes,
-                                POSIX_FADV_DONTNEED);
+            /* the bytes are ours now: do not let the page cache hold a second copy. The whole
+             * pages around the range (Linux keeps partly covered pages otherwise); a neighbour
+             * range sharing an edge page is read from disk again, as with O_DIRECT. */
+            uint64_t p0 = r->file_offset & ~(A - 1);
+            uint64_t p1 = (r->file_offset + r->n_bytes + A - 1) & ~(A - 1);
+            (void)posix_fadvise(f->fd, (off_t)p0, (off_t)(p1 - p0), POSIX_FADV_DONTNEED);
         }
         filled = r->pack_offset + r->n_bytes;
     }
