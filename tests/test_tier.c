@@ -29,7 +29,7 @@ static sym_pack_manager_options opts_for(const fixture *fx, double dev_units, do
 /* Creates a manager with counted host memory and the wrapped device. */
 static sym_status make(const fixture *fx, sym_pack_manager_options *o, dev_wrap *dw, host_count *hc,
                        sym_pack_manager **pm) {
-    o->host_mem = hc_mem(hc);
+    if (hc) o->host_mem = hc_mem(hc); /* else the default: populated anonymous mmap */
     return sym_pack_manager_create(fx->plan, fx->paths, 1,
                                    o->device_budget_bytes ? &dw->base : NULL, o, pm);
 }
@@ -44,8 +44,8 @@ static void check_budgets(const fixture *fx, sym_pack_manager *pm, const dev_wra
           "%s: RAM high water %llu, capacity %llu, budget %llu", fx->name,
           (unsigned long long)r.high_water_bytes, (unsigned long long)r.capacity_bytes,
           (unsigned long long)o->ram_budget_bytes);
-    CHECK(atomic_load(&hc->peak) <= o->ram_budget_bytes, "%s: host memory %llu > budget %llu",
-          fx->name, (unsigned long long)atomic_load(&hc->peak),
+    CHECK(!hc || atomic_load(&hc->peak) <= o->ram_budget_bytes, "%s: host memory %llu > budget %llu",
+          fx->name, hc ? (unsigned long long)atomic_load(&hc->peak) : 0ull,
           (unsigned long long)o->ram_budget_bytes);
     CHECK(d.high_water_bytes <= o->device_budget_bytes && dw->peak_bytes <= o->device_budget_bytes,
           "%s: device high water %llu, allocated %llu, budget %llu", fx->name,
@@ -119,6 +119,7 @@ typedef struct cfg {
     sym_io_mode io;
     bool upload_thread;
     uint64_t max_alloc_units; /* device allocations of at most this many units (0: one) */
+    bool default_mem;         /* the default arena allocator instead of the counting one */
 } cfg;
 
 static void run_cfg(const fixture *fx, const cfg *c, int n_tokens) {
@@ -129,7 +130,8 @@ static void run_cfg(const fixture *fx, const cfg *c, int n_tokens) {
     sym_pack_manager_options o = opts_for(fx, c->dev_units, c->ram_units, c->io);
     o.upload_thread = c->upload_thread;
     o.device_max_alloc_bytes = c->max_alloc_units * fx->need;
-    sym_status st = make(fx, &o, &dw, &hc, &pm);
+    host_count *hcp = c->default_mem ? NULL : &hc;
+    sym_status st = make(fx, &o, &dw, hcp, &pm);
     CHECK(st == SYM_OK, "%s: create: %s", fx->name, sym_last_error());
     if (st == SYM_OK) {
         int bad = walk(fx, pm, &dw.base, c->tier, n_tokens, c->lookahead, true);
@@ -138,7 +140,7 @@ static void run_cfg(const fixture *fx, const cfg *c, int n_tokens) {
               " %d failures",
               fx->name, sym_tier_name(c->tier), c->dev_units, c->ram_units, c->lookahead,
               sym_io_mode_name(c->io), c->upload_thread ? "worker" : "engine", bad);
-        check_budgets(fx, pm, &dw, &hc, &o);
+        check_budgets(fx, pm, &dw, hcp, &o);
         sym_tier_stats s;
         sym_pack_manager_stats(pm, c->tier, &s);
         CHECK(s.hits + s.misses == (uint64_t)n_tokens * fx->plan->n_uses, "%s: %llu gets counted",
@@ -159,16 +161,16 @@ static void run_cfg(const fixture *fx, const cfg *c, int n_tokens) {
 static void test_cyclic(const fixture *fx) {
     double all = 2.0 * (double)fx->plan->pow2_bytes / (double)fx->need + 1;
     const cfg cfgs[] = {
-        {SYM_TIER_RAM, 0, 1, 0, SYM_IO_AUTO, false, 0},
-        {SYM_TIER_RAM, 0, 3, 2, SYM_IO_AUTO, false, 0},
-        {SYM_TIER_RAM, 0, 5, 6, SYM_IO_BUFFERED, false, 0},
-        {SYM_TIER_RAM, 0, all, 4, SYM_IO_AUTO, false, 0},
-        {SYM_TIER_DEVICE, 1, 1, 0, SYM_IO_AUTO, false, 0},
-        {SYM_TIER_DEVICE, 2, 3, 3, SYM_IO_AUTO, false, 0},
-        {SYM_TIER_DEVICE, 4, 2, 5, SYM_IO_BUFFERED, true, 0},
-        {SYM_TIER_DEVICE, 3, 6, 8, SYM_IO_AUTO, true, 1},
-        {SYM_TIER_DEVICE, 7, 3, 4, SYM_IO_AUTO, false, 2},
-        {SYM_TIER_DEVICE, all, all, 4, SYM_IO_AUTO, true, 0},
+        {SYM_TIER_RAM, 0, 1, 0, SYM_IO_AUTO, false, 0, false},
+        {SYM_TIER_RAM, 0, 3, 2, SYM_IO_AUTO, false, 0, true},
+        {SYM_TIER_RAM, 0, 5, 6, SYM_IO_BUFFERED, false, 0, false},
+        {SYM_TIER_RAM, 0, all, 4, SYM_IO_AUTO, false, 0, false},
+        {SYM_TIER_DEVICE, 1, 1, 0, SYM_IO_AUTO, false, 0, false},
+        {SYM_TIER_DEVICE, 2, 3, 3, SYM_IO_AUTO, false, 0, true},
+        {SYM_TIER_DEVICE, 4, 2, 5, SYM_IO_BUFFERED, true, 0, false},
+        {SYM_TIER_DEVICE, 3, 6, 8, SYM_IO_AUTO, true, 1, false},
+        {SYM_TIER_DEVICE, 7, 3, 4, SYM_IO_AUTO, false, 2, false},
+        {SYM_TIER_DEVICE, all, all, 4, SYM_IO_AUTO, true, 0, false},
     };
     for (size_t i = 0; i < sizeof cfgs / sizeof cfgs[0]; i++)
         run_cfg(fx, &cfgs[i], 3);

@@ -41,7 +41,8 @@ static uint64_t pow2floor(uint64_t x) {
 
 static void *mmap_alloc(void *user, size_t bytes) {
     (void)user;
-    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
+                   -1, 0);
     return p == MAP_FAILED ? NULL : p;
 }
 

@@ -31,12 +31,15 @@
  * is pinned. A prefetch never waits: without room the policy allows it returns SYM_ERR_BUDGET and
  * moves nothing.
  *
- * Threads: every function may be called from any thread (one mutex inside), with one exception:
- * uploads call the backend, whose ops belong to one thread. With upload_thread false (the
- * default) uploads run inside get(p, DEVICE) and poll(), so those must be called from the thread
- * that owns the backend; prefetch(p, DEVICE) only queues the upload for the next get/poll. With
+ * Threads: every function may be called from any thread (one mutex inside), except that uploads
+ * call the backend, whose ops belong to one thread. With upload_thread false (the default) the
+ * thread that created the manager (the engine's, owning the backend) runs the uploads: inside
+ * its get() calls when they wait, and in poll(); get(p, DEVICE) from another thread fails with
+ * SYM_ERR_ARG, prefetch(p, DEVICE) from any thread only queues the upload, and another thread's
+ * get that waits for room held by a queued upload waits for the owner's next get or poll. With
  * upload_thread true (a backend whose write may run concurrently with its other calls: host
- * memory, a Vulkan transfer queue) a worker uploads. destroy must not race with other calls.
+ * memory, a Vulkan transfer queue with its own lock) a worker uploads and any thread may get.
+ * destroy must not race with other calls.
  *
  * Ownership: the plan, the backend and the file paths are borrowed and must outlive the manager
  * (paths are copied). Handles borrow the tier's memory until released.
@@ -54,7 +57,9 @@
 #include "tier/tier.h"
 
 /* The arena and staging allocator: bytes of host memory aligned to SYM_PACK_IO_ALIGN, or NULL.
- * Default: anonymous mmap (pages are committed as packs are read in). */
+ * Default: anonymous mmap with MAP_POPULATE, so the whole budget is committed at create and no
+ * page fault lands on the streaming path (first-touch faults cost about 40% of the streaming
+ * rate in bench_tier_io). The Vulkan side will pass pinned host-visible memory here. */
 typedef struct sym_tier_host_mem {
     void *(*alloc)(void *user, size_t bytes);
     void (*free)(void *user, void *ptr, size_t bytes);
@@ -132,7 +137,8 @@ sym_status sym_pack_manager_evict_until(sym_pack_manager *pm, sym_tier tier, uin
 sym_status sym_pack_manager_unload(sym_pack_manager *pm, uint32_t pack_id, sym_tier tier);
 
 /* Engine-thread uploads: runs the queued uploads (of prefetches) now. Returns how many ran.
- * A no-op with upload_thread. Call from the backend's thread. */
+ * Does nothing (0) with upload_thread or on a thread other than the owner. Call it between ops
+ * so that prefetched DEVICE packs are ready before their get. */
 int sym_pack_manager_poll(sym_pack_manager *pm);
 
 /* The fastest tier where pack_id is READY (DISK if none). */

@@ -438,7 +438,7 @@ sym_status sym_residency_prefetch(sym_pack_manager *pm, uint32_t id, int t) {
     pack_state *ps = &pm->packs[id];
     res *r = &ps->r[t];
     if (r->state != ABSENT) {
-        if (r->state == LOADING) r->cancelled = false; /* wanted again */
+        r->cancelled = false; /* wanted again (a running move, or a RAM copy an upload reads) */
         return SYM_OK;
     }
     sym_evict_ctx c = sym_residency_policy_ctx(pm, t);
