@@ -6,7 +6,8 @@
  * set fail at create saying what is needed; Belady moves no more bytes than LRU on the cyclic
  * schedule (fewer when more than one pack fits); random operation sequences; pinned-full tiers
  * fail with SYM_ERR_BUDGET instead of hanging; concurrent gets and prefetches; shutdown with
- * moves in flight. Faults (failing reads and allocations, cancellation, the page cache) are in
+ * moves in flight; the scheduler runs jobs in priority order, honours cancel and reprioritize.
+ * Faults (failing reads and allocations, cancellation, the page cache) are in
  * test_tier_faults.c. Run under ASan and TSan too. */
 #include "tier_util.h"
 
@@ -44,8 +45,9 @@ static void check_budgets(const fixture *fx, sym_pack_manager *pm, const dev_wra
           "%s: RAM high water %llu, capacity %llu, budget %llu", fx->name,
           (unsigned long long)r.high_water_bytes, (unsigned long long)r.capacity_bytes,
           (unsigned long long)o->ram_budget_bytes);
-    CHECK(!hc || atomic_load(&hc->peak) <= o->ram_budget_bytes, "%s: host memory %llu > budget %llu",
-          fx->name, hc ? (unsigned long long)atomic_load(&hc->peak) : 0ull,
+    CHECK(!hc || atomic_load(&hc->peak) <= o->ram_budget_bytes,
+          "%s: host memory %llu > budget %llu", fx->name,
+          hc ? (unsigned long long)atomic_load(&hc->peak) : 0ull,
           (unsigned long long)o->ram_budget_bytes);
     CHECK(d.high_water_bytes <= o->device_budget_bytes && dw->peak_bytes <= o->device_budget_bytes,
           "%s: device high water %llu, allocated %llu, budget %llu", fx->name,
@@ -446,6 +448,112 @@ static void test_shutdown(const fixture *fx) {
     }
 }
 
+/* ---- the scheduler: priority order, cancel, reprioritize ------------------------------------- */
+
+typedef struct gate {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool open;
+    int entered;
+} gate;
+
+static ssize_t gated_pread(void *user, int fd, void *buf, size_t n, off_t off) {
+    gate *g = user;
+    pthread_mutex_lock(&g->mu);
+    g->entered++;
+    pthread_cond_broadcast(&g->cv);
+    while (!g->open)
+        pthread_cond_wait(&g->cv, &g->mu);
+    pthread_mutex_unlock(&g->mu);
+    return pread(fd, buf, n, off);
+}
+
+#define SCHED_N 40
+
+typedef struct order {
+    pthread_mutex_t mu;
+    uint32_t ids[SCHED_N];
+    int n, failed;
+} order;
+
+static void order_done(void *user, const sym_sched_job *job, sym_status st, const char *detail,
+                       uint64_t io_bytes, uint64_t ns) {
+    (void)detail, (void)io_bytes, (void)ns;
+    order *o = user;
+    pthread_mutex_lock(&o->mu);
+    if (o->n < SCHED_N) o->ids[o->n] = job->pack_id;
+    o->n++;
+    o->failed += st != SYM_OK;
+    pthread_mutex_unlock(&o->mu);
+}
+
+static void test_scheduler(const fixture *fx) {
+    uint32_t n = fx->plan->n_packs < SCHED_N ? fx->plan->n_packs : SCHED_N;
+    if (n < 6) return;
+    gate g = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    order ord = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    sym_pack_io *io = NULL;
+    sym_scheduler *s = NULL;
+    CHECK_OK(sym_pack_io_open(fx->plan, fx->paths, 1, SYM_IO_BUFFERED, gated_pread, &g, &io));
+    sym_scheduler_options so = {
+        .plan = fx->plan, .io = io, .n_io_threads = 1, .done = order_done, .done_user = &ord};
+    CHECK_OK(sym_scheduler_create(&so, &s));
+    if (!s) return;
+    void *dst[SCHED_N];
+    uint64_t key[SCHED_N];
+    for (uint32_t i = 0; i < n; i++) {
+        dst[i] = calloc(1, fx->plan->packs[i].buffer_bytes);
+        key[i] = 100 + test_rng_below(&g_rng, 1000) * SCHED_N + i; /* distinct, random order */
+    }
+    sym_sched_job job = {.pack_id = 0, .kind = SYM_SCHED_READ, .key = 0, .host = dst[0]};
+    CHECK_OK(sym_scheduler_submit(s, &job)); /* the worker takes it and blocks in the gate */
+    pthread_mutex_lock(&g.mu);
+    while (g.entered == 0)
+        pthread_cond_wait(&g.cv, &g.mu);
+    pthread_mutex_unlock(&g.mu);
+    for (uint32_t i = 1; i < n; i++) {
+        job = (sym_sched_job){.pack_id = i, .kind = SYM_SCHED_READ, .key = key[i], .host = dst[i]};
+        CHECK_OK(sym_scheduler_submit(s, &job));
+    }
+    CHECK_STATUS(sym_scheduler_submit(s, &job), SYM_ERR_ARG); /* already queued */
+    job.kind = SYM_SCHED_UPLOAD;
+    CHECK_STATUS(sym_scheduler_submit(s, &job), SYM_ERR_ARG); /* no backend */
+    CHECK(sym_scheduler_cancel(s, 2, SYM_SCHED_READ), "cancel of a queued job");
+    CHECK(!sym_scheduler_cancel(s, 0, SYM_SCHED_READ), "cancel of a running job");
+    CHECK(!sym_scheduler_cancel(s, 2, SYM_SCHED_READ), "cancel twice");
+    sym_scheduler_reprioritize(s, 5, SYM_SCHED_READ, 1);
+    uint32_t queued, running;
+    sym_scheduler_depth(s, SYM_SCHED_READ, &queued, &running);
+    CHECK(queued == n - 2 && running == 1, "depth %u queued, %u running", queued, running);
+    pthread_mutex_lock(&g.mu);
+    g.open = true;
+    pthread_cond_broadcast(&g.cv);
+    pthread_mutex_unlock(&g.mu);
+    for (int spin = 0; spin < 10000; spin++) {
+        pthread_mutex_lock(&ord.mu);
+        int done = ord.n;
+        pthread_mutex_unlock(&ord.mu);
+        if (done == (int)n - 1) break;
+        usleep(500);
+    }
+    sym_scheduler_destroy(s);
+    CHECK(ord.n == (int)n - 1 && ord.failed == 0, "%d jobs reported, %d failed", ord.n, ord.failed);
+    /* 0 was running, 5 was raised to key 1, the rest by key; 2 never ran */
+    bool ok = ord.ids[0] == 0 && ord.ids[1] == 5;
+    for (int i = 2; ok && i < ord.n; i++)
+        ok = ord.ids[i] != 2 && (i == 2 || key[ord.ids[i - 1]] < key[ord.ids[i]]);
+    CHECK(ok, "%s: jobs ran out of priority order", fx->name);
+    for (uint32_t i = 0; i < n; i++) {
+        const sym_pack_piece *pc = sym_pack_pieces(fx->plan, &fx->plan->packs[i]);
+        for (uint32_t j = 0; i != 2 && j < fx->plan->packs[i].n_pieces; j++)
+            CHECK(memcmp((char *)dst[i] + pc[j].pack_offset, fx->file + pc[j].file_offset,
+                         pc[j].n_bytes) == 0,
+                  "%s: scheduler read pack %u piece %u wrong", fx->name, i, j);
+        free(dst[i]);
+    }
+    sym_pack_io_close(io);
+}
+
 int main(void) {
     alarm(600); /* a hang is a failure, not a stuck CI job */
     g_rng = test_rng_init("test_tier");
@@ -470,6 +578,7 @@ int main(void) {
     for (int i = 0; i < n; i++) {
         fprintf(stderr, "%s: %u packs, %u uses per token, largest block %llu bytes\n", fx[i].name,
                 fx[i].plan->n_packs, fx[i].plan->n_uses, (unsigned long long)fx[i].need);
+        test_scheduler(&fx[i]);
         test_minimum_budgets(&fx[i]);
         test_cyclic(&fx[i]);
         test_belady_vs_lru(&fx[i]);
