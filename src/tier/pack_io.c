@@ -184,8 +184,7 @@ static sym_status read_at_least(const sym_pack_io *io, const io_file *f, uint32_
         if (r < 0 || (size_t)r > len) {
             int err = r < 0 ? errno : EIO;
             return SYM_FAIL(SYM_ERR_IO, "tier: pack %u: reading '%s' at byte %llu (%zu bytes): %s",
-                            pack_id, f->path, (unsigned long long)(off + got), len,
-                            strerror(err));
+                            pack_id, f->path, (unsigned long long)(off + got), len, strerror(err));
         }
         *io_bytes += (uint64_t)r;
         size_t g = got + (size_t)r;
