@@ -521,6 +521,10 @@ static void test_scheduler(const fixture *fx) {
     CHECK(sym_scheduler_cancel(s, 2, SYM_SCHED_READ), "cancel of a queued job");
     CHECK(!sym_scheduler_cancel(s, 0, SYM_SCHED_READ), "cancel of a running job");
     CHECK(!sym_scheduler_cancel(s, 2, SYM_SCHED_READ), "cancel twice");
+    CHECK(sym_scheduler_queued(s, 3, SYM_SCHED_READ) &&
+              !sym_scheduler_queued(s, 2, SYM_SCHED_READ) &&
+              !sym_scheduler_queued(s, 0, SYM_SCHED_READ),
+          "queued: a queued, a cancelled and a running job");
     sym_scheduler_reprioritize(s, 5, SYM_SCHED_READ, 1);
     uint32_t queued, running;
     sym_scheduler_depth(s, SYM_SCHED_READ, &queued, &running);
