@@ -7,7 +7,8 @@
 // against bank conflicts), so f16 weights and the split activations need no conversion; bf16
 // weights are converted as they are staged (the backend only sends bf16 here when every value
 // fits f16). vec_ok: W rows and w_off are multiples of 8 elements (16-byte loads). Results leave
-// through a 16 x 16 staging block per subgroup, where scale and bias are applied.
+// through a 16 x 16 staging block per subgroup, where scale and bias are applied (and out added
+// with accumulate).
 #extension GL_NV_cooperative_matrix : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #extension GL_KHR_memory_scope_semantics : require
@@ -26,12 +27,13 @@ layout(binding = 1) readonly buffer Scale { float scale_inv[]; };
 layout(binding = 2) readonly buffer W { uint w[]; };
 layout(binding = 2) readonly buffer W4 { uvec4 w4[]; };
 layout(binding = 3) readonly buffer Bias { float bias[]; };
-layout(binding = 4) writeonly buffer Out { float out_[]; };
+layout(binding = 4) buffer Out { float out_[]; };
 
 layout(push_constant) uniform Push { // sym_vk_push_coop
     uint m, n, k, k_pad;
     uint hi_off, lo_off, scale_off, w_off, b_off, out_off;
     uint out_stride, row0, has_bias, use_lo, vec_ok;
+    uint accumulate;
 } p;
 
 shared uvec4 Ah[BM * RS];
@@ -127,7 +129,10 @@ void main() {
                 if (gm >= p.m || gn >= p.n) continue;
                 uint o = p.row0 + gn;
                 float b = p.has_bias != 0u ? bias[p.b_off + o] : 0.0;
-                out_[p.out_off + gm * p.out_stride + o] = Cs[sg * 256u + e] * scale_inv[p.scale_off + gm] + b;
+                uint idx = p.out_off + gm * p.out_stride + o;
+                float v = Cs[sg * 256u + e] * scale_inv[p.scale_off + gm] + b;
+                if (p.accumulate != 0u) v += out_[idx];
+                out_[idx] = v;
             }
             subgroupBarrier(); // the block is read before the next one overwrites it
         }

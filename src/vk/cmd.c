@@ -203,7 +203,7 @@ static sym_status bind_pool_set(sym_vk_cmd *c, const sym_vk_pipeline *p,
         SYM_VK_TRY(vkCreateDescriptorPool(c->d->dev, &ci, NULL, &c->dpools[c->n_dpools]));
         c->n_dpools++;
     }
-    VkWriteDescriptorSet ws[8];
+    VkWriteDescriptorSet ws[SYM_VK_MAX_BINDINGS];
     for (uint32_t i = 0; i < p->n_bindings; i++) {
         ws[i] = w[i];
         ws[i].dstSet = set;
@@ -218,15 +218,15 @@ static sym_status bind_pool_set(sym_vk_cmd *c, const sym_vk_pipeline *p,
 sym_status sym_vk_cmd_dispatch(sym_vk_cmd *c, const sym_vk_pipeline *p, const sym_vk_arg *args,
                                const void *push, uint32_t gx, uint32_t gy, uint32_t gz,
                                double bytes, double flops) {
-    SYM_ASSERT(p->n_bindings <= 8);
+    SYM_ASSERT(p->n_bindings <= SYM_VK_MAX_BINDINGS);
     const uint32_t *maxc = c->d->caps.max_workgroup_count;
     SYM_CHECK(gx <= maxc[0] && gy <= maxc[1] && gz <= maxc[2], SYM_ERR_INTERNAL,
               "vulkan: %s grid %u x %u x %u exceeds the device's limit",
               sym_vk_kernel_name(p->kernel), gx, gy, gz);
     if (gx == 0 || gy == 0 || gz == 0) return SYM_OK;
     SYM_TRY(begin(c));
-    VkDescriptorBufferInfo bi[8];
-    VkWriteDescriptorSet w[8];
+    VkDescriptorBufferInfo bi[SYM_VK_MAX_BINDINGS];
+    VkWriteDescriptorSet w[SYM_VK_MAX_BINDINGS];
     for (uint32_t i = 0; i < p->n_bindings; i++) {
         SYM_ASSERT(args[i].buf && args[i].offset + args[i].range <= args[i].buf->size);
         bi[i] = (VkDescriptorBufferInfo){args[i].buf->buf, args[i].offset, args[i].range};

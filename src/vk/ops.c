@@ -501,6 +501,7 @@ static void vk_destroy(sym_backend *bb) {
     if (b->dev) {
         sym_vk_buffer_destroy(b->dev, b->scratch);
         sym_vk_buffer_destroy(b->dev, b->dummy);
+        sym_vk_buffer_destroy(b->dev, b->counters);
     }
     sym_vk_pipelines_destroy(b->pipes);
     sym_vk_device_close(b->dev);
@@ -532,6 +533,10 @@ static const sym_backend_ops k_vk_ops = {
     .softmax = vk_softmax,
     .argmax = vk_argmax,
     .peak_bytes = vk_peak_bytes,
+    .attn_in = sym_vkb_attn_in,
+    .matmul_add = sym_vkb_matmul_add,
+    .ffn_in = sym_vkb_ffn_in,
+    .norm_matmul = sym_vkb_norm_matmul,
 };
 
 int sym_vk_backend_is(const sym_backend *b) { return b && b->ops == &k_vk_ops; }
@@ -584,7 +589,14 @@ sym_status sym_vk_backend_create(const sym_vk_options *opts, sym_backend **out) 
         SYM_FAIL_GOTO(SYM_ERR_ARG, "vulkan: workgroup size %u exceeds the device's %u", b->wg,
                       c->max_workgroup_invocations);
     b->nr = o.matvec_rows ? (uint32_t)o.matvec_rows : 1;
-    b->use_sg = o.use_subgroups && c->subgroup_arithmetic;
+    {
+        uint32_t sgs = c->subgroup_size ? c->subgroup_size : 1;
+        b->mv_wg = b->wg / sgs * sgs;
+        if (b->mv_wg < sgs) b->mv_wg = sgs;
+        b->mv_nr = o.matvec_rows ? (uint32_t)(o.matvec_rows < 4 ? o.matvec_rows : 4) : 2;
+    }
+    b->use_sg = o.use_subgroups && c->subgroup_arithmetic && c->subgroup_size >= 4 &&
+                b->mv_wg <= c->max_workgroup_invocations;
     b->red_var = c->subgroup_arithmetic ? SYM_VK_VAR_DEFAULT : SYM_VK_VAR_NOSG;
     if (o.use_fp16_math && !b->dev->fp16_enabled)
         SYM_FAIL_GOTO(SYM_ERR_UNSUPPORTED,
@@ -625,6 +637,8 @@ sym_status sym_vk_backend_create(const sym_vk_options *opts, sym_backend **out) 
         .staging_bytes = o.staging_bytes, .push_descriptors = push, .profiling = o.profiling};
     SYM_TRY_GOTO(sym_vk_cmd_create(b->dev, &co, &b->cmd));
     SYM_TRY_GOTO(sym_vk_buffer_create(b->dev, 64, SYM_VK_MEM_DEVICE, &b->dummy));
+    SYM_TRY_GOTO(sym_vk_buffer_create(b->dev, 64 << 10, SYM_VK_MEM_DEVICE, &b->counters));
+    SYM_TRY_GOTO(sym_vk_cmd_zero(b->cmd, b->counters));
     SYM_INFO("vulkan: backend on %s: workgroup %u, matvec rows %u, subgroups %s, fp16 math %s, "
              "cooperative matrix %s, binding limit %llu",
              c->name, b->wg, b->nr, b->use_sg ? "on" : "off", b->fp16 ? "on" : "off",

@@ -17,6 +17,10 @@ typedef struct sym_vkb {
     uint64_t align;         /* minStorageBufferOffsetAlignment (at least 16) */
     uint32_t wg;            /* threads per workgroup of the row/elementwise kernels */
     uint32_t nr;            /* matvec rows per workgroup */
+    uint32_t mv_wg;         /* threads per workgroup of the subgroup kernels (mv*, attention):
+                             * a multiple of the subgroup size */
+    uint32_t mv_nr;         /* mv rows per subgroup */
+    sym_vk_buffer *counters; /* zeroed uints for kernels that count finished workgroups */
     int use_sg;             /* spec constant USE_SUBGROUPS */
     sym_vk_variant red_var; /* variant of kernels with reductions: DEFAULT or NOSG */
     int fp16;               /* fp16 math on (and possible) */
@@ -51,8 +55,23 @@ void sym_vkb_grid(uint64_t n, uint32_t *gx, uint32_t *gy);
 sym_status sym_vkb_check_tensor(const sym_tensor *t, const char *op, const char *what,
                                 sym_dtype type);
 
+/* out (+)= rmsnorm(x, norm, eps) W^T (+ bias); norm NULL: x as it is; norm needs
+ * sym_vkb_mv_ok(T). Checks its arguments. */
+sym_status sym_vkb_matmul_ex(sym_vkb *b, sym_tensor *out, const sym_tensor *x,
+                             const sym_tensor *w, const sym_tensor *bias, const sym_tensor *norm,
+                             float eps, int accumulate);
+/* 1 if n_tok tokens take the subgroup matrix-vector kernels (and the fused norm). */
+int sym_vkb_mv_ok(const sym_vkb *b, uint64_t n_tok);
 void sym_vkb_matmul(sym_backend *bb, sym_tensor *out, const sym_tensor *x, const sym_tensor *w,
                     const sym_tensor *bias);
+void sym_vkb_attn_in(sym_backend *bb, const sym_attn_in_args *a);
+void sym_vkb_matmul_add(sym_backend *bb, sym_tensor *out, const sym_tensor *x,
+                        const sym_tensor *w, sym_tensor *tmp);
+void sym_vkb_ffn_in(sym_backend *bb, sym_tensor *out, const sym_tensor *x, const sym_tensor *norm,
+                    float eps, const sym_tensor *w_gate, const sym_tensor *w_up, sym_tensor *xn,
+                    sym_tensor *up);
+void sym_vkb_norm_matmul(sym_backend *bb, sym_tensor *out, const sym_tensor *x,
+                         const sym_tensor *norm, float eps, const sym_tensor *w, sym_tensor *xn);
 void sym_vkb_attention(sym_backend *bb, sym_tensor *out, const sym_tensor *q, const sym_tensor *k,
                        const sym_tensor *v, int n_head, int n_head_kv, int head_dim, int pos0,
                        float scale);

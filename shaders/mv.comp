@@ -1,0 +1,56 @@
+#version 450
+// mv (matrix-vector, n_tok <= 8, devices with subgroup arithmetic): out[t][row0 + r] =
+// sum_i xn[t][i] W[r][i] (+ bias[row0 + r]) (+ out[t][row0 + r] with ACCUMULATE: the residual
+// add fused), xn = x, or with NORM rmsnorm(x, g, eps) computed on the fly. One subgroup per NDR
+// rows, RPW rows per workgroup; lanes stride along the rows with 16-byte loads (mv.glsl) and the
+// sums meet in subgroupAdd: no shared memory, no barriers.
+#include "common.glsl"
+layout(local_size_x_id = 0) in;
+layout(constant_id = 4) const uint NDR = 2; // rows per subgroup
+layout(constant_id = 5) const uint RPW = 8; // rows per workgroup
+
+layout(binding = 2) readonly buffer W { uint w[]; };
+layout(binding = 2) readonly buffer W4 { uvec4 w4[]; };
+layout(binding = 3) readonly buffer Bias { float bias[]; };
+layout(binding = 4) buffer Out { float out_[]; };
+
+#define MV_W4(r, m, i) w4[i]
+#define MV_W1(r, m, i) w[i]
+#include "mv.glsl"
+
+layout(push_constant) uniform Push { // sym_vk_push_mv
+    uint n_in, n_rows, n_tok, x_off, g_off, w_off, b_off, out_off;
+    uint out_stride, row0, flags;
+    float eps;
+} p;
+
+const uint F_BIAS = 1u, F_ACCUMULATE = 2u, F_NORM = 4u, F_VEC = 8u;
+
+void main() {
+    bool norm = (p.flags & F_NORM) != 0u, vec = (p.flags & F_VEC) != 0u;
+    uint wg_row = lin_group() * RPW;
+    for (uint rb = gl_SubgroupID * NDR; rb < RPW; rb += gl_NumSubgroups * NDR) {
+        uint r0 = wg_row + rb;
+        if (r0 >= p.n_rows) break; // uniform in the subgroup
+        uint ndr = min(NDR, min(RPW - rb, p.n_rows - r0));
+        [[unroll]] for (uint r = 0u; r < NDR; r++) {
+            dr_mat[r] = 0u;
+            dr_base[r] = p.w_off + (r0 + min(r, ndr - 1u)) * p.n_in;
+        }
+        mv_dot(p.n_in, p.n_tok, p.x_off, p.g_off, norm, vec, ndr);
+        mv_reduce(p.n_in, p.n_tok, norm, p.eps);
+        if (gl_SubgroupInvocationID != 0u) continue;
+        [[unroll]] for (uint r = 0u; r < NDR; r++) {
+            if (r >= ndr) break;
+            uint o = p.row0 + r0 + r;
+            float b = (p.flags & F_BIAS) != 0u ? bias[p.b_off + o] : 0.0;
+            [[unroll]] for (uint t = 0u; t < MAXT; t++) {
+                if (t >= p.n_tok) break;
+                uint idx = p.out_off + t * p.out_stride + o;
+                float v = acc[r * MAXT + t] * ss[t] + b;
+                if ((p.flags & F_ACCUMULATE) != 0u) v += out_[idx];
+                out_[idx] = v;
+            }
+        }
+    }
+}

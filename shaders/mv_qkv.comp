@@ -1,0 +1,125 @@
+#version 450
+// mv_qkv (the attention block's input for n_tok <= 8, devices with subgroup arithmetic):
+// xn = rmsnorm(x, g, eps) on the fly (NORM); q, k, v = xn Wq^T, xn Wk^T, xn Wv^T (+ biases);
+// RoPE on q and k (rope.comp's angle and rotation); q -> q_out (f32), k and v -> the caches at
+// their token's row, converted to CDTYPE as store_rows.comp does. One subgroup per RoPE pair of
+// rows (two dot rows of mv.glsl; V rows are paired the same way), RPW pairs per workgroup.
+// 16-bit cache elements are written with atomicAnd/atomicOr on their word: the two halves of a
+// word may belong to pairs of different subgroups (neox layout).
+#include "common.glsl"
+layout(local_size_x_id = 0) in;
+const uint NDR = 2u;
+layout(constant_id = 5) const uint RPW = 8;    // pairs per workgroup
+layout(constant_id = 7) const uint CDTYPE = 1; // cache type
+
+layout(binding = 2) readonly buffer Wq { uint wq[]; };
+layout(binding = 2) readonly buffer Wq4 { uvec4 wq4[]; };
+layout(binding = 3) readonly buffer Wk { uint wk[]; };
+layout(binding = 3) readonly buffer Wk4 { uvec4 wk4[]; };
+layout(binding = 4) readonly buffer Wv { uint wv[]; };
+layout(binding = 4) readonly buffer Wv4 { uvec4 wv4[]; };
+layout(binding = 5) readonly buffer Bq { float bq[]; };
+layout(binding = 6) readonly buffer Bk { float bk[]; };
+layout(binding = 7) readonly buffer Bv { float bv[]; };
+layout(binding = 8) writeonly buffer QOut { float q_out[]; };
+layout(binding = 9) buffer KCache { uint kc[]; };
+layout(binding = 10) buffer VCache { uint vc[]; };
+layout(binding = 11) readonly buffer Freq { float freq[]; };
+
+uvec4 w_load4(uint m, uint i) {
+    if (m == 0u) return wq4[i];
+    if (m == 1u) return wk4[i];
+    return wv4[i];
+}
+uint w_load1(uint m, uint i) {
+    if (m == 0u) return wq[i];
+    if (m == 1u) return wk[i];
+    return wv[i];
+}
+#define MV_W4(r, m, i) w_load4(m, i)
+#define MV_W1(r, m, i) w_load1(m, i)
+#include "mv.glsl"
+
+layout(push_constant) uniform Push { // sym_vk_push_mv_qkv
+    uint n_in, n_tok, x_off, g_off, wq_off, wk_off, wv_off, bq_off, bk_off, bv_off;
+    uint q_off, q_stride, kc_off, vc_off, kv_stride;
+    uint n_head, n_head_kv, head_dim, pos0, freq_off, flags;
+    float eps, freq_scale;
+} p;
+
+const uint F_NORM = 4u, F_VEC = 8u, F_NEOX = 16u, F_BQ = 32u, F_BK = 64u, F_BV = 128u;
+
+float bias_of(uint m, uint r) {
+    if (m == 0u) return (p.flags & F_BQ) != 0u ? bq[p.bq_off + r] : 0.0;
+    if (m == 1u) return (p.flags & F_BK) != 0u ? bk[p.bk_off + r] : 0.0;
+    return (p.flags & F_BV) != 0u ? bv[p.bv_off + r] : 0.0;
+}
+
+void cache_store(uint m, uint e, float v) {
+    if (CDTYPE == DT_F32) {
+        if (m == 1u)
+            kc[e] = floatBitsToUint(v);
+        else
+            vc[e] = floatBitsToUint(v);
+        return;
+    }
+    uint sh = (e & 1u) * 16u, bits = f32_to_type(v, CDTYPE) << sh;
+    uint keep = sh == 0u ? 0xffff0000u : 0x0000ffffu;
+    if (m == 1u) {
+        atomicAnd(kc[e >> 1], keep);
+        atomicOr(kc[e >> 1], bits);
+    } else {
+        atomicAnd(vc[e >> 1], keep);
+        atomicOr(vc[e >> 1], bits);
+    }
+}
+
+void main() {
+    bool norm = (p.flags & F_NORM) != 0u, vec = (p.flags & F_VEC) != 0u;
+    bool neox = (p.flags & F_NEOX) != 0u;
+    uint half_ = p.head_dim / 2u;
+    uint q_pairs = p.n_head * half_, kv_pairs = p.n_head_kv * half_;
+    uint n_pairs = q_pairs + 2u * kv_pairs;
+    uint first = lin_group() * RPW, last = min(first + RPW, n_pairs);
+    for (uint pr = first + gl_SubgroupID; pr < last; pr += gl_NumSubgroups) {
+        uint m = 0u, j = pr;
+        if (j >= q_pairs) {
+            j -= q_pairs;
+            m = 1u;
+            if (j >= kv_pairs) {
+                j -= kv_pairs;
+                m = 2u;
+            }
+        }
+        uint h = j / half_, i = j % half_;
+        uint r0 = h * p.head_dim + (neox ? i : 2u * i);
+        uint r1 = r0 + (neox ? half_ : 1u);
+        uint off = m == 0u ? p.wq_off : (m == 1u ? p.wk_off : p.wv_off);
+        dr_mat[0] = m;
+        dr_mat[1] = m;
+        dr_base[0] = off + r0 * p.n_in;
+        dr_base[1] = off + r1 * p.n_in;
+        mv_dot(p.n_in, p.n_tok, p.x_off, p.g_off, norm, vec, 2u);
+        mv_reduce(p.n_in, p.n_tok, norm, p.eps);
+        if (gl_SubgroupInvocationID != 0u) continue;
+        float b0 = bias_of(m, r0), b1 = bias_of(m, r1);
+        [[unroll]] for (uint t = 0u; t < MAXT; t++) {
+            if (t >= p.n_tok) break;
+            float a = acc[t] * ss[t] + b0, b = acc[MAXT + t] * ss[t] + b1;
+            if (m < 2u) {
+                vec2 cs = rope_cos_sin(int(p.pos0 + t), p.freq_scale, freq[p.freq_off + i]);
+                float ra = a * cs.x - b * cs.y, rb = a * cs.y + b * cs.x;
+                a = ra;
+                b = rb;
+            }
+            if (m == 0u) {
+                q_out[p.q_off + t * p.q_stride + r0] = a;
+                q_out[p.q_off + t * p.q_stride + r1] = b;
+            } else {
+                uint e = (m == 1u ? p.kc_off : p.vc_off) + t * p.kv_stride;
+                cache_store(m, e + r0, a);
+                cache_store(m, e + r1, b);
+            }
+        }
+    }
+}
