@@ -421,8 +421,10 @@ static void test_attn_in(sym_backend *vk, test_rng *r, double tol16) {
 }
 
 static void test_ffn_in(sym_backend *vk, test_rng *r, double tol16) {
+    /* (a single output of a short row can be all cancellation: the relative measure needs
+     * several outputs to see the scale) */
     static const int shapes[][3] = {{1, 1000, 37}, {3, 257, 130}, {8, 64, 300}, {12, 96, 40},
-                                    {1, 8, 1}};
+                                    {1, 8, 24}};
     for (int ti = 0; ti < 3; ti++)
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
             int T = shapes[s][0], K = shapes[s][1], F = shapes[s][2];

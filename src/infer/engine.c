@@ -200,6 +200,7 @@ void sym_engine_close(sym_engine *e) {
     sym_free(e);
 }
 
+sym_backend *sym_engine_backend(sym_engine *e) { return e->backend; }
 const char *sym_engine_backend_name(const sym_engine *e) { return e->backend_name; }
 const char *sym_engine_device_name(const sym_engine *e) { return e->device_name; }
 int sym_n_vocab(const sym_engine *e) { return sym_model_hparams(e->model)->n_vocab; }

@@ -5,6 +5,7 @@
 #define SYM_INFER_ENGINE_H
 
 #include "base/config.h"
+#include "infer/ops.h"
 #include "symbiote.h"
 
 typedef struct sym_engine_params {
@@ -22,6 +23,10 @@ typedef struct sym_engine_params {
 
 void sym_engine_params_init(sym_engine_params *p);
 sym_status sym_engine_open_params(const sym_engine_params *p, sym_engine **out);
+
+/* The backend the engine runs on (owned by the engine; valid until sym_engine_close), for tools
+ * that ask a backend for more than ops.h offers (profiles, device probes). */
+sym_backend *sym_engine_backend(sym_engine *e);
 
 /* Name of the backend in use ("cpu", "vulkan") and a one-line device description. */
 const char *sym_engine_backend_name(const sym_engine *e);

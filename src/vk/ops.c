@@ -2,6 +2,7 @@
  * elementwise ops (embed, rmsnorm, rope, store_rows, silu_mul, add, softmax, argmax). Matrix
  * products are in ops_matmul.c, attention in ops_attn.c. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/alloc.h"
@@ -553,6 +554,10 @@ int sym_vk_backend_profile(const sym_backend *b, sym_vk_profile_entry *out, int 
 
 void sym_vk_backend_profile_reset(sym_backend *b) { sym_vk_cmd_profile_reset(sym_vkb_of(b)->cmd); }
 
+sym_status sym_vk_backend_set_profiling(sym_backend *b, int on) {
+    return sym_vk_cmd_set_profiling(sym_vkb_of(b)->cmd, on);
+}
+
 void sym_vk_backend_stats(const sym_backend *b, sym_vk_cmd_stats *out) {
     sym_vk_cmd_get_stats(((const sym_vkb *)b)->cmd, out);
 }
@@ -633,8 +638,15 @@ sym_status sym_vk_backend_create(const sym_vk_options *opts, sym_backend **out) 
                       (unsigned long long)b->max_range);
     int push = b->dev->push_descriptor_enabled && !o.force_descriptor_pool;
     SYM_TRY_GOTO(sym_vk_pipelines_create(b->dev, push, o.pipeline_cache_dir, &b->pipes));
-    sym_vk_cmd_options co = {
-        .staging_bytes = o.staging_bytes, .push_descriptors = push, .profiling = o.profiling};
+    int every = o.submit_every;
+    if (every == 0) {
+        const char *env = getenv("SYM_VK_SUBMIT_EVERY");
+        every = env && *env ? atoi(env) : 32;
+    }
+    sym_vk_cmd_options co = {.staging_bytes = o.staging_bytes,
+                             .push_descriptors = push,
+                             .profiling = o.profiling,
+                             .submit_every = every > 0 ? every : 0};
     SYM_TRY_GOTO(sym_vk_cmd_create(b->dev, &co, &b->cmd));
     SYM_TRY_GOTO(sym_vk_buffer_create(b->dev, 64, SYM_VK_MEM_DEVICE, &b->dummy));
     SYM_TRY_GOTO(sym_vk_buffer_create(b->dev, 64 << 10, SYM_VK_MEM_DEVICE, &b->counters));

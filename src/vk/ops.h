@@ -41,6 +41,9 @@ typedef struct sym_vk_options {
     const char *pipeline_cache_dir; /* NULL: $XDG_CACHE_HOME/symbiote or ~/.cache/symbiote;
                                      * "": no on-disk cache */
     uint64_t staging_bytes;         /* host->device staging ring (0: 64 MiB) */
+    int submit_every;               /* dispatches per submission inside a batch, so that the
+                                     * GPU runs while the host records the rest (0: 32, or
+                                     * $SYM_VK_SUBMIT_EVERY; -1: one submission per batch) */
     uint64_t max_binding_bytes;     /* cap on one descriptor's range below the device's
                                      * maxStorageBufferRange (0: the device's); tests use it to make
                                      * small tensors take the sliced paths */
@@ -65,6 +68,8 @@ int sym_vk_backend_uses_coopmat(const sym_backend *b);
 /* Per-kernel GPU time (profiling on): see sym_vk_cmd_profile. */
 int sym_vk_backend_profile(const sym_backend *b, sym_vk_profile_entry *out, int cap);
 void sym_vk_backend_profile_reset(sym_backend *b);
+/* Profiling on or off at run time (see sym_vk_cmd_set_profiling). */
+sym_status sym_vk_backend_set_profiling(sym_backend *b, int on);
 void sym_vk_backend_stats(const sym_backend *b, sym_vk_cmd_stats *out);
 
 #endif

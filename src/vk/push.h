@@ -154,4 +154,10 @@ typedef struct sym_vk_push_rows {
 } sym_vk_push_rows;
 SYM_VK_PUSH_CHECK(sym_vk_push_rows, 4);
 
+/* probe_read: reads n16 uvec4 from src_off (in uvec4); writes sink only if the fold == magic. */
+typedef struct sym_vk_push_probe {
+    uint32_t n16, src_off, magic;
+} sym_vk_push_probe;
+SYM_VK_PUSH_CHECK(sym_vk_push_probe, 3);
+
 #endif

@@ -46,6 +46,14 @@ bool cli_parse_double(const char *flag, const char *s, double lo, double hi, dou
  * code (1 without a device). For `symbiote devices` and `symbiote info --devices`. */
 int cli_print_devices(int json);
 
+/* The Vulkan backend's per-kernel GPU times (profile.c): a table (kernel, calls, total ms, % of
+ * GPU time, ms per unit of work — per = units, e.g. tokens — and the achieved GB/s and TFLOP/s
+ * of the kernels' nominal bytes and flops), or the same as a JSON array. */
+struct sym_engine;
+struct json_object;
+void cli_print_profile(FILE *f, struct sym_engine *e, const char *title, double per);
+struct json_object *cli_profile_json(struct sym_engine *e, double per);
+
 /* Commands: each in its own cmd_*.c file, receiving argv after the command name. */
 int cmd_config(int argc, char **argv);
 int cmd_run(int argc, char **argv);
