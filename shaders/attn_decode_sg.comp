@@ -62,19 +62,23 @@ void main() {
     }
 
     for (uint p0 = start + sg * PB; p0 < end; p0 += NSG * PB) { // uniform in the subgroup
-        float s[PB * GB];
+        // K and V rows of the step's positions, all loads issued before any is used; positions
+        // past the end read the last valid row (finite) and weigh 0
+        float kk[PB * DPL], vv[PB * DPL];
         [[unroll]] for (uint j = 0u; j < PB; j++) {
-            uint pos = p0 + j;
-            float kk[DPL];
-            uint kb = p.k_off + pos * p.kv_stride + kvh * D + d0;
-            [[unroll]] for (uint i = 0u; i < DPL; i++)
-                kk[i] = pos < end && d0 + i < D ? k_at(kb + i) : 0.0;
-            [[unroll]] for (uint g = 0u; g < GB; g++) {
-                float d = 0.0;
-                [[unroll]] for (uint i = 0u; i < DPL; i++) d += qv[g * DPL + i] * kk[i];
-                s[j * GB + g] = subgroupAdd(d);
+            uint row = (min(p0 + j, end - 1u)) * p.kv_stride + kvh * D + d0;
+            [[unroll]] for (uint i = 0u; i < DPL; i++) {
+                kk[j * DPL + i] = d0 + i < D ? k_at(p.k_off + row + i) : 0.0;
+                vv[j * DPL + i] = d0 + i < D ? v_at(p.v_off + row + i) : 0.0;
             }
         }
+        float s[PB * GB];
+        [[unroll]] for (uint j = 0u; j < PB; j++)
+            [[unroll]] for (uint g = 0u; g < GB; g++) {
+                float d = 0.0;
+                [[unroll]] for (uint i = 0u; i < DPL; i++) d += qv[g * DPL + i] * kk[j * DPL + i];
+                s[j * GB + g] = subgroupAdd(d);
+            }
         [[unroll]] for (uint g = 0u; g < GB; g++) {
             float mx = m[g];
             [[unroll]] for (uint j = 0u; j < PB; j++)
@@ -84,19 +88,10 @@ void main() {
             [[unroll]] for (uint i = 0u; i < DPL; i++) o[g * DPL + i] *= alpha;
             [[unroll]] for (uint j = 0u; j < PB; j++) {
                 float pr = p0 + j < end ? exp(s[j * GB + g] - mx) : 0.0;
-                s[j * GB + g] = pr;
                 l[g] += pr;
+                [[unroll]] for (uint i = 0u; i < DPL; i++) o[g * DPL + i] += pr * vv[j * DPL + i];
             }
             m[g] = mx;
-        }
-        [[unroll]] for (uint j = 0u; j < PB; j++) {
-            uint pos = p0 + j;
-            if (pos >= end) break;
-            uint vb = p.v_off + pos * p.kv_stride + kvh * D + d0;
-            [[unroll]] for (uint i = 0u; i < DPL; i++) {
-                float vv = d0 + i < D ? v_at(vb + i) : 0.0;
-                [[unroll]] for (uint g = 0u; g < GB; g++) o[g * DPL + i] += s[j * GB + g] * vv;
-            }
         }
     }
 

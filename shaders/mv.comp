@@ -1,13 +1,13 @@
 #version 450
 // mv (matrix-vector, n_tok <= 8, devices with subgroup arithmetic): out[t][row0 + r] =
 // sum_i xn[t][i] W[r][i] (+ bias[row0 + r]) (+ out[t][row0 + r] with ACCUMULATE: the residual
-// add fused), xn = x, or with NORM rmsnorm(x, g, eps) computed on the fly. One subgroup per NDR
-// rows, RPW rows per workgroup; lanes stride along the rows with 16-byte loads (mv.glsl) and the
-// sums meet in subgroupAdd: no shared memory, no barriers.
+// add fused), xn = x, or with NORM rmsnorm(x, g, eps) computed on the fly. A group of KS
+// subgroups per block of NDR rows, RPW blocks per workgroup; lanes stride along the rows with
+// 16-byte loads (mv.glsl) and the sums meet in subgroupAdd (and shared memory when KS > 1).
 #include "common.glsl"
 layout(local_size_x_id = 0) in;
 layout(constant_id = 4) const uint NDR = 2; // rows per subgroup
-layout(constant_id = 5) const uint RPW = 8; // rows per workgroup
+layout(constant_id = 5) const uint RPW = 4; // blocks of NDR rows per workgroup
 
 layout(binding = 2) readonly buffer W { uint w[]; };
 layout(binding = 2) readonly buffer W4 { uvec4 w4[]; };
@@ -28,18 +28,19 @@ const uint F_BIAS = 1u, F_ACCUMULATE = 2u, F_NORM = 4u, F_VEC = 8u;
 
 void main() {
     bool norm = (p.flags & F_NORM) != 0u, vec = (p.flags & F_VEC) != 0u;
-    uint wg_row = lin_group() * RPW;
-    for (uint rb = gl_SubgroupID * NDR; rb < RPW; rb += gl_NumSubgroups * NDR) {
-        uint r0 = wg_row + rb;
-        if (r0 >= p.n_rows) break; // uniform in the subgroup
-        uint ndr = min(NDR, min(RPW - rb, p.n_rows - r0));
+    uint wg_row = lin_group() * RPW * NDR, ng = mv_n_groups();
+    uint n_it = (RPW + ng - 1u) / ng; // the same for every group: mv_reduce has barriers
+    for (uint it = 0u; it < n_it; it++) {
+        uint blk = it * ng + mv_group();
+        uint r0 = wg_row + blk * NDR;
+        uint ndr = blk < RPW && r0 < p.n_rows ? min(NDR, p.n_rows - r0) : 0u;
         [[unroll]] for (uint r = 0u; r < NDR; r++) {
             dr_mat[r] = 0u;
-            dr_base[r] = p.w_off + (r0 + min(r, ndr - 1u)) * p.n_in;
+            dr_base[r] = p.w_off + (r0 + min(r, max(ndr, 1u) - 1u)) * p.n_in;
         }
-        mv_dot(p.n_in, p.n_tok, p.x_off, p.g_off, norm, vec, ndr);
+        mv_dot(p.n_in, p.n_tok, p.x_off, p.g_off, norm, vec, ndr, mv_lane(), KS * gl_SubgroupSize);
         mv_reduce(p.n_in, p.n_tok, norm, p.eps);
-        if (gl_SubgroupInvocationID != 0u) continue;
+        if (!mv_leader()) continue;
         [[unroll]] for (uint r = 0u; r < NDR; r++) {
             if (r >= ndr) break;
             uint o = p.row0 + r0 + r;

@@ -1,8 +1,8 @@
 #version 450
 // mv_gate (the MLP's first half for n_tok <= 8, devices with subgroup arithmetic):
 // out[t][r] = silu(xn[t] . Wg[r]) * (xn[t] . Wu[r]) with xn = rmsnorm(x, g, eps) computed on the
-// fly (NORM; else xn = x). One subgroup per row (both matrices: two dot rows of mv.glsl), RPW
-// rows per workgroup; the SiLU is silu_mul.comp's.
+// fly (NORM; else xn = x). A group of KS subgroups per row (both matrices: two dot rows of
+// mv.glsl), RPW rows per workgroup; the SiLU is silu_mul.comp's.
 #include "common.glsl"
 layout(local_size_x_id = 0) in;
 const uint NDR = 2u;
@@ -28,15 +28,20 @@ const uint F_NORM = 4u, F_VEC = 8u;
 
 void main() {
     bool norm = (p.flags & F_NORM) != 0u, vec = (p.flags & F_VEC) != 0u;
-    uint first = lin_group() * RPW, last = min(first + RPW, p.n_rows);
-    for (uint row = first + gl_SubgroupID; row < last; row += gl_NumSubgroups) {
+    uint first = lin_group() * RPW, ng = mv_n_groups();
+    uint n_it = (RPW + ng - 1u) / ng; // the same for every group: mv_reduce has barriers
+    for (uint it = 0u; it < n_it; it++) {
+        uint k = it * ng + mv_group(), row = first + k;
+        bool live = k < RPW && row < p.n_rows;
+        uint rr = live ? row : 0u;
         dr_mat[0] = 0u;
         dr_mat[1] = 1u;
-        dr_base[0] = p.wg_off + row * p.n_in;
-        dr_base[1] = p.wu_off + row * p.n_in;
-        mv_dot(p.n_in, p.n_tok, p.x_off, p.g_off, norm, vec, 2u);
+        dr_base[0] = p.wg_off + rr * p.n_in;
+        dr_base[1] = p.wu_off + rr * p.n_in;
+        mv_dot(p.n_in, p.n_tok, p.x_off, p.g_off, norm, vec, live ? 2u : 0u, mv_lane(),
+               KS * gl_SubgroupSize);
         mv_reduce(p.n_in, p.n_tok, norm, p.eps);
-        if (gl_SubgroupInvocationID != 0u) continue;
+        if (!live || !mv_leader()) continue;
         [[unroll]] for (uint t = 0u; t < MAXT; t++) {
             if (t >= p.n_tok) break;
             float gt = acc[t] * ss[t], ut = acc[MAXT + t] * ss[t];

@@ -2,8 +2,9 @@
 // mv_qkv (the attention block's input for n_tok <= 8, devices with subgroup arithmetic):
 // xn = rmsnorm(x, g, eps) on the fly (NORM); q, k, v = xn Wq^T, xn Wk^T, xn Wv^T (+ biases);
 // RoPE on q and k (rope.comp's angle and rotation); q -> q_out (f32), k and v -> the caches at
-// their token's row, converted to CDTYPE as store_rows.comp does. One subgroup per RoPE pair of
-// rows (two dot rows of mv.glsl; V rows are paired the same way), RPW pairs per workgroup.
+// their token's row, converted to CDTYPE as store_rows.comp does. A group of KS subgroups per
+// RoPE pair of rows (two dot rows of mv.glsl; V rows are paired the same way), RPW pairs per
+// workgroup.
 // 16-bit cache elements are written with atomicAnd/atomicOr on their word: the two halves of a
 // word may belong to pairs of different subgroups (neox layout).
 #include "common.glsl"
@@ -80,9 +81,12 @@ void main() {
     uint half_ = p.head_dim / 2u;
     uint q_pairs = p.n_head * half_, kv_pairs = p.n_head_kv * half_;
     uint n_pairs = q_pairs + 2u * kv_pairs;
-    uint first = lin_group() * RPW, last = min(first + RPW, n_pairs);
-    for (uint pr = first + gl_SubgroupID; pr < last; pr += gl_NumSubgroups) {
-        uint m = 0u, j = pr;
+    uint first = lin_group() * RPW, ng = mv_n_groups();
+    uint n_it = (RPW + ng - 1u) / ng; // the same for every group: mv_reduce has barriers
+    for (uint it = 0u; it < n_it; it++) {
+        uint kk = it * ng + mv_group(), pr = first + kk;
+        bool live = kk < RPW && pr < n_pairs;
+        uint m = 0u, j = live ? pr : 0u;
         if (j >= q_pairs) {
             j -= q_pairs;
             m = 1u;
@@ -99,9 +103,10 @@ void main() {
         dr_mat[1] = m;
         dr_base[0] = off + r0 * p.n_in;
         dr_base[1] = off + r1 * p.n_in;
-        mv_dot(p.n_in, p.n_tok, p.x_off, p.g_off, norm, vec, 2u);
+        mv_dot(p.n_in, p.n_tok, p.x_off, p.g_off, norm, vec, live ? 2u : 0u, mv_lane(),
+               KS * gl_SubgroupSize);
         mv_reduce(p.n_in, p.n_tok, norm, p.eps);
-        if (gl_SubgroupInvocationID != 0u) continue;
+        if (!live || !mv_leader()) continue;
         float b0 = bias_of(m, r0), b1 = bias_of(m, r1);
         [[unroll]] for (uint t = 0u; t < MAXT; t++) {
             if (t >= p.n_tok) break;

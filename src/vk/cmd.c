@@ -13,7 +13,7 @@
 #define MAX_TIMED  2048 /* timed dispatches per batch (2 queries each) */
 #define POOL_SETS  512  /* descriptor sets per pool (pool path) */
 #define MAX_POOLS  64
-#define N_CB       4  /* command buffers in flight within one batch */
+#define N_CB       16 /* command buffers in flight within one batch */
 
 typedef struct range {
     VkBuffer buf;

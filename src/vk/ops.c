@@ -114,6 +114,14 @@ sym_vk_spec sym_vkb_spec(const sym_vkb *b, uint32_t wg, sym_dtype dtype) {
     return s;
 }
 
+sym_vk_spec sym_vkb_mv_spec(const sym_vkb *b, sym_dtype dtype, uint32_t *n_groups) {
+    sym_vk_spec s = sym_vkb_spec(b, b->mv_wg, dtype);
+    s.v[8] = b->mv_u;
+    s.v[9] = b->mv_ks;
+    *n_groups = b->mv_wg / b->dev->caps.subgroup_size / b->mv_ks;
+    return s;
+}
+
 void sym_vkb_grid(uint64_t n, uint32_t *gx, uint32_t *gy) {
     if (n <= 65535) {
         *gx = (uint32_t)n;
@@ -599,6 +607,9 @@ sym_status sym_vk_backend_create(const sym_vk_options *opts, sym_backend **out) 
         b->mv_wg = b->wg / sgs * sgs;
         if (b->mv_wg < sgs) b->mv_wg = sgs;
         b->mv_nr = o.matvec_rows ? (uint32_t)(o.matvec_rows < 4 ? o.matvec_rows : 4) : 2;
+        b->mv_u = o.mv_unroll > 0 ? (uint32_t)(o.mv_unroll < 8 ? o.mv_unroll : 8) : 4;
+        b->mv_ks = o.mv_split > 0 ? (uint32_t)o.mv_split : 1;
+        while (b->mv_ks > 1 && (b->mv_wg / sgs) % b->mv_ks) b->mv_ks /= 2;
     }
     b->use_sg = o.use_subgroups && c->subgroup_arithmetic && c->subgroup_size >= 4 &&
                 b->mv_wg <= c->max_workgroup_invocations;
@@ -641,7 +652,7 @@ sym_status sym_vk_backend_create(const sym_vk_options *opts, sym_backend **out) 
     int every = o.submit_every;
     if (every == 0) {
         const char *env = getenv("SYM_VK_SUBMIT_EVERY");
-        every = env && *env ? atoi(env) : 32;
+        every = env && *env ? atoi(env) : 16;
     }
     sym_vk_cmd_options co = {.staging_bytes = o.staging_bytes,
                              .push_descriptors = push,

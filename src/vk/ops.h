@@ -25,7 +25,10 @@ typedef struct sym_vk_options {
     int force_integrated;    /* prefer an integrated GPU over a discrete one */
     int workgroup_size;      /* threads per workgroup of the row and elementwise kernels
                               * (1..maxComputeWorkGroupInvocations; 0: 128) */
-    int matvec_rows;         /* output rows per matrix-vector workgroup (1..8; 0: 1) */
+    int matvec_rows;         /* output rows per matrix-vector workgroup (1..8; 0: 1); with
+                              * subgroups, rows per group of the mv kernels (1..4; 0: 2) */
+    int mv_split;            /* subgroups sharing each row of the mv kernels (1, 2, 4; 0: 1) */
+    int mv_unroll;           /* 16-byte loads in flight per lane in the mv kernels (1..8; 0: 4) */
     int use_subgroups;       /* 1 (default): subgroup reductions where the device has them */
     int use_fp16_math;       /* 1: f16 arithmetic where it pays (needs shaderFloat16); 0 default */
     int use_coopmat;         /* 1 (default): cooperative-matrix GEMM where the device offers it */
@@ -42,7 +45,7 @@ typedef struct sym_vk_options {
                                      * "": no on-disk cache */
     uint64_t staging_bytes;         /* host->device staging ring (0: 64 MiB) */
     int submit_every;               /* dispatches per submission inside a batch, so that the
-                                     * GPU runs while the host records the rest (0: 32, or
+                                     * GPU runs while the host records the rest (0: 16, or
                                      * $SYM_VK_SUBMIT_EVERY; -1: one submission per batch) */
     uint64_t max_binding_bytes;     /* cap on one descriptor's range below the device's
                                      * maxStorageBufferRange (0: the device's); tests use it to make

@@ -115,8 +115,8 @@ static sym_status decode(sym_vkb *b, const attn_args *a) {
 /* One dispatch (attn_decode_sg): K/V bound whole, partial states joined by the last workgroup
  * of each (kv head, head group, token). Returns SYM_ERR_UNSUPPORTED (nothing recorded, no
  * message) for shapes it does not take; decode() handles those. */
-#define SG_TARGET_WORKGROUPS 512 /* enough to cover a large GPU's multiprocessors twice over */
-#define SG_MIN_CHUNK         64  /* positions: below this, chunks cost more than they save */
+#define SG_TARGET_WORKGROUPS 1024 /* several per multiprocessor of a large GPU: each workgroup's
+                                   * chain of dependent loads is short */
 #define SG_COUNTERS          16384
 
 static sym_status decode_sg(sym_vkb *b, const attn_args *a) {
@@ -131,7 +131,8 @@ static sym_status decode_sg(sym_vkb *b, const attn_args *a) {
     uint64_t n_hgroups = (group + gb - 1) / gb;
     uint64_t per_chunk = a->HKV * n_hgroups * a->T;
     uint64_t n_chunks = per_chunk >= SG_TARGET_WORKGROUPS ? 1 : SG_TARGET_WORKGROUPS / per_chunk;
-    uint64_t max_chunks = (a->n_pos + SG_MIN_CHUNK - 1) / SG_MIN_CHUNK;
+    uint64_t min_chunk = (uint64_t)nsg * 4; /* one step of 4 positions per subgroup */
+    uint64_t max_chunks = (a->n_pos + min_chunk - 1) / min_chunk;
     if (n_chunks > max_chunks) n_chunks = max_chunks;
     if (n_chunks > 65535) n_chunks = 65535;
     uint64_t chunk_len = (a->n_pos + n_chunks - 1) / n_chunks;

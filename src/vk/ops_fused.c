@@ -109,9 +109,9 @@ static sym_status attn_in(sym_vkb *b, const sym_attn_in_args *a) {
     SYM_TRY(sym_vkb_bind(b, a->v_cache, p0 * row, (p0 + T) * row, 1, &args[10], &pc.vc_off));
     pc.flags |= SYM_VK_MV_NORM | (vec ? SYM_VK_MV_VEC : 0) | (a->neox ? SYM_VK_MV_NEOX : 0);
 
-    uint32_t nsg = b->mv_wg / b->dev->caps.subgroup_size;
-    sym_vk_spec spec = sym_vkb_spec(b, b->mv_wg, a->wq->type);
-    spec.v[5] = nsg * ((b->mv_nr + 1) / 2); /* pairs per workgroup */
+    uint32_t n_groups;
+    sym_vk_spec spec = sym_vkb_mv_spec(b, a->wq->type, &n_groups);
+    spec.v[5] = n_groups * ((b->mv_nr + 1) / 2); /* pairs per workgroup */
     spec.v[6] = (uint32_t)a->norm->type;
     spec.v[7] = (uint32_t)a->k_cache->type;
     const sym_vk_pipeline *p;
@@ -161,9 +161,9 @@ static sym_status ffn_in(sym_vkb *b, sym_tensor *out, const sym_tensor *x, const
     SYM_TRY(sym_vkb_bind(b, out, 0, T * (uint64_t)out->n_cols * 4, 1, &args[4], &pc.out_off));
     vec = vec && w_aligned(wg, pc.wg_off) && w_aligned(wu, pc.wu_off);
     pc.flags = SYM_VK_MV_NORM | (vec ? SYM_VK_MV_VEC : 0);
-    uint32_t nsg = b->mv_wg / b->dev->caps.subgroup_size;
-    sym_vk_spec spec = sym_vkb_spec(b, b->mv_wg, wg->type);
-    spec.v[5] = nsg * ((b->mv_nr + 1) / 2); /* rows per workgroup */
+    uint32_t n_groups;
+    sym_vk_spec spec = sym_vkb_mv_spec(b, wg->type, &n_groups);
+    spec.v[5] = n_groups * ((b->mv_nr + 1) / 2); /* rows per workgroup */
     spec.v[6] = (uint32_t)norm->type;
     const sym_vk_pipeline *p;
     SYM_TRY(sym_vk_pipeline_get(b->pipes, SYM_VK_K_MV_GATE, SYM_VK_VAR_DEFAULT, &spec, &p));

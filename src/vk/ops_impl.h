@@ -19,7 +19,9 @@ typedef struct sym_vkb {
     uint32_t nr;            /* matvec rows per workgroup */
     uint32_t mv_wg;         /* threads per workgroup of the subgroup kernels (mv*, attention):
                              * a multiple of the subgroup size */
-    uint32_t mv_nr;         /* mv rows per subgroup */
+    uint32_t mv_nr;         /* mv rows per group of subgroups */
+    uint32_t mv_ks;         /* subgroups per group (sharing the rows) */
+    uint32_t mv_u;          /* 16-byte loads in flight per lane */
     sym_vk_buffer *counters; /* zeroed uints for kernels that count finished workgroups */
     int use_sg;             /* spec constant USE_SUBGROUPS */
     sym_vk_variant red_var; /* variant of kernels with reductions: DEFAULT or NOSG */
@@ -49,6 +51,8 @@ uint64_t sym_vkb_rows_per_binding(const sym_vkb *b, uint64_t row_bytes);
 sym_status sym_vkb_scratch(sym_vkb *b, uint64_t bytes, sym_vk_buffer **out);
 /* Spec constants with the common ones filled (wg, subgroups, fp16, dtype). */
 sym_vk_spec sym_vkb_spec(const sym_vkb *b, uint32_t wg, sym_dtype dtype);
+/* The same for the mv kernels (mv_wg, unroll, split); *n_groups: groups per workgroup. */
+sym_vk_spec sym_vkb_mv_spec(const sym_vkb *b, sym_dtype dtype, uint32_t *n_groups);
 /* Splits n workgroups into a grid within the device's per-dimension limit (x <= 65535). */
 void sym_vkb_grid(uint64_t n, uint32_t *gx, uint32_t *gy);
 /* Checks that t is a device tensor of this backend with the given dtype (SYM_DT_COUNT: any). */

@@ -102,10 +102,12 @@ static sym_status matvec(sym_vkb *b, sym_tensor *out, const sym_tensor *x, const
 static sym_status mv(sym_vkb *b, sym_tensor *out, const sym_tensor *x, const sym_tensor *w,
                      const sym_tensor *bias, const sym_tensor *norm, float eps, int accumulate,
                      const mm_plan *pl) {
-    sym_vk_spec spec = sym_vkb_spec(b, b->mv_wg, w->type);
+    uint32_t n_groups;
+    sym_vk_spec spec = sym_vkb_mv_spec(b, w->type, &n_groups);
     spec.v[4] = b->mv_nr;
-    spec.v[5] = b->mv_wg / b->dev->caps.subgroup_size * b->mv_nr; /* rows per workgroup */
+    spec.v[5] = n_groups; /* blocks of mv_nr rows per workgroup: one per group */
     spec.v[6] = norm ? (uint32_t)norm->type : 0;
+    uint32_t rows_per_wg = n_groups * b->mv_nr;
     const sym_vk_pipeline *p;
     SYM_TRY(sym_vk_pipeline_get(b->pipes, SYM_VK_K_MV, SYM_VK_VAR_DEFAULT, &spec, &p));
     uint64_t w_align = w->type == SYM_DT_F32 ? 4 : 8;
@@ -133,7 +135,7 @@ static sym_status mv(sym_vkb *b, sym_tensor *out, const sym_tensor *x, const sym
             pc.flags |= (bias ? SYM_VK_MV_BIAS : 0) | (accumulate ? SYM_VK_MV_ACCUMULATE : 0) |
                         (vec ? SYM_VK_MV_VEC : 0);
             uint32_t gx, gy;
-            sym_vkb_grid((o1 - o0 + spec.v[5] - 1) / spec.v[5], &gx, &gy);
+            sym_vkb_grid((o1 - o0 + rows_per_wg - 1) / rows_per_wg, &gx, &gy);
             double bytes = (double)(o1 - o0) * (double)(pl->K * pl->es + tc * 4) +
                            (double)tc * (double)pl->K * 4;
             SYM_TRY(sym_vk_cmd_dispatch(b->cmd, p, a, &pc, gx, gy, 1, bytes,
