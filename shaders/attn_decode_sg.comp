@@ -17,6 +17,7 @@ layout(constant_id = 6) const uint SGS = 32; // the device's subgroup size (SPIR
 const uint NSG = WG / SGS;
 const uint DPL = (D + SGS - 1u) / SGS; // dimensions per lane
 const uint PB = 4u;                    // positions per subgroup step
+const uint MAX_CHUNKS = 16u;           // chunks of one (kv head, head group, token): ops_attn.c
 
 layout(binding = 0) readonly buffer Q { float q[]; };
 layout(binding = 1) readonly buffer K { uint k[]; };
@@ -51,6 +52,7 @@ void main() {
     uint d0 = lane * DPL; // this lane's first dimension
 
     float qv[GB * DPL], o[GB * DPL], m[GB], l[GB];
+    // (the host keeps chunk_len <= MAX_CHUNKS chunks' worth; see ops_attn.c)
     [[unroll]] for (uint g = 0u; g < GB; g++) {
         m[g] = -1.0 / 0.0;
         l[g] = 0.0;
@@ -61,15 +63,30 @@ void main() {
         }
     }
 
-    for (uint p0 = start + sg * PB; p0 < end; p0 += NSG * PB) { // uniform in the subgroup
-        // K and V rows of the step's positions, all loads issued before any is used; positions
-        // past the end read the last valid row (finite) and weigh 0
-        float kk[PB * DPL], vv[PB * DPL];
-        [[unroll]] for (uint j = 0u; j < PB; j++) {
-            uint row = (min(p0 + j, end - 1u)) * p.kv_stride + kvh * D + d0;
-            [[unroll]] for (uint i = 0u; i < DPL; i++) {
-                kk[j * DPL + i] = d0 + i < D ? k_at(p.k_off + row + i) : 0.0;
-                vv[j * DPL + i] = d0 + i < D ? v_at(p.v_off + row + i) : 0.0;
+    // K and V rows of a step's PB positions (past the end: the last valid row, finite, weighing
+    // 0); the next step's rows are loaded before the current step is used (software pipelining)
+    float kk[PB * DPL], vv[PB * DPL], kn[PB * DPL], vn[PB * DPL];
+    uint p0 = start + sg * PB;
+    [[unroll]] for (uint j = 0u; j < PB; j++) {
+        uint row = min(min(p0 + j, end - 1u), n_pos - 1u) * p.kv_stride + kvh * D + d0;
+        [[unroll]] for (uint i = 0u; i < DPL; i++) {
+            kn[j * DPL + i] = p0 < end && d0 + i < D ? k_at(p.k_off + row + i) : 0.0;
+            vn[j * DPL + i] = p0 < end && d0 + i < D ? v_at(p.v_off + row + i) : 0.0;
+        }
+    }
+    for (; p0 < end; p0 += NSG * PB) { // uniform in the subgroup
+        [[unroll]] for (uint i = 0u; i < PB * DPL; i++) {
+            kk[i] = kn[i];
+            vv[i] = vn[i];
+        }
+        uint p1 = p0 + NSG * PB;
+        if (p1 < end) {
+            [[unroll]] for (uint j = 0u; j < PB; j++) {
+                uint row = min(p1 + j, end - 1u) * p.kv_stride + kvh * D + d0;
+                [[unroll]] for (uint i = 0u; i < DPL; i++) {
+                    kn[j * DPL + i] = d0 + i < D ? k_at(p.k_off + row + i) : 0.0;
+                    vn[j * DPL + i] = d0 + i < D ? v_at(p.v_off + row + i) : 0.0;
+                }
             }
         }
         float s[PB * GB];
@@ -139,20 +156,27 @@ void main() {
     barrier();
     if (!sh_last) return; // uniform
     memoryBarrierBuffer();
-    // chunk 0 always holds position 0, so the maximum is finite; empty chunks weigh 0
+    // chunk 0 always holds position 0, so the maximum is finite; empty chunks weigh 0. At most
+    // MAX_CHUNKS chunks, unrolled so that their loads are in flight together.
     for (uint e = tid; e < n_g * D; e += WG) {
         uint g = e / D, d = e % D;
         uint h = kvh * group + g0 + g;
         uint base = p.part_off + (t * p.n_head + h) * p.n_chunks * part_stride;
+        float mc[MAX_CHUNKS], lc[MAX_CHUNKS], oc[MAX_CHUNKS];
+        [[unroll]] for (uint cc = 0u; cc < MAX_CHUNKS; cc++) {
+            uint b = base + min(cc, p.n_chunks - 1u) * part_stride;
+            mc[cc] = cc < p.n_chunks ? part[b + D] : -1.0 / 0.0;
+            lc[cc] = part[b + D + 1u];
+            oc[cc] = part[b + d];
+        }
         float M = -1.0 / 0.0;
-        for (uint cc = 0u; cc < p.n_chunks; cc++) M = max(M, part[base + cc * part_stride + D]);
+        [[unroll]] for (uint cc = 0u; cc < MAX_CHUNKS; cc++) M = max(M, mc[cc]);
         float L = 0.0, O = 0.0;
-        for (uint cc = 0u; cc < p.n_chunks; cc++) {
-            float mc = part[base + cc * part_stride + D];
-            if (mc == -1.0 / 0.0) continue;
-            float w = exp(mc - M);
-            L += w * part[base + cc * part_stride + D + 1u];
-            O += w * part[base + cc * part_stride + d];
+        [[unroll]] for (uint cc = 0u; cc < MAX_CHUNKS; cc++) {
+            if (mc[cc] == -1.0 / 0.0) continue;
+            float w = exp(mc[cc] - M);
+            L += w * lc[cc];
+            O += w * oc[cc];
         }
         out_[p.out_off + t * p.out_stride + h * D + d] = O / L;
     }

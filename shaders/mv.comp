@@ -17,6 +17,11 @@ layout(binding = 4) buffer Out { float out_[]; };
 #define MV_W4(r, m, i) w4[i]
 #define MV_W1(r, m, i) w[i]
 #include "mv.glsl"
+#define MV_N_IN p.n_in
+#define MV_N_TOK p.n_tok
+#define MV_X_OFF p.x_off
+#define MV_G_OFF p.g_off
+#define MV_EPS p.eps
 
 layout(push_constant) uniform Push { // sym_vk_push_mv
     uint n_in, n_rows, n_tok, x_off, g_off, w_off, b_off, out_off;
@@ -27,22 +32,22 @@ layout(push_constant) uniform Push { // sym_vk_push_mv
 const uint F_BIAS = 1u, F_ACCUMULATE = 2u, F_NORM = 4u, F_VEC = 8u;
 
 void main() {
-    bool norm = (p.flags & F_NORM) != 0u, vec = (p.flags & F_VEC) != 0u;
+    bool mv_norm = (p.flags & F_NORM) != 0u, mv_vec = (p.flags & F_VEC) != 0u;
     uint wg_row = lin_group() * RPW * NDR, ng = mv_n_groups();
-    uint n_it = (RPW + ng - 1u) / ng; // the same for every group: mv_reduce has barriers
+    uint n_it = (RPW + ng - 1u) / ng; // the same for every group: mv_item has barriers
     for (uint it = 0u; it < n_it; it++) {
         uint blk = it * ng + mv_group();
         uint r0 = wg_row + blk * NDR;
-        uint ndr = blk < RPW && r0 < p.n_rows ? min(NDR, p.n_rows - r0) : 0u;
+        uint mv_ndr = blk < RPW && r0 < p.n_rows ? min(NDR, p.n_rows - r0) : 0u;
+        uint dr_mat[NDR], dr_base[NDR];
         [[unroll]] for (uint r = 0u; r < NDR; r++) {
             dr_mat[r] = 0u;
-            dr_base[r] = p.w_off + (r0 + min(r, max(ndr, 1u) - 1u)) * p.n_in;
+            dr_base[r] = p.w_off + (r0 + min(r, max(mv_ndr, 1u) - 1u)) * p.n_in;
         }
-        mv_dot(p.n_in, p.n_tok, p.x_off, p.g_off, norm, vec, ndr, mv_lane(), KS * gl_SubgroupSize);
-        mv_reduce(p.n_in, p.n_tok, norm, p.eps);
+#include "mv_item.glsl"
         if (!mv_leader()) continue;
         [[unroll]] for (uint r = 0u; r < NDR; r++) {
-            if (r >= ndr) break;
+            if (r >= mv_ndr) break;
             uint o = p.row0 + r0 + r;
             float b = (p.flags & F_BIAS) != 0u ? bias[p.b_off + o] : 0.0;
             [[unroll]] for (uint t = 0u; t < MAXT; t++) {

@@ -18,6 +18,11 @@ layout(binding = 4) writeonly buffer Out { float out_[]; };
 #define MV_W4(r, m, i) ((r) == 0u ? wg4[i] : wu4[i])
 #define MV_W1(r, m, i) ((r) == 0u ? wg[i] : wu[i])
 #include "mv.glsl"
+#define MV_N_IN p.n_in
+#define MV_N_TOK p.n_tok
+#define MV_X_OFF p.x_off
+#define MV_G_OFF p.g_off
+#define MV_EPS p.eps
 
 layout(push_constant) uniform Push { // sym_vk_push_mv_gate
     uint n_in, n_rows, n_tok, x_off, g_off, wg_off, wu_off, out_off, out_stride, flags;
@@ -27,20 +32,20 @@ layout(push_constant) uniform Push { // sym_vk_push_mv_gate
 const uint F_NORM = 4u, F_VEC = 8u;
 
 void main() {
-    bool norm = (p.flags & F_NORM) != 0u, vec = (p.flags & F_VEC) != 0u;
+    bool mv_norm = (p.flags & F_NORM) != 0u, mv_vec = (p.flags & F_VEC) != 0u;
     uint first = lin_group() * RPW, ng = mv_n_groups();
-    uint n_it = (RPW + ng - 1u) / ng; // the same for every group: mv_reduce has barriers
+    uint n_it = (RPW + ng - 1u) / ng; // the same for every group: mv_item has barriers
     for (uint it = 0u; it < n_it; it++) {
         uint k = it * ng + mv_group(), row = first + k;
         bool live = k < RPW && row < p.n_rows;
         uint rr = live ? row : 0u;
+        uint mv_ndr = live ? 2u : 0u;
+        uint dr_mat[NDR], dr_base[NDR];
         dr_mat[0] = 0u;
         dr_mat[1] = 1u;
         dr_base[0] = p.wg_off + rr * p.n_in;
         dr_base[1] = p.wu_off + rr * p.n_in;
-        mv_dot(p.n_in, p.n_tok, p.x_off, p.g_off, norm, vec, live ? 2u : 0u, mv_lane(),
-               KS * gl_SubgroupSize);
-        mv_reduce(p.n_in, p.n_tok, norm, p.eps);
+#include "mv_item.glsl"
         if (!live || !mv_leader()) continue;
         [[unroll]] for (uint t = 0u; t < MAXT; t++) {
             if (t >= p.n_tok) break;

@@ -40,6 +40,11 @@ uint w_load1(uint m, uint i) {
 #define MV_W4(r, m, i) w_load4(m, i)
 #define MV_W1(r, m, i) w_load1(m, i)
 #include "mv.glsl"
+#define MV_N_IN p.n_in
+#define MV_N_TOK p.n_tok
+#define MV_X_OFF p.x_off
+#define MV_G_OFF p.g_off
+#define MV_EPS p.eps
 
 layout(push_constant) uniform Push { // sym_vk_push_mv_qkv
     uint n_in, n_tok, x_off, g_off, wq_off, wk_off, wv_off, bq_off, bk_off, bv_off;
@@ -76,13 +81,13 @@ void cache_store(uint m, uint e, float v) {
 }
 
 void main() {
-    bool norm = (p.flags & F_NORM) != 0u, vec = (p.flags & F_VEC) != 0u;
+    bool mv_norm = (p.flags & F_NORM) != 0u, mv_vec = (p.flags & F_VEC) != 0u;
     bool neox = (p.flags & F_NEOX) != 0u;
     uint half_ = p.head_dim / 2u;
     uint q_pairs = p.n_head * half_, kv_pairs = p.n_head_kv * half_;
     uint n_pairs = q_pairs + 2u * kv_pairs;
     uint first = lin_group() * RPW, ng = mv_n_groups();
-    uint n_it = (RPW + ng - 1u) / ng; // the same for every group: mv_reduce has barriers
+    uint n_it = (RPW + ng - 1u) / ng; // the same for every group: mv_item has barriers
     for (uint it = 0u; it < n_it; it++) {
         uint kk = it * ng + mv_group(), pr = first + kk;
         bool live = kk < RPW && pr < n_pairs;
@@ -99,13 +104,13 @@ void main() {
         uint r0 = h * p.head_dim + (neox ? i : 2u * i);
         uint r1 = r0 + (neox ? half_ : 1u);
         uint off = m == 0u ? p.wq_off : (m == 1u ? p.wk_off : p.wv_off);
+        uint mv_ndr = live ? 2u : 0u;
+        uint dr_mat[NDR], dr_base[NDR];
         dr_mat[0] = m;
         dr_mat[1] = m;
         dr_base[0] = off + r0 * p.n_in;
         dr_base[1] = off + r1 * p.n_in;
-        mv_dot(p.n_in, p.n_tok, p.x_off, p.g_off, norm, vec, live ? 2u : 0u, mv_lane(),
-               KS * gl_SubgroupSize);
-        mv_reduce(p.n_in, p.n_tok, norm, p.eps);
+#include "mv_item.glsl"
         if (!live || !mv_leader()) continue;
         float b0 = bias_of(m, r0), b1 = bias_of(m, r1);
         [[unroll]] for (uint t = 0u; t < MAXT; t++) {

@@ -652,7 +652,7 @@ sym_status sym_vk_backend_create(const sym_vk_options *opts, sym_backend **out) 
     int every = o.submit_every;
     if (every == 0) {
         const char *env = getenv("SYM_VK_SUBMIT_EVERY");
-        every = env && *env ? atoi(env) : 16;
+        every = env && *env ? atoi(env) : 32;
     }
     sym_vk_cmd_options co = {.staging_bytes = o.staging_bytes,
                              .push_descriptors = push,

@@ -45,7 +45,7 @@ typedef struct sym_vk_options {
                                      * "": no on-disk cache */
     uint64_t staging_bytes;         /* host->device staging ring (0: 64 MiB) */
     int submit_every;               /* dispatches per submission inside a batch, so that the
-                                     * GPU runs while the host records the rest (0: 16, or
+                                     * GPU runs while the host records the rest (0: 32, or
                                      * $SYM_VK_SUBMIT_EVERY; -1: one submission per batch) */
     uint64_t max_binding_bytes;     /* cap on one descriptor's range below the device's
                                      * maxStorageBufferRange (0: the device's); tests use it to make

@@ -115,8 +115,10 @@ static sym_status decode(sym_vkb *b, const attn_args *a) {
 /* One dispatch (attn_decode_sg): K/V bound whole, partial states joined by the last workgroup
  * of each (kv head, head group, token). Returns SYM_ERR_UNSUPPORTED (nothing recorded, no
  * message) for shapes it does not take; decode() handles those. */
-#define SG_TARGET_WORKGROUPS 1024 /* several per multiprocessor of a large GPU: each workgroup's
-                                   * chain of dependent loads is short */
+#define SG_TARGET_WORKGROUPS 1024 /* several per multiprocessor of a large GPU */
+#define SG_MAX_CHUNKS        16   /* MAX_CHUNKS of attn_decode_sg.comp: the last workgroup
+                                   * joins that many partial states with their loads in flight */
+#define SG_MAX_CHUNK_LEN     256  /* longer contexts: decode() (its own combine dispatch) */
 #define SG_COUNTERS          16384
 
 static sym_status decode_sg(sym_vkb *b, const attn_args *a) {
@@ -134,9 +136,10 @@ static sym_status decode_sg(sym_vkb *b, const attn_args *a) {
     uint64_t min_chunk = (uint64_t)nsg * 4; /* one step of 4 positions per subgroup */
     uint64_t max_chunks = (a->n_pos + min_chunk - 1) / min_chunk;
     if (n_chunks > max_chunks) n_chunks = max_chunks;
-    if (n_chunks > 65535) n_chunks = 65535;
+    if (n_chunks > SG_MAX_CHUNKS) n_chunks = SG_MAX_CHUNKS;
     uint64_t chunk_len = (a->n_pos + n_chunks - 1) / n_chunks;
     n_chunks = (a->n_pos + chunk_len - 1) / chunk_len;
+    if (chunk_len > SG_MAX_CHUNK_LEN) return SYM_ERR_UNSUPPORTED;
     uint64_t part_bytes = n_chunks > 1 ? a->T * a->H * n_chunks * (a->D + 2) * 4 : 16;
     if (part_bytes > U || per_chunk > SG_COUNTERS || a->HKV * n_hgroups > 65535)
         return SYM_ERR_UNSUPPORTED;
