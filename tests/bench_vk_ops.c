@@ -47,7 +47,7 @@ static int hot_run(sym_backend *b, void (*op)(sym_backend *, void *), void *ctx,
     return 0;
 }
 
-static int g_tile[4];
+static int g_tile[4], g_warps[2];
 
 static int g_split, g_unroll, g_nosg; /* mv kernel shape; 1: the no-subgroup matvec */
 
@@ -55,6 +55,7 @@ static sym_backend *make(int wg, int nr, int coop, int fp16) {
     sym_vk_options o;
     sym_vk_options_init(&o);
     memcpy(o.coop_tile, g_tile, sizeof g_tile);
+    memcpy(o.coop_warps, g_warps, sizeof g_warps);
     o.mv_split = g_split;
     o.mv_unroll = g_unroll;
     o.use_subgroups = !g_nosg;
@@ -315,19 +316,24 @@ int main(int argc, char **argv) {
     bench_matmul(b, "gemm", gv, SYM_DT_F16, T, K1, N1, 1, &r);
     bench_matmul(b, "gemm", gv, SYM_DT_BF16, T, K1, N1, 1, &r);
     if (coop) { /* cooperative-matrix tile shapes: SM SN PAD BK8 */
-        static const int tiles[][4] = {{2, 2, 0, 4}, {2, 2, 1, 4}, {4, 4, 1, 4}, {4, 2, 1, 4},
-                                       {2, 4, 1, 4}, {4, 4, 1, 8}, {4, 2, 1, 8}, {4, 4, 0, 8}};
-        for (int t = 0; t < 8; t++) {
+        /* SM SN PAD BK8, subgroups WM x WN */
+        static const int tiles[][6] = {{2, 2, 1, 4, 2, 4}, {2, 2, 1, 4, 2, 2}, {2, 4, 1, 4, 2, 2},
+                                       {2, 2, 1, 4, 4, 2}, {4, 2, 1, 4, 2, 2}, {2, 4, 1, 4, 2, 4},
+                                       {4, 2, 1, 4, 2, 4}, {2, 2, 1, 8, 2, 4}, {2, 2, 0, 4, 2, 4},
+                                       {4, 4, 1, 4, 2, 2}, {2, 2, 1, 4, 4, 4}, {1, 2, 1, 4, 4, 2}};
+        for (int t = 0; t < 12; t++) {
             memcpy(g_tile, tiles[t], sizeof g_tile);
+            memcpy(g_warps, tiles[t] + 4, sizeof g_warps);
             sym_backend *v = make(0, 0, 1, 0);
             if (!v) continue;
             char name[40];
-            snprintf(name, sizeof name, "coopmat tile %d %d %d %d", tiles[t][0], tiles[t][1],
-                     tiles[t][2], tiles[t][3]);
+            snprintf(name, sizeof name, "coop %d %d %d %d / %dx%d", tiles[t][0], tiles[t][1],
+                     tiles[t][2], tiles[t][3], tiles[t][4], tiles[t][5]);
             bench_matmul(v, "gemm", name, SYM_DT_F16, T, K1, N1, 1, &r);
             v->ops->destroy(v);
         }
         memset(g_tile, 0, sizeof g_tile);
+        memset(g_warps, 0, sizeof g_warps);
     }
     bench_attention(b, 1, 32, 8, 128, big ? 8192 : 1024, big ? 8191 : 1023, &r);
     bench_attention(b, 1, 32, 32, 128, 640, 639, &r); /* llama2-7b at the benchmark's end */

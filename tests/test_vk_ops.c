@@ -675,16 +675,20 @@ int main(void) {
     }
 
     if (coop) { /* every cooperative-matrix tile shape the benchmark compares, on the edge cases */
-        static const int tiles[][4] = {{2, 2, 0, 4}, {2, 2, 1, 4}, {4, 4, 1, 4},
-                                       {4, 2, 1, 8}, {2, 4, 2, 2}, {1, 1, 1, 6}};
-        for (int t = 0; t < 6; t++) {
+        static const int tiles[][6] = {{2, 2, 0, 4, 2, 4}, {2, 2, 1, 4, 2, 2}, {4, 4, 1, 4, 1, 1},
+                                       {4, 2, 1, 8, 1, 2}, {2, 4, 2, 2, 2, 1}, {1, 1, 1, 6, 4, 2},
+                                       {2, 2, 1, 4, 4, 2}, {4, 2, 1, 4, 2, 2}};
+        for (int t = 0; t < 8; t++) {
             sym_vk_options_init(&o);
             o.pipeline_cache_dir = SYM_BUILD_DIR "/vk-cache";
             memcpy(o.coop_tile, tiles[t], sizeof o.coop_tile);
+            memcpy(o.coop_warps, tiles[t] + 4, sizeof o.coop_warps);
             CHECK_OK(sym_vk_backend_create(&o, &vk));
+            CHECK(sym_vk_backend_uses_coopmat(vk), "coopmat tile %d not used", t);
             char name[64];
-            snprintf(name, sizeof name, "coopmat tile %d %d %d %d", tiles[t][0], tiles[t][1],
-                     tiles[t][2], tiles[t][3]);
+            snprintf(name, sizeof name, "coopmat tile %d %d %d %d, subgroups %d x %d",
+                     tiles[t][0], tiles[t][1], tiles[t][2], tiles[t][3], tiles[t][4],
+                     tiles[t][5]);
             g_suite = name;
             test_matmul(vk, &r, 1e-5);
             CHECK_OK(vk->ops->sync(vk));

@@ -622,20 +622,25 @@ sym_status sym_vk_backend_create(const sym_vk_options *opts, sym_backend **out) 
     b->fp16 = o.use_fp16_math && c->subgroup_arithmetic;
     b->coopmat =
         b->dev->coopmat_enabled && c->subgroup_size == 32 && c->max_workgroup_invocations >= 128;
-    /* fastest of the shapes measured on an H100 (docs/VULKAN.md): 29 TFLOP/s, 2 2 1 4: 24 */
-    static const uint32_t k_coop_default[4] = {2, 4, 1, 4};
+    /* default shape: 8 subgroups of 32 x 32 (2 x 4 subgroups, 2 x 2 blocks), a 64 x 128 tile */
+    static const uint32_t k_coop_default[4] = {2, 2, 1, 4}, k_warps_default[2] = {2, 4};
     for (int i = 0; i < 4; i++)
         b->coop_tile[i] = o.coop_tile[0] ? (uint32_t)o.coop_tile[i] : k_coop_default[i];
+    for (int i = 0; i < 2; i++)
+        b->coop_warps[i] = o.coop_warps[0] ? (uint32_t)o.coop_warps[i] : k_warps_default[i];
     {
         uint32_t sm = b->coop_tile[0], sn = b->coop_tile[1], pad = b->coop_tile[2],
-                 bk8 = b->coop_tile[3];
-        if (sm < 1 || sm > 4 || sn < 1 || sn > 4 || pad > 2 || bk8 < 2 || bk8 > 8 || bk8 % 2)
-            SYM_FAIL_GOTO(SYM_ERR_ARG, "vulkan: bad cooperative-matrix tile %u %u %u %u", sm, sn,
-                          pad, bk8);
-        uint32_t shared = (2 * 32 * sm + 32 * sn) * (bk8 + pad) * 16 + 4096;
-        if (b->coopmat && shared > c->max_shared_bytes) {
-            SYM_WARN("vulkan: cooperative-matrix tile needs %u bytes of shared memory; not used",
-                     shared);
+                 bk8 = b->coop_tile[3], wm = b->coop_warps[0], wn = b->coop_warps[1];
+        if (sm < 1 || sm > 4 || sn < 1 || sn > 4 || pad > 2 || bk8 < 2 || bk8 > 8 || bk8 % 2 ||
+            wm < 1 || wn < 1 || wm * wn > 8)
+            SYM_FAIL_GOTO(SYM_ERR_ARG, "vulkan: bad cooperative-matrix tile %u %u %u %u / %u %u",
+                          sm, sn, pad, bk8, wm, wn);
+        uint32_t shared = (2 * 16 * sm * wm + 16 * sn * wn) * (bk8 + pad) * 16 + wm * wn * 1024;
+        if (b->coopmat && (shared > c->max_shared_bytes ||
+                           32 * wm * wn > c->max_workgroup_invocations)) {
+            SYM_WARN("vulkan: cooperative-matrix tile needs %u bytes of shared memory and %u "
+                     "threads; not used",
+                     shared, 32 * wm * wn);
             b->coopmat = 0;
         }
     }

@@ -28,6 +28,7 @@ typedef struct sym_vkb {
     int fp16;               /* fp16 math on (and possible) */
     int coopmat;            /* cooperative-matrix GEMM usable */
     uint32_t coop_tile[4];  /* SM, SN, PAD, BK8 (spec constants 4..7 of matmul_coop) */
+    uint32_t coop_warps[2]; /* WM, WN (spec constants 8, 9) */
     sym_vk_buffer *scratch; /* GEMM split rows, attention partials; grows */
     sym_vk_buffer *dummy;   /* bound where a kernel's optional tensor is absent */
     sym_status err;         /* latched error of an op (SYM_OK if none) */

@@ -188,10 +188,13 @@ static sym_status gemm_coop(sym_vkb *b, sym_tensor *out, const sym_tensor *x, co
     const sym_vk_pipeline *ps, *pm;
     sym_vk_spec spec = sym_vkb_spec(b, b->wg, SYM_DT_F32);
     SYM_TRY(sym_vk_pipeline_get(b->pipes, SYM_VK_K_GEMM_SPLIT, b->red_var, &spec, &ps));
-    spec = sym_vkb_spec(b, 128, w->type);
+    spec = sym_vkb_spec(b, 32 * b->coop_warps[0] * b->coop_warps[1], w->type);
     for (int i = 0; i < 4; i++)
         spec.v[4 + i] = b->coop_tile[i];
-    uint64_t bm = 32 * b->coop_tile[0], bn = 32 * b->coop_tile[1];
+    spec.v[8] = b->coop_warps[0];
+    spec.v[9] = b->coop_warps[1];
+    uint64_t bm = 16 * b->coop_tile[0] * b->coop_warps[0];
+    uint64_t bn = 16 * b->coop_tile[1] * b->coop_warps[1];
     SYM_TRY(sym_vk_pipeline_get(b->pipes, SYM_VK_K_MATMUL_COOP, SYM_VK_VAR_DEFAULT, &spec, &pm));
     for (uint64_t t0 = 0; t0 < pl->T; t0 += pl->tc) {
         uint64_t tc = pl->T - t0 < pl->tc ? pl->T - t0 : pl->tc;
