@@ -7,7 +7,6 @@
 // live in the kernel's own registers: arrays passed to functions would not).
 const uint MAXT = 8u;
 layout(constant_id = 6) const uint NDTYPE = 0;
-layout(constant_id = 8) const uint MV_U = 4; // 8-element steps in flight per lane
 layout(constant_id = 9) const uint KS = 1;   // subgroups sharing each group of dot rows
 const uint MV_MAX_SG = WG / 4u;              // subgroups are at least 4 wide here (vk/ops.c)
 shared float mv_red[MV_MAX_SG * (NDR + 1u) * MAXT];

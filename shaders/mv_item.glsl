@@ -9,63 +9,50 @@
 // after which the group's first subgroup holds the sums and ss[t] the RMSNorm factor of token
 // t (1 without norm). Every invocation of the workgroup must reach it (barriers when KS > 1).
 // vec: the group's lanes take interleaved 8-element steps (one uvec4 of a 16-bit W, two of an
-// f32 W), MV_U steps' loads issued before their use; else single elements.
+// f32 W); else single elements.
 float acc[NDR * MAXT], ss[MAXT];
 {
     uint lane_ = mv_lane(), step_ = KS * gl_SubgroupSize;
     [[unroll]] for (uint t = 0u; t < MAXT; t++) ss[t] = 0.0;
     [[unroll]] for (uint j = 0u; j < NDR * MAXT; j++) acc[j] = 0.0;
     if (mv_ndr > 0u && mv_vec) {
+        // one 8-element step per iteration, the loads under plain conditions (a select would
+        // load past the rows): the shape of matvec.comp's loop, which streams best
         uint n8 = MV_N_IN / 8u;
-        for (uint i0 = lane_; i0 < n8; i0 += MV_U * step_) {
-            uvec4 wa[MV_U * NDR], wb[MV_U * NDR];
-            [[unroll]] for (uint u = 0u; u < MV_U; u++) {
-                uint i = i0 + u * step_;
-                [[unroll]] for (uint r = 0u; r < NDR; r++) {
-                    bool ok = r < mv_ndr && i < n8;
+        for (uint i = lane_; i < n8; i += step_) {
+            vec4 g0 = vec4(1.0), g1 = vec4(1.0);
+            if (mv_norm) {
+                if (NDTYPE == DT_F32) {
+                    g0 = uintBitsToFloat(g4[MV_G_OFF / 4u + 2u * i]);
+                    g1 = uintBitsToFloat(g4[MV_G_OFF / 4u + 2u * i + 1u]);
+                } else {
+                    unpack8(g4[MV_G_OFF / 8u + i], NDTYPE, g0, g1);
+                }
+            }
+            vec4 w0[NDR], w1[NDR];
+            [[unroll]] for (uint r = 0u; r < NDR; r++) {
+                w0[r] = vec4(0.0);
+                w1[r] = vec4(0.0);
+                if (r < mv_ndr) {
                     if (DTYPE == DT_F32) {
-                        wa[u * NDR + r] = ok ? MV_W4(r, dr_mat[r], dr_base[r] / 4u + 2u * i) : uvec4(0u);
-                        wb[u * NDR + r] = ok ? MV_W4(r, dr_mat[r], dr_base[r] / 4u + 2u * i + 1u) : uvec4(0u);
+                        w0[r] = uintBitsToFloat(MV_W4(r, dr_mat[r], dr_base[r] / 4u + 2u * i));
+                        w1[r] = uintBitsToFloat(MV_W4(r, dr_mat[r], dr_base[r] / 4u + 2u * i + 1u));
                     } else {
-                        wa[u * NDR + r] = ok ? MV_W4(r, dr_mat[r], dr_base[r] / 8u + i) : uvec4(0u);
+                        unpack8(MV_W4(r, dr_mat[r], dr_base[r] / 8u + i), DTYPE, w0[r], w1[r]);
                     }
                 }
             }
-            [[unroll]] for (uint u = 0u; u < MV_U; u++) {
-                uint i = i0 + u * step_;
-                if (i < n8) {
-                    vec4 g0 = vec4(1.0), g1 = vec4(1.0);
-                    if (mv_norm) {
-                        if (NDTYPE == DT_F32) {
-                            g0 = uintBitsToFloat(g4[MV_G_OFF / 4u + 2u * i]);
-                            g1 = uintBitsToFloat(g4[MV_G_OFF / 4u + 2u * i + 1u]);
-                        } else {
-                            unpack8(g4[MV_G_OFF / 8u + i], NDTYPE, g0, g1);
-                        }
-                    }
-                    vec4 w0[NDR], w1[NDR];
-                    [[unroll]] for (uint r = 0u; r < NDR; r++) {
-                        if (DTYPE == DT_F32) {
-                            w0[r] = uintBitsToFloat(wa[u * NDR + r]);
-                            w1[r] = uintBitsToFloat(wb[u * NDR + r]);
-                        } else {
-                            unpack8(wa[u * NDR + r], DTYPE, w0[r], w1[r]);
-                        }
-                    }
-                    [[unroll]] for (uint t = 0u; t < MAXT; t++) {
-                        if (t < MV_N_TOK) {
-                            uint xb = (MV_X_OFF + t * MV_N_IN) / 4u + 2u * i;
-                            vec4 x0 = x4[xb], x1 = x4[xb + 1u];
-                            if (mv_norm) {
-                                ss[t] += dot(x0, x0) + dot(x1, x1);
-                                x0 *= g0;
-                                x1 *= g1;
-                            }
-                            [[unroll]] for (uint r = 0u; r < NDR; r++)
-                                acc[r * MAXT + t] += dot(w0[r], x0) + dot(w1[r], x1);
-                        }
-                    }
+            [[unroll]] for (uint t = 0u; t < MAXT; t++) {
+                if (t >= MV_N_TOK) break;
+                uint xb = (MV_X_OFF + t * MV_N_IN) / 4u + 2u * i;
+                vec4 x0 = x4[xb], x1 = x4[xb + 1u];
+                if (mv_norm) {
+                    ss[t] += dot(x0, x0) + dot(x1, x1);
+                    x0 *= g0;
+                    x1 *= g1;
                 }
+                [[unroll]] for (uint r = 0u; r < NDR; r++)
+                    acc[r * MAXT + t] += dot(w0[r], x0) + dot(w1[r], x1);
             }
         }
     } else if (mv_ndr > 0u) {

@@ -49,7 +49,7 @@ static int hot_run(sym_backend *b, void (*op)(sym_backend *, void *), void *ctx,
 
 static int g_tile[4], g_warps[2];
 
-static int g_split, g_unroll, g_nosg; /* mv kernel shape; 1: the no-subgroup matvec */
+static int g_split, g_nosg; /* mv kernel shape; 1: the no-subgroup matvec */
 
 static sym_backend *make(int wg, int nr, int coop, int fp16) {
     sym_vk_options o;
@@ -57,7 +57,6 @@ static sym_backend *make(int wg, int nr, int coop, int fp16) {
     memcpy(o.coop_tile, g_tile, sizeof g_tile);
     memcpy(o.coop_warps, g_warps, sizeof g_warps);
     o.mv_split = g_split;
-    o.mv_unroll = g_unroll;
     o.use_subgroups = !g_nosg;
     o.workgroup_size = wg;
     o.matvec_rows = nr;
@@ -285,29 +284,25 @@ int main(int argc, char **argv) {
         g_host_w[t] = rand_data(&r, (sym_dtype)t, (size_t)K1 * N1);
     g_host_x = rand_data(&r, SYM_DT_F32, (size_t)T * K1);
 
-    /* matrix-vector shapes: workgroup, rows per group, subgroups per group, loads in flight;
-     * the first is the matvec kernel of devices without subgroup arithmetic */
-    static const int mvs[][4] = {{128, 1, 0, 0}, {128, 2, 1, 4}, {128, 1, 1, 4}, {128, 4, 1, 4},
-                                 {128, 2, 1, 8}, {128, 2, 1, 2}, {128, 1, 2, 4}, {128, 1, 4, 4},
-                                 {128, 2, 4, 4}, {128, 2, 2, 8}, {256, 1, 4, 4}, {256, 2, 8, 4},
-                                 {64, 2, 1, 4},  {256, 2, 1, 4}};
+    /* matrix-vector shapes: workgroup, rows per group, subgroups per group (0: the matvec kernel
+     * of devices without subgroup arithmetic) */
+    static const int mvs[][3] = {{128, 1, 0}, {128, 1, 4}, {128, 2, 4}, {256, 1, 8}, {256, 2, 8},
+                                 {256, 1, 4}, {128, 1, 2}, {128, 1, 1}, {64, 1, 2},  {512, 1, 16}};
     for (size_t i = 0; i < sizeof mvs / sizeof mvs[0]; i++) {
         g_nosg = mvs[i][2] == 0;
         g_split = mvs[i][2];
-        g_unroll = mvs[i][3];
         sym_backend *v = make(mvs[i][0], mvs[i][1], 1, 0);
         if (!v) continue;
         char name[48];
         if (g_nosg)
             snprintf(name, sizeof name, "matvec wg %d", mvs[i][0]);
         else
-            snprintf(name, sizeof name, "mv wg %d r%d ks%d u%d", mvs[i][0], mvs[i][1], mvs[i][2],
-                     mvs[i][3]);
+            snprintf(name, sizeof name, "mv wg %d r%d ks%d", mvs[i][0], mvs[i][1], mvs[i][2]);
         bench_matmul(v, "matvec", name, SYM_DT_F16, 1, K1, N1, 4, &r);
         bench_matmul(v, "matvec", name, SYM_DT_F16, 1, N1, K1, 4, &r);
         v->ops->destroy(v);
     }
-    g_nosg = g_split = g_unroll = 0;
+    g_nosg = g_split = 0;
     b = make(0, 0, 1, 0);
     bench_matmul(b, "matvec", "default", SYM_DT_BF16, 1, K1, N1, 4, &r);
     bench_matmul(b, "matvec", "default", SYM_DT_F32, 1, K1, N1, 4, &r);

@@ -19,7 +19,7 @@
  * of push descriptors; a 96-thread (not a power of two) workgroup, 3 matvec rows per workgroup
  * and a 300 KiB binding limit so that the ops take their sliced paths (embedding table,
  * weight rows, token chunks, K/V positions, row chunks), with the mv kernels' rows split over 4
- * subgroups; fp16 math if offered (mv rows split over 2 subgroups, 8 loads in flight).
+ * subgroups; fp16 math if offered (two mv rows per subgroup).
  * Then error paths: impossible allocations, bad arguments (latched, reported by read), bad token
  * ids, and a Vulkan failure injected at every call of a short session.
  * Exit 77 only when there is no Vulkan device at all.
@@ -641,8 +641,7 @@ int main(void) {
     o.pipeline_cache_dir = SYM_BUILD_DIR "/vk-cache";
     o.workgroup_size = 96;
     o.matvec_rows = 3;
-    o.mv_split = 4; /* 4 subgroups share each row group of the mv kernels */
-    o.mv_unroll = 3;
+    o.mv_split = 4; /* groups of 4 of the 12 subgroups share each row group of the mv kernels */
     o.max_binding_bytes = 300 << 10;
     o.staging_bytes = 256 << 10;
     CHECK_OK(sym_vk_backend_create(&o, &vk));
@@ -657,8 +656,8 @@ int main(void) {
         o.pipeline_cache_dir = SYM_BUILD_DIR "/vk-cache";
         o.use_fp16_math = 1;
         o.profiling = 1;
-        o.mv_split = 2;
-        o.mv_unroll = 2;
+        o.mv_split = 1; /* a subgroup per row group */
+        o.matvec_rows = 2;
         CHECK_OK(sym_vk_backend_create(&o, &vk));
         run_suite(vk, &r, "fp16 math, profiling", 1e-3);
         sym_vk_profile_entry prof[SYM_VK_K_COUNT];

@@ -116,7 +116,6 @@ sym_vk_spec sym_vkb_spec(const sym_vkb *b, uint32_t wg, sym_dtype dtype) {
 
 sym_vk_spec sym_vkb_mv_spec(const sym_vkb *b, sym_dtype dtype, uint32_t *n_groups) {
     sym_vk_spec s = sym_vkb_spec(b, b->mv_wg, dtype);
-    s.v[8] = b->mv_u;
     s.v[9] = b->mv_ks;
     *n_groups = b->mv_wg / b->dev->caps.subgroup_size / b->mv_ks;
     return s;
@@ -606,9 +605,9 @@ sym_status sym_vk_backend_create(const sym_vk_options *opts, sym_backend **out) 
         uint32_t sgs = c->subgroup_size ? c->subgroup_size : 1;
         b->mv_wg = b->wg / sgs * sgs;
         if (b->mv_wg < sgs) b->mv_wg = sgs;
-        b->mv_nr = o.matvec_rows ? (uint32_t)(o.matvec_rows < 4 ? o.matvec_rows : 4) : 2;
-        b->mv_u = o.mv_unroll > 0 ? (uint32_t)(o.mv_unroll < 8 ? o.mv_unroll : 8) : 4;
-        b->mv_ks = o.mv_split > 0 ? (uint32_t)o.mv_split : 1;
+        b->mv_nr = o.matvec_rows ? (uint32_t)(o.matvec_rows < 4 ? o.matvec_rows : 4) : 1;
+        /* default: the whole workgroup strides along each row (measured fastest on an H100) */
+        b->mv_ks = o.mv_split > 0 ? (uint32_t)o.mv_split : b->mv_wg / sgs;
         while (b->mv_ks > 1 && (b->mv_wg / sgs) % b->mv_ks) b->mv_ks /= 2;
     }
     b->use_sg = o.use_subgroups && c->subgroup_arithmetic && c->subgroup_size >= 4 &&
@@ -622,8 +621,9 @@ sym_status sym_vk_backend_create(const sym_vk_options *opts, sym_backend **out) 
     b->fp16 = o.use_fp16_math && c->subgroup_arithmetic;
     b->coopmat =
         b->dev->coopmat_enabled && c->subgroup_size == 32 && c->max_workgroup_invocations >= 128;
-    /* default shape: 8 subgroups of 32 x 32 (2 x 4 subgroups, 2 x 2 blocks), a 64 x 128 tile */
-    static const uint32_t k_coop_default[4] = {2, 2, 1, 4}, k_warps_default[2] = {2, 4};
+    /* default shape: 8 subgroups (2 x 4) of 32 x 64 (2 x 4 blocks), a 64 x 256 tile: 40 TFLOP/s
+     * on an H100 (docs/VULKAN.md), the fastest of the shapes measured */
+    static const uint32_t k_coop_default[4] = {2, 4, 1, 4}, k_warps_default[2] = {2, 4};
     for (int i = 0; i < 4; i++)
         b->coop_tile[i] = o.coop_tile[0] ? (uint32_t)o.coop_tile[i] : k_coop_default[i];
     for (int i = 0; i < 2; i++)

@@ -26,9 +26,9 @@ typedef struct sym_vk_options {
     int workgroup_size;      /* threads per workgroup of the row and elementwise kernels
                               * (1..maxComputeWorkGroupInvocations; 0: 128) */
     int matvec_rows;         /* output rows per matrix-vector workgroup (1..8; 0: 1); with
-                              * subgroups, rows per group of the mv kernels (1..4; 0: 2) */
-    int mv_split;            /* subgroups sharing each row of the mv kernels (1, 2, 4; 0: 1) */
-    int mv_unroll;           /* 16-byte loads in flight per lane in the mv kernels (1..8; 0: 4) */
+                              * subgroups, rows per group of the mv kernels (1..4; 0: 1) */
+    int mv_split;            /* subgroups sharing each row of the mv kernels (a divisor of the
+                              * workgroup's subgroups; 0: all of them) */
     int use_subgroups;       /* 1 (default): subgroup reductions where the device has them */
     int use_fp16_math;       /* 1: f16 arithmetic where it pays (needs shaderFloat16); 0 default */
     int use_coopmat;         /* 1 (default): cooperative-matrix GEMM where the device offers it */

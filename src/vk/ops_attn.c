@@ -124,7 +124,9 @@ static sym_status decode(sym_vkb *b, const attn_args *a) {
 static sym_status decode_sg(sym_vkb *b, const attn_args *a) {
     const sym_vk_caps *c = &b->dev->caps;
     uint32_t sgs = c->subgroup_size, nsg = b->mv_wg / sgs;
-    uint64_t group = a->H / a->HKV, gb = group < 8 ? group : 8;
+    /* at most 2 query heads per workgroup: more workgroups, fewer reductions per step (the K/V
+     * rows a group shares are then read from cache by each) */
+    uint64_t group = a->H / a->HKV, gb = group < 2 ? group : 2;
     uint64_t U = b->max_range - b->align - 16;
     uint64_t dpl = (a->D + sgs - 1) / sgs;
     if (!b->use_sg || a->n_pos * a->kv_stride * a->es > U || dpl > 8 ||
