@@ -7,8 +7,9 @@
 // live in the kernel's own registers: arrays passed to functions would not).
 const uint MAXT = 8u;
 layout(constant_id = 6) const uint NDTYPE = 0;
+layout(constant_id = 8) const uint SGS = 32; // the device's subgroup size (SPIR-V 1.5: fixed)
 layout(constant_id = 9) const uint KS = 1;   // subgroups sharing each group of dot rows
-const uint MV_MAX_SG = WG / 4u;              // subgroups are at least 4 wide here (vk/ops.c)
+const uint MV_MAX_SG = WG / SGS;
 shared float mv_red[MV_MAX_SG * (NDR + 1u) * MAXT];
 
 layout(binding = 0) readonly buffer MvX { float x[]; };
@@ -19,5 +20,5 @@ layout(binding = 1) readonly buffer MvG4 { uvec4 g4[]; };
 // The group of this subgroup, the number of groups, and this invocation's lane in its group.
 uint mv_group() { return gl_SubgroupID / KS; }
 uint mv_n_groups() { return gl_NumSubgroups / KS; }
-uint mv_lane() { return (gl_SubgroupID % KS) * gl_SubgroupSize + gl_SubgroupInvocationID; }
+uint mv_lane() { return (gl_SubgroupID % KS) * SGS + gl_SubgroupInvocationID; }
 bool mv_leader() { return gl_SubgroupID % KS == 0u && gl_SubgroupInvocationID == 0u; }

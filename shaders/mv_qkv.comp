@@ -5,6 +5,7 @@
 // their token's row, converted to CDTYPE as store_rows.comp does. A group of KS subgroups per
 // RoPE pair of rows (two dot rows of mv.glsl; V rows are paired the same way), RPW pairs per
 // workgroup.
+// Each workgroup takes pairs of one matrix (the loop is included once per matrix).
 // 16-bit cache elements are written with atomicAnd/atomicOr on their word: the two halves of a
 // word may belong to pairs of different subgroups (neox layout).
 #include "common.glsl"
@@ -27,24 +28,7 @@ layout(binding = 9) buffer KCache { uint kc[]; };
 layout(binding = 10) buffer VCache { uint vc[]; };
 layout(binding = 11) readonly buffer Freq { float freq[]; };
 
-uvec4 w_load4(uint m, uint i) {
-    if (m == 0u) return wq4[i];
-    if (m == 1u) return wk4[i];
-    return wv4[i];
-}
-uint w_load1(uint m, uint i) {
-    if (m == 0u) return wq[i];
-    if (m == 1u) return wk[i];
-    return wv[i];
-}
-#define MV_W4(r, m, i) w_load4(m, i)
-#define MV_W1(r, m, i) w_load1(m, i)
 #include "mv.glsl"
-#define MV_N_IN p.n_in
-#define MV_N_TOK p.n_tok
-#define MV_X_OFF p.x_off
-#define MV_G_OFF p.g_off
-#define MV_EPS p.eps
 
 layout(push_constant) uniform Push { // sym_vk_push_mv_qkv
     uint n_in, n_tok, x_off, g_off, wq_off, wk_off, wv_off, bq_off, bk_off, bv_off;
@@ -52,6 +36,12 @@ layout(push_constant) uniform Push { // sym_vk_push_mv_qkv
     uint n_head, n_head_kv, head_dim, pos0, freq_off, flags;
     float eps, freq_scale;
 } p;
+
+#define MV_N_IN p.n_in
+#define MV_N_TOK p.n_tok
+#define MV_X_OFF p.x_off
+#define MV_G_OFF p.g_off
+#define MV_EPS p.eps
 
 const uint F_NORM = 4u, F_VEC = 8u, F_NEOX = 16u, F_BQ = 32u, F_BK = 64u, F_BV = 128u;
 
@@ -80,56 +70,62 @@ void cache_store(uint m, uint e, float v) {
     }
 }
 
+// RoPE (Q, K), bias, and the stores of one pair of rows r0, r1 of matrix m.
+void pair_out(uint m, uint i, uint r0, uint r1, float acc[NDR * MAXT], float ss[MAXT]) {
+    float b0 = bias_of(m, r0), b1 = bias_of(m, r1);
+    [[unroll]] for (uint t = 0u; t < MAXT; t++) {
+        if (t >= p.n_tok) break;
+        float a = acc[t] * ss[t] + b0, b = acc[MAXT + t] * ss[t] + b1;
+        if (m < 2u) {
+            vec2 cs = rope_cos_sin(int(p.pos0 + t), p.freq_scale, freq[p.freq_off + i]);
+            float ra = a * cs.x - b * cs.y, rb = a * cs.y + b * cs.x;
+            a = ra;
+            b = rb;
+        }
+        if (m == 0u) {
+            q_out[p.q_off + t * p.q_stride + r0] = a;
+            q_out[p.q_off + t * p.q_stride + r1] = b;
+        } else {
+            uint e = (m == 1u ? p.kc_off : p.vc_off) + t * p.kv_stride;
+            cache_store(m, e + r0, a);
+            cache_store(m, e + r1, b);
+        }
+    }
+}
+
 void main() {
     bool mv_norm = (p.flags & F_NORM) != 0u, mv_vec = (p.flags & F_VEC) != 0u;
     bool neox = (p.flags & F_NEOX) != 0u;
     uint half_ = p.head_dim / 2u;
     uint q_pairs = p.n_head * half_, kv_pairs = p.n_head_kv * half_;
-    uint n_pairs = q_pairs + 2u * kv_pairs;
-    uint first = lin_group() * RPW, ng = mv_n_groups();
+    // whole workgroups per matrix (Q, then K, then V), so that the matrix is known for the
+    // whole loop: each gets its own copy of the loop, with its loads free of selection
+    uint wg_q = (q_pairs + RPW - 1u) / RPW, wg_kv = (kv_pairs + RPW - 1u) / RPW;
+    uint wgi = lin_group(), m = 0u, n_pairs = q_pairs, off = p.wq_off;
+    if (wgi >= wg_q + wg_kv) {
+        m = 2u, wgi -= wg_q + wg_kv, n_pairs = kv_pairs, off = p.wv_off;
+    } else if (wgi >= wg_q) {
+        m = 1u, wgi -= wg_q, n_pairs = kv_pairs, off = p.wk_off;
+    }
+    uint first = wgi * RPW, ng = mv_n_groups();
     uint n_it = (RPW + ng - 1u) / ng; // the same for every group: mv_item has barriers
-    for (uint it = 0u; it < n_it; it++) {
-        uint kk = it * ng + mv_group(), pr = first + kk;
-        bool live = kk < RPW && pr < n_pairs;
-        uint m = 0u, j = live ? pr : 0u;
-        if (j >= q_pairs) {
-            j -= q_pairs;
-            m = 1u;
-            if (j >= kv_pairs) {
-                j -= kv_pairs;
-                m = 2u;
-            }
-        }
-        uint h = j / half_, i = j % half_;
-        uint r0 = h * p.head_dim + (neox ? i : 2u * i);
-        uint r1 = r0 + (neox ? half_ : 1u);
-        uint off = m == 0u ? p.wq_off : (m == 1u ? p.wk_off : p.wv_off);
-        uint mv_ndr = live ? 2u : 0u;
-        uint dr_mat[NDR], dr_base[NDR];
-        dr_mat[0] = m;
-        dr_mat[1] = m;
-        dr_base[0] = off + r0 * p.n_in;
-        dr_base[1] = off + r1 * p.n_in;
-#include "mv_item.glsl"
-        if (!live || !mv_leader()) continue;
-        float b0 = bias_of(m, r0), b1 = bias_of(m, r1);
-        [[unroll]] for (uint t = 0u; t < MAXT; t++) {
-            if (t >= p.n_tok) break;
-            float a = acc[t] * ss[t] + b0, b = acc[MAXT + t] * ss[t] + b1;
-            if (m < 2u) {
-                vec2 cs = rope_cos_sin(int(p.pos0 + t), p.freq_scale, freq[p.freq_off + i]);
-                float ra = a * cs.x - b * cs.y, rb = a * cs.y + b * cs.x;
-                a = ra;
-                b = rb;
-            }
-            if (m == 0u) {
-                q_out[p.q_off + t * p.q_stride + r0] = a;
-                q_out[p.q_off + t * p.q_stride + r1] = b;
-            } else {
-                uint e = (m == 1u ? p.kc_off : p.vc_off) + t * p.kv_stride;
-                cache_store(m, e + r0, a);
-                cache_store(m, e + r1, b);
-            }
-        }
+    if (m == 0u) {
+#define MV_W4(r, mm, i) wq4[i]
+#define MV_W1(r, mm, i) wq[i]
+#include "mv_qkv_loop.glsl"
+#undef MV_W4
+#undef MV_W1
+    } else if (m == 1u) {
+#define MV_W4(r, mm, i) wk4[i]
+#define MV_W1(r, mm, i) wk[i]
+#include "mv_qkv_loop.glsl"
+#undef MV_W4
+#undef MV_W1
+    } else {
+#define MV_W4(r, mm, i) wv4[i]
+#define MV_W1(r, mm, i) wv[i]
+#include "mv_qkv_loop.glsl"
+#undef MV_W4
+#undef MV_W1
     }
 }

@@ -116,6 +116,7 @@ sym_vk_spec sym_vkb_spec(const sym_vkb *b, uint32_t wg, sym_dtype dtype) {
 
 sym_vk_spec sym_vkb_mv_spec(const sym_vkb *b, sym_dtype dtype, uint32_t *n_groups) {
     sym_vk_spec s = sym_vkb_spec(b, b->mv_wg, dtype);
+    s.v[8] = b->dev->caps.subgroup_size;
     s.v[9] = b->mv_ks;
     *n_groups = b->mv_wg / b->dev->caps.subgroup_size / b->mv_ks;
     return s;
@@ -609,6 +610,8 @@ sym_status sym_vk_backend_create(const sym_vk_options *opts, sym_backend **out) 
         /* default: the whole workgroup strides along each row (measured fastest on an H100) */
         b->mv_ks = o.mv_split > 0 ? (uint32_t)o.mv_split : b->mv_wg / sgs;
         while (b->mv_ks > 1 && (b->mv_wg / sgs) % b->mv_ks) b->mv_ks /= 2;
+        const char *env = getenv("SYM_VK_PLAIN_MATVEC");
+        b->plain_matvec = o.plain_matvec || (env && atoi(env) > 0);
     }
     b->use_sg = o.use_subgroups && c->subgroup_arithmetic && c->subgroup_size >= 4 &&
                 b->mv_wg <= c->max_workgroup_invocations;

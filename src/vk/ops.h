@@ -29,6 +29,9 @@ typedef struct sym_vk_options {
                               * subgroups, rows per group of the mv kernels (1..4; 0: 1) */
     int mv_split;            /* subgroups sharing each row of the mv kernels (a divisor of the
                               * workgroup's subgroups; 0: all of them) */
+    int plain_matvec;        /* 1: products without a fused norm take the matvec kernel even
+                              * where the subgroup kernel mv exists; 0: $SYM_VK_PLAIN_MATVEC
+                              * or mv */
     int use_subgroups;       /* 1 (default): subgroup reductions where the device has them */
     int use_fp16_math;       /* 1: f16 arithmetic where it pays (needs shaderFloat16); 0 default */
     int use_coopmat;         /* 1 (default): cooperative-matrix GEMM where the device offers it */

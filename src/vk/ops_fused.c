@@ -116,9 +116,10 @@ static sym_status attn_in(sym_vkb *b, const sym_attn_in_args *a) {
     spec.v[7] = (uint32_t)a->k_cache->type;
     const sym_vk_pipeline *p;
     SYM_TRY(sym_vk_pipeline_get(b->pipes, SYM_VK_K_MV_QKV, SYM_VK_VAR_DEFAULT, &spec, &p));
-    uint64_t n_pairs = ((uint64_t)a->n_head * hd + 2 * kvd) / 2, rows = 2 * n_pairs;
-    uint32_t gx, gy;
-    sym_vkb_grid((n_pairs + spec.v[5] - 1) / spec.v[5], &gx, &gy);
+    uint64_t q_pairs = (uint64_t)a->n_head * hd / 2, kv_pairs = kvd / 2;
+    uint64_t rows = 2 * (q_pairs + 2 * kv_pairs), rpw = spec.v[5];
+    uint32_t gx, gy; /* whole workgroups per matrix: Q, K, V */
+    sym_vkb_grid((q_pairs + rpw - 1) / rpw + 2 * ((kv_pairs + rpw - 1) / rpw), &gx, &gy);
     double bytes = (double)rows * (double)K * (double)sym_dtype_size(a->wq->type) +
                    (double)T * (double)(K * 4 + rows * 4);
     return sym_vk_cmd_dispatch(b->cmd, p, args, &pc, gx, gy, 1, bytes,

@@ -21,6 +21,7 @@ typedef struct sym_vkb {
                              * a multiple of the subgroup size */
     uint32_t mv_nr;         /* mv rows per group of subgroups */
     uint32_t mv_ks;         /* subgroups per group (sharing the rows) */
+    int plain_matvec;       /* products without a fused norm on matvec, not mv */
     sym_vk_buffer *counters; /* zeroed uints for kernels that count finished workgroups */
     int use_sg;             /* spec constant USE_SUBGROUPS */
     sym_vk_variant red_var; /* variant of kernels with reductions: DEFAULT or NOSG */

@@ -251,7 +251,7 @@ sym_status sym_vkb_matmul_ex(sym_vkb *b, sym_tensor *out, const sym_tensor *x,
               norm && norm->n_cols != x->n_cols ? ", norm of the wrong length" : "");
     SYM_TRY(plan(b, x, w, &pl));
     SYM_ASSERT(!norm || sym_vkb_mv_ok(b, pl.T));
-    if (pl.T <= MATVEC_MAX_TOK && sym_vkb_mv_ok(b, pl.T))
+    if (pl.T <= MATVEC_MAX_TOK && sym_vkb_mv_ok(b, pl.T) && (norm || !b->plain_matvec))
         return mv(b, out, x, w, bias, norm, eps, accumulate, &pl);
     if (pl.T <= MATVEC_MAX_TOK) return matvec(b, out, x, w, bias, accumulate, &pl);
     if (pl.coop) return gemm_coop(b, out, x, w, bias, accumulate, &pl);
