@@ -18,7 +18,14 @@ layout(binding = 1) readonly buffer MvG { uint g[]; };
 layout(binding = 1) readonly buffer MvG4 { uvec4 g4[]; };
 
 // The group of this subgroup, the number of groups, and this invocation's lane in its group.
-uint mv_group() { return gl_SubgroupID / KS; }
-uint mv_n_groups() { return gl_NumSubgroups / KS; }
-uint mv_lane() { return (gl_SubgroupID % KS) * SGS + gl_SubgroupInvocationID; }
+// The count comes from specialization constants, so that loop bounds are known to the
+// compiler. When one group is the whole workgroup, lanes are the invocation index (as in
+// matvec.comp; the reduction spans every subgroup, whatever their layout).
+const uint MV_NG = WG / SGS / KS;
+uint mv_group() { return MV_NG == 1u ? 0u : gl_SubgroupID / KS; }
+uint mv_n_groups() { return MV_NG; }
+uint mv_lane() {
+    return MV_NG == 1u ? gl_LocalInvocationID.x
+                       : (gl_SubgroupID % KS) * SGS + gl_SubgroupInvocationID;
+}
 bool mv_leader() { return gl_SubgroupID % KS == 0u && gl_SubgroupInvocationID == 0u; }

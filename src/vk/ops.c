@@ -612,6 +612,8 @@ sym_status sym_vk_backend_create(const sym_vk_options *opts, sym_backend **out) 
         while (b->mv_ks > 1 && (b->mv_wg / sgs) % b->mv_ks) b->mv_ks /= 2;
         const char *env = getenv("SYM_VK_PLAIN_MATVEC");
         b->plain_matvec = o.plain_matvec || (env && atoi(env) > 0);
+        env = getenv("SYM_VK_NO_FUSED");
+        b->no_fused = o.no_fused || (env && atoi(env) > 0);
     }
     b->use_sg = o.use_subgroups && c->subgroup_arithmetic && c->subgroup_size >= 4 &&
                 b->mv_wg <= c->max_workgroup_invocations;

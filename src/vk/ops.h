@@ -29,6 +29,8 @@ typedef struct sym_vk_options {
                               * subgroups, rows per group of the mv kernels (1..4; 0: 1) */
     int mv_split;            /* subgroups sharing each row of the mv kernels (a divisor of the
                               * workgroup's subgroups; 0: all of them) */
+    int no_fused;            /* 1: attn_in and ffn_in run their plain sequences (for
+                              * comparison; also $SYM_VK_NO_FUSED=1) */
     int plain_matvec;        /* 1: products without a fused norm take the matvec kernel even
                               * where the subgroup kernel mv exists; 0: $SYM_VK_PLAIN_MATVEC
                               * or mv */

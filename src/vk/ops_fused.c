@@ -132,7 +132,7 @@ void sym_vkb_attn_in(sym_backend *bb, const sym_attn_in_args *a) {
     sym_status st = attn_in_check(a);
     if (st == SYM_OK) {
         const sym_tensor *all[] = {a->x, a->norm, a->wq, a->wk, a->wv, a->q};
-        int ok = sym_vkb_mv_ok(b, (uint64_t)a->x->n_rows);
+        int ok = sym_vkb_mv_ok(b, (uint64_t)a->x->n_rows) && !b->no_fused;
         for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
             ok = ok && fits(b, all[i]);
         if (!ok) {
@@ -192,7 +192,8 @@ void sym_vkb_ffn_in(sym_backend *bb, sym_tensor *out, const sym_tensor *x, const
          out->n_cols != w_gate->n_rows))
         st = SYM_FAIL(SYM_ERR_ARG, "%s: shapes disagree", op);
     if (st == SYM_OK) {
-        if (!sym_vkb_mv_ok(b, (uint64_t)x->n_rows) || !fits(b, x) || !fits(b, w_gate) ||
+        if (!sym_vkb_mv_ok(b, (uint64_t)x->n_rows) || b->no_fused || !fits(b, x) ||
+            !fits(b, w_gate) ||
             !fits(b, w_up) || !fits(b, out)) {
             sym_fused_ffn_in(bb, out, x, norm, eps, w_gate, w_up, xn, up);
             return;

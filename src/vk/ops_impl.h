@@ -22,6 +22,7 @@ typedef struct sym_vkb {
     uint32_t mv_nr;         /* mv rows per group of subgroups */
     uint32_t mv_ks;         /* subgroups per group (sharing the rows) */
     int plain_matvec;       /* products without a fused norm on matvec, not mv */
+    int no_fused;           /* attn_in, ffn_in as their plain sequences */
     sym_vk_buffer *counters; /* zeroed uints for kernels that count finished workgroups */
     int use_sg;             /* spec constant USE_SUBGROUPS */
     sym_vk_variant red_var; /* variant of kernels with reductions: DEFAULT or NOSG */
