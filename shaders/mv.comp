@@ -32,7 +32,8 @@ layout(push_constant) uniform Push { // sym_vk_push_mv
 const uint F_BIAS = 1u, F_ACCUMULATE = 2u, F_NORM = 4u, F_VEC = 8u;
 
 void main() {
-    bool mv_norm = (p.flags & F_NORM) != 0u, mv_vec = (p.flags & F_VEC) != 0u;
+    const bool mv_norm = NORM; // a specialization constant: no norm code in plain products
+    bool mv_vec = (p.flags & F_VEC) != 0u;
     uint wg_row = lin_group() * RPW * NDR, ng = mv_n_groups();
     uint n_it = (RPW + ng - 1u) / ng; // the same for every group: mv_item has barriers
     for (uint it = 0u; it < n_it; it++) {

@@ -3,7 +3,7 @@
 //   uint dr_mat[NDR], dr_base[NDR]; // matrix and first element of each dot row
 //   uint mv_ndr;                     // dot rows in use (0: an idle item, which still takes part
 //                                    // in the reduction's barriers)
-//   bool mv_norm, mv_vec;            // RMSNorm on the fly; 16-byte path
+//   bool mv_norm, mv_vec;            // RMSNorm on the fly (NORM); 16-byte path
 // and defined MV_N_IN, MV_N_TOK, MV_X_OFF, MV_G_OFF, MV_EPS. It declares
 //   float acc[NDR * MAXT], ss[MAXT];
 // after which the group's first subgroup holds the sums and ss[t] the RMSNorm factor of token

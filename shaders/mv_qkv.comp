@@ -94,7 +94,8 @@ void pair_out(uint m, uint i, uint r0, uint r1, float acc[NDR * MAXT], float ss[
 }
 
 void main() {
-    bool mv_norm = (p.flags & F_NORM) != 0u, mv_vec = (p.flags & F_VEC) != 0u;
+    const bool mv_norm = NORM; // a specialization constant: no norm code in plain products
+    bool mv_vec = (p.flags & F_VEC) != 0u;
     bool neox = (p.flags & F_NEOX) != 0u;
     uint half_ = p.head_dim / 2u;
     uint q_pairs = p.n_head * half_, kv_pairs = p.n_head_kv * half_;

@@ -19,7 +19,8 @@
  * of push descriptors; a 96-thread (not a power of two) workgroup, 3 matvec rows per workgroup
  * and a 300 KiB binding limit so that the ops take their sliced paths (embedding table,
  * weight rows, token chunks, K/V positions, row chunks), with the mv kernels' rows split over 4
- * subgroups; fp16 math if offered (two mv rows per subgroup).
+ * subgroups, which also take the plain products; fp16 math if offered (two mv rows per
+ * subgroup).
  * Then error paths: impossible allocations, bad arguments (latched, reported by read), bad token
  * ids, and a Vulkan failure injected at every call of a short session.
  * Exit 77 only when there is no Vulkan device at all.
@@ -642,6 +643,7 @@ int main(void) {
     o.workgroup_size = 96;
     o.matvec_rows = 3;
     o.mv_split = 4; /* groups of 4 of the 12 subgroups share each row group of the mv kernels */
+    o.plain_matvec = -1; /* plain products on mv too */
     o.max_binding_bytes = 300 << 10;
     o.staging_bytes = 256 << 10;
     CHECK_OK(sym_vk_backend_create(&o, &vk));

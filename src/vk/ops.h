@@ -29,11 +29,15 @@ typedef struct sym_vk_options {
                               * subgroups, rows per group of the mv kernels (1..4; 0: 1) */
     int mv_split;            /* subgroups sharing each row of the mv kernels (a divisor of the
                               * workgroup's subgroups; 0: all of them) */
-    int no_fused;            /* 1: attn_in and ffn_in run their plain sequences (for
-                              * comparison; also $SYM_VK_NO_FUSED=1) */
-    int plain_matvec;        /* 1: products without a fused norm take the matvec kernel even
-                              * where the subgroup kernel mv exists; 0: $SYM_VK_PLAIN_MATVEC
-                              * or mv */
+    int no_fused;            /* 1: attn_in, ffn_in and norm_matmul run their plain sequences
+                              * (for comparison; also $SYM_VK_NO_FUSED=1) */
+    uint64_t fuse_max_bytes; /* the fused matrix-vector kernels take weights up to this many
+                              * bytes per op; larger ones run the plain sequence on the matvec
+                              * kernel, which streams faster (0: $SYM_VK_FUSE_MAX_MB MiB, else
+                              * 64 MiB) */
+    int plain_matvec;        /* products without a fused norm: 1 the matvec kernel, -1 the
+                              * subgroup kernel mv; 0: $SYM_VK_PLAIN_MATVEC, else matvec (it
+                              * streams ~25% faster on an H100, docs/VULKAN.md) */
     int use_subgroups;       /* 1 (default): subgroup reductions where the device has them */
     int use_fp16_math;       /* 1: f16 arithmetic where it pays (needs shaderFloat16); 0 default */
     int use_coopmat;         /* 1 (default): cooperative-matrix GEMM where the device offers it */

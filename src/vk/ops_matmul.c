@@ -107,6 +107,7 @@ static sym_status mv(sym_vkb *b, sym_tensor *out, const sym_tensor *x, const sym
     spec.v[4] = b->mv_nr;
     spec.v[5] = n_groups; /* blocks of mv_nr rows per workgroup: one per group */
     spec.v[6] = norm ? (uint32_t)norm->type : 0;
+    spec.v[10] = norm != NULL;
     uint32_t rows_per_wg = n_groups * b->mv_nr;
     const sym_vk_pipeline *p;
     SYM_TRY(sym_vk_pipeline_get(b->pipes, SYM_VK_K_MV, SYM_VK_VAR_DEFAULT, &spec, &p));
