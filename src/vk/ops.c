@@ -614,10 +614,10 @@ sym_status sym_vk_backend_create(const sym_vk_options *opts, sym_backend **out) 
         b->plain_matvec = o.plain_matvec ? o.plain_matvec > 0 : (env && *env ? atoi(env) > 0 : 1);
         env = getenv("SYM_VK_NO_FUSED");
         b->no_fused = o.no_fused || (env && atoi(env) > 0);
-        env = getenv("SYM_VK_FUSE_MAX_MB");
-        b->fuse_max = o.fuse_max_bytes ? o.fuse_max_bytes
-                      : env && *env ? (uint64_t)strtoull(env, NULL, 10) << 20
-                                    : 64ull << 20;
+        env = getenv("SYM_VK_NORM_FUSE_MAX_MB");
+        b->norm_fuse_max = o.norm_fuse_max_bytes ? o.norm_fuse_max_bytes
+                           : env && *env ? (uint64_t)strtoull(env, NULL, 10) << 20
+                                         : 64ull << 20;
     }
     b->use_sg = o.use_subgroups && c->subgroup_arithmetic && c->subgroup_size >= 4 &&
                 b->mv_wg <= c->max_workgroup_invocations;

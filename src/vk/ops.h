@@ -31,10 +31,10 @@ typedef struct sym_vk_options {
                               * workgroup's subgroups; 0: all of them) */
     int no_fused;            /* 1: attn_in, ffn_in and norm_matmul run their plain sequences
                               * (for comparison; also $SYM_VK_NO_FUSED=1) */
-    uint64_t fuse_max_bytes; /* the fused matrix-vector kernels take weights up to this many
-                              * bytes per op; larger ones run the plain sequence on the matvec
-                              * kernel, which streams faster (0: $SYM_VK_FUSE_MAX_MB MiB, else
-                              * 64 MiB) */
+    uint64_t norm_fuse_max_bytes; /* norm_matmul fuses the RMSNorm into the product only for
+                                   * weights up to this many bytes (0: $SYM_VK_NORM_FUSE_MAX_MB
+                                   * MiB, else 64 MiB): over a vocabulary-sized matrix the saved
+                                   * dispatch is worth less than the norm's extra loads */
     int plain_matvec;        /* products without a fused norm: 1 the matvec kernel, -1 the
                               * subgroup kernel mv; 0: $SYM_VK_PLAIN_MATVEC, else matvec (it
                               * streams ~25% faster on an H100, docs/VULKAN.md) */

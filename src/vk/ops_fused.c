@@ -2,7 +2,7 @@
  * and the K/V stores in one dispatch), ffn_in (mv_gate: RMSNorm, gate and up, SiLU), matmul_add
  * and norm_matmul (mv with the residual add or the RMSNorm fused; GEMMs add in their epilogue).
  * Shapes the fused kernels do not take (more than 8 tokens, no subgroup arithmetic, tensors
- * beyond one binding, weights above fuse_max: there the plain sequence on the matvec kernel is
+ * beyond one binding; for norm_matmul weights above norm_fuse_max, where the plain sequence is
  * faster) run the plain sequence of infer/fused.c on this backend's plain ops. */
 #include <math.h>
 
@@ -134,9 +134,7 @@ void sym_vkb_attn_in(sym_backend *bb, const sym_attn_in_args *a) {
     sym_status st = attn_in_check(a);
     if (st == SYM_OK) {
         const sym_tensor *all[] = {a->x, a->norm, a->wq, a->wk, a->wv, a->q};
-        int ok = sym_vkb_mv_ok(b, (uint64_t)a->x->n_rows) && !b->no_fused &&
-                 sym_tensor_bytes(a->wq) + sym_tensor_bytes(a->wk) + sym_tensor_bytes(a->wv) <=
-                     b->fuse_max;
+        int ok = sym_vkb_mv_ok(b, (uint64_t)a->x->n_rows) && !b->no_fused;
         for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
             ok = ok && fits(b, all[i]);
         if (!ok) {
@@ -197,8 +195,7 @@ void sym_vkb_ffn_in(sym_backend *bb, sym_tensor *out, const sym_tensor *x, const
          out->n_cols != w_gate->n_rows))
         st = SYM_FAIL(SYM_ERR_ARG, "%s: shapes disagree", op);
     if (st == SYM_OK) {
-        if (!sym_vkb_mv_ok(b, (uint64_t)x->n_rows) || b->no_fused ||
-            sym_tensor_bytes(w_gate) + sym_tensor_bytes(w_up) > b->fuse_max || !fits(b, x) ||
+        if (!sym_vkb_mv_ok(b, (uint64_t)x->n_rows) || b->no_fused || !fits(b, x) ||
             !fits(b, w_gate) ||
             !fits(b, w_up) || !fits(b, out)) {
             sym_fused_ffn_in(bb, out, x, norm, eps, w_gate, w_up, xn, up);
@@ -226,7 +223,7 @@ void sym_vkb_norm_matmul(sym_backend *bb, sym_tensor *out, const sym_tensor *x,
     sym_status st = check_norm(x, norm, "norm_matmul");
     if (st == SYM_OK) {
         if (!sym_vkb_mv_ok(b, (uint64_t)x->n_rows) || b->no_fused ||
-            sym_tensor_bytes(w) > b->fuse_max || !fits(b, x) || !fits(b, norm)) {
+            sym_tensor_bytes(w) > b->norm_fuse_max || !fits(b, x) || !fits(b, norm)) {
             sym_fused_norm_matmul(bb, out, x, norm, eps, w, xn);
             return;
         }

@@ -23,7 +23,7 @@ typedef struct sym_vkb {
     uint32_t mv_ks;         /* subgroups per group (sharing the rows) */
     int plain_matvec;       /* products without a fused norm on matvec, not mv */
     int no_fused;           /* attn_in, ffn_in, norm_matmul as their plain sequences */
-    uint64_t fuse_max;      /* largest weight bytes per op of the fused mv kernels */
+    uint64_t norm_fuse_max; /* largest weights of norm_matmul's fused kernel */
     sym_vk_buffer *counters; /* zeroed uints for kernels that count finished workgroups */
     int use_sg;             /* spec constant USE_SUBGROUPS */
     sym_vk_variant red_var; /* variant of kernels with reductions: DEFAULT or NOSG */
