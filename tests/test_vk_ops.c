@@ -360,7 +360,9 @@ static void test_softmax_argmax(sym_backend *vk, test_rng *r) {
 
 /* ---- fused ops: each against its plain sequence (infer/fused.c) on the reference backend ---- */
 
-static double cache_tol(sym_dtype t) { return t == SYM_DT_F32 ? 1e-5 : t == SYM_DT_F16 ? 1e-3 : 8e-3; }
+static double cache_tol(sym_dtype t) {
+    return t == SYM_DT_F32 ? 1e-5 : t == SYM_DT_F16 ? 1e-3 : 8e-3;
+}
 
 static void test_attn_in(sym_backend *vk, test_rng *r, double tol16) {
     static const int cfg[][8] = {/* T, n_embd, n_head, n_head_kv, head_dim, pos0, neox, bias */
@@ -392,9 +394,14 @@ static void test_attn_in(sym_backend *vk, test_rng *r, double tol16) {
             /* rows of the caches the op does not write stay poisoned (NaN) on both sides */
             memset(kc.h.data, 0xff, sym_tensor_bytes(&kc.h));
             memset(vc.h.data, 0xff, sym_tensor_bytes(&vc.h));
-            sym_attn_in_args a = {.eps = 1e-5f, .n_head = H, .n_head_kv = HKV, .head_dim = D,
-                                  .pos0 = pos0, .theta = 10000.0f,
-                                  .freq_scale = c % 2 ? 0.5f : 1.0f, .neox = neox};
+            sym_attn_in_args a = {.eps = 1e-5f,
+                                  .n_head = H,
+                                  .n_head_kv = HKV,
+                                  .head_dim = D,
+                                  .pos0 = pos0,
+                                  .theta = 10000.0f,
+                                  .freq_scale = c % 2 ? 0.5f : 1.0f,
+                                  .neox = neox};
             sym_attn_in_args ad = a, ah = a;
             ad.x = &x.d, ad.norm = &g.d, ad.wq = &wq.d, ad.wk = &wk.d, ad.wv = &wv.d;
             ad.bq = has_bias ? &bq.d : NULL, ad.bk = has_bias ? &bk.d : NULL;
@@ -418,15 +425,16 @@ static void test_attn_in(sym_backend *vk, test_rng *r, double tol16) {
             pair_check(vk, &kc, cache_tol(ct) > tq ? cache_tol(ct) : tq, what);
             pair_check(vk, &vc, cache_tol(ct) > tq ? cache_tol(ct) : tq, what);
             pair *all[] = {&x, &g, &wq, &wk, &wv, &bq, &bk, &bv, &q, &kc, &vc, &xn, &k, &v};
-            for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) pair_free(vk, all[i]);
+            for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+                pair_free(vk, all[i]);
         }
 }
 
 static void test_ffn_in(sym_backend *vk, test_rng *r, double tol16) {
     /* (a single output of a short row can be all cancellation: the relative measure needs
      * several outputs to see the scale) */
-    static const int shapes[][3] = {{1, 1000, 37}, {3, 257, 130}, {8, 64, 300}, {12, 96, 40},
-                                    {1, 8, 24}};
+    static const int shapes[][3] = {
+        {1, 1000, 37}, {3, 257, 130}, {8, 64, 300}, {12, 96, 40}, {1, 8, 24}};
     for (int ti = 0; ti < 3; ti++)
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
             int T = shapes[s][0], K = shapes[s][1], F = shapes[s][2];
@@ -446,14 +454,15 @@ static void test_ffn_in(sym_backend *vk, test_rng *r, double tol16) {
                      sym_dtype_name(nt), T, K, F);
             pair_check(vk, &out, wt != SYM_DT_F32 ? tol16 : 1e-5, what);
             pair *all[] = {&x, &g, &wg, &wu, &out, &xn, &up};
-            for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) pair_free(vk, all[i]);
+            for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+                pair_free(vk, all[i]);
         }
 }
 
 /* matmul_add and norm_matmul: decode (mv) and GEMM shapes, awkward sizes. */
 static void test_matmul_fused(sym_backend *vk, test_rng *r, double tol16) {
-    static const int shapes[][3] = {{1, 4104, 67}, {5, 257, 33}, {8, 1000, 1001}, {20, 520, 131},
-                                    {1, 1, 1}};
+    static const int shapes[][3] = {
+        {1, 4104, 67}, {5, 257, 33}, {8, 1000, 1001}, {20, 520, 131}, {1, 1, 1}};
     for (int ti = 0; ti < 3; ti++)
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
             int T = shapes[s][0], K = shapes[s][1], N = shapes[s][2];
@@ -481,7 +490,8 @@ static void test_matmul_fused(sym_backend *vk, test_rng *r, double tol16) {
                      sym_dtype_name(wt), sym_dtype_name(nt), T, K, N);
             pair_check(vk, &out, tol, what);
             pair *all[] = {&x, &w, &out, &tmp, &g, &xn};
-            for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) pair_free(vk, all[i]);
+            for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+                pair_free(vk, all[i]);
         }
 }
 
@@ -503,7 +513,8 @@ static void test_attention_repeat(sym_backend *vk, test_rng *r) {
     pair_check(vk, &o1, 1e-5, "attention, first of two");
     pair_check(vk, &o2, 1e-5, "attention, second of two");
     pair *all[] = {&q, &k, &v, &o1, &o2};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) pair_free(vk, all[i]);
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        pair_free(vk, all[i]);
 }
 
 static void run_suite(sym_backend *vk, test_rng *r, const char *name, double tol16) {
@@ -687,9 +698,8 @@ int main(void) {
             CHECK_OK(sym_vk_backend_create(&o, &vk));
             CHECK(sym_vk_backend_uses_coopmat(vk), "coopmat tile %d not used", t);
             char name[64];
-            snprintf(name, sizeof name, "coopmat tile %d %d %d %d, subgroups %d x %d",
-                     tiles[t][0], tiles[t][1], tiles[t][2], tiles[t][3], tiles[t][4],
-                     tiles[t][5]);
+            snprintf(name, sizeof name, "coopmat tile %d %d %d %d, subgroups %d x %d", tiles[t][0],
+                     tiles[t][1], tiles[t][2], tiles[t][3], tiles[t][4], tiles[t][5]);
             g_suite = name;
             test_matmul(vk, &r, 1e-5);
             CHECK_OK(vk->ops->sync(vk));

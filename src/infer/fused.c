@@ -18,16 +18,16 @@ void sym_fused_attn_in(sym_backend *b, const sym_attn_in_args *a) {
     o->store_rows(b, a->v_cache, a->pos0, &v);
 }
 
-void sym_fused_matmul_add(sym_backend *b, sym_tensor *out, const sym_tensor *x,
-                          const sym_tensor *w, sym_tensor *tmp) {
+void sym_fused_matmul_add(sym_backend *b, sym_tensor *out, const sym_tensor *x, const sym_tensor *w,
+                          sym_tensor *tmp) {
     sym_tensor t = sym_tensor_rows(tmp, 0, x->n_rows);
     b->ops->matmul(b, &t, x, w, NULL);
     b->ops->add(b, out, out, &t);
 }
 
-void sym_fused_ffn_in(sym_backend *b, sym_tensor *out, const sym_tensor *x,
-                      const sym_tensor *norm, float eps, const sym_tensor *w_gate,
-                      const sym_tensor *w_up, sym_tensor *xn, sym_tensor *up) {
+void sym_fused_ffn_in(sym_backend *b, sym_tensor *out, const sym_tensor *x, const sym_tensor *norm,
+                      float eps, const sym_tensor *w_gate, const sym_tensor *w_up, sym_tensor *xn,
+                      sym_tensor *up) {
     const sym_backend_ops *o = b->ops;
     int64_t n = x->n_rows;
     sym_tensor xs = sym_tensor_rows(xn, 0, n), us = sym_tensor_rows(up, 0, n);
@@ -38,8 +38,7 @@ void sym_fused_ffn_in(sym_backend *b, sym_tensor *out, const sym_tensor *x,
 }
 
 void sym_fused_norm_matmul(sym_backend *b, sym_tensor *out, const sym_tensor *x,
-                           const sym_tensor *norm, float eps, const sym_tensor *w,
-                           sym_tensor *xn) {
+                           const sym_tensor *norm, float eps, const sym_tensor *w, sym_tensor *xn) {
     sym_tensor xs = sym_tensor_rows(xn, 0, x->n_rows);
     b->ops->rmsnorm(b, &xs, x, norm, eps);
     b->ops->matmul(b, out, &xs, w, NULL);

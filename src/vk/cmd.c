@@ -26,13 +26,13 @@ struct sym_vk_cmd {
     VkCommandPool pool;
     VkCommandBuffer cbs[N_CB];
     VkFence fences[N_CB];
-    int pending[N_CB]; /* submitted, fence not yet waited for */
-    int cur;           /* cbs[cur] is the one being recorded */
-    VkCommandBuffer cb; /* cbs[cur] */
-    int recording;      /* cb begun and holds commands */
-    int lost;           /* device lost: every call fails */
-    uint32_t n_in_cb;   /* dispatches recorded into cb */
-    double batch_t0;    /* when the batch's first command was recorded (s) */
+    int pending[N_CB];          /* submitted, fence not yet waited for */
+    int cur;                    /* cbs[cur] is the one being recorded */
+    VkCommandBuffer cb;         /* cbs[cur] */
+    int recording;              /* cb begun and holds commands */
+    int lost;                   /* device lost: every call fails */
+    uint32_t n_in_cb;           /* dispatches recorded into cb */
+    double batch_t0;            /* when the batch's first command was recorded (s) */
     int transfer_since_barrier; /* a copy or fill was recorded after the last barrier */
 
     range writes[MAX_WRITES], reads[MAX_READS];
@@ -171,9 +171,8 @@ static sym_status submit(sym_vk_cmd *c) {
     c->recording = 0;
     sym_status st = SYM_VK_CALL(vkEndCommandBuffer(c->cb));
     if (st != SYM_OK) return st;
-    VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
-                       .commandBufferCount = 1,
-                       .pCommandBuffers = &c->cb};
+    VkSubmitInfo si = {
+        .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &c->cb};
     VkResult r = sym_vk_debug_inject() ? VK_ERROR_DEVICE_LOST
                                        : vkQueueSubmit(c->d->queue, 1, &si, c->fences[c->cur]);
     if (r == VK_ERROR_DEVICE_LOST) c->lost = 1;

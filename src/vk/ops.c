@@ -609,15 +609,16 @@ sym_status sym_vk_backend_create(const sym_vk_options *opts, sym_backend **out) 
         b->mv_nr = o.matvec_rows ? (uint32_t)(o.matvec_rows < 4 ? o.matvec_rows : 4) : 1;
         /* default: the whole workgroup strides along each row (measured fastest on an H100) */
         b->mv_ks = o.mv_split > 0 ? (uint32_t)o.mv_split : b->mv_wg / sgs;
-        while (b->mv_ks > 1 && (b->mv_wg / sgs) % b->mv_ks) b->mv_ks /= 2;
+        while (b->mv_ks > 1 && (b->mv_wg / sgs) % b->mv_ks)
+            b->mv_ks /= 2;
         const char *env = getenv("SYM_VK_PLAIN_MATVEC");
         b->plain_matvec = o.plain_matvec ? o.plain_matvec > 0 : (env && *env ? atoi(env) > 0 : 1);
         env = getenv("SYM_VK_NO_FUSED");
         b->no_fused = o.no_fused || (env && atoi(env) > 0);
         env = getenv("SYM_VK_NORM_FUSE_MAX_MB");
         b->norm_fuse_max = o.norm_fuse_max_bytes ? o.norm_fuse_max_bytes
-                           : env && *env ? (uint64_t)strtoull(env, NULL, 10) << 20
-                                         : 64ull << 20;
+                           : env && *env         ? (uint64_t)strtoull(env, NULL, 10) << 20
+                                                 : 64ull << 20;
     }
     b->use_sg = o.use_subgroups && c->subgroup_arithmetic && c->subgroup_size >= 4 &&
                 b->mv_wg <= c->max_workgroup_invocations;
@@ -645,8 +646,8 @@ sym_status sym_vk_backend_create(const sym_vk_options *opts, sym_backend **out) 
             SYM_FAIL_GOTO(SYM_ERR_ARG, "vulkan: bad cooperative-matrix tile %u %u %u %u / %u %u",
                           sm, sn, pad, bk8, wm, wn);
         uint32_t shared = (2 * 16 * sm * wm + 16 * sn * wn) * (bk8 + pad) * 16 + wm * wn * 1024;
-        if (b->coopmat && (shared > c->max_shared_bytes ||
-                           32 * wm * wn > c->max_workgroup_invocations)) {
+        if (b->coopmat &&
+            (shared > c->max_shared_bytes || 32 * wm * wn > c->max_workgroup_invocations)) {
             SYM_WARN("vulkan: cooperative-matrix tile needs %u bytes of shared memory and %u "
                      "threads; not used",
                      shared, 32 * wm * wn);

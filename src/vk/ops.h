@@ -20,31 +20,31 @@
 #include "vk/cmd.h"
 
 typedef struct sym_vk_options {
-    int device_index;        /* >= 0: that device; -1 (default): automatic */
-    const char *device_name; /* non-NULL: first device whose name contains it */
-    int force_integrated;    /* prefer an integrated GPU over a discrete one */
-    int workgroup_size;      /* threads per workgroup of the row and elementwise kernels
-                              * (1..maxComputeWorkGroupInvocations; 0: 128) */
-    int matvec_rows;         /* output rows per matrix-vector workgroup (1..8; 0: 1); with
-                              * subgroups, rows per group of the mv kernels (1..4; 0: 1) */
-    int mv_split;            /* subgroups sharing each row of the mv kernels (a divisor of the
-                              * workgroup's subgroups; 0: all of them) */
-    int no_fused;            /* 1: attn_in, ffn_in and norm_matmul run their plain sequences
-                              * (for comparison; also $SYM_VK_NO_FUSED=1) */
+    int device_index;             /* >= 0: that device; -1 (default): automatic */
+    const char *device_name;      /* non-NULL: first device whose name contains it */
+    int force_integrated;         /* prefer an integrated GPU over a discrete one */
+    int workgroup_size;           /* threads per workgroup of the row and elementwise kernels
+                                   * (1..maxComputeWorkGroupInvocations; 0: 128) */
+    int matvec_rows;              /* output rows per matrix-vector workgroup (1..8; 0: 1); with
+                                   * subgroups, rows per group of the mv kernels (1..4; 0: 1) */
+    int mv_split;                 /* subgroups sharing each row of the mv kernels (a divisor of the
+                                   * workgroup's subgroups; 0: all of them) */
+    int no_fused;                 /* 1: attn_in, ffn_in and norm_matmul run their plain sequences
+                                   * (for comparison; also $SYM_VK_NO_FUSED=1) */
     uint64_t norm_fuse_max_bytes; /* norm_matmul fuses the RMSNorm into the product only for
                                    * weights up to this many bytes (0: $SYM_VK_NORM_FUSE_MAX_MB
                                    * MiB, else 64 MiB): over a vocabulary-sized matrix the saved
                                    * dispatch is worth less than the norm's extra loads */
-    int plain_matvec;        /* products without a fused norm: 1 the matvec kernel, -1 the
-                              * subgroup kernel mv; 0: $SYM_VK_PLAIN_MATVEC, else matvec (it
-                              * streams ~25% faster on an H100, docs/VULKAN.md) */
-    int use_subgroups;       /* 1 (default): subgroup reductions where the device has them */
-    int use_fp16_math;       /* 1: f16 arithmetic where it pays (needs shaderFloat16); 0 default */
-    int use_coopmat;         /* 1 (default): cooperative-matrix GEMM where the device offers it */
-    int fp32_kv;             /* recorded for the engine, which picks the KV cache's dtype; the
-                              * backend only converts to whatever dtype the cache tensor has */
-    int profiling;           /* 1: per-kernel GPU timestamps (serializes dispatches) */
-    int validation; /* 1: Khronos validation layer if installed (also SYM_VK_VALIDATION=1) */
+    int plain_matvec;             /* products without a fused norm: 1 the matvec kernel, -1 the
+                                   * subgroup kernel mv; 0: $SYM_VK_PLAIN_MATVEC, else matvec (it
+                                   * streams ~25% faster on an H100, docs/VULKAN.md) */
+    int use_subgroups;            /* 1 (default): subgroup reductions where the device has them */
+    int use_fp16_math; /* 1: f16 arithmetic where it pays (needs shaderFloat16); 0 default */
+    int use_coopmat;   /* 1 (default): cooperative-matrix GEMM where the device offers it */
+    int fp32_kv;       /* recorded for the engine, which picks the KV cache's dtype; the
+                        * backend only converts to whatever dtype the cache tensor has */
+    int profiling;     /* 1: per-kernel GPU timestamps (serializes dispatches) */
+    int validation;    /* 1: Khronos validation layer if installed (also SYM_VK_VALIDATION=1) */
     int force_descriptor_pool; /* 1: per-batch descriptor pools even where push descriptors
                                 * exist (the path for devices without them; tests use it) */
     int coop_tile[4];          /* tuning of the cooperative-matrix GEMM: 16x16 blocks per subgroup

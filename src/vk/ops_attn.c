@@ -116,10 +116,11 @@ static sym_status decode(sym_vkb *b, const attn_args *a) {
  * of each (kv head, head group, token). Returns SYM_ERR_UNSUPPORTED (nothing recorded, no
  * message) for shapes it does not take; decode() handles those. */
 #define SG_TARGET_WORKGROUPS 1024 /* several per multiprocessor of a large GPU */
-#define SG_MAX_CHUNKS        16   /* MAX_CHUNKS of attn_decode_sg.comp: the last workgroup
-                                   * joins that many partial states with their loads in flight */
-#define SG_MAX_CHUNK_LEN     256  /* longer contexts: decode() (its own combine dispatch) */
-#define SG_COUNTERS          16384
+#define SG_MAX_CHUNKS                                                                              \
+    16                       /* MAX_CHUNKS of attn_decode_sg.comp: the last workgroup              \
+                              * joins that many partial states with their loads in flight */
+#define SG_MAX_CHUNK_LEN 256 /* longer contexts: decode() (its own combine dispatch) */
+#define SG_COUNTERS      16384
 
 static sym_status decode_sg(sym_vkb *b, const attn_args *a) {
     const sym_vk_caps *c = &b->dev->caps;
@@ -169,15 +170,14 @@ static sym_status decode_sg(sym_vkb *b, const attn_args *a) {
                                      .n_chunks = (uint32_t)n_chunks,
                                      .n_hgroups = (uint32_t)n_hgroups,
                                      .scale = a->scale};
-    SYM_TRY(bind_qkvo(b, a, &args[0], &pu.q_off, &args[1], &pu.k_off, &args[2], &pu.v_off,
-                      &args[3], &pu.out_off));
+    SYM_TRY(bind_qkvo(b, a, &args[0], &pu.q_off, &args[1], &pu.k_off, &args[2], &pu.v_off, &args[3],
+                      &pu.out_off));
     SYM_TRY(sym_vkb_bind(b, &part, 0, part_bytes, 1, &args[4], &pu.part_off));
     SYM_TRY(sym_vkb_bind(b, &cnt, 0, per_chunk * 4, 1, &args[5], &pu.cnt_off));
     double kv_bytes = 2.0 * (double)a->n_pos * (double)(a->HKV * a->D * a->es);
     return sym_vk_cmd_dispatch(b->cmd, p, args, &pu, (uint32_t)(a->HKV * n_hgroups),
                                (uint32_t)n_chunks, (uint32_t)a->T, kv_bytes + 2.0 * part_bytes,
-                               4.0 * (double)a->T * (double)a->H * (double)a->n_pos *
-                                   (double)a->D);
+                               4.0 * (double)a->T * (double)a->H * (double)a->n_pos * (double)a->D);
 }
 
 static sym_status prefill(sym_vkb *b, const attn_args *a) {

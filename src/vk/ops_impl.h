@@ -13,27 +13,27 @@ typedef struct sym_vkb {
     sym_vk_device *dev;
     sym_vk_pipelines *pipes;
     sym_vk_cmd *cmd;
-    uint64_t max_range;     /* bytes one descriptor may cover */
-    uint64_t align;         /* minStorageBufferOffsetAlignment (at least 16) */
-    uint32_t wg;            /* threads per workgroup of the row/elementwise kernels */
-    uint32_t nr;            /* matvec rows per workgroup */
-    uint32_t mv_wg;         /* threads per workgroup of the subgroup kernels (mv*, attention):
-                             * a multiple of the subgroup size */
-    uint32_t mv_nr;         /* mv rows per group of subgroups */
-    uint32_t mv_ks;         /* subgroups per group (sharing the rows) */
-    int plain_matvec;       /* products without a fused norm on matvec, not mv */
-    int no_fused;           /* attn_in, ffn_in, norm_matmul as their plain sequences */
-    uint64_t norm_fuse_max; /* largest weights of norm_matmul's fused kernel */
+    uint64_t max_range;      /* bytes one descriptor may cover */
+    uint64_t align;          /* minStorageBufferOffsetAlignment (at least 16) */
+    uint32_t wg;             /* threads per workgroup of the row/elementwise kernels */
+    uint32_t nr;             /* matvec rows per workgroup */
+    uint32_t mv_wg;          /* threads per workgroup of the subgroup kernels (mv*, attention):
+                              * a multiple of the subgroup size */
+    uint32_t mv_nr;          /* mv rows per group of subgroups */
+    uint32_t mv_ks;          /* subgroups per group (sharing the rows) */
+    int plain_matvec;        /* products without a fused norm on matvec, not mv */
+    int no_fused;            /* attn_in, ffn_in, norm_matmul as their plain sequences */
+    uint64_t norm_fuse_max;  /* largest weights of norm_matmul's fused kernel */
     sym_vk_buffer *counters; /* zeroed uints for kernels that count finished workgroups */
-    int use_sg;             /* spec constant USE_SUBGROUPS */
-    sym_vk_variant red_var; /* variant of kernels with reductions: DEFAULT or NOSG */
-    int fp16;               /* fp16 math on (and possible) */
-    int coopmat;            /* cooperative-matrix GEMM usable */
-    uint32_t coop_tile[4];  /* SM, SN, PAD, BK8 (spec constants 4..7 of matmul_coop) */
-    uint32_t coop_warps[2]; /* WM, WN (spec constants 8, 9) */
-    sym_vk_buffer *scratch; /* GEMM split rows, attention partials; grows */
-    sym_vk_buffer *dummy;   /* bound where a kernel's optional tensor is absent */
-    sym_status err;         /* latched error of an op (SYM_OK if none) */
+    int use_sg;              /* spec constant USE_SUBGROUPS */
+    sym_vk_variant red_var;  /* variant of kernels with reductions: DEFAULT or NOSG */
+    int fp16;                /* fp16 math on (and possible) */
+    int coopmat;             /* cooperative-matrix GEMM usable */
+    uint32_t coop_tile[4];   /* SM, SN, PAD, BK8 (spec constants 4..7 of matmul_coop) */
+    uint32_t coop_warps[2];  /* WM, WN (spec constants 8, 9) */
+    sym_vk_buffer *scratch;  /* GEMM split rows, attention partials; grows */
+    sym_vk_buffer *dummy;    /* bound where a kernel's optional tensor is absent */
+    sym_status err;          /* latched error of an op (SYM_OK if none) */
     char err_msg[512];
 } sym_vkb;
 
@@ -64,16 +64,16 @@ sym_status sym_vkb_check_tensor(const sym_tensor *t, const char *op, const char 
 
 /* out (+)= rmsnorm(x, norm, eps) W^T (+ bias); norm NULL: x as it is; norm needs
  * sym_vkb_mv_ok(T). Checks its arguments. */
-sym_status sym_vkb_matmul_ex(sym_vkb *b, sym_tensor *out, const sym_tensor *x,
-                             const sym_tensor *w, const sym_tensor *bias, const sym_tensor *norm,
-                             float eps, int accumulate);
+sym_status sym_vkb_matmul_ex(sym_vkb *b, sym_tensor *out, const sym_tensor *x, const sym_tensor *w,
+                             const sym_tensor *bias, const sym_tensor *norm, float eps,
+                             int accumulate);
 /* 1 if n_tok tokens take the subgroup matrix-vector kernels (and the fused norm). */
 int sym_vkb_mv_ok(const sym_vkb *b, uint64_t n_tok);
 void sym_vkb_matmul(sym_backend *bb, sym_tensor *out, const sym_tensor *x, const sym_tensor *w,
                     const sym_tensor *bias);
 void sym_vkb_attn_in(sym_backend *bb, const sym_attn_in_args *a);
-void sym_vkb_matmul_add(sym_backend *bb, sym_tensor *out, const sym_tensor *x,
-                        const sym_tensor *w, sym_tensor *tmp);
+void sym_vkb_matmul_add(sym_backend *bb, sym_tensor *out, const sym_tensor *x, const sym_tensor *w,
+                        sym_tensor *tmp);
 void sym_vkb_ffn_in(sym_backend *bb, sym_tensor *out, const sym_tensor *x, const sym_tensor *norm,
                     float eps, const sym_tensor *w_gate, const sym_tensor *w_up, sym_tensor *xn,
                     sym_tensor *up);

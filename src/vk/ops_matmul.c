@@ -234,9 +234,9 @@ static sym_status gemm_coop(sym_vkb *b, sym_tensor *out, const sym_tensor *x, co
     return SYM_OK;
 }
 
-sym_status sym_vkb_matmul_ex(sym_vkb *b, sym_tensor *out, const sym_tensor *x,
-                             const sym_tensor *w, const sym_tensor *bias, const sym_tensor *norm,
-                             float eps, int accumulate) {
+sym_status sym_vkb_matmul_ex(sym_vkb *b, sym_tensor *out, const sym_tensor *x, const sym_tensor *w,
+                             const sym_tensor *bias, const sym_tensor *norm, float eps,
+                             int accumulate) {
     mm_plan pl;
     SYM_TRY(sym_vkb_check_tensor(x, "matmul", "x", SYM_DT_F32));
     SYM_TRY(sym_vkb_check_tensor(w, "matmul", "W", SYM_DT_COUNT));
@@ -259,9 +259,7 @@ sym_status sym_vkb_matmul_ex(sym_vkb *b, sym_tensor *out, const sym_tensor *x,
     return gemm(b, out, x, w, bias, accumulate, &pl);
 }
 
-int sym_vkb_mv_ok(const sym_vkb *b, uint64_t n_tok) {
-    return b->use_sg && n_tok <= MATVEC_MAX_TOK;
-}
+int sym_vkb_mv_ok(const sym_vkb *b, uint64_t n_tok) { return b->use_sg && n_tok <= MATVEC_MAX_TOK; }
 
 void sym_vkb_matmul(sym_backend *bb, sym_tensor *out, const sym_tensor *x, const sym_tensor *w,
                     const sym_tensor *bias) {

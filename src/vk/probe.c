@@ -105,7 +105,8 @@ sym_status sym_vk_probe_device(sym_backend *bb, sym_vk_probe *out) {
     /* f16 matrix rate: a 2048-token prefill product against 8192 x 4096 f16 weights, on random
      * data (zeros can run faster) */
     int m = 2048, n = 8192, k = 4096;
-    if (b->dev->caps.type == VK_PHYSICAL_DEVICE_TYPE_CPU) m = 256, n = 1024, k = 1024; /* lavapipe */
+    if (b->dev->caps.type == VK_PHYSICAL_DEVICE_TYPE_CPU)
+        m = 256, n = 1024, k = 1024; /* lavapipe */
     size_t host_bytes = (size_t)m * (size_t)k * 4;
     if (host_bytes < (size_t)n * (size_t)k * 2) host_bytes = (size_t)n * (size_t)k * 2;
     host = sym_malloc(host_bytes);

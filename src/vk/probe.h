@@ -9,13 +9,13 @@
 #include "vk/ops.h"
 
 typedef struct sym_vk_probe {
-    double read_gb_s;      /* median; decimal GB (1e9 bytes) per second */
+    double read_gb_s; /* median; decimal GB (1e9 bytes) per second */
     double read_min_gb_s, read_max_gb_s;
-    uint64_t read_bytes;   /* per dispatch */
-    double f16_tflop_s;    /* median; 2 m n k per product */
+    uint64_t read_bytes; /* per dispatch */
+    double f16_tflop_s;  /* median; 2 m n k per product */
     double f16_min_tflop_s, f16_max_tflop_s;
     int gemm_m, gemm_n, gemm_k;
-    int coopmat;           /* the product ran on the cooperative-matrix path */
+    int coopmat; /* the product ran on the cooperative-matrix path */
 } sym_vk_probe;
 
 /* b must be a Vulkan backend with no work pending that the caller still needs to read.

@@ -23,7 +23,8 @@ static int entries(sym_engine *e, sym_vk_profile_entry *out, int cap, double *to
     if (!sym_vk_backend_is(b)) return 0;
     int n = sym_vk_backend_profile(b, out, cap);
     qsort(out, (size_t)n, sizeof *out, cmp_ms);
-    for (int i = 0; i < n; i++) *total += out[i].gpu_ms;
+    for (int i = 0; i < n; i++)
+        *total += out[i].gpu_ms;
     return n;
 }
 #endif
@@ -39,8 +40,8 @@ void cli_print_profile(FILE *f, sym_engine *e, const char *title, double per) {
     }
     if (per <= 0) per = 1;
     fprintf(f, "GPU time per kernel, %s (dispatches serialized by the timestamps):\n", title);
-    fprintf(f, "  %-16s %9s %11s %7s %10s %9s %9s\n", "kernel", "calls", "total ms", "%",
-            "ms/unit", "GB/s", "TFLOP/s");
+    fprintf(f, "  %-16s %9s %11s %7s %10s %9s %9s\n", "kernel", "calls", "total ms", "%", "ms/unit",
+            "GB/s", "TFLOP/s");
     for (int i = 0; i < n; i++) {
         double s = p[i].gpu_ms * 1e-3;
         fprintf(f, "  %-16s %9llu %11.3f %6.1f%% %10.4f %9.1f %9.2f\n", p[i].name,
@@ -71,7 +72,8 @@ json_object *cli_profile_json(sym_engine *e, double per) {
         json_object_object_add(o, "total_ms", json_object_new_double(p[i].gpu_ms));
         json_object_object_add(o, "percent", json_object_new_double(100.0 * p[i].gpu_ms / total));
         json_object_object_add(o, "ms_per_unit", json_object_new_double(p[i].gpu_ms / per));
-        json_object_object_add(o, "gb_s", json_object_new_double(s > 0 ? p[i].bytes / s * 1e-9 : 0));
+        json_object_object_add(o, "gb_s",
+                               json_object_new_double(s > 0 ? p[i].bytes / s * 1e-9 : 0));
         json_object_object_add(o, "tflop_s",
                                json_object_new_double(s > 0 ? p[i].flops / s * 1e-12 : 0));
         json_object_array_add(arr, o);
