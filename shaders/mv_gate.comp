@@ -29,7 +29,7 @@ layout(push_constant) uniform Push { // sym_vk_push_mv_gate
     float eps;
 } p;
 
-const uint F_NORM = 4u, F_VEC = 8u;
+const uint F_VEC = 8u;
 
 void main() {
     const bool mv_norm = NORM; // a specialization constant: no norm code in plain products

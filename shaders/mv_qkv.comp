@@ -43,7 +43,7 @@ layout(push_constant) uniform Push { // sym_vk_push_mv_qkv
 #define MV_G_OFF p.g_off
 #define MV_EPS p.eps
 
-const uint F_NORM = 4u, F_VEC = 8u, F_NEOX = 16u, F_BQ = 32u, F_BK = 64u, F_BV = 128u;
+const uint F_VEC = 8u, F_NEOX = 16u, F_BQ = 32u, F_BK = 64u, F_BV = 128u;
 
 float bias_of(uint m, uint r) {
     if (m == 0u) return (p.flags & F_BQ) != 0u ? bq[p.bq_off + r] : 0.0;

@@ -107,7 +107,7 @@ static sym_status attn_in(sym_vkb *b, const sym_attn_in_args *a) {
     uint64_t row = kvd * sym_dtype_size(a->k_cache->type), p0 = (uint64_t)a->pos0;
     SYM_TRY(sym_vkb_bind(b, a->k_cache, p0 * row, (p0 + T) * row, 1, &args[9], &pc.kc_off));
     SYM_TRY(sym_vkb_bind(b, a->v_cache, p0 * row, (p0 + T) * row, 1, &args[10], &pc.vc_off));
-    pc.flags |= SYM_VK_MV_NORM | (vec ? SYM_VK_MV_VEC : 0) | (a->neox ? SYM_VK_MV_NEOX : 0);
+    pc.flags |= (vec ? SYM_VK_MV_VEC : 0) | (a->neox ? SYM_VK_MV_NEOX : 0);
 
     uint32_t n_groups;
     sym_vk_spec spec = sym_vkb_mv_spec(b, a->wq->type, &n_groups);
@@ -162,7 +162,7 @@ static sym_status ffn_in(sym_vkb *b, sym_tensor *out, const sym_tensor *x, const
     SYM_TRY(sym_vkb_bind(b, wu, 0, sym_tensor_bytes(wu), 0, &args[3], &pc.wu_off));
     SYM_TRY(sym_vkb_bind(b, out, 0, T * (uint64_t)out->n_cols * 4, 1, &args[4], &pc.out_off));
     vec = vec && w_aligned(wg, pc.wg_off) && w_aligned(wu, pc.wu_off);
-    pc.flags = SYM_VK_MV_NORM | (vec ? SYM_VK_MV_VEC : 0);
+    pc.flags = vec ? SYM_VK_MV_VEC : 0;
     uint32_t n_groups;
     sym_vk_spec spec = sym_vkb_mv_spec(b, wg->type, &n_groups);
     spec.v[5] = n_groups * ((b->mv_nr + 1) / 2); /* rows per workgroup */

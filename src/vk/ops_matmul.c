@@ -129,7 +129,6 @@ static sym_status mv(sym_vkb *b, sym_tensor *out, const sym_tensor *x, const sym
                 uint64_t ge = sym_dtype_size(norm->type);
                 SYM_TRY(sym_vkb_bind(b, norm, 0, pl->K * ge, 0, &a[1], &pc.g_off));
                 vec = vec && pc.g_off % (norm->type == SYM_DT_F32 ? 4 : 8) == 0;
-                pc.flags |= SYM_VK_MV_NORM;
             } else {
                 a[1] = sym_vkb_dummy_arg(b);
             }

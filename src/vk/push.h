@@ -57,10 +57,10 @@ typedef struct sym_vk_push_coop {
 } sym_vk_push_coop;
 SYM_VK_PUSH_CHECK(sym_vk_push_coop, 16);
 
-/* Flags of the subgroup matrix-vector kernels (mv, mv_gate, mv_qkv). */
+/* Flags of the subgroup matrix-vector kernels (mv, mv_gate, mv_qkv); whether x is RMS-normalized
+ * on the fly is their specialization constant 10, not a flag (a run-time branch cost ~25%). */
 #define SYM_VK_MV_BIAS       1u  /* mv: add bias */
 #define SYM_VK_MV_ACCUMULATE 2u  /* mv: out += product */
-#define SYM_VK_MV_NORM       4u  /* RMSNorm of x on the fly (g, eps) */
 #define SYM_VK_MV_VEC        8u  /* 16-byte loads: K % 8 == 0 and every row start aligned */
 #define SYM_VK_MV_NEOX       16u /* mv_qkv: RoPE pairs (i, i + head_dim/2) */
 #define SYM_VK_MV_BQ         32u /* mv_qkv: biases present */
