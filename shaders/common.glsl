@@ -85,6 +85,23 @@ uint f32_to_type(float f, uint dt) {
     return dt == DT_F32 ? floatBitsToUint(f) : (dt == DT_F16 ? f32_to_f16(f) : f32_to_bf16(f));
 }
 
+// cos and sin of the RoPE angle (pos * freq_scale) * freq, computed exactly as the reference
+// (float product in that order), then reduced to [-pi, pi] in three steps so that sin/cos stay
+// accurate at large positions: 2*pi = C1 + C2 + C3, C1 with 8 significant bits so k * C1 is
+// exact for |k| < 2^16.
+vec2 rope_cos_sin(int pos_i, float freq_scale, float freq) {
+    precise float pos = float(pos_i) * freq_scale;
+    precise float ang = pos * freq;
+    const float C1 = 6.28125;
+    const float C2 = 1.9353071693331003e-03;
+    const float C3 = 1.0253131677018246e-11;
+    precise float k = round(ang * 0.15915494309189535);
+    precise float r = fma(-k, C1, ang);
+    r = fma(-k, C2, r);
+    r = fma(-k, C3, r);
+    return vec2(cos(r), sin(r));
+}
+
 #ifdef NEED_REDUCE
 // Workgroup-wide sum / max of one value per thread; every thread gets the result. Must be
 // reached by the whole workgroup (uniform control flow). Subgroup operations when enabled, else

@@ -1,5 +1,6 @@
 #version 450
-// matmul (prefill, shared-memory tiles): out[m][row0 + n] = sum_k x[m][k] * W[n][k] (+ bias).
+// matmul (prefill, shared-memory tiles): out[m][row0 + n] = sum_k x[m][k] * W[n][k] (+ bias)
+// (+ out[m][row0 + n] with accumulate: the residual add fused).
 // A workgroup of 256 threads computes a 64 (tokens) x 64 (rows of W) tile; each thread 4 x 4
 // outputs spaced 16 apart (conflict-free shared reads). K advances 16 at a time through shared
 // memory; W is converted to f32 as it is staged. vec_ok: 16-bit W rows start on even elements
@@ -13,12 +14,13 @@ const uint BM = 64u, BN = 64u, BK = 16u;
 layout(binding = 0) readonly buffer X { float x[]; };
 layout(binding = 1) readonly buffer W { uint w[]; };
 layout(binding = 2) readonly buffer Bias { float bias[]; };
-layout(binding = 3) writeonly buffer Out { float out_[]; };
+layout(binding = 3) buffer Out { float out_[]; };
 
 layout(push_constant) uniform Push { // sym_vk_push_matmul
     uint m, n, k;
     uint x_off, w_off, b_off, out_off;
     uint out_stride, row0, has_bias, vec_ok;
+    uint accumulate;
 } p;
 
 shared float As[BK][BM + 1u];
@@ -82,7 +84,10 @@ void main() {
             if (gn >= p.n) continue;
             uint o = p.row0 + gn;
             float b = p.has_bias != 0u ? bias[p.b_off + o] : 0.0;
-            out_[p.out_off + gm * p.out_stride + o] = acc[i][j] + b;
+            uint idx = p.out_off + gm * p.out_stride + o;
+            float v = acc[i][j] + b;
+            if (p.accumulate != 0u) v += out_[idx];
+            out_[idx] = v;
         }
     }
 }

@@ -1,43 +1,51 @@
 #version 450
 // matmul_coop (prefill on tensor cores, GL_NV_cooperative_matrix 16x16x16 f16 -> f32):
-// out[m][row0 + n] = scale_inv[m] * sum_k (hi[m][k] + lo[m][k]) * W[n][k] (+ bias), with hi/lo
-// from gemm_split (use_lo = 0 with fp16 math: hi only). 128 threads = 2 x 2 subgroups of 32;
-// each subgroup owns SM x SN blocks of 16 x 16, so a workgroup computes (32 SM) x (32 SN).
-// Tiles are staged in shared memory as raw f16 bits (uvec4 = 8 halves; rows padded by PAD uvec4
-// against bank conflicts), so f16 weights and the split activations need no conversion; bf16
-// weights are converted as they are staged (the backend only sends bf16 here when every value
-// fits f16). vec_ok: W rows and w_off are multiples of 8 elements (16-byte loads). Results leave
-// through a 16 x 16 staging block per subgroup, where scale and bias are applied.
+// out[m][row0 + n] = scale_inv[m] * sum_k (hi[m][k] + lo[m][k]) * W[n][k] (+ bias) (+ out with
+// accumulate), with hi/lo from gemm_split (use_lo = 0 with fp16 math: hi only). WM x WN
+// subgroups of 32; each owns SM x SN blocks of 16 x 16, so a workgroup computes
+// (16 SM WM) x (16 SN WN). Tiles are staged in shared memory as raw f16 bits (uvec4 = 8 halves;
+// rows padded by PAD uvec4 against bank conflicts), so f16 weights and the split activations
+// need no conversion; bf16 weights are converted as they are loaded (the backend only sends
+// bf16 here when every value fits f16). The next K step's tiles are loaded into registers while
+// the tensor cores work on the current one (one shared stage: 48 KiB would not hold two).
+// vec_ok: W rows and w_off are multiples of 8 elements (16-byte loads). Results leave through a
+// 16 x 16 staging block per subgroup, where scale and bias are applied.
 #extension GL_NV_cooperative_matrix : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #extension GL_KHR_memory_scope_semantics : require
 #extension GL_KHR_shader_subgroup_basic : require
 #include "common.glsl"
-layout(local_size_x = 128) in;
+layout(local_size_x_id = 0) in;              // WG = 32 WM WN (set by the host)
 layout(constant_id = 4) const uint SM = 2;  // 16-row blocks per subgroup (1..4)
 layout(constant_id = 5) const uint SN = 2;  // 16-column blocks per subgroup (1..4)
 layout(constant_id = 6) const uint PAD = 1; // extra uvec4 per staged row
 layout(constant_id = 7) const uint BK8 = 4; // K per step, in uvec4 (8 halves); even
+layout(constant_id = 8) const uint WM = 2;  // subgroups along M
+layout(constant_id = 9) const uint WN = 2;  // subgroups along N
 
-const uint BM = 32u * SM, BN = 32u * SN, RS = BK8 + PAD;
+const uint NT = 32u * WM * WN;
+const uint BM = 16u * SM * WM, BN = 16u * SN * WN, RS = BK8 + PAD;
+const uint NA = (BM * BK8 + NT - 1u) / NT; // A uvec4 (each of hi and lo) per thread and step
+const uint NB = (BN * BK8 + NT - 1u) / NT; // B uvec4 per thread and step
 
 layout(binding = 0) readonly buffer XS { uvec4 xs4[]; };
 layout(binding = 1) readonly buffer Scale { float scale_inv[]; };
 layout(binding = 2) readonly buffer W { uint w[]; };
 layout(binding = 2) readonly buffer W4 { uvec4 w4[]; };
 layout(binding = 3) readonly buffer Bias { float bias[]; };
-layout(binding = 4) writeonly buffer Out { float out_[]; };
+layout(binding = 4) buffer Out { float out_[]; };
 
 layout(push_constant) uniform Push { // sym_vk_push_coop
     uint m, n, k, k_pad;
     uint hi_off, lo_off, scale_off, w_off, b_off, out_off;
     uint out_stride, row0, has_bias, use_lo, vec_ok;
+    uint accumulate;
 } p;
 
 shared uvec4 Ah[BM * RS];
 shared uvec4 Al[BM * RS];
 shared uvec4 Bt[BN * RS]; // W rows: B = W^T read column-major
-shared float Cs[4u * 256u];
+shared float Cs[WM * WN * 256u];
 
 #define F16MAT fcoopmatNV<16, gl_ScopeSubgroup, 16, 16>
 #define F32MAT fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>
@@ -58,49 +66,78 @@ uvec4 bf16x8_to_f16(uvec4 q) {
     return o;
 }
 
+// Eight f16 of row gn of W from column gk (zeros past the edges).
+uvec4 load_b(uint gn, uint gk) {
+    if (gn >= p.n || gk >= p.k) return uvec4(0u);
+    if (p.vec_ok != 0u) { // k % 8 == 0: the whole group of 8 is inside the row
+        uvec4 v = w4[(p.w_off + gn * p.k + gk) / 8u];
+        return DTYPE == DT_BF16 ? bf16x8_to_f16(v) : v;
+    }
+    uint base = p.w_off + gn * p.k + gk;
+    uint hv[8];
+    [[unroll]] for (uint z = 0u; z < 8u; z++) hv[z] = gk + z < p.k ? w_half(base + z) : 0u;
+    return uvec4(hv[0] | (hv[1] << 16), hv[2] | (hv[3] << 16), hv[4] | (hv[5] << 16),
+                 hv[6] | (hv[7] << 16));
+}
+
 void main() {
     uint tid = gl_LocalInvocationID.x;
     uint sg = tid / 32u, lane = tid % 32u;
     uint bn = gl_WorkGroupID.x * BN, bm = gl_WorkGroupID.y * BM;
-    uint sm = (sg / 2u) * 16u * SM, sn = (sg % 2u) * 16u * SN;
+    uint sm = (sg / WN) * 16u * SM, sn = (sg % WN) * 16u * SN;
     F32MAT acc[4][4];
     [[unroll]] for (uint i = 0u; i < SM; i++)
         [[unroll]] for (uint j = 0u; j < SN; j++) acc[i][j] = F32MAT(0.0);
     uint row8 = p.k_pad / 8u; // uvec4 per split row (k_pad is a multiple of 32)
+    uvec4 ra_h[NA], ra_l[NA], rb[NB];
 
     for (uint k0 = 0u; k0 < p.k; k0 += 8u * BK8) {
-        // A: BM rows x BK8 uvec4 of hi and lo; split rows are zero-padded to k_pad
-        for (uint e = tid; e < BM * BK8; e += 128u) {
-            uint r = e / BK8, c = e % BK8;
-            uint gm = bm + r, gk8 = k0 / 8u + c;
-            uvec4 h = uvec4(0u), l = uvec4(0u);
-            if (gm < p.m && gk8 < row8) {
-                h = xs4[p.hi_off / 8u + gm * row8 + gk8];
-                if (p.use_lo != 0u) l = xs4[p.lo_off / 8u + gm * row8 + gk8];
-            }
-            Ah[r * RS + c] = h;
-            Al[r * RS + c] = l;
-        }
-        // B: BN rows of W x BK8 uvec4
-        for (uint e = tid; e < BN * BK8; e += 128u) {
-            uint r = e / BK8, c = e % BK8;
-            uint gn = bn + r, gk = k0 + 8u * c;
-            uvec4 v = uvec4(0u);
-            if (gn < p.n && gk < p.k) {
-                if (p.vec_ok != 0u) { // k % 8 == 0: the whole group of 8 is inside the row
-                    v = w4[(p.w_off + gn * p.k + gk) / 8u];
-                    if (DTYPE == DT_BF16) v = bf16x8_to_f16(v);
-                } else {
-                    uint base = p.w_off + gn * p.k + gk;
-                    uint hv[8];
-                    [[unroll]] for (uint z = 0u; z < 8u; z++) hv[z] = gk + z < p.k ? w_half(base + z) : 0u;
-                    v = uvec4(hv[0] | (hv[1] << 16), hv[2] | (hv[3] << 16), hv[4] | (hv[5] << 16),
-                              hv[6] | (hv[7] << 16));
+        if (k0 == 0u) { // the first step's tiles; later ones arrive during the products below
+            [[unroll]] for (uint q = 0u; q < NA; q++) {
+                uint e = tid + q * NT, r = e / BK8, c = e % BK8;
+                uint gm = bm + r, gk8 = c;
+                ra_h[q] = uvec4(0u);
+                ra_l[q] = uvec4(0u);
+                if (e < BM * BK8 && gm < p.m && gk8 < row8) {
+                    ra_h[q] = xs4[p.hi_off / 8u + gm * row8 + gk8];
+                    if (p.use_lo != 0u) ra_l[q] = xs4[p.lo_off / 8u + gm * row8 + gk8];
                 }
             }
-            Bt[r * RS + c] = v;
+            [[unroll]] for (uint q = 0u; q < NB; q++) {
+                uint e = tid + q * NT, r = e / BK8, c = e % BK8;
+                rb[q] = e < BN * BK8 ? load_b(bn + r, 8u * c) : uvec4(0u);
+            }
+        }
+        barrier(); // the previous step's products have read the shared tiles
+        [[unroll]] for (uint q = 0u; q < NA; q++) {
+            uint e = tid + q * NT;
+            if (e < BM * BK8) {
+                Ah[(e / BK8) * RS + e % BK8] = ra_h[q];
+                Al[(e / BK8) * RS + e % BK8] = ra_l[q];
+            }
+        }
+        [[unroll]] for (uint q = 0u; q < NB; q++) {
+            uint e = tid + q * NT;
+            if (e < BN * BK8) Bt[(e / BK8) * RS + e % BK8] = rb[q];
         }
         barrier();
+        uint k1 = k0 + 8u * BK8;
+        if (k1 < p.k) { // the next step's tiles, in flight during the products
+            [[unroll]] for (uint q = 0u; q < NA; q++) {
+                uint e = tid + q * NT, r = e / BK8, c = e % BK8;
+                uint gm = bm + r, gk8 = k1 / 8u + c;
+                ra_h[q] = uvec4(0u);
+                ra_l[q] = uvec4(0u);
+                if (e < BM * BK8 && gm < p.m && gk8 < row8) {
+                    ra_h[q] = xs4[p.hi_off / 8u + gm * row8 + gk8];
+                    if (p.use_lo != 0u) ra_l[q] = xs4[p.lo_off / 8u + gm * row8 + gk8];
+                }
+            }
+            [[unroll]] for (uint q = 0u; q < NB; q++) {
+                uint e = tid + q * NT, r = e / BK8, c = e % BK8;
+                rb[q] = e < BN * BK8 ? load_b(bn + r, k1 + 8u * c) : uvec4(0u);
+            }
+        }
         [[unroll]] for (uint kk = 0u; kk < BK8; kk += 2u) { // 16 k = 2 uvec4
             F16MAT a[4], al[4], b[4];
             [[unroll]] for (uint i = 0u; i < SM; i++) {
@@ -115,7 +152,6 @@ void main() {
                     if (p.use_lo != 0u) acc[i][j] = coopMatMulAddNV(al[i], b[j], acc[i][j]);
                 }
         }
-        barrier();
     }
     [[unroll]] for (uint i = 0u; i < SM; i++)
         [[unroll]] for (uint j = 0u; j < SN; j++) {
@@ -127,7 +163,10 @@ void main() {
                 if (gm >= p.m || gn >= p.n) continue;
                 uint o = p.row0 + gn;
                 float b = p.has_bias != 0u ? bias[p.b_off + o] : 0.0;
-                out_[p.out_off + gm * p.out_stride + o] = Cs[sg * 256u + e] * scale_inv[p.scale_off + gm] + b;
+                uint idx = p.out_off + gm * p.out_stride + o;
+                float v = Cs[sg * 256u + e] * scale_inv[p.scale_off + gm] + b;
+                if (p.accumulate != 0u) v += out_[idx];
+                out_[idx] = v;
             }
             subgroupBarrier(); // the block is read before the next one overwrites it
         }

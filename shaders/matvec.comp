@@ -1,5 +1,6 @@
 #version 450
-// matvec (decode, n_tok <= 8): out[t][row0 + r] = sum_i x[t][i] * W[r][i] (+ bias[row0 + r]).
+// matvec (decode, n_tok <= 8, devices without subgroup arithmetic; mv.comp elsewhere):
+// out[t][row0 + r] = sum_i x[t][i] * W[r][i] (+ bias[row0 + r]) (+ out with accumulate).
 // A workgroup computes NR rows of the bound slice of W: all WG threads stride over each row
 // (16-byte loads when vec_ok: rows and x 16-byte aligned, n_in % 8 == 0) and the partial sums
 // meet in a workgroup reduction. W is read once for all tokens. With FP16_MATH (the _fp16
@@ -23,12 +24,13 @@ layout(binding = 0) readonly buffer X4 { vec4 x4[]; };
 layout(binding = 1) readonly buffer W { uint w[]; };
 layout(binding = 1) readonly buffer W4 { uvec4 w4[]; };
 layout(binding = 2) readonly buffer Bias { float bias[]; };
-layout(binding = 3) writeonly buffer Out { float out_[]; };
+layout(binding = 3) buffer Out { float out_[]; };
 
 layout(push_constant) uniform Push { // sym_vk_push_matvec
     uint n_in, n_rows, n_tok;
     uint x_off, w_off, b_off, out_off;
     uint out_stride, row0, has_bias, vec_ok;
+    uint accumulate;
 } p;
 
 void main() {
@@ -100,7 +102,8 @@ void main() {
         [[unroll]] for (uint t = 0u; t < MAXT; t++) {
             if (t >= p.n_tok) break;
             float s = wg_sum(acc[r * MAXT + t]);
-            if (tid == 0u) out_[p.out_off + t * p.out_stride + o] = s + b;
+            uint idx = p.out_off + t * p.out_stride + o;
+            if (tid == 0u) out_[idx] = s + b + (p.accumulate != 0u ? out_[idx] : 0.0);
         }
     }
 }

@@ -47,12 +47,17 @@ static int hot_run(sym_backend *b, void (*op)(sym_backend *, void *), void *ctx,
     return 0;
 }
 
-static int g_tile[4];
+static int g_tile[4], g_warps[2];
+
+static int g_split, g_nosg; /* mv kernel shape; 1: the no-subgroup matvec */
 
 static sym_backend *make(int wg, int nr, int coop, int fp16) {
     sym_vk_options o;
     sym_vk_options_init(&o);
     memcpy(o.coop_tile, g_tile, sizeof g_tile);
+    memcpy(o.coop_warps, g_warps, sizeof g_warps);
+    o.mv_split = g_split;
+    o.use_subgroups = !g_nosg;
     o.workgroup_size = wg;
     o.matvec_rows = nr;
     o.use_coopmat = coop;
@@ -172,9 +177,9 @@ static void bench_matmul(sym_backend *b, const char *kind, const char *variant, 
     b->ops->load(b, &x, g_host_x, SYM_DT_F32, K, T);
     mm_ctx c = {w, &x, out, n_mats, 0};
     int reps = hot_run(b, mm_op, &c, 150);
-    const char *names[] = {"matvec", "matmul_coop", "matmul", "gemm_split"};
+    const char *names[] = {"matvec", "mv", "matmul_coop", "matmul", "gemm_split"};
     uint64_t n;
-    double bytes, flops, ms = prof_ms(b, names, 4, &n, &bytes, &flops);
+    double bytes, flops, ms = prof_ms(b, names, 5, &n, &bytes, &flops);
     double err = reps ? spot_check(b, &out[0], g_host_x, g_host_w[wt], wt, T, K, N, r) : INFINITY;
     char what[64];
     snprintf(what, sizeof what, "%s %s T=%d %dx%d", kind, sym_dtype_name(wt), T, N, K);
@@ -211,9 +216,10 @@ static void bench_attention(sym_backend *b, int T, int H, int HKV, int D, int n_
     b->ops->alloc(b, &out, SYM_DT_F32, H * D, T);
     attn_ctx c = {&q, &k, &v, &out, H, HKV, D, pos0};
     int reps = hot_run(b, attn_op, &c, 150);
-    const char *names[] = {T <= 4 ? "attn_decode" : "attn_prefill", "attn_combine"};
+    const char *names[] = {T <= 4 ? "attn_decode" : "attn_prefill", "attn_combine",
+                           "attn_decode_sg"};
     uint64_t n;
-    double bytes, flops, ms = prof_ms(b, names, 2, &n, &bytes, &flops);
+    double bytes, flops, ms = prof_ms(b, names, 3, &n, &bytes, &flops);
     char what[80];
     snprintf(what, sizeof what, "attention f16 T=%d H=%d/%d D=%d pos=%d", T, H, HKV, D, pos0 + T);
     report(what, T <= 4 ? "decode+combine" : "prefill", reps ? ms * 1e3 / reps : 0,
@@ -278,17 +284,25 @@ int main(int argc, char **argv) {
         g_host_w[t] = rand_data(&r, (sym_dtype)t, (size_t)K1 * N1);
     g_host_x = rand_data(&r, SYM_DT_F32, (size_t)T * K1);
 
-    static const int wgs[] = {64, 128, 256}, nrs[] = {1, 2, 4};
-    for (int i = 0; i < 3; i++)
-        for (int j = 0; j < 3; j++) {
-            sym_backend *v = make(wgs[i], nrs[j], 1, 0);
-            if (!v) continue;
-            char name[32];
-            snprintf(name, sizeof name, "wg %d, %d row%s", wgs[i], nrs[j], nrs[j] > 1 ? "s" : "");
-            bench_matmul(v, "matvec", name, SYM_DT_F16, 1, K1, N1, 4, &r);
-            bench_matmul(v, "matvec", name, SYM_DT_F16, 1, N1, K1, 4, &r);
-            v->ops->destroy(v);
-        }
+    /* matrix-vector shapes: workgroup, rows per group, subgroups per group (0: the matvec kernel
+     * of devices without subgroup arithmetic) */
+    static const int mvs[][3] = {{128, 1, 0}, {128, 1, 4}, {128, 2, 4}, {256, 1, 8}, {256, 2, 8},
+                                 {256, 1, 4}, {128, 1, 2}, {128, 1, 1}, {64, 1, 2},  {512, 1, 16}};
+    for (size_t i = 0; i < sizeof mvs / sizeof mvs[0]; i++) {
+        g_nosg = mvs[i][2] == 0;
+        g_split = mvs[i][2];
+        sym_backend *v = make(mvs[i][0], mvs[i][1], 1, 0);
+        if (!v) continue;
+        char name[48];
+        if (g_nosg)
+            snprintf(name, sizeof name, "matvec wg %d", mvs[i][0]);
+        else
+            snprintf(name, sizeof name, "mv wg %d r%d ks%d", mvs[i][0], mvs[i][1], mvs[i][2]);
+        bench_matmul(v, "matvec", name, SYM_DT_F16, 1, K1, N1, 4, &r);
+        bench_matmul(v, "matvec", name, SYM_DT_F16, 1, N1, K1, 4, &r);
+        v->ops->destroy(v);
+    }
+    g_nosg = g_split = 0;
     b = make(0, 0, 1, 0);
     bench_matmul(b, "matvec", "default", SYM_DT_BF16, 1, K1, N1, 4, &r);
     bench_matmul(b, "matvec", "default", SYM_DT_F32, 1, K1, N1, 4, &r);
@@ -297,21 +311,28 @@ int main(int argc, char **argv) {
     bench_matmul(b, "gemm", gv, SYM_DT_F16, T, K1, N1, 1, &r);
     bench_matmul(b, "gemm", gv, SYM_DT_BF16, T, K1, N1, 1, &r);
     if (coop) { /* cooperative-matrix tile shapes: SM SN PAD BK8 */
-        static const int tiles[][4] = {{2, 2, 0, 4}, {2, 2, 1, 4}, {4, 4, 1, 4}, {4, 2, 1, 4},
-                                       {2, 4, 1, 4}, {4, 4, 1, 8}, {4, 2, 1, 8}, {4, 4, 0, 8}};
-        for (int t = 0; t < 8; t++) {
+        /* SM SN PAD BK8, subgroups WM x WN */
+        static const int tiles[][6] = {{2, 2, 1, 4, 2, 4}, {2, 2, 1, 4, 2, 2}, {2, 4, 1, 4, 2, 2},
+                                       {2, 2, 1, 4, 4, 2}, {4, 2, 1, 4, 2, 2}, {2, 4, 1, 4, 2, 4},
+                                       {4, 2, 1, 4, 2, 4}, {2, 2, 1, 8, 2, 4}, {2, 2, 0, 4, 2, 4},
+                                       {4, 4, 1, 4, 2, 2}, {2, 2, 1, 4, 4, 4}, {1, 2, 1, 4, 4, 2}};
+        for (int t = 0; t < 12; t++) {
             memcpy(g_tile, tiles[t], sizeof g_tile);
+            memcpy(g_warps, tiles[t] + 4, sizeof g_warps);
             sym_backend *v = make(0, 0, 1, 0);
             if (!v) continue;
             char name[40];
-            snprintf(name, sizeof name, "coopmat tile %d %d %d %d", tiles[t][0], tiles[t][1],
-                     tiles[t][2], tiles[t][3]);
+            snprintf(name, sizeof name, "coop %d %d %d %d / %dx%d", tiles[t][0], tiles[t][1],
+                     tiles[t][2], tiles[t][3], tiles[t][4], tiles[t][5]);
             bench_matmul(v, "gemm", name, SYM_DT_F16, T, K1, N1, 1, &r);
             v->ops->destroy(v);
         }
         memset(g_tile, 0, sizeof g_tile);
+        memset(g_warps, 0, sizeof g_warps);
     }
     bench_attention(b, 1, 32, 8, 128, big ? 8192 : 1024, big ? 8191 : 1023, &r);
+    bench_attention(b, 1, 32, 32, 128, 640, 639, &r); /* llama2-7b at the benchmark's end */
+    bench_attention(b, 1, 32, 4, 64, 640, 639, &r);   /* tinyllama-1.1b */
     bench_attention(b, T, 32, 8, 128, T, 0, &r);
     b->ops->destroy(b);
     if ((b = make(0, 0, 1, 1)) != NULL) {

@@ -10,15 +10,23 @@
  *   2e-5: rope (GPU sin/cos after exact range reduction)
  *   1e-3: f16/bf16 matmul with fp16 math (f16 products in matvec; activations rounded to f16
  *         for the tensor-core GEMM)
+ * Fused ops (attn_in, ffn_in, matmul_add, norm_matmul) against their plain sequences
+ * (infer/fused.c) run on the reference: 1e-5 like the products they contain (the norm factor is
+ * applied after the dot product instead of before), f16/bf16 K/V cache rows 1e-3 / 8e-3 (one
+ * rounding step of the cache type, since the f32 values before rounding may differ in the
+ * last bit).
  * Suites: default options; no subgroups with 64-thread workgroups and descriptor pools instead
  * of push descriptors; a 96-thread (not a power of two) workgroup, 3 matvec rows per workgroup
  * and a 300 KiB binding limit so that the ops take their sliced paths (embedding table,
- * weight rows, token chunks, K/V positions, row chunks); fp16 math if offered.
+ * weight rows, token chunks, K/V positions, row chunks), with the mv kernels' rows split over 4
+ * subgroups, which also take the plain products; fp16 math if offered (two mv rows per
+ * subgroup).
  * Then error paths: impossible allocations, bad arguments (latched, reported by read), bad token
  * ids, and a Vulkan failure injected at every call of a short session.
  * Exit 77 only when there is no Vulkan device at all.
  */
 #include "cpu/ref.h"
+#include "infer/fused.h"
 #include "test_util.h"
 #include "vk/ops.h"
 
@@ -350,6 +358,165 @@ static void test_softmax_argmax(sym_backend *vk, test_rng *r) {
     }
 }
 
+/* ---- fused ops: each against its plain sequence (infer/fused.c) on the reference backend ---- */
+
+static double cache_tol(sym_dtype t) {
+    return t == SYM_DT_F32 ? 1e-5 : t == SYM_DT_F16 ? 1e-3 : 8e-3;
+}
+
+static void test_attn_in(sym_backend *vk, test_rng *r, double tol16) {
+    static const int cfg[][8] = {/* T, n_embd, n_head, n_head_kv, head_dim, pos0, neox, bias */
+                                 {1, 1000, 4, 2, 64, 0, 0, 0},  {1, 256, 2, 2, 128, 37, 1, 1},
+                                 {3, 257, 3, 1, 6, 5, 1, 0},    {8, 96, 8, 2, 8, 100, 0, 1},
+                                 {2, 64, 2, 1, 32, 3000, 0, 0}, {11, 72, 4, 2, 16, 2, 1, 1}};
+    for (int ti = 0; ti < 3; ti++)
+        for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++) {
+            int T = cfg[c][0], n = cfg[c][1], H = cfg[c][2], HKV = cfg[c][3], D = cfg[c][4];
+            int pos0 = cfg[c][5], neox = cfg[c][6], has_bias = cfg[c][7];
+            sym_dtype wt = k_types[ti], nt = k_types[(ti + 1 + c) % 3];
+            sym_dtype ct = c % 2 ? SYM_DT_F16 : k_types[(ti + c) % 3];
+            int qd = H * D, kvd = HKV * D, n_ctx = pos0 + T + 3;
+            pair x, g, wq, wk, wv, bq, bk, bv, q, kc, vc, xn, k, v;
+            pair_make(vk, &x, SYM_DT_F32, n, T, r, 2.0f);
+            pair_make(vk, &g, nt, n, 1, r, 1.5f);
+            pair_make(vk, &wq, wt, n, qd, r, 1.0f);
+            pair_make(vk, &wk, wt, n, kvd, r, 1.0f);
+            pair_make(vk, &wv, wt, n, kvd, r, 1.0f);
+            pair_make(vk, &bq, SYM_DT_F32, qd, 1, r, 1.0f);
+            pair_make(vk, &bk, SYM_DT_F32, kvd, 1, r, 1.0f);
+            pair_make(vk, &bv, SYM_DT_F32, kvd, 1, r, 1.0f);
+            pair_make(vk, &q, SYM_DT_F32, qd, T, NULL, 0);
+            pair_make(vk, &kc, ct, kvd, n_ctx, NULL, 0);
+            pair_make(vk, &vc, ct, kvd, n_ctx, NULL, 0);
+            pair_make(vk, &xn, SYM_DT_F32, n, T, NULL, 0);
+            pair_make(vk, &k, SYM_DT_F32, kvd, T, NULL, 0);
+            pair_make(vk, &v, SYM_DT_F32, kvd, T, NULL, 0);
+            /* rows of the caches the op does not write stay poisoned (NaN) on both sides */
+            memset(kc.h.data, 0xff, sym_tensor_bytes(&kc.h));
+            memset(vc.h.data, 0xff, sym_tensor_bytes(&vc.h));
+            sym_attn_in_args a = {.eps = 1e-5f,
+                                  .n_head = H,
+                                  .n_head_kv = HKV,
+                                  .head_dim = D,
+                                  .pos0 = pos0,
+                                  .theta = 10000.0f,
+                                  .freq_scale = c % 2 ? 0.5f : 1.0f,
+                                  .neox = neox};
+            sym_attn_in_args ad = a, ah = a;
+            ad.x = &x.d, ad.norm = &g.d, ad.wq = &wq.d, ad.wk = &wk.d, ad.wv = &wv.d;
+            ad.bq = has_bias ? &bq.d : NULL, ad.bk = has_bias ? &bk.d : NULL;
+            ad.bv = has_bias ? &bv.d : NULL;
+            ad.q = &q.d, ad.k_cache = &kc.d, ad.v_cache = &vc.d, ad.xn = &xn.d, ad.k = &k.d,
+            ad.v = &v.d;
+            ah.x = &x.h, ah.norm = &g.h, ah.wq = &wq.h, ah.wk = &wk.h, ah.wv = &wv.h;
+            ah.bq = has_bias ? &bq.h : NULL, ah.bk = has_bias ? &bk.h : NULL;
+            ah.bv = has_bias ? &bv.h : NULL;
+            ah.q = &q.h, ah.k_cache = &kc.h, ah.v_cache = &vc.h, ah.xn = &xn.h, ah.k = &k.h,
+            ah.v = &v.h;
+            vk->ops->attn_in(vk, &ad);
+            sym_fused_attn_in(g_ref, &ah);
+            char what[160];
+            snprintf(what, sizeof what,
+                     "attn_in W=%s norm=%s cache=%s T=%d n=%d H=%d/%d D=%d pos0=%d neox=%d bias=%d",
+                     sym_dtype_name(wt), sym_dtype_name(nt), sym_dtype_name(ct), T, n, H, HKV, D,
+                     pos0, neox, has_bias);
+            double tq = wt != SYM_DT_F32 ? tol16 : 1e-5;
+            pair_check(vk, &q, tq, what);
+            pair_check(vk, &kc, cache_tol(ct) > tq ? cache_tol(ct) : tq, what);
+            pair_check(vk, &vc, cache_tol(ct) > tq ? cache_tol(ct) : tq, what);
+            pair *all[] = {&x, &g, &wq, &wk, &wv, &bq, &bk, &bv, &q, &kc, &vc, &xn, &k, &v};
+            for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+                pair_free(vk, all[i]);
+        }
+}
+
+static void test_ffn_in(sym_backend *vk, test_rng *r, double tol16) {
+    /* (a single output of a short row can be all cancellation: the relative measure needs
+     * several outputs to see the scale) */
+    static const int shapes[][3] = {
+        {1, 1000, 37}, {3, 257, 130}, {8, 64, 300}, {12, 96, 40}, {1, 8, 24}};
+    for (int ti = 0; ti < 3; ti++)
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            int T = shapes[s][0], K = shapes[s][1], F = shapes[s][2];
+            sym_dtype wt = k_types[ti], nt = k_types[(ti + s) % 3];
+            pair x, g, wg, wu, out, xn, up;
+            pair_make(vk, &x, SYM_DT_F32, K, T, r, 2.0f);
+            pair_make(vk, &g, nt, K, 1, r, 1.5f);
+            pair_make(vk, &wg, wt, K, F, r, 1.0f);
+            pair_make(vk, &wu, wt, K, F, r, 1.0f);
+            pair_make(vk, &out, SYM_DT_F32, F, T, NULL, 0);
+            pair_make(vk, &xn, SYM_DT_F32, K, T, NULL, 0);
+            pair_make(vk, &up, SYM_DT_F32, F, T, NULL, 0);
+            vk->ops->ffn_in(vk, &out.d, &x.d, &g.d, 1e-5f, &wg.d, &wu.d, &xn.d, &up.d);
+            sym_fused_ffn_in(g_ref, &out.h, &x.h, &g.h, 1e-5f, &wg.h, &wu.h, &xn.h, &up.h);
+            char what[112];
+            snprintf(what, sizeof what, "ffn_in W=%s norm=%s T=%d K=%d F=%d", sym_dtype_name(wt),
+                     sym_dtype_name(nt), T, K, F);
+            pair_check(vk, &out, wt != SYM_DT_F32 ? tol16 : 1e-5, what);
+            pair *all[] = {&x, &g, &wg, &wu, &out, &xn, &up};
+            for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+                pair_free(vk, all[i]);
+        }
+}
+
+/* matmul_add and norm_matmul: decode (mv) and GEMM shapes, awkward sizes. */
+static void test_matmul_fused(sym_backend *vk, test_rng *r, double tol16) {
+    static const int shapes[][3] = {
+        {1, 4104, 67}, {5, 257, 33}, {8, 1000, 1001}, {20, 520, 131}, {1, 1, 1}};
+    for (int ti = 0; ti < 3; ti++)
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            int T = shapes[s][0], K = shapes[s][1], N = shapes[s][2];
+            sym_dtype wt = k_types[ti], nt = k_types[(ti + s + 1) % 3];
+            pair x, w, out, tmp, g, xn;
+            pair_make(vk, &x, SYM_DT_F32, K, T, r, 1.0f);
+            pair_make(vk, &w, wt, K, N, r, 1.0f);
+            pair_make(vk, &out, SYM_DT_F32, N, T, r, 4.0f); /* the residual */
+            pair_make(vk, &tmp, SYM_DT_F32, N, T, NULL, 0);
+            pair_make(vk, &g, nt, K, 1, r, 1.5f);
+            pair_make(vk, &xn, SYM_DT_F32, K, T, NULL, 0);
+            double tol = wt != SYM_DT_F32 ? tol16 : 1e-5;
+            char what[112];
+            /* twice in one batch: the second adds to the first's result */
+            for (int rep = 0; rep < 2; rep++) {
+                vk->ops->matmul_add(vk, &out.d, &x.d, &w.d, &tmp.d);
+                sym_fused_matmul_add(g_ref, &out.h, &x.h, &w.h, &tmp.h);
+            }
+            snprintf(what, sizeof what, "matmul_add W=%s T=%d K=%d N=%d", sym_dtype_name(wt), T, K,
+                     N);
+            pair_check(vk, &out, tol, what);
+            vk->ops->norm_matmul(vk, &out.d, &x.d, &g.d, 1e-5f, &w.d, &xn.d);
+            sym_fused_norm_matmul(g_ref, &out.h, &x.h, &g.h, 1e-5f, &w.h, &xn.h);
+            snprintf(what, sizeof what, "norm_matmul W=%s norm=%s T=%d K=%d N=%d",
+                     sym_dtype_name(wt), sym_dtype_name(nt), T, K, N);
+            pair_check(vk, &out, tol, what);
+            pair *all[] = {&x, &w, &out, &tmp, &g, &xn};
+            for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+                pair_free(vk, all[i]);
+        }
+}
+
+/* Decode attention twice in one batch over a long context: the one-dispatch kernel's counters
+ * must be reset by the first dispatch for the second to combine its chunks. */
+static void test_attention_repeat(sym_backend *vk, test_rng *r) {
+    int H = 8, HKV = 2, D = 64, pos0 = 700, n_ctx = pos0 + 2;
+    pair q, k, v, o1, o2;
+    pair_make(vk, &q, SYM_DT_F32, H * D, 1, r, 1.0f);
+    pair_make(vk, &k, SYM_DT_F16, HKV * D, n_ctx, r, 2.0f);
+    pair_make(vk, &v, SYM_DT_F16, HKV * D, n_ctx, r, 1.0f);
+    pair_make(vk, &o1, SYM_DT_F32, H * D, 1, NULL, 0);
+    pair_make(vk, &o2, SYM_DT_F32, H * D, 1, NULL, 0);
+    float scale = 0.125f;
+    vk->ops->attention(vk, &o1.d, &q.d, &k.d, &v.d, H, HKV, D, pos0, scale);
+    vk->ops->attention(vk, &o2.d, &q.d, &k.d, &v.d, H, HKV, D, pos0, scale);
+    g_ref->ops->attention(g_ref, &o1.h, &q.h, &k.h, &v.h, H, HKV, D, pos0, scale);
+    g_ref->ops->attention(g_ref, &o2.h, &q.h, &k.h, &v.h, H, HKV, D, pos0, scale);
+    pair_check(vk, &o1, 1e-5, "attention, first of two");
+    pair_check(vk, &o2, 1e-5, "attention, second of two");
+    pair *all[] = {&q, &k, &v, &o1, &o2};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        pair_free(vk, all[i]);
+}
+
 static void run_suite(sym_backend *vk, test_rng *r, const char *name, double tol16) {
     g_suite = name;
     struct timespec t0, t1;
@@ -364,6 +531,10 @@ static void run_suite(sym_backend *vk, test_rng *r, const char *name, double tol
     test_attention(vk, r);
     test_elementwise(vk, r);
     test_softmax_argmax(vk, r);
+    test_attn_in(vk, r, tol16);
+    test_ffn_in(vk, r, tol16);
+    test_matmul_fused(vk, r, tol16);
+    test_attention_repeat(vk, r);
     CHECK_OK(vk->ops->sync(vk));
     clock_gettime(CLOCK_MONOTONIC, &t1);
     fprintf(stderr, "suite %-40s %s (%.1f s)\n", name, g_test_failures == before ? "ok" : "FAILED",
@@ -482,6 +653,8 @@ int main(void) {
     o.pipeline_cache_dir = SYM_BUILD_DIR "/vk-cache";
     o.workgroup_size = 96;
     o.matvec_rows = 3;
+    o.mv_split = 4; /* groups of 4 of the 12 subgroups share each row group of the mv kernels */
+    o.plain_matvec = -1; /* plain products on mv too */
     o.max_binding_bytes = 300 << 10;
     o.staging_bytes = 256 << 10;
     CHECK_OK(sym_vk_backend_create(&o, &vk));
@@ -496,27 +669,37 @@ int main(void) {
         o.pipeline_cache_dir = SYM_BUILD_DIR "/vk-cache";
         o.use_fp16_math = 1;
         o.profiling = 1;
+        o.mv_split = 1; /* a subgroup per row group */
+        o.matvec_rows = 2;
         CHECK_OK(sym_vk_backend_create(&o, &vk));
         run_suite(vk, &r, "fp16 math, profiling", 1e-3);
         sym_vk_profile_entry prof[SYM_VK_K_COUNT];
         int n = sym_vk_backend_profile(vk, prof, SYM_VK_K_COUNT);
         CHECK(n >= 10, "profile has %d kernels", n);
-        for (int i = 0; i < n; i++)
+        int fused = 0;
+        for (int i = 0; i < n; i++) {
             CHECK(prof[i].gpu_ms >= 0, "%s: negative time", prof[i].name);
+            fused += !strcmp(prof[i].name, "mv_qkv") || !strcmp(prof[i].name, "mv_gate") ||
+                     !strcmp(prof[i].name, "attn_decode_sg");
+        }
+        CHECK(fused == 3, "the fused decode kernels did not all run (%d of 3)", fused);
         vk->ops->destroy(vk);
     }
 
     if (coop) { /* every cooperative-matrix tile shape the benchmark compares, on the edge cases */
-        static const int tiles[][4] = {{2, 2, 0, 4}, {2, 2, 1, 4}, {4, 4, 1, 4},
-                                       {4, 2, 1, 8}, {2, 4, 2, 2}, {1, 1, 1, 6}};
-        for (int t = 0; t < 6; t++) {
+        static const int tiles[][6] = {{2, 2, 0, 4, 2, 4}, {2, 2, 1, 4, 2, 2}, {4, 4, 1, 4, 1, 1},
+                                       {4, 2, 1, 8, 1, 2}, {2, 4, 2, 2, 2, 1}, {1, 1, 1, 6, 4, 2},
+                                       {2, 2, 1, 4, 4, 2}, {4, 2, 1, 4, 2, 2}};
+        for (int t = 0; t < 8; t++) {
             sym_vk_options_init(&o);
             o.pipeline_cache_dir = SYM_BUILD_DIR "/vk-cache";
             memcpy(o.coop_tile, tiles[t], sizeof o.coop_tile);
+            memcpy(o.coop_warps, tiles[t] + 4, sizeof o.coop_warps);
             CHECK_OK(sym_vk_backend_create(&o, &vk));
+            CHECK(sym_vk_backend_uses_coopmat(vk), "coopmat tile %d not used", t);
             char name[64];
-            snprintf(name, sizeof name, "coopmat tile %d %d %d %d", tiles[t][0], tiles[t][1],
-                     tiles[t][2], tiles[t][3]);
+            snprintf(name, sizeof name, "coopmat tile %d %d %d %d, subgroups %d x %d", tiles[t][0],
+                     tiles[t][1], tiles[t][2], tiles[t][3], tiles[t][4], tiles[t][5]);
             g_suite = name;
             test_matmul(vk, &r, 1e-5);
             CHECK_OK(vk->ops->sync(vk));

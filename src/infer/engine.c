@@ -240,6 +240,7 @@ sym_chat_template sym_engine_chat_template(const sym_engine *e) {
     return ct;
 }
 
+sym_backend *sym_engine_backend(sym_engine *e) { return e->backend; }
 const char *sym_engine_backend_name(const sym_engine *e) { return e->backend_name; }
 const char *sym_engine_device_name(const sym_engine *e) { return e->device_name; }
 int sym_n_vocab(const sym_engine *e) { return sym_model_hparams(e->model)->n_vocab; }

@@ -5,6 +5,7 @@
 #define SYM_INFER_ENGINE_H
 
 #include "base/config.h"
+#include "infer/ops.h"
 #include "symbiote.h"
 #include "text/chat.h"
 
@@ -31,6 +32,9 @@ sym_chat_template sym_engine_chat_template(const sym_engine *e);
 /* The ids the engine holds (*n of them; the last may be a sampled, not yet evaluated one).
  * Valid until the next call on e. */
 const int32_t *sym_engine_history(const sym_engine *e, int *n);
+/* The backend the engine runs on (owned by the engine; valid until sym_engine_close), for tools
+ * that ask a backend for more than ops.h offers (profiles, device probes). */
+sym_backend *sym_engine_backend(sym_engine *e);
 
 /* Name of the backend in use ("cpu", "vulkan") and a one-line device description. */
 const char *sym_engine_backend_name(const sym_engine *e);

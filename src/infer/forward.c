@@ -5,6 +5,7 @@
 
 #include "base/alloc.h"
 #include "cpu/ref.h"
+#include "infer/fused.h"
 
 typedef struct layer_tensors {
     sym_tensor attn_norm, wq, wk, wv, bq, bk, bv, wo;
@@ -167,27 +168,23 @@ static void run_layers(sym_forward_pass *f, const int32_t *ids, int n, int pos0)
     o->embed(b, &x, &f->token_embd, ids, n);
     for (int l = 0; l < hp->n_layer; l++) {
         layer_tensors *w = &f->layers[l];
-        /* attention */
-        o->rmsnorm(b, &xn, &x, &w->attn_norm, hp->rms_eps);
-        o->matmul(b, &q, &xn, &w->wq, opt(&w->bq));
-        o->matmul(b, &k, &xn, &w->wk, opt(&w->bk));
-        o->matmul(b, &v, &xn, &w->wv, opt(&w->bv));
-        o->rope(b, &q, hp->n_head, hp->head_dim, pos0, hp->rope_theta, freq_scale, hp->rope_neox);
-        o->rope(b, &k, hp->n_head_kv, hp->head_dim, pos0, hp->rope_theta, freq_scale,
-                hp->rope_neox);
-        o->store_rows(b, &f->kv.k[l], pos0, &k);
-        o->store_rows(b, &f->kv.v[l], pos0, &v);
+        /* attention: norm, Q/K/V, RoPE, K/V into the cache (one fused op where offered) */
+        sym_attn_in_args ai = {.x = &x, .norm = &w->attn_norm, .eps = hp->rms_eps,
+                               .wq = &w->wq, .wk = &w->wk, .wv = &w->wv,
+                               .bq = opt(&w->bq), .bk = opt(&w->bk), .bv = opt(&w->bv),
+                               .n_head = hp->n_head, .n_head_kv = hp->n_head_kv,
+                               .head_dim = hp->head_dim, .pos0 = pos0,
+                               .theta = hp->rope_theta, .freq_scale = freq_scale,
+                               .neox = hp->rope_neox, .q = &q,
+                               .k_cache = &f->kv.k[l], .v_cache = &f->kv.v[l],
+                               .xn = &xn, .k = &k, .v = &v};
+        sym_op_attn_in(b, &ai);
         o->attention(b, &att, &q, &f->kv.k[l], &f->kv.v[l], hp->n_head, hp->n_head_kv,
                      hp->head_dim, pos0, scale);
-        o->matmul(b, &xn, &att, &w->wo, NULL);
-        o->add(b, &x, &x, &xn);
-        /* SiLU-gated MLP */
-        o->rmsnorm(b, &xn, &x, &w->ffn_norm, hp->rms_eps);
-        o->matmul(b, &gate, &xn, &w->w_gate, NULL);
-        o->matmul(b, &up, &xn, &w->w_up, NULL);
-        o->silu_mul(b, &gate, &gate, &up);
-        o->matmul(b, &xn, &gate, &w->w_down, NULL);
-        o->add(b, &x, &x, &xn);
+        sym_op_matmul_add(b, &x, &att, &w->wo, &xn); /* x += att Wo^T */
+        /* SiLU-gated MLP: gate = silu(norm(x) Wg^T) * (norm(x) Wu^T); x += gate Wd^T */
+        sym_op_ffn_in(b, &gate, &x, &w->ffn_norm, hp->rms_eps, &w->w_gate, &w->w_up, &xn, &up);
+        sym_op_matmul_add(b, &x, &gate, &w->w_down, &xn);
     }
 }
 
@@ -209,9 +206,8 @@ sym_status sym_forward_eval(sym_forward_pass *f, const int32_t *ids, int n_tok, 
         if (done == n_tok && logits) {
             sym_tensor last = sym_tensor_rows(&f->x, n - 1, 1);
             sym_tensor xn = sym_tensor_rows(&f->xn, 0, 1);
-            o->rmsnorm(f->b, &xn, &last, &f->output_norm, hp->rms_eps);
-            o->matmul(f->b, &f->logits, &xn, hp->tied_embeddings ? &f->token_embd : &f->output,
-                      NULL);
+            sym_op_norm_matmul(f->b, &f->logits, &last, &f->output_norm, hp->rms_eps,
+                               hp->tied_embeddings ? &f->token_embd : &f->output, &xn);
             SYM_TRY(o->read(f->b, &f->logits, logits, (size_t)hp->n_vocab * sizeof(float)));
         } else {
             SYM_TRY(o->sync(f->b));

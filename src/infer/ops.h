@@ -44,6 +44,24 @@ static inline sym_tensor sym_tensor_rows(const sym_tensor *t, int64_t row0, int6
 
 typedef struct sym_backend sym_backend;
 
+/* Arguments of the optional fused op attn_in (see sym_backend_ops). */
+typedef struct sym_attn_in_args {
+    const sym_tensor *x;            /* (n_tok, n_embd) residual stream; not modified */
+    const sym_tensor *norm;         /* (1, n_embd) attention RMSNorm weight */
+    float eps;
+    const sym_tensor *wq, *wk, *wv; /* (n_head * head_dim, n_embd), (n_head_kv * head_dim,
+                                     * n_embd) twice */
+    const sym_tensor *bq, *bk, *bv; /* NULL or (1, rows) f32 */
+    int n_head, n_head_kv, head_dim;
+    int pos0;                       /* token t sits at position pos0 + t */
+    float theta, freq_scale;        /* RoPE, as in rope() */
+    int neox;
+    sym_tensor *q;                  /* out: (n_tok, n_head * head_dim), RoPE applied */
+    sym_tensor *k_cache, *v_cache;  /* rows [pos0, pos0 + n_tok) receive k (RoPE applied), v */
+    sym_tensor *xn, *k, *v;         /* scratch: (n_tok, n_embd), (n_tok, n_head_kv * head_dim)
+                                     * twice; contents afterwards unspecified */
+} sym_attn_in_args;
+
 typedef struct sym_backend_ops {
     const char *name;
     void (*destroy)(sym_backend *b);
@@ -99,6 +117,30 @@ typedef struct sym_backend_ops {
      * n < 2^24; x: (n_tok, n) f32, out: (n_tok, 1) f32. Lets the GPU return one number per
      * token instead of n_vocab logits. */
     void (*argmax)(sym_backend *b, sym_tensor *out, const sym_tensor *x);
+
+    /* Optional fused ops (NULL: not offered). Each stands for a fixed sequence of the plain ops
+     * above, written out once in infer/fused.c (sym_fused_*): forward.c runs that sequence when
+     * a backend leaves the op NULL, and the tests use it as the reference. Scratch tensors are
+     * what the plain sequence needs; their contents afterwards are unspecified. A backend may
+     * run the plain sequence itself for shapes its fused kernels do not take. */
+
+    /* xn = rmsnorm(x); q, k, v = xn Wq^T (+bq), xn Wk^T (+bk), xn Wv^T (+bv); rope(q), rope(k);
+     * store_rows(k_cache, pos0, k), store_rows(v_cache, pos0, v). */
+    void (*attn_in)(sym_backend *b, const sym_attn_in_args *a);
+    /* out += x W^T (the residual add fused into the product): x (n_tok, n_in), W (n_out, n_in),
+     * out (n_tok, n_out); tmp: scratch (n_tok, n_out) for matmul(tmp) + add(out, out, tmp). */
+    void (*matmul_add)(sym_backend *b, sym_tensor *out, const sym_tensor *x, const sym_tensor *w,
+                       sym_tensor *tmp);
+    /* out = silu(xn W_gate^T) * (xn W_up^T) with xn = rmsnorm(x, norm, eps): x (n_tok, n_embd),
+     * W_gate, W_up (n_ff, n_embd), out (n_tok, n_ff); scratch xn (n_tok, n_embd) and
+     * up (n_tok, n_ff). */
+    void (*ffn_in)(sym_backend *b, sym_tensor *out, const sym_tensor *x, const sym_tensor *norm,
+                   float eps, const sym_tensor *w_gate, const sym_tensor *w_up, sym_tensor *xn,
+                   sym_tensor *up);
+    /* out = rmsnorm(x, norm, eps) W^T: x (n_tok, n_in), W (n_out, n_in), out (n_tok, n_out);
+     * scratch xn (n_tok, n_in). */
+    void (*norm_matmul)(sym_backend *b, sym_tensor *out, const sym_tensor *x,
+                        const sym_tensor *norm, float eps, const sym_tensor *w, sym_tensor *xn);
 } sym_backend_ops;
 
 struct sym_backend {

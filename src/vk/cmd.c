@@ -3,6 +3,7 @@
 #include "vk/cmd.h"
 
 #include <string.h>
+#include <time.h>
 
 #include "base/alloc.h"
 #include "base/log.h"
@@ -12,6 +13,7 @@
 #define MAX_TIMED  2048 /* timed dispatches per batch (2 queries each) */
 #define POOL_SETS  512  /* descriptor sets per pool (pool path) */
 #define MAX_POOLS  64
+#define N_CB       16 /* command buffers in flight within one batch */
 
 typedef struct range {
     VkBuffer buf;
@@ -22,10 +24,16 @@ struct sym_vk_cmd {
     sym_vk_device *d;
     sym_vk_cmd_options o;
     VkCommandPool pool;
-    VkCommandBuffer cb;
-    VkFence fence;
-    int recording; /* cb begun and holds commands */
-    int lost;      /* device lost: every call fails */
+    VkCommandBuffer cbs[N_CB];
+    VkFence fences[N_CB];
+    int pending[N_CB];          /* submitted, fence not yet waited for */
+    int cur;                    /* cbs[cur] is the one being recorded */
+    VkCommandBuffer cb;         /* cbs[cur] */
+    int recording;              /* cb begun and holds commands */
+    int lost;                   /* device lost: every call fails */
+    uint32_t n_in_cb;           /* dispatches recorded into cb */
+    double batch_t0;            /* when the batch's first command was recorded (s) */
+    int transfer_since_barrier; /* a copy or fill was recorded after the last barrier */
 
     range writes[MAX_WRITES], reads[MAX_READS];
     int n_writes, n_reads;
@@ -68,16 +76,19 @@ sym_status sym_vk_cmd_create(sym_vk_device *d, const sym_vk_cmd_options *o, sym_
     for (int k = 0; k < SYM_VK_K_COUNT; k++)
         c->prof[k].name = sym_vk_kernel_name((sym_vk_kernel)k);
     VkCommandPoolCreateInfo pci = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
-                                   .flags = VK_COMMAND_POOL_CREATE_TRANSIENT_BIT,
+                                   .flags = VK_COMMAND_POOL_CREATE_TRANSIENT_BIT |
+                                            VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT,
                                    .queueFamilyIndex = d->caps.compute_family};
     SYM_VK_TRY_GOTO(vkCreateCommandPool(d->dev, &pci, NULL, &c->pool));
     VkCommandBufferAllocateInfo cai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
                                        .commandPool = c->pool,
                                        .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
-                                       .commandBufferCount = 1};
-    SYM_VK_TRY_GOTO(vkAllocateCommandBuffers(d->dev, &cai, &c->cb));
+                                       .commandBufferCount = N_CB};
+    SYM_VK_TRY_GOTO(vkAllocateCommandBuffers(d->dev, &cai, c->cbs));
+    c->cb = c->cbs[0];
     VkFenceCreateInfo fci = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-    SYM_VK_TRY_GOTO(vkCreateFence(d->dev, &fci, NULL, &c->fence));
+    for (int i = 0; i < N_CB; i++)
+        SYM_VK_TRY_GOTO(vkCreateFence(d->dev, &fci, NULL, &c->fences[i]));
     SYM_TRY_GOTO(sym_vk_buffer_create(d, c->o.staging_bytes, SYM_VK_MEM_UPLOAD, &c->staging));
     SYM_TRY_GOTO(sym_vk_buffer_create(d, 1u << 20, SYM_VK_MEM_READBACK, &c->readback));
     if (c->o.profiling) {
@@ -112,37 +123,89 @@ void sym_vk_cmd_destroy(sym_vk_cmd *c) {
     if (c->qpool) vkDestroyQueryPool(dev, c->qpool, NULL);
     sym_vk_buffer_destroy(c->d, c->staging);
     sym_vk_buffer_destroy(c->d, c->readback);
-    if (c->fence) vkDestroyFence(dev, c->fence, NULL);
-    if (c->pool) vkDestroyCommandPool(dev, c->pool, NULL); /* frees cb */
+    for (int i = 0; i < N_CB; i++)
+        if (c->fences[i]) vkDestroyFence(dev, c->fences[i], NULL);
+    if (c->pool) vkDestroyCommandPool(dev, c->pool, NULL); /* frees the command buffers */
     sym_free(c);
 }
 
 /* ---- recording state ----------------------------------------------------------------------- */
 
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static sym_status wait_slot(sym_vk_cmd *c, int i) {
+    if (!c->pending[i]) return SYM_OK;
+    c->pending[i] = 0;
+    VkResult r = vkWaitForFences(c->d->dev, 1, &c->fences[i], VK_TRUE, UINT64_MAX);
+    const char *what = "vkWaitForFences";
+    if (r == VK_SUCCESS) what = "vkResetFences", r = vkResetFences(c->d->dev, 1, &c->fences[i]);
+    if (r == VK_ERROR_DEVICE_LOST) c->lost = 1;
+    return sym_vk_check_at(r, what, __FILE__, __LINE__);
+}
+
 static sym_status begin(sym_vk_cmd *c) {
     if (c->lost) return lost_error();
     if (c->recording) return SYM_OK;
+    int first = 1;
+    for (int i = 0; i < N_CB; i++)
+        first = first && !c->pending[i];
+    if (first) c->batch_t0 = now_s();
+    SYM_TRY(wait_slot(c, c->cur)); /* the ring of command buffers went round */
+    c->cb = c->cbs[c->cur];
     VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
                                    .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
     SYM_VK_TRY(vkBeginCommandBuffer(c->cb, &bi));
-    if (c->qpool) vkCmdResetQueryPool(c->cb, c->qpool, 0, 2 * MAX_TIMED);
+    if (c->qpool && c->o.profiling) vkCmdResetQueryPool(c->cb, c->qpool, 0, 2 * MAX_TIMED);
     c->recording = 1;
-    c->n_timed = 0;
+    c->n_in_cb = 0;
+    if (first) c->n_timed = 0;
     return SYM_OK;
 }
 
-static void barrier(sym_vk_cmd *c) {
-    VkMemoryBarrier mb = {
-        .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
-        .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
-        .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
-                         VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT};
-    VkPipelineStageFlags stages =
-        VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
-    vkCmdPipelineBarrier(c->cb, stages, stages, 0, 1, &mb, 0, NULL, 0, NULL);
+/* Ends and submits the command buffer being recorded, without waiting for it. */
+static sym_status submit(sym_vk_cmd *c) {
+    c->recording = 0;
+    sym_status st = SYM_VK_CALL(vkEndCommandBuffer(c->cb));
+    if (st != SYM_OK) return st;
+    VkSubmitInfo si = {
+        .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &c->cb};
+    VkResult r = sym_vk_debug_inject() ? VK_ERROR_DEVICE_LOST
+                                       : vkQueueSubmit(c->d->queue, 1, &si, c->fences[c->cur]);
+    if (r == VK_ERROR_DEVICE_LOST) c->lost = 1;
+    SYM_TRY(sym_vk_check_at(r, "vkQueueSubmit", __FILE__, __LINE__));
+    c->pending[c->cur] = 1;
+    c->cur = (c->cur + 1) % N_CB;
+    c->stats.n_submits++;
+    return SYM_OK;
+}
+
+/* A barrier between compute (and, where a copy or fill was recorded since the last barrier or
+ * is next, transfer) work: the narrowest one that covers the hazard. */
+static void barrier_for(sym_vk_cmd *c, int next_is_transfer) {
+    VkPipelineStageFlags src = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+                         dst = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT;
+    VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+                          .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT,
+                          .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT};
+    if (c->transfer_since_barrier) {
+        src |= VK_PIPELINE_STAGE_TRANSFER_BIT;
+        mb.srcAccessMask |= VK_ACCESS_TRANSFER_WRITE_BIT;
+    }
+    if (next_is_transfer) {
+        dst |= VK_PIPELINE_STAGE_TRANSFER_BIT;
+        mb.dstAccessMask |= VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+    }
+    vkCmdPipelineBarrier(c->cb, src, dst, 0, 1, &mb, 0, NULL, 0, NULL);
     c->n_writes = c->n_reads = 0;
+    c->transfer_since_barrier = 0;
     c->stats.n_barriers++;
 }
+
+static void barrier(sym_vk_cmd *c) { barrier_for(c, 1); }
 
 static int overlaps(const range *r, int n, VkBuffer b, uint64_t lo, uint64_t hi) {
     for (int i = 0; i < n; i++)
@@ -162,14 +225,16 @@ static void note(sym_vk_cmd *c, VkBuffer b, uint64_t lo, uint64_t hi, int write)
     *r = (range){b, lo, hi};
 }
 
-/* Barrier if any of the accesses conflicts, then records them. */
-static void track(sym_vk_cmd *c, const sym_vk_arg *a, uint32_t n) {
+/* Barrier if any of the accesses of the next command (a dispatch, or a copy or fill) conflicts,
+ * then records them. */
+static void track(sym_vk_cmd *c, const sym_vk_arg *a, uint32_t n, int is_transfer) {
     int need = c->o.profiling; /* timing serializes dispatches */
     for (uint32_t i = 0; i < n && !need; i++)
         need = conflicts(c, a[i].buf->buf, a[i].lo, a[i].hi, a[i].write);
-    if (need) barrier(c);
+    if (need) barrier_for(c, is_transfer);
     for (uint32_t i = 0; i < n; i++)
         if (a[i].lo < a[i].hi) note(c, a[i].buf->buf, a[i].lo, a[i].hi, a[i].write);
+    if (is_transfer) c->transfer_since_barrier = 1;
 }
 
 /* ---- descriptors --------------------------------------------------------------------------- */
@@ -203,7 +268,7 @@ static sym_status bind_pool_set(sym_vk_cmd *c, const sym_vk_pipeline *p,
         SYM_VK_TRY(vkCreateDescriptorPool(c->d->dev, &ci, NULL, &c->dpools[c->n_dpools]));
         c->n_dpools++;
     }
-    VkWriteDescriptorSet ws[8];
+    VkWriteDescriptorSet ws[SYM_VK_MAX_BINDINGS];
     for (uint32_t i = 0; i < p->n_bindings; i++) {
         ws[i] = w[i];
         ws[i].dstSet = set;
@@ -218,15 +283,15 @@ static sym_status bind_pool_set(sym_vk_cmd *c, const sym_vk_pipeline *p,
 sym_status sym_vk_cmd_dispatch(sym_vk_cmd *c, const sym_vk_pipeline *p, const sym_vk_arg *args,
                                const void *push, uint32_t gx, uint32_t gy, uint32_t gz,
                                double bytes, double flops) {
-    SYM_ASSERT(p->n_bindings <= 8);
+    SYM_ASSERT(p->n_bindings <= SYM_VK_MAX_BINDINGS);
     const uint32_t *maxc = c->d->caps.max_workgroup_count;
     SYM_CHECK(gx <= maxc[0] && gy <= maxc[1] && gz <= maxc[2], SYM_ERR_INTERNAL,
               "vulkan: %s grid %u x %u x %u exceeds the device's limit",
               sym_vk_kernel_name(p->kernel), gx, gy, gz);
     if (gx == 0 || gy == 0 || gz == 0) return SYM_OK;
     SYM_TRY(begin(c));
-    VkDescriptorBufferInfo bi[8];
-    VkWriteDescriptorSet w[8];
+    VkDescriptorBufferInfo bi[SYM_VK_MAX_BINDINGS];
+    VkWriteDescriptorSet w[SYM_VK_MAX_BINDINGS];
     for (uint32_t i = 0; i < p->n_bindings; i++) {
         SYM_ASSERT(args[i].buf && args[i].offset + args[i].range <= args[i].buf->size);
         bi[i] = (VkDescriptorBufferInfo){args[i].buf->buf, args[i].offset, args[i].range};
@@ -236,7 +301,7 @@ sym_status sym_vk_cmd_dispatch(sym_vk_cmd *c, const sym_vk_pipeline *p, const sy
                                       .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
                                       .pBufferInfo = &bi[i]};
     }
-    track(c, args, p->n_bindings);
+    track(c, args, p->n_bindings, 0);
     vkCmdBindPipeline(c->cb, VK_PIPELINE_BIND_POINT_COMPUTE, p->pipe);
     if (c->o.push_descriptors)
         c->d->cmd_push_descriptor_set(c->cb, VK_PIPELINE_BIND_POINT_COMPUTE, p->layout, 0,
@@ -244,7 +309,7 @@ sym_status sym_vk_cmd_dispatch(sym_vk_cmd *c, const sym_vk_pipeline *p, const sy
     else
         SYM_TRY(bind_pool_set(c, p, w));
     vkCmdPushConstants(c->cb, p->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, p->push_bytes, push);
-    int timed = c->qpool && c->n_timed < MAX_TIMED;
+    int timed = c->qpool && c->o.profiling && c->n_timed < MAX_TIMED;
     if (timed)
         vkCmdWriteTimestamp(c->cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, c->qpool, 2 * c->n_timed);
     vkCmdDispatch(c->cb, gx, gy, gz);
@@ -257,13 +322,16 @@ sym_status sym_vk_cmd_dispatch(sym_vk_cmd *c, const sym_vk_pipeline *p, const sy
         c->n_timed++;
     }
     c->stats.n_dispatches++;
+    /* hand finished stretches to the GPU while the rest of the batch is recorded */
+    if (c->o.submit_every > 0 && !c->o.profiling && ++c->n_in_cb >= (uint32_t)c->o.submit_every)
+        SYM_TRY(submit(c)); /* (not with timestamps: their pool is reset per batch) */
     return SYM_OK;
 }
 
 sym_status sym_vk_cmd_zero(sym_vk_cmd *c, sym_vk_buffer *b) {
     SYM_TRY(begin(c));
     sym_vk_arg a = {.buf = b, .lo = 0, .hi = b->size, .write = 1};
-    track(c, &a, 1);
+    track(c, &a, 1, 1);
     vkCmdFillBuffer(c->cb, b->buf, 0, b->size, 0);
     return SYM_OK;
 }
@@ -297,7 +365,7 @@ sym_status sym_vk_cmd_upload(sym_vk_cmd *c, sym_vk_buffer *b, uint64_t off, cons
         SYM_TRY(begin(c));
         memcpy((unsigned char *)c->staging->map + at, s, chunk);
         sym_vk_arg a = {.buf = b, .lo = off, .hi = off + chunk, .write = 1};
-        track(c, &a, 1);
+        track(c, &a, 1, 1);
         VkBufferCopy region = {.srcOffset = at, .dstOffset = off, .size = chunk};
         vkCmdCopyBuffer(c->cb, c->staging->buf, b->buf, 1, &region);
         c->stats.bytes_uploaded += chunk;
@@ -339,7 +407,7 @@ sym_status sym_vk_cmd_download(sym_vk_cmd *c, const sym_vk_buffer *b, uint64_t o
         uint64_t chunk = bytes < c->readback->size ? bytes : c->readback->size;
         SYM_TRY(begin(c));
         sym_vk_arg a = {.buf = b, .lo = off, .hi = off + chunk, .write = 0};
-        track(c, &a, 1);
+        track(c, &a, 1, 1);
         VkBufferCopy region = {.srcOffset = off, .dstOffset = 0, .size = chunk};
         vkCmdCopyBuffer(c->cb, b->buf, c->readback->buf, 1, &region);
         VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
@@ -381,31 +449,30 @@ static void collect_timestamps(sym_vk_cmd *c) {
 
 sym_status sym_vk_cmd_flush(sym_vk_cmd *c) {
     if (c->lost) return lost_error();
-    if (!c->recording) {
+    int any = c->recording;
+    for (int i = 0; i < N_CB; i++)
+        any = any || c->pending[i];
+    if (!any) {
         free_garbage(c);
         c->staging_head = 0;
         return SYM_OK;
     }
+    sym_status st = SYM_OK;
+    if (c->recording) st = submit(c);
+    double t_sub = now_s();
+    /* wait for every command buffer, oldest first, even after a failure */
+    for (int k = 0; k < N_CB; k++) {
+        sym_status sw = wait_slot(c, (c->cur + k) % N_CB);
+        if (st == SYM_OK) st = sw;
+    }
     c->recording = 0;
     c->n_writes = c->n_reads = 0;
-    sym_status st = SYM_VK_CALL(vkEndCommandBuffer(c->cb));
-    if (st == SYM_OK) {
-        VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
-                           .commandBufferCount = 1,
-                           .pCommandBuffers = &c->cb};
-        const char *what = "vkQueueSubmit";
-        VkResult r = sym_vk_debug_inject() ? VK_ERROR_DEVICE_LOST
-                                           : vkQueueSubmit(c->d->queue, 1, &si, c->fence);
-        if (r == VK_SUCCESS) {
-            c->stats.n_submits++;
-            what = "vkWaitForFences";
-            r = vkWaitForFences(c->d->dev, 1, &c->fence, VK_TRUE, UINT64_MAX);
-            if (r == VK_SUCCESS) what = "vkResetFences", r = vkResetFences(c->d->dev, 1, &c->fence);
-        }
-        if (r == VK_ERROR_DEVICE_LOST) c->lost = 1;
-        st = sym_vk_check_at(r, what, __FILE__, __LINE__);
-        if (st == SYM_OK) collect_timestamps(c);
-    }
+    c->transfer_since_barrier = 0;
+    double t_done = now_s();
+    c->stats.record_ms += (t_sub - c->batch_t0) * 1e3;
+    c->stats.wait_ms += (t_done - t_sub) * 1e3;
+    c->stats.n_batches++;
+    if (st == SYM_OK) collect_timestamps(c);
     /* whatever happened, the batch is over: reset for the next one */
     if (!c->lost) {
         vkResetCommandPool(c->d->dev, c->pool, 0);
@@ -414,6 +481,7 @@ sym_status sym_vk_cmd_flush(sym_vk_cmd *c) {
         c->cur_dpool = 0;
         free_garbage(c);
     }
+    c->cur = 0;
     c->staging_head = 0;
     return st;
 }
@@ -436,6 +504,20 @@ void sym_vk_cmd_release(sym_vk_cmd *c, sym_vk_buffer *b) {
         c->cap_garbage = cap;
     }
     c->garbage[c->n_garbage++] = b;
+}
+
+sym_status sym_vk_cmd_set_profiling(sym_vk_cmd *c, int on) {
+    SYM_TRY(sym_vk_cmd_flush(c));
+    if (on && !c->qpool) {
+        SYM_CHECK(c->d->caps.timestamp_valid_bits, SYM_ERR_UNSUPPORTED,
+                  "vulkan: the compute queue has no timestamps");
+        VkQueryPoolCreateInfo qci = {.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
+                                     .queryType = VK_QUERY_TYPE_TIMESTAMP,
+                                     .queryCount = 2 * MAX_TIMED};
+        SYM_VK_TRY(vkCreateQueryPool(c->d->dev, &qci, NULL, &c->qpool));
+    }
+    c->o.profiling = on != 0;
+    return SYM_OK;
 }
 
 int sym_vk_cmd_profile(const sym_vk_cmd *c, sym_vk_profile_entry *out, int cap) {

@@ -1,5 +1,7 @@
 /* cmd.h — recording and submitting work: one command buffer collects every dispatch, copy and
- * fill until sym_vk_cmd_flush (called by read/sync), so a token or a layer is one submission.
+ * fill until sym_vk_cmd_flush (called by read/sync), so a token or a layer is one batch; with
+ * submit_every, finished stretches of a batch are submitted (not waited for) while the rest is
+ * recorded, from a ring of command buffers.
  * Dependent commands are separated by pipeline barriers, found by tracking the byte ranges each
  * command reads and writes since the last barrier (independent dispatches, e.g. the Q, K and V
  * projections, run without one). Descriptors are pushed (VK_KHR_push_descriptor) or taken from
@@ -19,6 +21,9 @@ typedef struct sym_vk_cmd_options {
     uint64_t staging_bytes; /* upload ring size (0: 64 MiB) */
     int push_descriptors;   /* 1: vkCmdPushDescriptorSetKHR (device must have it enabled) */
     int profiling;          /* 1: timestamps around every dispatch */
+    int submit_every;       /* > 0: submit (without waiting) after this many dispatches, so the
+                             * GPU starts on a batch while the rest is recorded; 0: one
+                             * submission per batch (always so with profiling) */
 } sym_vk_cmd_options;
 
 /* One bound storage buffer of a dispatch: the window [offset, offset + range) is what the
@@ -42,6 +47,9 @@ typedef struct sym_vk_profile_entry {
 typedef struct sym_vk_cmd_stats {
     uint64_t n_submits, n_dispatches, n_barriers, n_early_flushes;
     uint64_t bytes_uploaded, bytes_downloaded;
+    uint64_t n_batches; /* flushes that had work */
+    double record_ms;   /* host time from a batch's first command to its last submission */
+    double wait_ms;     /* host time from the last submission until the batch completed */
 } sym_vk_cmd_stats;
 
 sym_status sym_vk_cmd_create(sym_vk_device *d, const sym_vk_cmd_options *o, sym_vk_cmd **out);
@@ -70,6 +78,9 @@ sym_status sym_vk_cmd_flush(sym_vk_cmd *c);
 /* Destroys b once the work recorded so far has completed (now if there is none). */
 void sym_vk_cmd_release(sym_vk_cmd *c, sym_vk_buffer *b);
 
+/* Turns per-dispatch timestamps on or off (after flushing what is pending).
+ * SYM_ERR_UNSUPPORTED if the queue has no timestamps. */
+sym_status sym_vk_cmd_set_profiling(sym_vk_cmd *c, int on);
 /* Per-kernel GPU time since the last reset, kernels with dispatches only; returns the count
  * written (at most cap). Empty without profiling. */
 int sym_vk_cmd_profile(const sym_vk_cmd *c, sym_vk_profile_entry *out, int cap);

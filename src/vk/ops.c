@@ -2,6 +2,7 @@
  * elementwise ops (embed, rmsnorm, rope, store_rows, silu_mul, add, softmax, argmax). Matrix
  * products are in ops_matmul.c, attention in ops_attn.c. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/alloc.h"
@@ -110,6 +111,14 @@ sym_vk_spec sym_vkb_spec(const sym_vkb *b, uint32_t wg, sym_dtype dtype) {
     s.v[1] = (uint32_t)b->use_sg;
     s.v[2] = (uint32_t)b->fp16;
     s.v[3] = (uint32_t)dtype;
+    return s;
+}
+
+sym_vk_spec sym_vkb_mv_spec(const sym_vkb *b, sym_dtype dtype, uint32_t *n_groups) {
+    sym_vk_spec s = sym_vkb_spec(b, b->mv_wg, dtype);
+    s.v[8] = b->dev->caps.subgroup_size;
+    s.v[9] = b->mv_ks;
+    *n_groups = b->mv_wg / b->dev->caps.subgroup_size / b->mv_ks;
     return s;
 }
 
@@ -501,6 +510,7 @@ static void vk_destroy(sym_backend *bb) {
     if (b->dev) {
         sym_vk_buffer_destroy(b->dev, b->scratch);
         sym_vk_buffer_destroy(b->dev, b->dummy);
+        sym_vk_buffer_destroy(b->dev, b->counters);
     }
     sym_vk_pipelines_destroy(b->pipes);
     sym_vk_device_close(b->dev);
@@ -532,6 +542,10 @@ static const sym_backend_ops k_vk_ops = {
     .softmax = vk_softmax,
     .argmax = vk_argmax,
     .peak_bytes = vk_peak_bytes,
+    .attn_in = sym_vkb_attn_in,
+    .matmul_add = sym_vkb_matmul_add,
+    .ffn_in = sym_vkb_ffn_in,
+    .norm_matmul = sym_vkb_norm_matmul,
 };
 
 int sym_vk_backend_is(const sym_backend *b) { return b && b->ops == &k_vk_ops; }
@@ -547,6 +561,10 @@ int sym_vk_backend_profile(const sym_backend *b, sym_vk_profile_entry *out, int 
 }
 
 void sym_vk_backend_profile_reset(sym_backend *b) { sym_vk_cmd_profile_reset(sym_vkb_of(b)->cmd); }
+
+sym_status sym_vk_backend_set_profiling(sym_backend *b, int on) {
+    return sym_vk_cmd_set_profiling(sym_vkb_of(b)->cmd, on);
+}
 
 void sym_vk_backend_stats(const sym_backend *b, sym_vk_cmd_stats *out) {
     sym_vk_cmd_get_stats(((const sym_vkb *)b)->cmd, out);
@@ -584,7 +602,26 @@ sym_status sym_vk_backend_create(const sym_vk_options *opts, sym_backend **out) 
         SYM_FAIL_GOTO(SYM_ERR_ARG, "vulkan: workgroup size %u exceeds the device's %u", b->wg,
                       c->max_workgroup_invocations);
     b->nr = o.matvec_rows ? (uint32_t)o.matvec_rows : 1;
-    b->use_sg = o.use_subgroups && c->subgroup_arithmetic;
+    {
+        uint32_t sgs = c->subgroup_size ? c->subgroup_size : 1;
+        b->mv_wg = b->wg / sgs * sgs;
+        if (b->mv_wg < sgs) b->mv_wg = sgs;
+        b->mv_nr = o.matvec_rows ? (uint32_t)(o.matvec_rows < 4 ? o.matvec_rows : 4) : 1;
+        /* default: the whole workgroup strides along each row (measured fastest on an H100) */
+        b->mv_ks = o.mv_split > 0 ? (uint32_t)o.mv_split : b->mv_wg / sgs;
+        while (b->mv_ks > 1 && (b->mv_wg / sgs) % b->mv_ks)
+            b->mv_ks /= 2;
+        const char *env = getenv("SYM_VK_PLAIN_MATVEC");
+        b->plain_matvec = o.plain_matvec ? o.plain_matvec > 0 : (env && *env ? atoi(env) > 0 : 1);
+        env = getenv("SYM_VK_NO_FUSED");
+        b->no_fused = o.no_fused || (env && atoi(env) > 0);
+        env = getenv("SYM_VK_NORM_FUSE_MAX_MB");
+        b->norm_fuse_max = o.norm_fuse_max_bytes ? o.norm_fuse_max_bytes
+                           : env && *env         ? (uint64_t)strtoull(env, NULL, 10) << 20
+                                                 : 64ull << 20;
+    }
+    b->use_sg = o.use_subgroups && c->subgroup_arithmetic && c->subgroup_size >= 4 &&
+                b->mv_wg <= c->max_workgroup_invocations;
     b->red_var = c->subgroup_arithmetic ? SYM_VK_VAR_DEFAULT : SYM_VK_VAR_NOSG;
     if (o.use_fp16_math && !b->dev->fp16_enabled)
         SYM_FAIL_GOTO(SYM_ERR_UNSUPPORTED,
@@ -594,20 +631,26 @@ sym_status sym_vk_backend_create(const sym_vk_options *opts, sym_backend **out) 
     b->fp16 = o.use_fp16_math && c->subgroup_arithmetic;
     b->coopmat =
         b->dev->coopmat_enabled && c->subgroup_size == 32 && c->max_workgroup_invocations >= 128;
-    /* fastest of the shapes measured on an H100 (docs/VULKAN.md): 29 TFLOP/s, 2 2 1 4: 24 */
-    static const uint32_t k_coop_default[4] = {2, 4, 1, 4};
+    /* default shape: 8 subgroups (2 x 4) of 32 x 64 (2 x 4 blocks), a 64 x 256 tile: 40 TFLOP/s
+     * on an H100 (docs/VULKAN.md), the fastest of the shapes measured */
+    static const uint32_t k_coop_default[4] = {2, 4, 1, 4}, k_warps_default[2] = {2, 4};
     for (int i = 0; i < 4; i++)
         b->coop_tile[i] = o.coop_tile[0] ? (uint32_t)o.coop_tile[i] : k_coop_default[i];
+    for (int i = 0; i < 2; i++)
+        b->coop_warps[i] = o.coop_warps[0] ? (uint32_t)o.coop_warps[i] : k_warps_default[i];
     {
         uint32_t sm = b->coop_tile[0], sn = b->coop_tile[1], pad = b->coop_tile[2],
-                 bk8 = b->coop_tile[3];
-        if (sm < 1 || sm > 4 || sn < 1 || sn > 4 || pad > 2 || bk8 < 2 || bk8 > 8 || bk8 % 2)
-            SYM_FAIL_GOTO(SYM_ERR_ARG, "vulkan: bad cooperative-matrix tile %u %u %u %u", sm, sn,
-                          pad, bk8);
-        uint32_t shared = (2 * 32 * sm + 32 * sn) * (bk8 + pad) * 16 + 4096;
-        if (b->coopmat && shared > c->max_shared_bytes) {
-            SYM_WARN("vulkan: cooperative-matrix tile needs %u bytes of shared memory; not used",
-                     shared);
+                 bk8 = b->coop_tile[3], wm = b->coop_warps[0], wn = b->coop_warps[1];
+        if (sm < 1 || sm > 4 || sn < 1 || sn > 4 || pad > 2 || bk8 < 2 || bk8 > 8 || bk8 % 2 ||
+            wm < 1 || wn < 1 || wm * wn > 8)
+            SYM_FAIL_GOTO(SYM_ERR_ARG, "vulkan: bad cooperative-matrix tile %u %u %u %u / %u %u",
+                          sm, sn, pad, bk8, wm, wn);
+        uint32_t shared = (2 * 16 * sm * wm + 16 * sn * wn) * (bk8 + pad) * 16 + wm * wn * 1024;
+        if (b->coopmat &&
+            (shared > c->max_shared_bytes || 32 * wm * wn > c->max_workgroup_invocations)) {
+            SYM_WARN("vulkan: cooperative-matrix tile needs %u bytes of shared memory and %u "
+                     "threads; not used",
+                     shared, 32 * wm * wn);
             b->coopmat = 0;
         }
     }
@@ -621,10 +664,19 @@ sym_status sym_vk_backend_create(const sym_vk_options *opts, sym_backend **out) 
                       (unsigned long long)b->max_range);
     int push = b->dev->push_descriptor_enabled && !o.force_descriptor_pool;
     SYM_TRY_GOTO(sym_vk_pipelines_create(b->dev, push, o.pipeline_cache_dir, &b->pipes));
-    sym_vk_cmd_options co = {
-        .staging_bytes = o.staging_bytes, .push_descriptors = push, .profiling = o.profiling};
+    int every = o.submit_every;
+    if (every == 0) {
+        const char *env = getenv("SYM_VK_SUBMIT_EVERY");
+        every = env && *env ? atoi(env) : 32;
+    }
+    sym_vk_cmd_options co = {.staging_bytes = o.staging_bytes,
+                             .push_descriptors = push,
+                             .profiling = o.profiling,
+                             .submit_every = every > 0 ? every : 0};
     SYM_TRY_GOTO(sym_vk_cmd_create(b->dev, &co, &b->cmd));
     SYM_TRY_GOTO(sym_vk_buffer_create(b->dev, 64, SYM_VK_MEM_DEVICE, &b->dummy));
+    SYM_TRY_GOTO(sym_vk_buffer_create(b->dev, 64 << 10, SYM_VK_MEM_DEVICE, &b->counters));
+    SYM_TRY_GOTO(sym_vk_cmd_zero(b->cmd, b->counters));
     SYM_INFO("vulkan: backend on %s: workgroup %u, matvec rows %u, subgroups %s, fp16 math %s, "
              "cooperative matrix %s, binding limit %llu",
              c->name, b->wg, b->nr, b->use_sg ? "on" : "off", b->fp16 ? "on" : "off",

@@ -20,27 +20,44 @@
 #include "vk/cmd.h"
 
 typedef struct sym_vk_options {
-    int device_index;        /* >= 0: that device; -1 (default): automatic */
-    const char *device_name; /* non-NULL: first device whose name contains it */
-    int force_integrated;    /* prefer an integrated GPU over a discrete one */
-    int workgroup_size;      /* threads per workgroup of the row and elementwise kernels
-                              * (1..maxComputeWorkGroupInvocations; 0: 128) */
-    int matvec_rows;         /* output rows per matrix-vector workgroup (1..8; 0: 1) */
-    int use_subgroups;       /* 1 (default): subgroup reductions where the device has them */
-    int use_fp16_math;       /* 1: f16 arithmetic where it pays (needs shaderFloat16); 0 default */
-    int use_coopmat;         /* 1 (default): cooperative-matrix GEMM where the device offers it */
-    int fp32_kv;             /* recorded for the engine, which picks the KV cache's dtype; the
-                              * backend only converts to whatever dtype the cache tensor has */
-    int profiling;           /* 1: per-kernel GPU timestamps (serializes dispatches) */
-    int validation; /* 1: Khronos validation layer if installed (also SYM_VK_VALIDATION=1) */
+    int device_index;             /* >= 0: that device; -1 (default): automatic */
+    const char *device_name;      /* non-NULL: first device whose name contains it */
+    int force_integrated;         /* prefer an integrated GPU over a discrete one */
+    int workgroup_size;           /* threads per workgroup of the row and elementwise kernels
+                                   * (1..maxComputeWorkGroupInvocations; 0: 128) */
+    int matvec_rows;              /* output rows per matrix-vector workgroup (1..8; 0: 1); with
+                                   * subgroups, rows per group of the mv kernels (1..4; 0: 1) */
+    int mv_split;                 /* subgroups sharing each row of the mv kernels (a divisor of the
+                                   * workgroup's subgroups; 0: all of them) */
+    int no_fused;                 /* 1: attn_in, ffn_in and norm_matmul run their plain sequences
+                                   * (for comparison; also $SYM_VK_NO_FUSED=1) */
+    uint64_t norm_fuse_max_bytes; /* norm_matmul fuses the RMSNorm into the product only for
+                                   * weights up to this many bytes (0: $SYM_VK_NORM_FUSE_MAX_MB
+                                   * MiB, else 64 MiB): over a vocabulary-sized matrix the saved
+                                   * dispatch is worth less than the norm's extra loads */
+    int plain_matvec;             /* products without a fused norm: 1 the matvec kernel, -1 the
+                                   * subgroup kernel mv; 0: $SYM_VK_PLAIN_MATVEC, else matvec (it
+                                   * streams ~25% faster on an H100, docs/VULKAN.md) */
+    int use_subgroups;            /* 1 (default): subgroup reductions where the device has them */
+    int use_fp16_math; /* 1: f16 arithmetic where it pays (needs shaderFloat16); 0 default */
+    int use_coopmat;   /* 1 (default): cooperative-matrix GEMM where the device offers it */
+    int fp32_kv;       /* recorded for the engine, which picks the KV cache's dtype; the
+                        * backend only converts to whatever dtype the cache tensor has */
+    int profiling;     /* 1: per-kernel GPU timestamps (serializes dispatches) */
+    int validation;    /* 1: Khronos validation layer if installed (also SYM_VK_VALIDATION=1) */
     int force_descriptor_pool; /* 1: per-batch descriptor pools even where push descriptors
                                 * exist (the path for devices without them; tests use it) */
     int coop_tile[4];          /* tuning of the cooperative-matrix GEMM: 16x16 blocks per subgroup
                                 * in M and N (1..4), shared-row padding in 16-byte units (0..2), K
                                 * step in units of 8 (2, 4, 6 or 8); all 0: the defaults */
+    int coop_warps[2];         /* subgroups of the GEMM's workgroup along M and N (product at
+                                * most 8); 0: the default */
     const char *pipeline_cache_dir; /* NULL: $XDG_CACHE_HOME/symbiote or ~/.cache/symbiote;
                                      * "": no on-disk cache */
     uint64_t staging_bytes;         /* host->device staging ring (0: 64 MiB) */
+    int submit_every;               /* dispatches per submission inside a batch, so that the
+                                     * GPU runs while the host records the rest (0: 32, or
+                                     * $SYM_VK_SUBMIT_EVERY; -1: one submission per batch) */
     uint64_t max_binding_bytes;     /* cap on one descriptor's range below the device's
                                      * maxStorageBufferRange (0: the device's); tests use it to make
                                      * small tensors take the sliced paths */
@@ -65,6 +82,8 @@ int sym_vk_backend_uses_coopmat(const sym_backend *b);
 /* Per-kernel GPU time (profiling on): see sym_vk_cmd_profile. */
 int sym_vk_backend_profile(const sym_backend *b, sym_vk_profile_entry *out, int cap);
 void sym_vk_backend_profile_reset(sym_backend *b);
+/* Profiling on or off at run time (see sym_vk_cmd_set_profiling). */
+sym_status sym_vk_backend_set_profiling(sym_backend *b, int on);
 void sym_vk_backend_stats(const sym_backend *b, sym_vk_cmd_stats *out);
 
 #endif

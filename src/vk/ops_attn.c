@@ -112,6 +112,74 @@ static sym_status decode(sym_vkb *b, const attn_args *a) {
                                (double)part_bytes + (double)(a->T * a->H * a->D * 4), 0);
 }
 
+/* One dispatch (attn_decode_sg): K/V bound whole, partial states joined by the last workgroup
+ * of each (kv head, head group, token). Returns SYM_ERR_UNSUPPORTED (nothing recorded, no
+ * message) for shapes it does not take; decode() handles those. */
+#define SG_TARGET_WORKGROUPS 1024 /* several per multiprocessor of a large GPU */
+#define SG_MAX_CHUNKS                                                                              \
+    16                       /* MAX_CHUNKS of attn_decode_sg.comp: the last workgroup              \
+                              * joins that many partial states with their loads in flight */
+#define SG_MAX_CHUNK_LEN 256 /* longer contexts: decode() (its own combine dispatch) */
+#define SG_COUNTERS      16384
+
+static sym_status decode_sg(sym_vkb *b, const attn_args *a) {
+    const sym_vk_caps *c = &b->dev->caps;
+    uint32_t sgs = c->subgroup_size, nsg = b->mv_wg / sgs;
+    /* at most 2 query heads per workgroup: more workgroups, fewer reductions per step (the K/V
+     * rows a group shares are then read from cache by each) */
+    uint64_t group = a->H / a->HKV, gb = group < 2 ? group : 2;
+    uint64_t U = b->max_range - b->align - 16;
+    uint64_t dpl = (a->D + sgs - 1) / sgs;
+    if (!b->use_sg || a->n_pos * a->kv_stride * a->es > U || dpl > 8 ||
+        (uint64_t)nsg * gb * (a->D + 2) * 4 + 64 > c->max_shared_bytes)
+        return SYM_ERR_UNSUPPORTED;
+    uint64_t n_hgroups = (group + gb - 1) / gb;
+    uint64_t per_chunk = a->HKV * n_hgroups * a->T;
+    uint64_t n_chunks = per_chunk >= SG_TARGET_WORKGROUPS ? 1 : SG_TARGET_WORKGROUPS / per_chunk;
+    uint64_t min_chunk = (uint64_t)nsg * 4; /* one step of 4 positions per subgroup */
+    uint64_t max_chunks = (a->n_pos + min_chunk - 1) / min_chunk;
+    if (n_chunks > max_chunks) n_chunks = max_chunks;
+    if (n_chunks > SG_MAX_CHUNKS) n_chunks = SG_MAX_CHUNKS;
+    uint64_t chunk_len = (a->n_pos + n_chunks - 1) / n_chunks;
+    n_chunks = (a->n_pos + chunk_len - 1) / chunk_len;
+    if (chunk_len > SG_MAX_CHUNK_LEN) return SYM_ERR_UNSUPPORTED;
+    uint64_t part_bytes = n_chunks > 1 ? a->T * a->H * n_chunks * (a->D + 2) * 4 : 16;
+    if (part_bytes > U || per_chunk > SG_COUNTERS || a->HKV * n_hgroups > 65535)
+        return SYM_ERR_UNSUPPORTED;
+    sym_vk_buffer *scr;
+    SYM_TRY(sym_vkb_scratch(b, part_bytes, &scr));
+    sym_tensor part = {
+        .type = SYM_DT_F32, .n_cols = 1, .n_rows = (int64_t)(part_bytes / 4), .buf = scr};
+    sym_tensor cnt = {.type = SYM_DT_F32, .n_cols = 1, .n_rows = SG_COUNTERS, .buf = b->counters};
+
+    sym_vk_spec spec = sym_vkb_spec(b, b->mv_wg, a->k->type);
+    spec.v[4] = (uint32_t)a->D;
+    spec.v[5] = (uint32_t)gb;
+    spec.v[6] = sgs;
+    const sym_vk_pipeline *p;
+    SYM_TRY(sym_vk_pipeline_get(b->pipes, SYM_VK_K_ATTN_DECODE_SG, SYM_VK_VAR_DEFAULT, &spec, &p));
+    sym_vk_arg args[6];
+    sym_vk_push_attn_decode_sg pu = {.n_tok = (uint32_t)a->T,
+                                     .n_head = (uint32_t)a->H,
+                                     .n_head_kv = (uint32_t)a->HKV,
+                                     .pos0 = (uint32_t)a->pos0,
+                                     .q_stride = (uint32_t)a->q_stride,
+                                     .kv_stride = (uint32_t)a->kv_stride,
+                                     .out_stride = (uint32_t)a->out_stride,
+                                     .chunk_len = (uint32_t)chunk_len,
+                                     .n_chunks = (uint32_t)n_chunks,
+                                     .n_hgroups = (uint32_t)n_hgroups,
+                                     .scale = a->scale};
+    SYM_TRY(bind_qkvo(b, a, &args[0], &pu.q_off, &args[1], &pu.k_off, &args[2], &pu.v_off, &args[3],
+                      &pu.out_off));
+    SYM_TRY(sym_vkb_bind(b, &part, 0, part_bytes, 1, &args[4], &pu.part_off));
+    SYM_TRY(sym_vkb_bind(b, &cnt, 0, per_chunk * 4, 1, &args[5], &pu.cnt_off));
+    double kv_bytes = 2.0 * (double)a->n_pos * (double)(a->HKV * a->D * a->es);
+    return sym_vk_cmd_dispatch(b->cmd, p, args, &pu, (uint32_t)(a->HKV * n_hgroups),
+                               (uint32_t)n_chunks, (uint32_t)a->T, kv_bytes + 2.0 * part_bytes,
+                               4.0 * (double)a->T * (double)a->H * (double)a->n_pos * (double)a->D);
+}
+
 static sym_status prefill(sym_vkb *b, const attn_args *a) {
     uint32_t max_shared = b->dev->caps.max_shared_bytes;
     uint64_t bq = 16, bkv = 32;
@@ -198,7 +266,12 @@ void sym_vkb_attention(sym_backend *bb, sym_tensor *out, const sym_tensor *q, co
      * (correct for any number of tokens, slower for many) takes over */
     uint64_t U = b->max_range - b->align - 16;
     int fits = a.n_pos * a.kv_stride * a.es <= U;
-    st = a.T <= DECODE_MAX_TOK || !fits ? decode(b, &a) : prefill(b, &a);
+    if (a.T <= DECODE_MAX_TOK) {
+        st = decode_sg(b, &a);
+        if (st == SYM_ERR_UNSUPPORTED) st = decode(b, &a);
+    } else {
+        st = fits ? prefill(b, &a) : decode(b, &a);
+    }
     if (st == SYM_OK) return;
 fail:
     sym_vkb_latch(b, st);

@@ -13,18 +13,27 @@ typedef struct sym_vkb {
     sym_vk_device *dev;
     sym_vk_pipelines *pipes;
     sym_vk_cmd *cmd;
-    uint64_t max_range;     /* bytes one descriptor may cover */
-    uint64_t align;         /* minStorageBufferOffsetAlignment (at least 16) */
-    uint32_t wg;            /* threads per workgroup of the row/elementwise kernels */
-    uint32_t nr;            /* matvec rows per workgroup */
-    int use_sg;             /* spec constant USE_SUBGROUPS */
-    sym_vk_variant red_var; /* variant of kernels with reductions: DEFAULT or NOSG */
-    int fp16;               /* fp16 math on (and possible) */
-    int coopmat;            /* cooperative-matrix GEMM usable */
-    uint32_t coop_tile[4];  /* SM, SN, PAD, BK8 (spec constants 4..7 of matmul_coop) */
-    sym_vk_buffer *scratch; /* GEMM split rows, attention partials; grows */
-    sym_vk_buffer *dummy;   /* bound where a kernel's optional tensor is absent */
-    sym_status err;         /* latched error of an op (SYM_OK if none) */
+    uint64_t max_range;      /* bytes one descriptor may cover */
+    uint64_t align;          /* minStorageBufferOffsetAlignment (at least 16) */
+    uint32_t wg;             /* threads per workgroup of the row/elementwise kernels */
+    uint32_t nr;             /* matvec rows per workgroup */
+    uint32_t mv_wg;          /* threads per workgroup of the subgroup kernels (mv*, attention):
+                              * a multiple of the subgroup size */
+    uint32_t mv_nr;          /* mv rows per group of subgroups */
+    uint32_t mv_ks;          /* subgroups per group (sharing the rows) */
+    int plain_matvec;        /* products without a fused norm on matvec, not mv */
+    int no_fused;            /* attn_in, ffn_in, norm_matmul as their plain sequences */
+    uint64_t norm_fuse_max;  /* largest weights of norm_matmul's fused kernel */
+    sym_vk_buffer *counters; /* zeroed uints for kernels that count finished workgroups */
+    int use_sg;              /* spec constant USE_SUBGROUPS */
+    sym_vk_variant red_var;  /* variant of kernels with reductions: DEFAULT or NOSG */
+    int fp16;                /* fp16 math on (and possible) */
+    int coopmat;             /* cooperative-matrix GEMM usable */
+    uint32_t coop_tile[4];   /* SM, SN, PAD, BK8 (spec constants 4..7 of matmul_coop) */
+    uint32_t coop_warps[2];  /* WM, WN (spec constants 8, 9) */
+    sym_vk_buffer *scratch;  /* GEMM split rows, attention partials; grows */
+    sym_vk_buffer *dummy;    /* bound where a kernel's optional tensor is absent */
+    sym_status err;          /* latched error of an op (SYM_OK if none) */
     char err_msg[512];
 } sym_vkb;
 
@@ -45,14 +54,31 @@ uint64_t sym_vkb_rows_per_binding(const sym_vkb *b, uint64_t row_bytes);
 sym_status sym_vkb_scratch(sym_vkb *b, uint64_t bytes, sym_vk_buffer **out);
 /* Spec constants with the common ones filled (wg, subgroups, fp16, dtype). */
 sym_vk_spec sym_vkb_spec(const sym_vkb *b, uint32_t wg, sym_dtype dtype);
+/* The same for the mv kernels (mv_wg, unroll, split); *n_groups: groups per workgroup. */
+sym_vk_spec sym_vkb_mv_spec(const sym_vkb *b, sym_dtype dtype, uint32_t *n_groups);
 /* Splits n workgroups into a grid within the device's per-dimension limit (x <= 65535). */
 void sym_vkb_grid(uint64_t n, uint32_t *gx, uint32_t *gy);
 /* Checks that t is a device tensor of this backend with the given dtype (SYM_DT_COUNT: any). */
 sym_status sym_vkb_check_tensor(const sym_tensor *t, const char *op, const char *what,
                                 sym_dtype type);
 
+/* out (+)= rmsnorm(x, norm, eps) W^T (+ bias); norm NULL: x as it is; norm needs
+ * sym_vkb_mv_ok(T). Checks its arguments. */
+sym_status sym_vkb_matmul_ex(sym_vkb *b, sym_tensor *out, const sym_tensor *x, const sym_tensor *w,
+                             const sym_tensor *bias, const sym_tensor *norm, float eps,
+                             int accumulate);
+/* 1 if n_tok tokens take the subgroup matrix-vector kernels (and the fused norm). */
+int sym_vkb_mv_ok(const sym_vkb *b, uint64_t n_tok);
 void sym_vkb_matmul(sym_backend *bb, sym_tensor *out, const sym_tensor *x, const sym_tensor *w,
                     const sym_tensor *bias);
+void sym_vkb_attn_in(sym_backend *bb, const sym_attn_in_args *a);
+void sym_vkb_matmul_add(sym_backend *bb, sym_tensor *out, const sym_tensor *x, const sym_tensor *w,
+                        sym_tensor *tmp);
+void sym_vkb_ffn_in(sym_backend *bb, sym_tensor *out, const sym_tensor *x, const sym_tensor *norm,
+                    float eps, const sym_tensor *w_gate, const sym_tensor *w_up, sym_tensor *xn,
+                    sym_tensor *up);
+void sym_vkb_norm_matmul(sym_backend *bb, sym_tensor *out, const sym_tensor *x,
+                         const sym_tensor *norm, float eps, const sym_tensor *w, sym_tensor *xn);
 void sym_vkb_attention(sym_backend *bb, sym_tensor *out, const sym_tensor *q, const sym_tensor *k,
                        const sym_tensor *v, int n_head, int n_head_kv, int head_dim, int pos0,
                        float scale);

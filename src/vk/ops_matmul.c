@@ -1,7 +1,9 @@
-/* ops_matmul.c — out = x W^T (+ bias): matvec for up to 8 tokens (decode), else a tiled GEMM:
- * the cooperative-matrix kernel (after gemm_split) for f16/bf16 weights where the device has
- * it, the shared-memory kernel otherwise. Tensors larger than one binding are cut into W row
- * slices and token chunks; each piece is a dispatch on its own windows. */
+/* ops_matmul.c — out (+)= x W^T (+ bias): for up to 8 tokens (decode) the subgroup kernel mv
+ * (which can also normalize x on the fly) or, without subgroup arithmetic, matvec; else a tiled
+ * GEMM: the cooperative-matrix kernel (after gemm_split) for f16/bf16 weights where the device
+ * has it, the shared-memory kernel otherwise. Every path can add into out (accumulate: the
+ * residual add fused). Tensors larger than one binding are cut into W row slices and token
+ * chunks; each piece is a dispatch on its own windows. */
 #include "vk/ops_impl.h"
 
 #define MATVEC_MAX_TOK 8
@@ -64,7 +66,7 @@ static sym_status bind_common(sym_vkb *b, const sym_tensor *out, const sym_tenso
 }
 
 static sym_status matvec(sym_vkb *b, sym_tensor *out, const sym_tensor *x, const sym_tensor *w,
-                         const sym_tensor *bias, const mm_plan *pl) {
+                         const sym_tensor *bias, int accumulate, const mm_plan *pl) {
     sym_vk_variant var = b->red_var;
     if (b->fp16 && w->type == SYM_DT_F16) var = SYM_VK_VAR_FP16;
     sym_vk_spec spec = sym_vkb_spec(b, b->wg, w->type);
@@ -80,7 +82,8 @@ static sym_status matvec(sym_vkb *b, sym_tensor *out, const sym_tensor *x, const
                                      .n_rows = (uint32_t)(o1 - o0),
                                      .n_tok = (uint32_t)tc,
                                      .out_stride = (uint32_t)pl->N,
-                                     .has_bias = bias != NULL};
+                                     .has_bias = bias != NULL,
+                                     .accumulate = accumulate != 0};
             SYM_TRY(bind_common(b, out, x, w, bias, pl, t0, tc, o0, o1, &a[0], &pc.x_off, &a[1],
                                 &pc.w_off, &a[2], &pc.b_off, &a[3], &pc.out_off));
             pc.vec_ok = pl->K % 8 == 0 && pc.w_off % 8 == 0 && pc.x_off % 4 == 0;
@@ -95,8 +98,55 @@ static sym_status matvec(sym_vkb *b, sym_tensor *out, const sym_tensor *x, const
     return SYM_OK;
 }
 
+/* The subgroup kernel: norm (NULL: none) is applied to x on the fly. */
+static sym_status mv(sym_vkb *b, sym_tensor *out, const sym_tensor *x, const sym_tensor *w,
+                     const sym_tensor *bias, const sym_tensor *norm, float eps, int accumulate,
+                     const mm_plan *pl) {
+    uint32_t n_groups;
+    sym_vk_spec spec = sym_vkb_mv_spec(b, w->type, &n_groups);
+    spec.v[4] = b->mv_nr;
+    spec.v[5] = n_groups; /* blocks of mv_nr rows per workgroup: one per group */
+    spec.v[6] = norm ? (uint32_t)norm->type : 0;
+    spec.v[10] = norm != NULL;
+    uint32_t rows_per_wg = n_groups * b->mv_nr;
+    const sym_vk_pipeline *p;
+    SYM_TRY(sym_vk_pipeline_get(b->pipes, SYM_VK_K_MV, SYM_VK_VAR_DEFAULT, &spec, &p));
+    uint64_t w_align = w->type == SYM_DT_F32 ? 4 : 8;
+    for (uint64_t t0 = 0; t0 < pl->T; t0 += pl->tc) {
+        uint64_t tc = pl->T - t0 < pl->tc ? pl->T - t0 : pl->tc;
+        for (uint64_t o0 = 0; o0 < pl->N; o0 += pl->slice) {
+            uint64_t o1 = o0 + pl->slice < pl->N ? o0 + pl->slice : pl->N;
+            sym_vk_arg a[5];
+            sym_vk_push_mv pc = {.n_in = (uint32_t)pl->K,
+                                 .n_rows = (uint32_t)(o1 - o0),
+                                 .n_tok = (uint32_t)tc,
+                                 .out_stride = (uint32_t)pl->N,
+                                 .eps = eps};
+            SYM_TRY(bind_common(b, out, x, w, bias, pl, t0, tc, o0, o1, &a[0], &pc.x_off, &a[2],
+                                &pc.w_off, &a[3], &pc.b_off, &a[4], &pc.out_off));
+            int vec = pl->K % 8 == 0 && pc.w_off % w_align == 0 && pc.x_off % 4 == 0;
+            if (norm) {
+                uint64_t ge = sym_dtype_size(norm->type);
+                SYM_TRY(sym_vkb_bind(b, norm, 0, pl->K * ge, 0, &a[1], &pc.g_off));
+                vec = vec && pc.g_off % (norm->type == SYM_DT_F32 ? 4 : 8) == 0;
+            } else {
+                a[1] = sym_vkb_dummy_arg(b);
+            }
+            pc.flags |= (bias ? SYM_VK_MV_BIAS : 0) | (accumulate ? SYM_VK_MV_ACCUMULATE : 0) |
+                        (vec ? SYM_VK_MV_VEC : 0);
+            uint32_t gx, gy;
+            sym_vkb_grid((o1 - o0 + rows_per_wg - 1) / rows_per_wg, &gx, &gy);
+            double bytes = (double)(o1 - o0) * (double)(pl->K * pl->es + tc * 4) +
+                           (double)tc * (double)pl->K * 4;
+            SYM_TRY(sym_vk_cmd_dispatch(b->cmd, p, a, &pc, gx, gy, 1, bytes,
+                                        2.0 * (double)tc * (double)(o1 - o0) * (double)pl->K));
+        }
+    }
+    return SYM_OK;
+}
+
 static sym_status gemm(sym_vkb *b, sym_tensor *out, const sym_tensor *x, const sym_tensor *w,
-                       const sym_tensor *bias, const mm_plan *pl) {
+                       const sym_tensor *bias, int accumulate, const mm_plan *pl) {
     sym_vk_spec spec = sym_vkb_spec(b, 256, w->type);
     const sym_vk_pipeline *p;
     SYM_TRY(sym_vk_pipeline_get(b->pipes, SYM_VK_K_MATMUL, SYM_VK_VAR_DEFAULT, &spec, &p));
@@ -109,7 +159,8 @@ static sym_status gemm(sym_vkb *b, sym_tensor *out, const sym_tensor *x, const s
                                      .n = (uint32_t)(o1 - o0),
                                      .k = (uint32_t)pl->K,
                                      .out_stride = (uint32_t)pl->N,
-                                     .has_bias = bias != NULL};
+                                     .has_bias = bias != NULL,
+                                     .accumulate = accumulate != 0};
             SYM_TRY(bind_common(b, out, x, w, bias, pl, t0, tc, o0, o1, &a[0], &pc.x_off, &a[1],
                                 &pc.w_off, &a[2], &pc.b_off, &a[3], &pc.out_off));
             pc.vec_ok = pl->K % 2 == 0 && pc.w_off % 2 == 0;
@@ -124,7 +175,7 @@ static sym_status gemm(sym_vkb *b, sym_tensor *out, const sym_tensor *x, const s
 }
 
 static sym_status gemm_coop(sym_vkb *b, sym_tensor *out, const sym_tensor *x, const sym_tensor *w,
-                            const sym_tensor *bias, const mm_plan *pl) {
+                            const sym_tensor *bias, int accumulate, const mm_plan *pl) {
     uint64_t k_pad = (pl->K + 31) / 32 * 32;
     /* scratch: hi (tc x k_pad f16), lo (same), then 1/scale (tc f32) */
     uint64_t xs_bytes = 4 * pl->tc * k_pad, sc_at = (xs_bytes + 255) / 256 * 256;
@@ -137,10 +188,13 @@ static sym_status gemm_coop(sym_vkb *b, sym_tensor *out, const sym_tensor *x, co
     const sym_vk_pipeline *ps, *pm;
     sym_vk_spec spec = sym_vkb_spec(b, b->wg, SYM_DT_F32);
     SYM_TRY(sym_vk_pipeline_get(b->pipes, SYM_VK_K_GEMM_SPLIT, b->red_var, &spec, &ps));
-    spec = sym_vkb_spec(b, 128, w->type);
+    spec = sym_vkb_spec(b, 32 * b->coop_warps[0] * b->coop_warps[1], w->type);
     for (int i = 0; i < 4; i++)
         spec.v[4 + i] = b->coop_tile[i];
-    uint64_t bm = 32 * b->coop_tile[0], bn = 32 * b->coop_tile[1];
+    spec.v[8] = b->coop_warps[0];
+    spec.v[9] = b->coop_warps[1];
+    uint64_t bm = 16 * b->coop_tile[0] * b->coop_warps[0];
+    uint64_t bn = 16 * b->coop_tile[1] * b->coop_warps[1];
     SYM_TRY(sym_vk_pipeline_get(b->pipes, SYM_VK_K_MATMUL_COOP, SYM_VK_VAR_DEFAULT, &spec, &pm));
     for (uint64_t t0 = 0; t0 < pl->T; t0 += pl->tc) {
         uint64_t tc = pl->T - t0 < pl->tc ? pl->T - t0 : pl->tc;
@@ -161,7 +215,8 @@ static sym_status gemm_coop(sym_vkb *b, sym_tensor *out, const sym_tensor *x, co
                                    .k_pad = (uint32_t)k_pad,
                                    .out_stride = (uint32_t)pl->N,
                                    .has_bias = bias != NULL,
-                                   .use_lo = !b->fp16};
+                                   .use_lo = !b->fp16,
+                                   .accumulate = accumulate != 0};
             SYM_TRY(sym_vkb_bind(b, &xs, 0, 4 * tc * k_pad, 0, &a[0], &pc.hi_off));
             pc.lo_off = pc.hi_off + (uint32_t)(tc * k_pad);
             SYM_TRY(sym_vkb_bind(b, &sc, 0, tc * 4, 0, &a[1], &pc.scale_off));
@@ -178,33 +233,36 @@ static sym_status gemm_coop(sym_vkb *b, sym_tensor *out, const sym_tensor *x, co
     return SYM_OK;
 }
 
+sym_status sym_vkb_matmul_ex(sym_vkb *b, sym_tensor *out, const sym_tensor *x, const sym_tensor *w,
+                             const sym_tensor *bias, const sym_tensor *norm, float eps,
+                             int accumulate) {
+    mm_plan pl;
+    SYM_TRY(sym_vkb_check_tensor(x, "matmul", "x", SYM_DT_F32));
+    SYM_TRY(sym_vkb_check_tensor(w, "matmul", "W", SYM_DT_COUNT));
+    SYM_TRY(sym_vkb_check_tensor(out, "matmul", "out", SYM_DT_F32));
+    if (bias) SYM_TRY(sym_vkb_check_tensor(bias, "matmul", "bias", SYM_DT_F32));
+    if (norm) SYM_TRY(sym_vkb_check_tensor(norm, "matmul", "norm", SYM_DT_COUNT));
+    SYM_CHECK(w->n_cols == x->n_cols && out->n_rows == x->n_rows && out->n_cols == w->n_rows &&
+                  (!bias || bias->n_cols == w->n_rows) && (!norm || norm->n_cols == x->n_cols),
+              SYM_ERR_ARG, "matmul: x %lld x %lld, W %lld x %lld, out %lld x %lld%s%s",
+              (long long)x->n_rows, (long long)x->n_cols, (long long)w->n_rows,
+              (long long)w->n_cols, (long long)out->n_rows, (long long)out->n_cols,
+              bias && bias->n_cols != w->n_rows ? ", bias of the wrong length" : "",
+              norm && norm->n_cols != x->n_cols ? ", norm of the wrong length" : "");
+    SYM_TRY(plan(b, x, w, &pl));
+    SYM_ASSERT(!norm || sym_vkb_mv_ok(b, pl.T));
+    if (pl.T <= MATVEC_MAX_TOK && sym_vkb_mv_ok(b, pl.T) && (norm || !b->plain_matvec))
+        return mv(b, out, x, w, bias, norm, eps, accumulate, &pl);
+    if (pl.T <= MATVEC_MAX_TOK) return matvec(b, out, x, w, bias, accumulate, &pl);
+    if (pl.coop) return gemm_coop(b, out, x, w, bias, accumulate, &pl);
+    return gemm(b, out, x, w, bias, accumulate, &pl);
+}
+
+int sym_vkb_mv_ok(const sym_vkb *b, uint64_t n_tok) { return b->use_sg && n_tok <= MATVEC_MAX_TOK; }
+
 void sym_vkb_matmul(sym_backend *bb, sym_tensor *out, const sym_tensor *x, const sym_tensor *w,
                     const sym_tensor *bias) {
     sym_vkb *b = sym_vkb_of(bb);
     if (b->err != SYM_OK) return;
-    sym_status st;
-    mm_plan pl;
-    if ((st = sym_vkb_check_tensor(x, "matmul", "x", SYM_DT_F32)) != SYM_OK ||
-        (st = sym_vkb_check_tensor(w, "matmul", "W", SYM_DT_COUNT)) != SYM_OK ||
-        (st = sym_vkb_check_tensor(out, "matmul", "out", SYM_DT_F32)) != SYM_OK ||
-        (bias && (st = sym_vkb_check_tensor(bias, "matmul", "bias", SYM_DT_F32)) != SYM_OK))
-        goto fail;
-    if (w->n_cols != x->n_cols || out->n_rows != x->n_rows || out->n_cols != w->n_rows ||
-        (bias && bias->n_cols != w->n_rows)) {
-        st = SYM_FAIL(SYM_ERR_ARG, "matmul: x %lld x %lld, W %lld x %lld, out %lld x %lld%s",
-                      (long long)x->n_rows, (long long)x->n_cols, (long long)w->n_rows,
-                      (long long)w->n_cols, (long long)out->n_rows, (long long)out->n_cols,
-                      bias && bias->n_cols != w->n_rows ? ", bias of the wrong length" : "");
-        goto fail;
-    }
-    if ((st = plan(b, x, w, &pl)) != SYM_OK) goto fail;
-    if (pl.T <= MATVEC_MAX_TOK)
-        st = matvec(b, out, x, w, bias, &pl);
-    else if (pl.coop)
-        st = gemm_coop(b, out, x, w, bias, &pl);
-    else
-        st = gemm(b, out, x, w, bias, &pl);
-    if (st == SYM_OK) return;
-fail:
-    sym_vkb_latch(b, st);
+    sym_vkb_latch(b, sym_vkb_matmul_ex(b, out, x, w, bias, NULL, 0.0f, 0));
 }

@@ -34,6 +34,11 @@ static const struct {
     [SYM_VK_K_ADD] = {"add", 3, sizeof(sym_vk_push_binary)},
     [SYM_VK_K_SOFTMAX] = {"softmax", 1, sizeof(sym_vk_push_rows)},
     [SYM_VK_K_ARGMAX] = {"argmax", 2, sizeof(sym_vk_push_rows)},
+    [SYM_VK_K_MV] = {"mv", 5, sizeof(sym_vk_push_mv)},
+    [SYM_VK_K_MV_GATE] = {"mv_gate", 5, sizeof(sym_vk_push_mv_gate)},
+    [SYM_VK_K_MV_QKV] = {"mv_qkv", 12, sizeof(sym_vk_push_mv_qkv)},
+    [SYM_VK_K_ATTN_DECODE_SG] = {"attn_decode_sg", 6, sizeof(sym_vk_push_attn_decode_sg)},
+    [SYM_VK_K_PROBE_READ] = {"probe_read", 2, sizeof(sym_vk_push_probe)},
 };
 
 static const char *const k_suffix[] = {"", "_nosg", "_fp16"};
@@ -288,9 +293,9 @@ static const sym_vk_shader_blob *shader_code(sym_vk_kernel k, sym_vk_variant var
 static sym_status ensure_layout(sym_vk_pipelines *p, sym_vk_kernel k) {
     if (p->layout[k]) return SYM_OK;
     VkDevice dev = p->d->dev;
-    VkDescriptorSetLayoutBinding b[8];
+    VkDescriptorSetLayoutBinding b[SYM_VK_MAX_BINDINGS];
     uint32_t nb = k_kernels[k].n_bindings;
-    SYM_ASSERT(nb <= 8);
+    SYM_ASSERT(nb <= SYM_VK_MAX_BINDINGS);
     for (uint32_t i = 0; i < nb; i++)
         b[i] = (VkDescriptorSetLayoutBinding){.binding = i,
                                               .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,

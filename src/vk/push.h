@@ -28,16 +28,18 @@ typedef struct sym_vk_push_matvec {
     uint32_t n_in, n_rows, n_tok;
     uint32_t x_off, w_off, b_off, out_off;
     uint32_t out_stride, row0, has_bias, vec_ok;
+    uint32_t accumulate; /* 1: out += product */
 } sym_vk_push_matvec;
-SYM_VK_PUSH_CHECK(sym_vk_push_matvec, 11);
+SYM_VK_PUSH_CHECK(sym_vk_push_matvec, 12);
 
 /* matmul (shared-memory tiles): out[m][row0 + n] = sum_k x[m][k] W[n][k] (+ bias[row0 + n]). */
 typedef struct sym_vk_push_matmul {
     uint32_t m, n, k;
     uint32_t x_off, w_off, b_off, out_off;
     uint32_t out_stride, row0, has_bias, vec_ok;
+    uint32_t accumulate; /* 1: out += product (the residual add fused) */
 } sym_vk_push_matmul;
-SYM_VK_PUSH_CHECK(sym_vk_push_matmul, 11);
+SYM_VK_PUSH_CHECK(sym_vk_push_matmul, 12);
 
 /* gemm_split: x rows -> power-of-two scaled f16 hi + lo halves (k_pad columns) and 1/scale. */
 typedef struct sym_vk_push_split {
@@ -51,8 +53,44 @@ typedef struct sym_vk_push_coop {
     uint32_t m, n, k, k_pad;
     uint32_t hi_off, lo_off, scale_off, w_off, b_off, out_off;
     uint32_t out_stride, row0, has_bias, use_lo, vec_ok;
+    uint32_t accumulate; /* 1: out += product */
 } sym_vk_push_coop;
-SYM_VK_PUSH_CHECK(sym_vk_push_coop, 15);
+SYM_VK_PUSH_CHECK(sym_vk_push_coop, 16);
+
+/* Flags of the subgroup matrix-vector kernels (mv, mv_gate, mv_qkv); whether x is RMS-normalized
+ * on the fly is their specialization constant 10, not a flag (a run-time branch cost ~25%). */
+#define SYM_VK_MV_BIAS       1u  /* mv: add bias */
+#define SYM_VK_MV_ACCUMULATE 2u  /* mv: out += product */
+#define SYM_VK_MV_VEC        8u  /* 16-byte loads: K % 8 == 0 and every row start aligned */
+#define SYM_VK_MV_NEOX       16u /* mv_qkv: RoPE pairs (i, i + head_dim/2) */
+#define SYM_VK_MV_BQ         32u /* mv_qkv: biases present */
+#define SYM_VK_MV_BK         64u
+#define SYM_VK_MV_BV         128u
+
+/* mv (n_tok <= 8, subgroups): out[t][row0 + r] (+)= rmsnorm?(x[t]) . W[r] (+ bias[row0 + r]). */
+typedef struct sym_vk_push_mv {
+    uint32_t n_in, n_rows, n_tok, x_off, g_off, w_off, b_off, out_off;
+    uint32_t out_stride, row0, flags;
+    float eps;
+} sym_vk_push_mv;
+SYM_VK_PUSH_CHECK(sym_vk_push_mv, 12);
+
+/* mv_gate: out[t][r] = silu(xn[t] . Wg[r]) * (xn[t] . Wu[r]), xn = rmsnorm?(x). */
+typedef struct sym_vk_push_mv_gate {
+    uint32_t n_in, n_rows, n_tok, x_off, g_off, wg_off, wu_off, out_off, out_stride, flags;
+    float eps;
+} sym_vk_push_mv_gate;
+SYM_VK_PUSH_CHECK(sym_vk_push_mv_gate, 11);
+
+/* mv_qkv: q, k, v of rmsnorm?(x); RoPE; q -> q_out, k/v -> cache rows (kc_off/vc_off: element
+ * of token 0's row in the bound window). */
+typedef struct sym_vk_push_mv_qkv {
+    uint32_t n_in, n_tok, x_off, g_off, wq_off, wk_off, wv_off, bq_off, bk_off, bv_off;
+    uint32_t q_off, q_stride, kc_off, vc_off, kv_stride;
+    uint32_t n_head, n_head_kv, head_dim, pos0, freq_off, flags;
+    float eps, freq_scale;
+} sym_vk_push_mv_qkv;
+SYM_VK_PUSH_CHECK(sym_vk_push_mv_qkv, 23);
 
 typedef struct sym_vk_push_rope {
     uint32_t n_tok, n_head, head_dim, row_stride;
@@ -79,6 +117,17 @@ typedef struct sym_vk_push_attn_decode {
 } sym_vk_push_attn_decode;
 SYM_VK_PUSH_CHECK(sym_vk_push_attn_decode, 16);
 
+/* attn_decode_sg: one dispatch; workgroup per (kv head, head group, chunk, token); partial
+ * states in part, joined by the last workgroup of each (kv head, head group, token), counted in
+ * cnt (zero before and after). */
+typedef struct sym_vk_push_attn_decode_sg {
+    uint32_t n_tok, n_head, n_head_kv, pos0;
+    uint32_t q_off, k_off, v_off, out_off, part_off, cnt_off;
+    uint32_t q_stride, kv_stride, out_stride, chunk_len, n_chunks, n_hgroups;
+    float scale;
+} sym_vk_push_attn_decode_sg;
+SYM_VK_PUSH_CHECK(sym_vk_push_attn_decode_sg, 17);
+
 typedef struct sym_vk_push_attn_combine {
     uint32_t n_tok, n_head, n_chunks, part_off, out_off, out_stride;
 } sym_vk_push_attn_combine;
@@ -104,5 +153,11 @@ typedef struct sym_vk_push_rows {
     uint32_t n_cols, n_rows, x_off, out_off;
 } sym_vk_push_rows;
 SYM_VK_PUSH_CHECK(sym_vk_push_rows, 4);
+
+/* probe_read: reads n16 uvec4 from src_off (in uvec4); writes sink only if the fold == magic. */
+typedef struct sym_vk_push_probe {
+    uint32_t n16, src_off, magic;
+} sym_vk_push_probe;
+SYM_VK_PUSH_CHECK(sym_vk_push_probe, 3);
 
 #endif

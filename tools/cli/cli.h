@@ -68,6 +68,13 @@ int cli_print_devices(int json);
 typedef struct sym_model sym_model;
 int cli_info_packs(const char *path, const sym_model *m, cli_common *common, const char *cut,
                    bool json);
+/* The Vulkan backend's per-kernel GPU times (profile.c): a table (kernel, calls, total ms, % of
+ * GPU time, ms per unit of work — per = units, e.g. tokens — and the achieved GB/s and TFLOP/s
+ * of the kernels' nominal bytes and flops), or the same as a JSON array. */
+struct sym_engine;
+struct json_object;
+void cli_print_profile(FILE *f, struct sym_engine *e, const char *title, double per);
+struct json_object *cli_profile_json(struct sym_engine *e, double per);
 
 /* Commands: each in its own cmd_*.c file, receiving argv after the command name. */
 int cmd_config(int argc, char **argv);

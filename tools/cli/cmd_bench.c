@@ -1,8 +1,11 @@
 /* symbiote bench: prefill and decode speed of a model on the chosen backend, min/median/max over
  * repetitions, with peak memory, backend and device; --json for machines. With --roofline the
- * run also measures this machine's memory-read bandwidth and f32 FMA peak and reports the
- * ceilings they imply for the CPU backend (weight bytes per token / bandwidth; 2 FLOP per
- * parameter per token / peak). */
+ * run also measures the ceilings in the same process: on the CPU backend this machine's
+ * memory-read bandwidth and f32 FMA peak, on the Vulkan backend the device's read bandwidth and
+ * f16 matrix rate with the backend's own kernels (vk/probe.h); it reports the tokens/s they
+ * imply (bytes read per decoded token / bandwidth; 2 FLOP per weight per prompt token / rate)
+ * and the ratios achieved. --profile adds, after the timed repetitions, one profiled prefill
+ * and decode with the per-kernel GPU time table (Vulkan). */
 #include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +15,9 @@
 #include "cpu/probe.h"
 #include "infer/engine.h"
 #include "model/model.h"
+#ifdef SYM_HAVE_VULKAN
+#include "vk/probe.h"
+#endif
 
 static void help(FILE *out) {
     fprintf(out, "usage: symbiote bench -m MODEL [-p N] [-n N] [-r N] [--json] [--roofline]\n"
@@ -20,8 +26,11 @@ static void help(FILE *out) {
                  "  -r, --reps N       repetitions (default 3); min/median/max are reported\n"
                  "  -b, --batch N      prefill chunk (default: the prompt length)\n"
                  "      --json         print JSON on stdout instead of a table\n"
-                 "      --roofline     also measure RAM bandwidth and FMA peak and report the\n"
-                 "                     CPU ceilings (tokens/s) and the ratios achieved\n\n");
+                 "      --roofline     also measure the ceilings (CPU: RAM bandwidth and FMA peak;\n"
+                 "                     Vulkan: device read bandwidth and f16 matrix rate) and\n"
+                 "                     report the tokens/s they allow and the ratios achieved\n"
+                 "      --profile      after the timed runs, one profiled prefill and decode:\n"
+                 "                     per-kernel GPU time tables on stderr (Vulkan)\n\n");
     cli_common_help(out);
 }
 
@@ -34,6 +43,27 @@ static double now_s(void) {
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
+}
+
+/* Host-side timing of the Vulkan backend's batches (zeros on other backends). */
+typedef struct vk_stats {
+    double record_ms, wait_ms;
+    uint64_t n_dispatches;
+} vk_stats;
+
+static void get_stats(sym_engine *e, vk_stats *s) {
+    memset(s, 0, sizeof *s);
+#ifdef SYM_HAVE_VULKAN
+    sym_backend *b = sym_engine_backend(e);
+    if (!sym_vk_backend_is(b)) return;
+    sym_vk_cmd_stats cs;
+    sym_vk_backend_stats(b, &cs);
+    s->record_ms = cs.record_ms;
+    s->wait_ms = cs.wait_ms;
+    s->n_dispatches = cs.n_dispatches;
+#else
+    (void)e;
+#endif
 }
 
 static json_object *stats_json(double *v, int n) {
@@ -75,6 +105,8 @@ int cmd_bench(int argc, char **argv) {
     if (!c.cfg.model_path[0]) return cli_usage_error("bench: -m MODEL is required");
     if (n_prompt + n_gen < 1) return cli_usage_error("bench: nothing to measure (-p 0 -n 0)");
 
+    bool profile = c.cfg.enable_profiling; /* timed runs go without timestamps */
+    c.cfg.enable_profiling = false;
     sym_engine_params ep;
     sym_engine_params_init(&ep);
     cli_engine_params(&c, &ep);
@@ -87,8 +119,10 @@ int cmd_bench(int argc, char **argv) {
     int n_vocab = sym_n_vocab(e);
     int32_t *ids = malloc((size_t)(n_prompt + n_gen + 1) * sizeof *ids);
     double *pp = calloc((size_t)reps, sizeof *pp), *tg = calloc((size_t)reps, sizeof *tg);
-    if (!ids || !pp || !tg) {
-        free(ids), free(pp), free(tg);
+    double *rec = calloc((size_t)reps, sizeof *rec), *wait = calloc((size_t)reps, sizeof *wait);
+    double *disp = calloc((size_t)reps, sizeof *disp);
+    if (!ids || !pp || !tg || !rec || !wait || !disp) {
+        free(ids), free(pp), free(tg), free(rec), free(wait), free(disp);
         sym_engine_close(e);
         fprintf(stderr, "symbiote: error: out of memory\n");
         return 1;
@@ -98,18 +132,29 @@ int cmd_bench(int argc, char **argv) {
         x ^= x << 13, x ^= x >> 7, x ^= x << 17;
         ids[i] = (int32_t)(x % (uint64_t)n_vocab);
     }
-    /* one untimed warm-up pass (first-touch page faults, GPU clocks, pipeline creation) */
+    /* one untimed warm-up pass, prefill and a few decoded tokens (first-touch page faults, GPU
+     * clocks, pipeline creation) */
     sym_reset(e);
     st = sym_forward(e, ids, (size_t)(n_prompt > 0 ? n_prompt : 1), NULL);
+    for (long long i = 0; st == SYM_OK && i < (n_gen < 16 ? n_gen : 16); i++)
+        st = sym_forward(e, &ids[n_prompt + 1 + i], 1, NULL);
     for (long long r = 0; st == SYM_OK && r < reps; r++) {
         sym_reset(e);
         double t0 = now_s();
         if (n_prompt > 0) st = sym_forward(e, ids, (size_t)n_prompt, NULL);
         double t1 = now_s();
         if (n_prompt == 0 && st == SYM_OK) st = sym_forward(e, ids, 1, NULL), t1 = now_s();
+        vk_stats s0, s1;
+        get_stats(e, &s0);
         for (long long i = 0; st == SYM_OK && i < n_gen; i++)
             st = sym_forward(e, &ids[n_prompt + 1 + i], 1, NULL);
         double t2 = now_s();
+        get_stats(e, &s1);
+        if (n_gen > 0) {
+            rec[r] = (s1.record_ms - s0.record_ms) / (double)n_gen;
+            wait[r] = (s1.wait_ms - s0.wait_ms) / (double)n_gen;
+            disp[r] = (double)(s1.n_dispatches - s0.n_dispatches) / (double)n_gen;
+        }
         pp[r] = n_prompt > 0 ? (double)n_prompt / (t1 - t0) : 0;
         tg[r] = n_gen > 0 ? (double)n_gen / (t2 - t1) : 0;
         if (!json)
@@ -118,7 +163,7 @@ int cmd_bench(int argc, char **argv) {
     }
     if (st != SYM_OK) {
         int rc = cli_fail(st);
-        free(ids), free(pp), free(tg);
+        free(ids), free(pp), free(tg), free(rec), free(wait), free(disp);
         sym_engine_close(e);
         return rc;
     }
@@ -126,10 +171,17 @@ int cmd_bench(int argc, char **argv) {
     sym_metrics_get(e, &m);
 
     sym_model *model = NULL;
-    uint64_t weight_bytes = 0, n_params = 0;
+    uint64_t weight_bytes = 0, n_params = 0, token_bytes = 0, flop_params = 0;
     if (sym_model_open(c.cfg.model_path, &model) == SYM_OK) {
         weight_bytes = sym_model_weight_bytes(model);
         n_params = sym_model_n_params(model);
+        /* a decoded token reads every weight once except the embedding table (one row) unless
+         * the output projection shares it; prefill multiplies by every weight but that table */
+        const sym_weight *te = &sym_model_weights_of(model)->token_embd;
+        uint64_t te_params = (uint64_t)te->n_rows * (uint64_t)te->n_cols;
+        bool tied = sym_model_hparams(model)->tied_embeddings;
+        token_bytes = weight_bytes - (tied ? 0 : te->n_bytes - te->n_bytes / (uint64_t)te->n_rows);
+        flop_params = n_params - (tied ? 0 : te_params);
         sym_model_close(model);
     }
 
@@ -150,10 +202,50 @@ int cmd_bench(int argc, char **argv) {
     }
     if (n_prompt > 0) json_object_object_add(o, "prefill_tok_s", stats_json(pp, (int)reps));
     if (n_gen > 0) json_object_object_add(o, "decode_tok_s", stats_json(tg, (int)reps));
+    if (n_gen > 0 && disp[0] > 0) { /* Vulkan: where a decoded token's wall time goes */
+        json_object *dt = json_object_new_object();
+        json_object_object_add(dt, "dispatches", json_object_new_double(disp[0]));
+        json_object_object_add(dt, "host_record_ms", stats_json(rec, (int)reps));
+        json_object_object_add(dt, "host_wait_ms", stats_json(wait, (int)reps));
+        json_object_object_add(o, "decode_per_token", dt);
+    }
+    json_object_object_add(o, "decode_bytes_per_token", json_object_new_int64((int64_t)token_bytes));
     json_object_object_add(o, "peak_ram_bytes", json_object_new_int64((int64_t)m.peak_ram_bytes));
     json_object_object_add(o, "peak_vram_bytes",
                            json_object_new_int64((int64_t)m.peak_vram_bytes));
-    if (roofline) {
+    bool on_vk = !strcmp(sym_engine_backend_name(e), "vulkan");
+    if (roofline && on_vk) {
+#ifdef SYM_HAVE_VULKAN
+        sym_vk_probe pr;
+        st = sym_vk_probe_device(sym_engine_backend(e), &pr);
+        if (st != SYM_OK) {
+            cli_fail(st);
+        } else {
+            json_object *rl = json_object_new_object();
+            json_object_object_add(rl, "measured_on", json_object_new_string(sym_engine_device_name(e)));
+            json_object_object_add(rl, "read_bandwidth_gb_s", json_object_new_double(pr.read_gb_s));
+            json_object_object_add(rl, "read_bandwidth_min_gb_s", json_object_new_double(pr.read_min_gb_s));
+            json_object_object_add(rl, "read_bandwidth_max_gb_s", json_object_new_double(pr.read_max_gb_s));
+            json_object_object_add(rl, "read_bytes", json_object_new_int64((int64_t)pr.read_bytes));
+            json_object_object_add(rl, "f16_matrix_tflop_s", json_object_new_double(pr.f16_tflop_s));
+            json_object_object_add(rl, "f16_matrix_max_tflop_s", json_object_new_double(pr.f16_max_tflop_s));
+            char shape[96];
+            snprintf(shape, sizeof shape, "%d x %d -> %d (f32 x f16, %s)", pr.gemm_m, pr.gemm_k,
+                     pr.gemm_n, pr.coopmat ? "cooperative matrix" : "shared memory");
+            json_object_object_add(rl, "f16_matrix_shape", json_object_new_string(shape));
+            if (token_bytes && flop_params) {
+                double ceil_tg = pr.read_gb_s * 1e9 / (double)token_bytes;
+                double ceil_pp = pr.f16_tflop_s * 1e12 / (2.0 * (double)flop_params);
+                json_object_object_add(rl, "decode_ceiling_tok_s", json_object_new_double(ceil_tg));
+                json_object_object_add(rl, "decode_ratio", json_object_new_double(tg_best / ceil_tg));
+                json_object_object_add(rl, "prefill_ceiling_tok_s", json_object_new_double(ceil_pp));
+                json_object_object_add(rl, "prefill_ratio", json_object_new_double(pp_best / ceil_pp));
+            }
+            json_object_object_add(o, "roofline", rl);
+        }
+        st = SYM_OK;
+#endif
+    } else if (roofline) {
         int threads = c.cfg.n_threads > 0 ? c.cfg.n_threads : 0;
         double bw = sym_probe_read_bandwidth(threads), peak = sym_probe_fma_peak(threads);
         json_object *rl = json_object_new_object();
@@ -168,6 +260,39 @@ int cmd_bench(int argc, char **argv) {
         }
         json_object_object_add(o, "roofline", rl);
     }
+#ifdef SYM_HAVE_VULKAN
+    if (profile && on_vk) { /* one profiled prefill, then the decode, each its own table */
+        sym_backend *b = sym_engine_backend(e);
+        json_object *pj = json_object_new_object();
+        st = sym_vk_backend_set_profiling(b, 1);
+        if (st == SYM_OK && n_prompt > 0) {
+            sym_reset(e);
+            sym_vk_backend_profile_reset(b);
+            st = sym_forward(e, ids, (size_t)n_prompt, NULL);
+            if (st == SYM_OK) {
+                cli_print_profile(stderr, e, "prefill, ms per prompt token", (double)n_prompt);
+                json_object_object_add(pj, "prefill", cli_profile_json(e, (double)n_prompt));
+            }
+        }
+        if (st == SYM_OK && n_gen > 0) {
+            if (n_prompt == 0) {
+                sym_reset(e);
+                st = sym_forward(e, ids, 1, NULL);
+            }
+            sym_vk_backend_profile_reset(b);
+            for (long long i = 0; st == SYM_OK && i < n_gen; i++)
+                st = sym_forward(e, &ids[n_prompt + 1 + i], 1, NULL);
+            if (st == SYM_OK) {
+                cli_print_profile(stderr, e, "decode, ms per token", (double)n_gen);
+                json_object_object_add(pj, "decode", cli_profile_json(e, (double)n_gen));
+            }
+        }
+        if (st == SYM_OK) st = sym_vk_backend_set_profiling(b, 0);
+        json_object_object_add(o, "profile", pj);
+        if (st != SYM_OK) cli_fail(st);
+        st = SYM_OK;
+    }
+#endif
     if (json) {
         puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
     } else {
@@ -178,13 +303,15 @@ int cmd_bench(int argc, char **argv) {
             printf("prefill %lld tokens: %s tok/s\n", n_prompt, json_object_to_json_string(v));
         if (json_object_object_get_ex(o, "decode_tok_s", &v))
             printf("decode  %lld tokens: %s tok/s\n", n_gen, json_object_to_json_string(v));
+        if (json_object_object_get_ex(o, "decode_per_token", &v))
+            printf("decode per token: %s\n", json_object_to_json_string(v));
         if (json_object_object_get_ex(o, "roofline", &v))
             printf("roofline: %s\n", json_object_to_json_string(v));
         printf("peak RAM %.1f MiB, peak VRAM %.1f MiB\n", m.peak_ram_bytes / 1048576.0,
                m.peak_vram_bytes / 1048576.0);
     }
     json_object_put(o);
-    free(ids), free(pp), free(tg);
+    free(ids), free(pp), free(tg), free(rec), free(wait), free(disp);
     sym_engine_close(e);
     return 0;
 }

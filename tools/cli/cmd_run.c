@@ -193,6 +193,9 @@ int cmd_run(int argc, char **argv) {
             m.prefill_tok_s, (unsigned long long)m.generated_tokens, m.decode_tok_s,
             m.peak_ram_bytes / 1048576.0, m.peak_vram_bytes / 1048576.0,
             (unsigned long long)sp.seed);
+    if (c.cfg.enable_profiling)
+        cli_print_profile(stderr, e, "prompt and generation, ms per token",
+                          (double)(m.prompt_tokens + m.generated_tokens));
     if (stats_path && write_stats(stats_path, &m, sym_engine_device_name(e), sp.seed)) rc = 1;
     sym_engine_close(e);
     free(file_prompt);

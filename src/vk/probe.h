@@ -1,0 +1,25 @@
+/* probe.h — what this device can do, measured with the backend's own kernels: device-memory
+ * read bandwidth (probe_read over a 1 GiB buffer, 16-byte loads) and the f16 matrix rate of the
+ * backend's matmul (f32 activations times f16 weights: the path prefill takes). Each figure
+ * follows at least 200 ms of the same work (clocks ramp up from idle) and is the median of 5
+ * timed batches. Engine thread only; takes about a second. */
+#ifndef SYM_VK_PROBE_H
+#define SYM_VK_PROBE_H
+
+#include "vk/ops.h"
+
+typedef struct sym_vk_probe {
+    double read_gb_s; /* median; decimal GB (1e9 bytes) per second */
+    double read_min_gb_s, read_max_gb_s;
+    uint64_t read_bytes; /* per dispatch */
+    double f16_tflop_s;  /* median; 2 m n k per product */
+    double f16_min_tflop_s, f16_max_tflop_s;
+    int gemm_m, gemm_n, gemm_k;
+    int coopmat; /* the product ran on the cooperative-matrix path */
+} sym_vk_probe;
+
+/* b must be a Vulkan backend with no work pending that the caller still needs to read.
+ * SYM_ERR_BUDGET/SYM_ERR_VULKAN if the buffers cannot be had (then nothing is measured). */
+sym_status sym_vk_probe_device(sym_backend *b, sym_vk_probe *out);
+
+#endif
