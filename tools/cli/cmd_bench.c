@@ -181,7 +181,12 @@ int cmd_bench(int argc, char **argv) {
         uint64_t te_params = (uint64_t)te->n_rows * (uint64_t)te->n_cols;
         bool tied = sym_model_hparams(model)->tied_embeddings;
         token_bytes = weight_bytes - (tied ? 0 : te->n_bytes - te->n_bytes / (uint64_t)te->n_rows);
-        flop_params = n_params - (tied ? 0 : te_params);
+        /* a prompt computes logits once, for its last position: the output projection counts
+         * 1 / n_prompt per prompt token */
+        const sym_weight *ow = &sym_model_weights_of(model)->output;
+        uint64_t out_params = (uint64_t)ow->n_rows * (uint64_t)ow->n_cols;
+        flop_params = n_params - (tied ? 0 : te_params) - out_params +
+                      (n_prompt > 0 ? out_params / (uint64_t)n_prompt : out_params);
         sym_model_close(model);
     }
 
@@ -192,6 +197,9 @@ int cmd_bench(int argc, char **argv) {
     json_object_object_add(o, "machine", sym_probe_machine_json());
     json_object_object_add(o, "n_params", json_object_new_int64((int64_t)n_params));
     json_object_object_add(o, "weight_bytes", json_object_new_int64((int64_t)weight_bytes));
+    json_object_object_add(o, "bytes_read_per_token", json_object_new_int64((int64_t)token_bytes));
+    json_object_object_add(o, "prefill_flop_per_token",
+                           json_object_new_double(2.0 * (double)flop_params));
     json_object_object_add(o, "n_prompt", json_object_new_int64(n_prompt));
     json_object_object_add(o, "n_gen", json_object_new_int64(n_gen));
     json_object_object_add(o, "reps", json_object_new_int64(reps));
@@ -251,8 +259,8 @@ int cmd_bench(int argc, char **argv) {
         json_object *rl = json_object_new_object();
         json_object_object_add(rl, "read_bandwidth_gb_s", json_object_new_double(bw / 1e9));
         json_object_object_add(rl, "f32_fma_peak_gflop_s", json_object_new_double(peak / 1e9));
-        if (weight_bytes) {
-            double ceil_tg = bw / (double)weight_bytes, ceil_pp = peak / (2.0 * (double)n_params);
+        if (token_bytes && flop_params) {
+            double ceil_tg = bw / (double)token_bytes, ceil_pp = peak / (2.0 * (double)flop_params);
             json_object_object_add(rl, "decode_ceiling_tok_s", json_object_new_double(ceil_tg));
             json_object_object_add(rl, "decode_ratio", json_object_new_double(tg_best / ceil_tg));
             json_object_object_add(rl, "prefill_ceiling_tok_s", json_object_new_double(ceil_pp));
