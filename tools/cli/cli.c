@@ -1,5 +1,6 @@
 #include "cli.h"
 
+#include <time.h>
 #include <unistd.h>
 
 #include "infer/engine.h"
@@ -294,3 +295,41 @@ int cli_default_model(cli_common *c) {
     snprintf(c->cfg.model_path, sizeof c->cfg.model_path, "%s", def);
     return 0;
 }
+
+static double mono_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void cli_progress_start(cli_progress *p, const char *label) {
+    p->label = label;
+    p->start_s = mono_s();
+    p->last_s = 0;
+    p->shown = false;
+}
+
+void cli_progress_update(void *user, uint64_t done, uint64_t total) {
+    cli_progress *p = user;
+    double now = mono_s();
+    if (done < total && now - p->last_s < 0.25) return;
+    p->last_s = now;
+    p->shown = true;
+    double el = now - p->start_s;
+    fprintf(stderr, "\r%s: %8.2f / %.2f GiB (%3.0f%%) %7.1f MiB/s", p->label,
+            (double)done / 1073741824.0, (double)total / 1073741824.0,
+            total ? 100.0 * (double)done / (double)total : 100.0,
+            el > 0 ? (double)done / 1048576.0 / el : 0.0);
+    fflush(stderr);
+}
+
+int cli_progress_update_fn(void *user, uint64_t done, uint64_t total) {
+    cli_progress_update(user, done, total);
+    return 0;
+}
+
+void cli_progress_end(cli_progress *p) {
+    if (p->shown) fputc('\n', stderr);
+}
+
+double cli_progress_elapsed(const cli_progress *p) { return mono_s() - p->start_s; }

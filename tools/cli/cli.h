@@ -40,6 +40,19 @@ void cli_engine_params(const cli_common *c, struct sym_engine_params *ep);
  * Prints an error and returns 1 if it cannot be found. */
 int cli_default_model(cli_common *c);
 
+/* A progress line on stderr for long work ("LABEL: done / total GiB (pct%) MiB/s"), redrawn at
+ * most 4 times a second; cli_progress_end ends the line if one was drawn. */
+typedef struct cli_progress {
+    const char *label;
+    double start_s, last_s;
+    bool shown;
+} cli_progress;
+void cli_progress_start(cli_progress *p, const char *label);
+void cli_progress_update(void *p, uint64_t done, uint64_t total);
+int cli_progress_update_fn(void *p, uint64_t done, uint64_t total); /* returns 0: go on */
+void cli_progress_end(cli_progress *p);
+double cli_progress_elapsed(const cli_progress *p); /* seconds since start */
+
 /* Prints the common flags' help. */
 void cli_common_help(FILE *out);
 

@@ -43,28 +43,6 @@ static void help(FILE *out) {
             "  -h, --help            this help\n");
 }
 
-typedef struct progress_state {
-    struct timespec start, last;
-    bool shown;
-} progress_state;
-
-static double since(const struct timespec *a, const struct timespec *b) {
-    return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) * 1e-9;
-}
-
-static void on_progress(void *user, uint64_t done, uint64_t total) {
-    progress_state *p = user;
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    if (done < total && since(&p->last, &now) < 0.25) return;
-    p->last = now;
-    p->shown = true;
-    double el = since(&p->start, &now);
-    fprintf(stderr, "\rmake-model: %8.2f / %.2f GiB (%3.0f%%) %7.1f MiB/s", (double)done / 1073741824.0,
-            (double)total / 1073741824.0, total ? 100.0 * (double)done / (double)total : 100.0,
-            el > 0 ? (double)done / 1048576.0 / el : 0.0);
-    fflush(stderr);
-}
 
 static bool parse_dim(const char *flag, const char *v, int *out) {
     long long x;
@@ -163,22 +141,20 @@ int cmd_make_model(int argc, char **argv) {
     if (o.shard_bytes && o.format != SYM_MODEL_SAFETENSORS)
         return cli_usage_error("make-model: --shard-mb needs --format safetensors");
 
-    progress_state ps = {{0, 0}, {0, 0}, false};
-    clock_gettime(CLOCK_MONOTONIC, &ps.start);
+    cli_progress ps;
+    cli_progress_start(&ps, "make-model");
     if (!quiet && isatty(STDERR_FILENO)) {
-        o.progress = on_progress;
+        o.progress = cli_progress_update;
         o.progress_user = &ps;
     }
     sym_hparams hp;
     sym_status st = sym_make_model_hparams(&o, &hp);
     if (st == SYM_OK) st = sym_make_model(&o, out);
-    if (ps.shown) fputc('\n', stderr);
+    cli_progress_end(&ps);
     if (st != SYM_OK) return cli_fail(st);
-    struct timespec end;
-    clock_gettime(CLOCK_MONOTONIC, &end);
     printf("wrote %s: %s %s, n_embd %d, n_layer %d, n_head %d/%d, n_ff %d, n_vocab %d, %s, seed "
            "%llu (%.1f s)\n", out, o.format == SYM_MODEL_GGUF ? "gguf" : "safetensors", hp.arch,
            hp.n_embd, hp.n_layer, hp.n_head, hp.n_head_kv, hp.n_ff, hp.n_vocab,
-           sym_dtype_name(o.dtype), (unsigned long long)o.seed, since(&ps.start, &end));
+           sym_dtype_name(o.dtype), (unsigned long long)o.seed, cli_progress_elapsed(&ps));
     return 0;
 }

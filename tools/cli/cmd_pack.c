@@ -39,29 +39,6 @@ static void help(FILE *out) {
             "  -h, --help              this help\n");
 }
 
-typedef struct progress_state {
-    struct timespec start, last;
-    bool shown;
-} progress_state;
-
-static double since(const struct timespec *a, const struct timespec *b) {
-    return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) * 1e-9;
-}
-
-static int on_progress(void *user, uint64_t done, uint64_t total) {
-    progress_state *p = user;
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    if (done < total && since(&p->last, &now) < 0.25) return 0;
-    p->last = now;
-    p->shown = true;
-    double el = since(&p->start, &now);
-    fprintf(stderr, "\rpack: %8.2f / %.2f GiB (%3.0f%%) %7.1f MiB/s", (double)done / 1073741824.0,
-            (double)total / 1073741824.0, total ? 100.0 * (double)done / (double)total : 100.0,
-            el > 0 ? (double)done / 1048576.0 / el : 0.0);
-    fflush(stderr);
-    return 0;
-}
 
 static double mib(uint64_t b) { return (double)b / 1048576.0; }
 
@@ -213,15 +190,15 @@ int cmd_pack(int argc, char **argv) {
 
     sym_model *m = NULL;
     if ((st = sym_model_open(path, &m)) != SYM_OK) return cli_fail(st);
-    progress_state ps = {{0, 0}, {0, 0}, false};
-    clock_gettime(CLOCK_MONOTONIC, &ps.start);
+    cli_progress ps;
+    cli_progress_start(&ps, "pack");
     if (!quiet && !json && isatty(STDERR_FILENO)) {
-        o.progress = on_progress;
+        o.progress = cli_progress_update_fn;
         o.progress_user = &ps;
     }
     sym_store_write_stats stats;
     st = sym_store_write(m, out, &o, &stats);
-    if (ps.shown) fputc('\n', stderr);
+    cli_progress_end(&ps);
     sym_model_close(m);
     if (st != SYM_OK) return cli_fail(st);
     print_result(out, &stats, o.min_saving, json);
