@@ -274,7 +274,8 @@ static void help(FILE *out) {
     fprintf(out, "usage: symbiote info MODEL [--json]\n"
                  "       symbiote info -m MODEL [--json]\n"
                  "       symbiote info MODEL --packs [--max-pack-mb N] [--pack-cut buddy|even]\n"
-                 "                     [--config FILE] [--json]\n\n"
+                 "                     [--config FILE] [--json]\n"
+                 "       symbiote info --devices [--json]   (the same as symbiote devices)\n\n"
                  "Describes a model: a GGUF file, a .safetensors file (with config.json beside it)\n"
                  "or a Hugging Face directory (config.json + model.safetensors or shards).\n\n"
                  "  -m, --model PATH   the model (or give it as the first argument)\n"
@@ -296,7 +297,7 @@ static void help(FILE *out) {
 
 int cmd_info(int argc, char **argv) {
     const char *path = NULL;
-    bool json = false, packs = false;
+    bool json = false, packs = false, devices = false;
     const char *cut = NULL;
     cli_common common;
     cli_common_init(&common);
@@ -310,6 +311,8 @@ int cmd_info(int argc, char **argv) {
             json = true;
         } else if (!strcmp(a, "--packs")) {
             packs = true;
+        } else if (!strcmp(a, "--devices")) {
+            devices = true;
         } else if (!strcmp(a, "--pack-cut")) {
             if (i + 1 >= argc) return cli_usage_error("%s needs a value", a);
             cut = argv[++i];
@@ -326,6 +329,10 @@ int cmd_info(int argc, char **argv) {
         } else {
             return cli_usage_error("info: more than one model given ('%s', '%s')", path, a);
         }
+    }
+    if (devices) {
+        if (path || packs) return cli_usage_error("info: --devices takes no model");
+        return cli_print_devices(json);
     }
     if (!path) return cli_usage_error("info: no model given");
     if (!packs && (common.n_overrides || common.config_path || cut))

@@ -142,7 +142,8 @@ int cli_print_devices(int json) {
         puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY));
         json_object_put(root);
     } else if (st == SYM_OK) {
-        printf("Vulkan devices (* = chosen by default):\n");
+        printf("Vulkan devices (* = the Vulkan backend's default; a cpu-type device such as llvmpipe is\n"
+               "used only with --backend vulkan or --device):\n");
         for (int i = 0; i < n; i++)
             print_text(&caps[i], i, chosen);
     }
