@@ -11,6 +11,10 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSYM_WERROR=ON >/dev/null
 cmake --build build -j "$JOBS"
 ctest --test-dir build --output-on-failure -j "$JOBS"
 
+echo "== Release build (-O3 warnings differ from -O2's)"
+cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DSYM_WERROR=ON >/dev/null
+cmake --build build-release -j "$JOBS" --target symbiote
+
 echo "== build + tests under ASan + UBSan"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DSYM_WERROR=ON -DSYM_SANITIZE=ON >/dev/null
 cmake --build build-asan -j "$JOBS"

@@ -552,7 +552,7 @@ sym_status sym_gguf_get_i64(const sym_gguf *g, const char *key, int64_t *out) {
 }
 
 sym_status sym_gguf_get_u32(const sym_gguf *g, const char *key, uint32_t *out) {
-    int64_t v;
+    int64_t v = 0; /* set by the getter on success; -O3 cannot see that */
     SYM_TRY(sym_gguf_get_i64(g, key, &v));
     if (v < 0 || v > UINT32_MAX)
         return SYM_FAIL(SYM_ERR_FORMAT, "gguf: metadata key '%s' = %lld is out of range", key,

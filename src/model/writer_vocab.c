@@ -267,7 +267,7 @@ static sym_str vocab_key(const void *ctx, int32_t id) { return ((const sym_wvoca
 /* SentencePiece pieces -> BPE merges, as HF's SentencePieceExtractor: every split of a normal
  * piece into two normal pieces, ordered by the merged piece's score (then id, left, right). */
 static sym_status spm_merges(const sym_wvocab *v, merge **out, uint64_t *n_out) {
-    strmap map;
+    strmap map = {0};
     SYM_TRY(map_init(&map, v->n));
     for (uint32_t i = 0; i < v->n; i++) {
         if (v->types[i] != SYM_TOKEN_NORMAL) continue;

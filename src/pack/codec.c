@@ -413,7 +413,7 @@ static sym_status zfp_decompress_f32(sym_codec_ctx *c, const uint8_t *src, size_
     void *in = NULL, *out = dst;
     zfp_field *f;
     zfp_stream *z;
-    size_t max;
+    size_t max = 0;
     if (!aligned) SYM_TRY(scratch(c, 1, n_f * 4, &out));
     SYM_TRY(zfp_open(out, n_f, &f, &z, &max));
     sym_status st = SYM_OK;

@@ -115,8 +115,8 @@ sym_status sym_detokenizer_push(sym_detokenizer *d, int32_t id, char *out, size_
                                 size_t *n_out) {
     *n_out = 0;
     sym_detokenizer saved = *d;
-    const char *piece;
-    size_t len;
+    const char *piece = NULL;
+    size_t len = 0;
     SYM_TRY(sym_detokenizer_piece(d, id, &piece, &len));
     uint8_t pend[4];
     uint8_t n_pend;

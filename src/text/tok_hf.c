@@ -84,13 +84,13 @@ static sym_status json_id(jobj *v, const char *what, int32_t *id) {
 static sym_status count_vocab(jobj *vocab, jobj *added, int32_t *n_vocab) {
     int64_t max_id = -1;
     json_object_object_foreach(vocab, key, val) {
-        int32_t id;
+        int32_t id = 0;
         SYM_TRY(json_id(val, key, &id));
         if (id > max_id) max_id = id;
     }
     size_t n_added = added ? json_object_array_length(added) : 0;
     for (size_t i = 0; i < n_added; i++) {
-        int32_t id;
+        int32_t id = 0;
         SYM_TRY(json_id(get(json_object_array_get_idx(added, i), "id"), "an added token", &id));
         if (id > max_id) max_id = id;
     }

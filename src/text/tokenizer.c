@@ -59,7 +59,7 @@ sym_status sym_tok_arena_add(sym_tokenizer *t, const void *bytes, size_t len, ui
 }
 
 sym_status sym_tok_set_text(sym_tokenizer *t, int32_t id, const char *text, size_t len) {
-    uint32_t off;
+    uint32_t off = 0;
     SYM_TRY(sym_tok_arena_add(t, text, len, &off));
     t->tokens[id].text_off = t->tokens[id].piece_off = off;
     t->tokens[id].text_len = t->tokens[id].piece_len = (uint32_t)len;

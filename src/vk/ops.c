@@ -152,7 +152,7 @@ static sym_status tensor_size(sym_dtype type, int64_t n_cols, int64_t n_rows, si
 static sym_status vk_alloc(sym_backend *bb, sym_tensor *t, sym_dtype type, int64_t n_cols,
                            int64_t n_rows) {
     sym_vkb *b = sym_vkb_of(bb);
-    size_t bytes;
+    size_t bytes = 0;
     memset(t, 0, sizeof *t);
     SYM_TRY(tensor_size(type, n_cols, n_rows, &bytes));
     sym_vk_buffer *vb;
@@ -192,7 +192,7 @@ static sym_status vk_write(sym_backend *bb, sym_tensor *t, const void *src, size
 static sym_status vk_load(sym_backend *bb, sym_tensor *t, const void *host, sym_dtype type,
                           int64_t n_cols, int64_t n_rows) {
     sym_vkb *b = sym_vkb_of(bb);
-    size_t bytes;
+    size_t bytes = 0;
     memset(t, 0, sizeof *t);
     SYM_CHECK(host, SYM_ERR_ARG, "load: no data");
     SYM_TRY(tensor_size(type, n_cols, n_rows, &bytes));
