@@ -322,6 +322,29 @@ static void test_elementwise(sym_backend *vk, test_rng *r) {
     }
 }
 
+/* set_cols: a block of columns written or accumulated; the columns outside it keep their values
+ * (out starts random, not poisoned, so an op that clobbers them fails). */
+static void test_set_cols(sym_backend *vk, test_rng *r) {
+    static const int shapes[][4] = {{1, 7, 3, 2}, {5, 300, 77, 101}, {33, 1000, 999, 1}, {3, 64, 0, 64}};
+    for (int s = 0; s < 4; s++) {
+        int T = shapes[s][0], n = shapes[s][1], w = shapes[s][2] ? shapes[s][2] : n,
+            c0 = shapes[s][3] % (n - w + 1);
+        for (int acc = 0; acc < 2; acc++) {
+            pair out, src;
+            pair_make(vk, &out, SYM_DT_F32, n, T, r, 3.0f);
+            pair_make(vk, &src, SYM_DT_F32, w, T, r, 3.0f);
+            vk->ops->set_cols(vk, &out.d, c0, &src.d, acc);
+            g_ref->ops->set_cols(g_ref, &out.h, c0, &src.h, acc);
+            char what[80];
+            snprintf(what, sizeof what, "set_cols %dx%d cols %d..%d%s", T, n, c0, c0 + w,
+                     acc ? " (+=)" : "");
+            pair_check(vk, &out, acc ? 1e-6 : 0.0, what);
+            pair_free(vk, &out);
+            pair_free(vk, &src);
+        }
+    }
+}
+
 static void test_softmax_argmax(sym_backend *vk, test_rng *r) {
     static const int shapes[][2] = {{1, 1}, {4, 5}, {3, 3000}, {2, 70001}};
     for (int s = 0; s < 4; s++) {
@@ -531,6 +554,7 @@ static void run_suite(sym_backend *vk, test_rng *r, const char *name, double tol
     test_attention(vk, r);
     test_elementwise(vk, r);
     test_softmax_argmax(vk, r);
+    test_set_cols(vk, r);
     test_attn_in(vk, r, tol16);
     test_ffn_in(vk, r, tol16);
     test_matmul_fused(vk, r, tol16);

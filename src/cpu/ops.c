@@ -422,6 +422,7 @@ static const sym_backend_ops k_cpu_ops = {
     .silu_mul = cpu_silu_mul,
     .add = cpu_add,
     .softmax = cpu_softmax,
+    .set_cols = sym_host_set_cols,
 };
 
 sym_status sym_cpu_backend_create_isa(int n_threads, sym_cpu_isa isa, sym_backend **out) {

@@ -8,6 +8,7 @@
 #include "infer/ops.h"
 #include "symbiote.h"
 #include "text/chat.h"
+#include "tier/pack_io.h"
 
 typedef struct sym_engine_params {
     sym_config cfg;            /* model_path, budgets, enable_gpu, threads, logging … */
@@ -20,6 +21,9 @@ typedef struct sym_engine_params {
     const char *backend;
     int n_ctx;                 /* 0: the model's training context */
     int n_batch;               /* 0: default prefill chunk */
+    /* Test seam: the pread the streaming engine's disk reads go through (NULL: pread(2)). */
+    sym_pread_fn pread_fn;
+    void *pread_user;
 } sym_engine_params;
 
 void sym_engine_params_init(sym_engine_params *p);

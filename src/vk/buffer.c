@@ -70,6 +70,11 @@ sym_status sym_vk_buffer_create(sym_vk_device *d, uint64_t size, sym_vk_mem kind
                                       VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
                                       VK_BUFFER_USAGE_TRANSFER_DST_BIT,
                              .sharingMode = VK_SHARING_MODE_EXCLUSIVE};
+    if (d->n_families > 1) { /* read and written by the compute and transfer queues */
+        bi.sharingMode = VK_SHARING_MODE_CONCURRENT;
+        bi.queueFamilyIndexCount = d->n_families;
+        bi.pQueueFamilyIndices = d->families;
+    }
     SYM_VK_TRY_GOTO(vkCreateBuffer(d->dev, &bi, NULL, &b->buf));
     VkMemoryRequirements req;
     vkGetBufferMemoryRequirements(d->dev, b->buf, &req);
