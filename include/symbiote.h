@@ -129,6 +129,8 @@ typedef struct sym_metrics {
     double predicted_tok_s; /* decode rate predicted at open from the measured link (0: unknown) */
     double upload_ms;       /* time the upload worker spent copying to the device */
     double disk_ms;         /* time the I/O threads spent reading (summed over threads) */
+    double link_gb_s;       /* host -> device rate measured at open (0: not measured) */
+    uint64_t vram_tier_bytes, ram_tier_bytes; /* what the budgets left for packs */
 } sym_metrics;
 void sym_metrics_get(const sym_engine *engine, sym_metrics *out);
 void sym_metrics_reset(sym_engine *engine);

@@ -483,7 +483,8 @@ static void test_oversized(void) {
 
 static void test_errors(void) {
     uint64_t b = 0;
-    CHECK_STATUS(sym_pack_limit_from_mb(0, &b), SYM_ERR_CONFIG);
+    CHECK_OK(sym_pack_limit_from_mb(0, &b)); /* automatic: the default */
+    CHECK(b == (uint64_t)SYM_PACK_DEFAULT_MB << 20, "0 MiB means the default");
     CHECK_STATUS(sym_pack_limit_from_mb(257, &b), SYM_ERR_CONFIG);
     CHECK_STATUS(sym_pack_limit_from_mb(-5, &b), SYM_ERR_CONFIG);
     CHECK_OK(sym_pack_limit_from_mb(1, &b));

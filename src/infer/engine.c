@@ -176,7 +176,6 @@ sym_status sym_engine_open_params(const sym_engine_params *p, sym_engine **out) 
         SYM_TRY_GOTO(sym_placement_stream(&e->place, &p->cfg, e->backend, e->model, e->fwd,
                                           p->pread_fn, p->pread_user));
         e->metrics.streamed = 1;
-        e->metrics.predicted_tok_s = e->place.predicted_tok_s;
     } else {
         char line[512];
         sym_placement_describe(&e->place, line, sizeof line);
@@ -426,6 +425,11 @@ static void tier_counters(const sym_engine *e, sym_tier_stats st[SYM_TIER_N_MEM]
 
 void sym_metrics_get(const sym_engine *e, sym_metrics *out) {
     *out = e->metrics;
+    out->streamed = e->place.streamed;
+    out->predicted_tok_s = e->place.predicted_tok_s;
+    out->link_gb_s = e->place.link_gbps;
+    out->vram_tier_bytes = e->place.device_tier_bytes;
+    out->ram_tier_bytes = e->place.ram_tier_bytes;
     if (e->place.pm) {
         sym_tier_stats st[SYM_TIER_N_MEM];
         double stall;
@@ -448,7 +452,5 @@ void sym_metrics_get(const sym_engine *e, sym_metrics *out) {
 void sym_metrics_reset(sym_engine *e) {
     memset(&e->metrics, 0, sizeof e->metrics);
     e->metrics.backend = e->backend_name;
-    e->metrics.streamed = e->place.streamed;
-    e->metrics.predicted_tok_s = e->place.predicted_tok_s;
     tier_counters(e, e->base, &e->base_stall_ms);
 }

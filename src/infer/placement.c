@@ -163,10 +163,6 @@ sym_status sym_placement_stream(sym_placement *pl, const sym_config *cfg, sym_ba
     SYM_CHECK(sym_model_format_of(m) != SYM_MODEL_SYMPACK, SYM_ERR_UNSUPPORTED,
               "streaming a .sympack is not supported yet (its packs are decompressed into RAM at "
               "open): run the GGUF it was made from, or raise the budget to hold the model");
-    sym_pack_options po;
-    sym_pack_options_init(&po);
-    SYM_TRY(sym_pack_limit_from_mb(cfg->max_pack_mb, &po.max_pack_bytes));
-    SYM_TRY(sym_pack_plan_create(m, &po, &pl->plan));
 
     sym_pack_manager_options o;
     sym_pack_manager_options_init(&o);
@@ -211,14 +207,27 @@ sym_status sym_placement_stream(sym_placement *pl, const sym_config *cfg, sym_ba
                   "(%.3f GB): need more than that plus room for one pack (%.3f GB)",
                   GB(pl->vram_budget), GB(held), GB(pl->plan->largest_pack_bytes));
         pl->device_tier_bytes = pl->vram_budget - held;
-        /* no more than every pack at once could use */
-        if (pl->device_tier_bytes > pl->plan->pow2_bytes + pl->plan->largest_pack_bytes)
-            pl->device_tier_bytes = pl->plan->pow2_bytes + pl->plan->largest_pack_bytes;
-        o.device_budget_bytes = pl->device_tier_bytes;
         pl->tier = SYM_TIER_DEVICE;
     } else {
         pl->tier = SYM_TIER_RAM;
     }
+    /* the plan: packs of max_pack_mb, or automatic — a sixteenth of the tier the ops read from,
+     * as a power of two in 1..128 MiB (large packs keep the prefill GEMMs whole and the link busy
+     * with few round trips; 16 of them leave room for the prefetch window) */
+    sym_pack_options po;
+    sym_pack_options_init(&po);
+    if (cfg->max_pack_mb > 0) {
+        SYM_TRY(sym_pack_limit_from_mb(cfg->max_pack_mb, &po.max_pack_bytes));
+    } else {
+        uint64_t tier = pl->device ? pl->device_tier_bytes : pl->ram_budget - rss_now();
+        uint64_t mb = 1;
+        while (mb < 128 && (mb * 2 << 20) * 16 <= tier) mb *= 2;
+        po.max_pack_bytes = mb << 20;
+    }
+    SYM_TRY(sym_pack_plan_create(m, &po, &pl->plan));
+    if (pl->device && pl->device_tier_bytes > pl->plan->pow2_bytes + pl->plan->largest_pack_bytes)
+        pl->device_tier_bytes = pl->plan->pow2_bytes + pl->plan->largest_pack_bytes;
+    o.device_budget_bytes = pl->device_tier_bytes;
     uint64_t rss = rss_now() + RAM_MARGIN;
     SYM_CHECK(pl->ram_budget > rss, SYM_ERR_BUDGET,
               "the RAM budget of %.3f GB is taken by the process as it stands (%.3f GB with "
@@ -236,6 +245,7 @@ sym_status sym_placement_stream(sym_placement *pl, const sym_config *cfg, sym_ba
                           (uint64_t)o.n_io_threads * o.staging_bytes;
     if (pl->ram_tier_bytes > ram_useful) pl->ram_tier_bytes = ram_useful;
     o.ram_budget_bytes = pl->ram_tier_bytes;
+
 
     int n_files = sym_model_n_files(m);
     const char *paths[64];

@@ -39,6 +39,7 @@ void sym_pack_options_init(sym_pack_options *o) {
 }
 
 sym_status sym_pack_limit_from_mb(int max_pack_mb, uint64_t *max_pack_bytes) {
+    if (max_pack_mb == 0) max_pack_mb = SYM_PACK_DEFAULT_MB; /* automatic */
     SYM_CHECK(max_pack_mb >= SYM_PACK_MIN_MB && max_pack_mb <= SYM_PACK_MAX_MB, SYM_ERR_CONFIG,
               "max_pack_mb = %d is out of range (%d..%d)", max_pack_mb, SYM_PACK_MIN_MB,
               SYM_PACK_MAX_MB);

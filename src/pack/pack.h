@@ -160,8 +160,8 @@ typedef struct sym_pack_plan {
     uint32_t n_oversized;
 } sym_pack_plan;
 
-/* max_pack_mb from the configuration ([memory] max_pack_mb) in bytes: SYM_ERR_CONFIG unless
- * SYM_PACK_MIN_MB <= mb <= SYM_PACK_MAX_MB. */
+/* max_pack_mb from the configuration ([memory] max_pack_mb) in bytes (0, automatic:
+ * SYM_PACK_DEFAULT_MB): SYM_ERR_CONFIG unless 0 or SYM_PACK_MIN_MB <= mb <= SYM_PACK_MAX_MB. */
 sym_status sym_pack_limit_from_mb(int max_pack_mb, uint64_t *max_pack_bytes);
 
 /* Plans the packs of an open model with buffers of at most o->max_pack_bytes (any positive value:

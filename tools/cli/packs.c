@@ -156,13 +156,14 @@ int cli_info_packs(const char *path, const sym_model *m, cli_common *common, con
         return cli_fail(st);
     sym_pack_plan *p = NULL;
     if ((st = sym_pack_plan_create(m, &o, &p)) != SYM_OK) return cli_fail(st);
+    int mb = (int)(o.max_pack_bytes >> 20); /* 0 (automatic) resolved */
     if (json) {
-        json_object *j = plan_json(path, p, common->cfg.max_pack_mb);
+        json_object *j = plan_json(path, p, mb);
         printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY |
                                                              JSON_C_TO_STRING_NOSLASHESCAPE));
         json_object_put(j);
     } else {
-        print_text(path, p, common->cfg.max_pack_mb);
+        print_text(path, p, mb);
     }
     sym_pack_plan_destroy(p);
     return 0;
