@@ -321,6 +321,16 @@ static void chk_softmax(sym_backend *b, sym_tensor *x) {
     compare(c, "softmax", x);
 }
 
+static void chk_add_rows_scaled(sym_backend *b, sym_tensor *out, const sym_tensor *a,
+                                const int32_t *rows, const float *scales) {
+    check_backend *c = cb(b);
+    c->p->ops->add_rows_scaled(c->p, out, a, rows, scales);
+    SHADOWS1(out);
+    SHADOWS1(a);
+    c->ref->ops->add_rows_scaled(c->ref, &s_out, &s_a, rows, scales);
+    compare(c, "add_rows_scaled", out);
+}
+
 static void chk_destroy(sym_backend *b) {
     check_backend *c = cb(b);
     for (size_t i = 0; i < c->n_recs; i++)
@@ -351,6 +361,7 @@ static const sym_backend_ops k_check_ops = {
     .add = chk_add,
     .softmax = chk_softmax,
     .peak_bytes = chk_peak,
+    .add_rows_scaled = chk_add_rows_scaled,
 };
 
 sym_status sym_check_backend_create(sym_backend *primary, double tol, sym_backend **out) {

@@ -141,6 +141,14 @@ typedef struct sym_backend_ops {
      * scratch xn (n_tok, n_in). */
     void (*norm_matmul)(sym_backend *b, sym_tensor *out, const sym_tensor *x,
                         const sym_tensor *norm, float eps, const sym_tensor *w, sym_tensor *xn);
+
+    /* out[rows[i]] += scales[i] * a[i] for i < a->n_rows (f32; a->n_cols == out->n_cols): the
+     * scaled scatter-add that returns a mixture-of-experts expert's output rows to the residual
+     * stream of the tokens routed to it (infer/moe.c). rows must be strictly increasing and
+     * below out->n_rows (else SYM_ERR_ARG, latched). rows and scales are host arrays, read
+     * before the call returns. Every backend offers it. */
+    void (*add_rows_scaled)(sym_backend *b, sym_tensor *out, const sym_tensor *a,
+                            const int32_t *rows, const float *scales);
 } sym_backend_ops;
 
 struct sym_backend {
