@@ -13,6 +13,7 @@
 #include "model/hf.h"
 #include "model/model.h"
 #include "model/writer.h"
+#include "pack/store.h"
 #include "test_util.h"
 
 static char g_dir[1024];
@@ -126,6 +127,32 @@ static void same_experts(const sym_model *a, const sym_model *b, const char *wha
     }
 }
 
+/* A pack store of m (experts cut at 64 KiB) opens as the same model: hyperparameters, every
+ * weight and every expert view. */
+static void store_round_trip(const sym_model *m, uint64_t seed, const char *what) {
+    char path[1200];
+    snprintf(path, sizeof path, "%s/moe.sympack", g_dir);
+    sym_store_write_options o;
+    sym_store_write_options_init(&o);
+    o.max_pack_bytes = 64 << 10;
+    o.n_threads = 1;
+    CHECK_OK(sym_store_write(m, path, &o, NULL));
+    sym_model *s = NULL;
+    CHECK_OK(sym_model_open(path, &s));
+    if (!s) return;
+    const sym_hparams *a = sym_model_hparams(m), *b = sym_model_hparams(s);
+    CHECK(a->n_expert == b->n_expert && a->n_expert_used == b->n_expert_used &&
+              a->expert_split == b->expert_split,
+          "%s: store hparams %d %d %d", what, b->n_expert, b->n_expert_used, b->expert_split);
+    check_model(s, seed, what);
+    same_experts(m, s, what);
+    const sym_pack_plan *p = sym_store_plan(sym_model_store(s));
+    CHECK(p->n_expert == a->n_expert &&
+              p->n_packs_by_type[SYM_PACK_EXPERT] >= (uint32_t)(a->n_layer * a->n_expert),
+          "%s: store plan has %u expert packs", what, p->n_packs_by_type[SYM_PACK_EXPERT]);
+    sym_model_close(s);
+}
+
 static void test_round_trips(void) {
     const sym_dtype types[] = {SYM_DT_F32, SYM_DT_F16, SYM_DT_BF16};
     for (int t = 0; t < 3; t++) {
@@ -158,6 +185,8 @@ static void test_round_trips(void) {
             CHECK(sym_model_n_params(split) == sym_model_n_params(stacked), "params differ");
         }
         if (stacked && st) same_experts(stacked, st, "stacked vs safetensors");
+        if (stacked) store_round_trip(stacked, o.seed, "store of stacked");
+        if (split) store_round_trip(split, o.seed, "store of split");
         sym_model_close(stacked);
         sym_model_close(split);
         sym_model_close(st);

@@ -315,6 +315,7 @@ static sym_status parse_weights(sym_store *s, const uint8_t *r, uint32_t n) {
             BAD("weight '%s': source file %d, offset %llu out of range", w->name, w->file_idx,
                 (unsigned long long)w->file_offset);
         w->role = (sym_tensor_role)role;
+        w->expert = spec.expert;
         w->type = (sym_dtype)dtype;
         /* the architecture's bounds keep these far below 2^62 */
         w->row_bytes = (uint64_t)w->n_cols * sym_dtype_size(w->type);
@@ -410,6 +411,8 @@ static sym_status parse_plan(sym_store *s, const header *h, const uint8_t *r) {
     p->cut = (sym_pack_cut)h->cut;
     p->n_layer = s->hp.n_layer;
     p->tied_embeddings = s->hp.tied_embeddings;
+    p->n_expert = s->hp.n_expert;
+    p->n_expert_used = s->hp.n_expert_used;
     sym_pack_plan_totals(p);
     sym_status st = sym_pack_plan_validate(p);
     if (st == SYM_ERR_INTERNAL) {
