@@ -336,6 +336,16 @@ static void chk_set_cols(sym_backend *b, sym_tensor *out, int64_t col0, const sy
     compare(c, "set_cols", out);
 }
 
+static void chk_add_rows_scaled(sym_backend *b, sym_tensor *out, const sym_tensor *a,
+                                const int32_t *rows, const float *scales) {
+    check_backend *c = cb(b);
+    c->p->ops->add_rows_scaled(c->p, out, a, rows, scales);
+    SHADOWS1(out);
+    SHADOWS1(a);
+    c->ref->ops->add_rows_scaled(c->ref, &s_out, &s_a, rows, scales);
+    compare(c, "add_rows_scaled", out);
+}
+
 static void chk_destroy(sym_backend *b) {
     check_backend *c = cb(b);
     for (size_t i = 0; i < c->n_recs; i++)
@@ -368,6 +378,7 @@ static const sym_backend_ops k_check_ops = {
     .peak_bytes = chk_peak,
     .set_cols = chk_set_cols,
     .held_bytes = chk_held,
+    .add_rows_scaled = chk_add_rows_scaled,
 };
 
 sym_status sym_check_backend_create(sym_backend *primary, double tol, sym_backend **out) {

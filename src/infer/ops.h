@@ -159,6 +159,13 @@ typedef struct sym_backend_ops {
     int (*fence_done)(sym_backend *b, uint64_t ticket, int wait);
     /* Optional (NULL: not tracked): device memory this backend holds now. */
     uint64_t (*held_bytes)(sym_backend *b);
+    /* out[rows[i]] += scales[i] * a[i] for i < a->n_rows (f32; a->n_cols == out->n_cols): the
+     * scaled scatter-add that returns a mixture-of-experts expert's output rows to the residual
+     * stream of the tokens routed to it (infer/moe.c). rows must be strictly increasing and
+     * below out->n_rows (else SYM_ERR_ARG, latched). rows and scales are host arrays, read
+     * before the call returns. Every backend offers it. */
+    void (*add_rows_scaled)(sym_backend *b, sym_tensor *out, const sym_tensor *a,
+                            const int32_t *rows, const float *scales);
 } sym_backend_ops;
 
 struct sym_backend {

@@ -496,6 +496,53 @@ fail:
     sym_vkb_latch(b, st);
 }
 
+/* Entries [i0, i1) go in one dispatch when a's rows and out's rows rows[i0] .. rows[i1 - 1] each
+ * fit one binding; rows and scales are staged once for the whole call. */
+static void vk_add_rows_scaled(sym_backend *bb, sym_tensor *out, const sym_tensor *a,
+                               const int32_t *rows, const float *scales) {
+    OP_BEGIN(bb);
+    OP_TRY(sym_vkb_check_tensor(a, "add_rows_scaled", "a", SYM_DT_F32));
+    OP_TRY(sym_vkb_check_tensor(out, "add_rows_scaled", "out", SYM_DT_F32));
+    OP_CHECK(a->n_cols == out->n_cols && a->n_rows <= out->n_rows, SYM_ERR_ARG,
+             "add_rows_scaled: (%lld x %lld) into (%lld x %lld)", (long long)a->n_rows,
+             (long long)a->n_cols, (long long)out->n_rows, (long long)out->n_cols);
+    uint64_t n = (uint64_t)a->n_rows, n_cols = (uint64_t)a->n_cols, fit;
+    for (uint64_t i = 0; i < n; i++)
+        OP_CHECK(rows[i] >= 0 && rows[i] < out->n_rows && (i == 0 || rows[i] > rows[i - 1]),
+                 SYM_ERR_ARG,
+                 "add_rows_scaled: row %d (entry %llu) is out of range (%lld rows) "
+                 "or not increasing",
+                 rows[i], (unsigned long long)i, (long long)out->n_rows);
+    OP_TRY(rows_fit(b, "add_rows_scaled", n_cols * 4, &fit));
+    sym_vk_arg rows_arg, scales_arg;
+    OP_TRY(sym_vk_cmd_stage(b->cmd, rows, n * 4, &rows_arg));
+    OP_TRY(sym_vk_cmd_stage(b->cmd, scales, n * 4, &scales_arg));
+    const sym_vk_pipeline *p;
+    sym_vk_spec spec = sym_vkb_spec(b, b->wg, SYM_DT_F32);
+    OP_TRY(get_pipe(b, SYM_VK_K_ADD_ROWS_SCALED, SYM_VK_VAR_DEFAULT, &spec, &p));
+    uint32_t gx = (uint32_t)((n_cols + b->wg - 1) / b->wg);
+    for (uint64_t i0 = 0, i1; i0 < n; i0 = i1) {
+        uint64_t r0 = (uint64_t)rows[i0];
+        for (i1 = i0 + 1; i1 < n && i1 - i0 < fit && (uint64_t)rows[i1] - r0 < fit; i1++) {
+        }
+        uint64_t nr = i1 - i0, r1 = (uint64_t)rows[i1 - 1] + 1;
+        sym_vk_arg arg[4];
+        sym_vk_push_add_rows pc = {.n_cols = (uint32_t)n_cols,
+                                   .n = (uint32_t)nr,
+                                   .idx_off = (uint32_t)i0,
+                                   .row0 = (uint32_t)r0};
+        OP_TRY(sym_vkb_bind(b, a, i0 * n_cols * 4, i1 * n_cols * 4, 0, &arg[0], &pc.a_off));
+        arg[1] = rows_arg;
+        arg[2] = scales_arg;
+        OP_TRY(sym_vkb_bind(b, out, r0 * n_cols * 4, r1 * n_cols * 4, 1, &arg[3], &pc.out_off));
+        OP_TRY(sym_vk_cmd_dispatch(b->cmd, p, arg, &pc, gx, nr < 65535 ? (uint32_t)nr : 65535, 1,
+                                   (double)nr * (double)n_cols * 12, (double)nr * n_cols * 2));
+    }
+    return;
+fail:
+    sym_vkb_latch(b, st);
+}
+
 /* softmax (out NULL: in place on x) and argmax (out: (n_rows, 1) f32). */
 static void row_op(sym_backend *bb, sym_vk_kernel k, const char *op, sym_tensor *x,
                    sym_tensor *out) {
@@ -654,6 +701,7 @@ static const sym_backend_ops k_vk_ops = {
     .matmul_add = sym_vkb_matmul_add,
     .ffn_in = sym_vkb_ffn_in,
     .norm_matmul = sym_vkb_norm_matmul,
+    .add_rows_scaled = vk_add_rows_scaled,
 };
 
 int sym_vk_backend_is(const sym_backend *b) { return b && b->ops == &k_vk_ops; }
