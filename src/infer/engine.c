@@ -258,6 +258,9 @@ sym_chat_template sym_engine_chat_template(const sym_engine *e) {
 }
 
 sym_backend *sym_engine_backend(sym_engine *e) { return e->backend; }
+void sym_engine_placement(const sym_engine *e, char *buf, size_t cap) {
+    sym_placement_describe(&e->place, buf, cap);
+}
 const char *sym_engine_backend_name(const sym_engine *e) { return e->backend_name; }
 const char *sym_engine_device_name(const sym_engine *e) { return e->device_name; }
 int sym_n_vocab(const sym_engine *e) { return sym_model_hparams(e->model)->n_vocab; }

@@ -39,6 +39,8 @@ const int32_t *sym_engine_history(const sym_engine *e, int *n);
 /* The backend the engine runs on (owned by the engine; valid until sym_engine_close), for tools
  * that ask a backend for more than ops.h offers (profiles, device probes). */
 sym_backend *sym_engine_backend(sym_engine *e);
+/* The placement line ("placement: resident ..." / "placement: streaming ..."). */
+void sym_engine_placement(const sym_engine *e, char *buf, size_t cap);
 
 /* Name of the backend in use ("cpu", "vulkan") and a one-line device description. */
 const char *sym_engine_backend_name(const sym_engine *e);

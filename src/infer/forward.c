@@ -8,11 +8,16 @@
 #include "base/half.h"
 #include "cpu/ref.h"
 #include "infer/fused.h"
+#include "infer/moe.h"
 #include "tier/pack_manager.h"
 
 typedef struct layer_tensors {
     sym_tensor attn_norm, wq, wk, wv, bq, bk, bv, wo;
     sym_tensor ffn_norm, w_gate, w_up, w_down;
+    /* mixture of experts (resident): the router, the stacked tensors (or none when split), and
+     * each expert's matrices (views of the stacked ones, or loaded one by one) */
+    sym_tensor router, gate_exps, up_exps, down_exps;
+    sym_moe_expert *experts;
 } layer_tensors;
 
 struct sym_forward_pass {
@@ -30,6 +35,11 @@ struct sym_forward_pass {
     sym_tensor att;    /* (n_batch, n_head * head_dim) */
     sym_tensor gate, up; /* (n_batch, n_ff) */
     sym_tensor logits; /* (1, n_vocab) */
+    /* mixture of experts */
+    sym_moe_scratch moe;
+    sym_moe_route route;       /* the last layer's routing */
+    sym_forward_route_fn route_fn;
+    void *route_user;
 
     /* streaming (opt.streamed): matrices come from the pack manager, piece by piece */
     sym_pack_manager *pm;      /* borrowed; NULL until sym_forward_set_packs */
@@ -44,10 +54,16 @@ struct sym_forward_pass {
     } *deferred;
     uint32_t n_deferred, deferred_head, cap_deferred;
     int stage;                 /* the last stage begun (see stage_enter), -1 before the first */
+    int exp_cur;               /* streamed experts: the expert whose pieces are running (-1) */
+    int exp_n;                 /* ... the tokens routed to it */
+    int64_t exp_down_rows;     /* ... rows of its down projection done */
+    bool *routed;              /* (n_expert): experts the current layer's tokens use */
     sym_forward_stream_stats ss;
 };
 
 static void release_deferred(sym_forward_pass *f, int all);
+static sym_status route_layer(sym_forward_pass *f, int l, const sym_tensor *xn,
+                              const sym_tensor *router);
 static const sym_tensor *opt(const sym_tensor *t) { return t->n_rows ? t : NULL; }
 
 /* ---- set-up ------------------------------------------------------------------------------------ */
@@ -95,6 +111,7 @@ uint64_t sym_forward_scratch_bytes(const sym_hparams *hp, const sym_forward_opti
     uint64_t nb = (uint64_t)(o->n_batch < o->n_ctx ? o->n_batch : o->n_ctx);
     uint64_t act = nb * (2 * hp->n_embd + 2 * q + 2 * kvd + 2 * hp->n_ff) * 4;
     if (o->streamed) act += nb * (uint64_t)stream_tmp_cols(hp) * 4;
+    if (hp->n_expert > 0) act += nb * (uint64_t)(hp->n_expert + 2 * hp->n_embd + 2 * hp->n_ff) * 4;
     return act + (uint64_t)hp->n_vocab * 4 +
            sym_kv_cache_bytes(hp->n_layer, o->n_ctx, (int)kvd, o->kv_type);
 }
@@ -143,7 +160,26 @@ sym_status sym_forward_create(sym_backend *b, const sym_model *m, const sym_forw
         SYM_TRY_GOTO(load_bias(b, &t->bk, &w->bk));
         SYM_TRY_GOTO(load_bias(b, &t->bv, &w->bv));
         SYM_TRY_GOTO(load_weight(b, &t->ffn_norm, &w->ffn_norm));
+        if (hp->n_expert > 0) SYM_TRY_GOTO(load_weight(b, &t->router, &w->ffn_gate_inp));
         if (!mats) continue;
+        if (hp->n_expert > 0) {
+            t->experts = sym_calloc((size_t)hp->n_expert, sizeof *t->experts);
+            if (!t->experts) SYM_FAIL_GOTO(SYM_ERR_OOM, "forward: out of memory");
+            if (!hp->expert_split) {
+                SYM_TRY_GOTO(load_weight(b, &t->gate_exps, &w->ffn_gate_exps));
+                SYM_TRY_GOTO(load_weight(b, &t->up_exps, &w->ffn_up_exps));
+                SYM_TRY_GOTO(load_weight(b, &t->down_exps, &w->ffn_down_exps));
+                for (int e = 0; e < hp->n_expert; e++)
+                    t->experts[e] = sym_moe_expert_view(&t->gate_exps, &t->up_exps,
+                                                        &t->down_exps, hp->n_expert, e);
+            } else {
+                for (int e = 0; e < hp->n_expert; e++) {
+                    SYM_TRY_GOTO(load_weight(b, &t->experts[e].gate, &w->exp_gate[e]));
+                    SYM_TRY_GOTO(load_weight(b, &t->experts[e].up, &w->exp_up[e]));
+                    SYM_TRY_GOTO(load_weight(b, &t->experts[e].down, &w->exp_down[e]));
+                }
+            }
+        }
         SYM_TRY_GOTO(load_weight(b, &t->wq, &w->wq));
         SYM_TRY_GOTO(load_weight(b, &t->wk, &w->wk));
         SYM_TRY_GOTO(load_weight(b, &t->wv, &w->wv));
@@ -164,6 +200,15 @@ sym_status sym_forward_create(sym_backend *b, const sym_model *m, const sym_forw
     SYM_TRY_GOTO(b->ops->alloc(b, &f->gate, SYM_DT_F32, hp->n_ff, nb));
     SYM_TRY_GOTO(b->ops->alloc(b, &f->up, SYM_DT_F32, hp->n_ff, nb));
     SYM_TRY_GOTO(b->ops->alloc(b, &f->logits, SYM_DT_F32, hp->n_vocab, 1));
+    if (hp->n_expert > 0) {
+        SYM_TRY_GOTO(sym_moe_scratch_alloc(b, hp->n_embd, hp->n_ff, hp->n_expert, nb, &f->moe));
+        size_t nr = (size_t)nb * (size_t)hp->n_expert_used;
+        f->route.expert = sym_malloc(nr * sizeof *f->route.expert);
+        f->route.weight = sym_malloc(nr * sizeof *f->route.weight);
+        f->routed = sym_calloc((size_t)hp->n_expert, sizeof *f->routed);
+        if (!f->route.expert || !f->route.weight || !f->routed)
+            SYM_FAIL_GOTO(SYM_ERR_OOM, "forward: out of memory");
+    }
     if (opts->streamed) {
         SYM_TRY_GOTO(b->ops->alloc(b, &f->tmp, SYM_DT_F32, stream_tmp_cols(hp), nb));
         f->x_host = sym_malloc((size_t)nb * (size_t)hp->n_embd * sizeof *f->x_host);
@@ -181,6 +226,10 @@ void sym_forward_destroy(sym_forward_pass *f) {
     sym_backend *b = f->b;
     release_deferred(f, 1);
     sym_free(f->deferred);
+    sym_moe_scratch_release(b, &f->moe);
+    sym_free(f->route.expert);
+    sym_free(f->route.weight);
+    sym_free(f->routed);
     sym_free(f->x_host);
     sym_tensor *acts[] = {&f->x,   &f->xn, &f->q,      &f->k,  &f->v,
                           &f->att, &f->gate, &f->up, &f->logits, &f->tmp};
@@ -189,9 +238,18 @@ void sym_forward_destroy(sym_forward_pass *f) {
     if (f->layers) {
         for (int l = 0; l < f->hp->n_layer; l++) {
             layer_tensors *t = &f->layers[l];
-            sym_tensor *ws[] = {&t->attn_norm, &t->wq, &t->wk, &t->wv, &t->bq, &t->bk,
-                                &t->bv, &t->wo, &t->ffn_norm, &t->w_gate, &t->w_up, &t->w_down};
+            sym_tensor *ws[] = {&t->attn_norm, &t->wq,        &t->wk,      &t->wv,
+                                &t->bq,        &t->bk,        &t->bv,      &t->wo,
+                                &t->ffn_norm,  &t->w_gate,    &t->w_up,    &t->w_down,
+                                &t->router,    &t->gate_exps, &t->up_exps, &t->down_exps};
             for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) release(b, ws[i]);
+            if (t->experts && f->hp->expert_split)
+                for (int e = 0; e < f->hp->n_expert; e++) {
+                    release(b, &t->experts[e].gate);
+                    release(b, &t->experts[e].up);
+                    release(b, &t->experts[e].down);
+                }
+            sym_free(t->experts);
         }
     }
     release(b, &f->token_embd);
@@ -230,6 +288,11 @@ sym_status sym_forward_set_packs(sym_forward_pass *f, sym_pack_manager *pm,
     f->tier = tier;
     f->lookahead = lookahead > 0 ? lookahead : 0;
     return SYM_OK;
+}
+
+void sym_forward_set_route_hook(sym_forward_pass *f, sym_forward_route_fn fn, void *user) {
+    f->route_fn = fn;
+    f->route_user = user;
 }
 
 void sym_forward_stream_stats_get(const sym_forward_pass *f, sym_forward_stream_stats *out) {
@@ -295,6 +358,12 @@ static sym_status get_pack(sym_forward_pass *f, uint32_t id, sym_tier tier, sym_
     return st;
 }
 
+/* An EXPERT pack is needed when its layer is the one running and a token is routed to it. */
+static bool expert_needed(const sym_forward_pass *f, const sym_pack *pk) {
+    return f->stage == pk->layer * 4 + 3 /* ST_FFN_OUT */ && pk->expert >= 0 &&
+           f->routed[pk->expert];
+}
+
 /* Prefetches the packs of the next lookahead FULL uses after schedule entry u (skipping the
  * output uses when no logits are wanted this chunk): they move while this one computes. */
 static void prefetch_after(sym_forward_pass *f, uint32_t u) {
@@ -302,6 +371,8 @@ static void prefetch_after(sym_forward_pass *f, uint32_t u) {
     for (int k = 1, n = 0; n < f->lookahead && k < (int)p->n_uses; k++) {
         const sym_pack_use *use = &p->schedule[(u + (uint32_t)k) % p->n_uses];
         if (use->kind == SYM_PACK_USE_GATHER) continue;
+        const sym_pack *pk = &p->packs[use->pack_id];
+        if (pk->type == SYM_PACK_EXPERT && !expert_needed(f, pk)) continue; /* not known yet */
         if (sym_pack_manager_prefetch(f->pm, use->pack_id, f->tier) != SYM_OK) break;
         n++;
     }
@@ -348,7 +419,7 @@ static sym_status stage_enter(sym_forward_pass *f, chunk_ctx *c, int l, int s) {
         o->rmsnorm(b, &c->xn, &c->x, &w->ffn_norm, hp->rms_eps);
         break;
     default:
-        o->silu_mul(b, &c->gate, &c->gate, &c->up);
+        if (hp->n_expert == 0) o->silu_mul(b, &c->gate, &c->gate, &c->up);
         break;
     }
     return SYM_OK;
@@ -437,6 +508,61 @@ static bool pack_has_ids(const sym_forward_pass *f, const sym_pack *pk, const in
     return false;
 }
 
+/* A row slice of expert e's gate, up or down matrix (rows from row0 of the whole tensor: stacked
+ * tensors hold every expert). The expert's tokens are gathered at its first piece; its output
+ * rows go back into x, weighted, after its last down rows. */
+static sym_status run_expert_piece(sym_forward_pass *f, chunk_ctx *c, int l, int e,
+                                   sym_tensor_role role, int64_t row0, const sym_tensor *w) {
+    sym_backend *b = f->b;
+    const sym_hparams *hp = f->hp;
+    SYM_CHECK(f->stage == l * 4 + ST_FFN_OUT && e >= 0 && e < hp->n_expert, SYM_ERR_INTERNAL,
+              "forward: expert %d of layer %d comes before its router", e, l);
+    if (!f->routed[e]) return SYM_OK;
+    sym_moe_scratch *s = &f->moe;
+    if (f->exp_cur != e) { /* the expert's first piece: its tokens */
+        SYM_CHECK(f->exp_cur < 0, SYM_ERR_INTERNAL, "forward: expert %d of layer %d is unfinished",
+                  f->exp_cur, l);
+        int k = f->route.n_expert_used, n_e = 0;
+        for (int t = 0; t < f->route.n_tok; t++)
+            for (int j = 0; j < k; j++)
+                if (f->route.expert[t * k + j] == e) {
+                    s->rows[n_e] = t;
+                    s->scales[n_e++] = f->route.weight[t * k + j];
+                }
+        f->exp_cur = e;
+        f->exp_n = n_e;
+        f->exp_down_rows = 0;
+        if (n_e < c->n) {
+            sym_tensor xe = sym_tensor_rows(&s->xe, 0, n_e);
+            b->ops->embed(b, &xe, &c->xn, s->rows, n_e);
+        }
+    }
+    int n_e = f->exp_n;
+    sym_tensor xe = n_e < c->n ? sym_tensor_rows(&s->xe, 0, n_e) : c->xn;
+    sym_tensor gate = sym_tensor_rows(&s->gate, 0, n_e), up = sym_tensor_rows(&s->up, 0, n_e);
+    bool stacked = role == SYM_ROLE_GATE_EXPS || role == SYM_ROLE_UP_EXPS ||
+                   role == SYM_ROLE_DOWN_EXPS;
+    if (role == SYM_ROLE_GATE_EXPS || role == SYM_ROLE_GATE_EXP ||
+        role == SYM_ROLE_UP_EXPS || role == SYM_ROLE_UP_EXP) {
+        SYM_CHECK(f->exp_down_rows == 0, SYM_ERR_INTERNAL,
+                  "forward: expert %d's gate/up rows come after its down rows", e);
+        int64_t r0 = row0 - (stacked ? (int64_t)e * hp->n_ff : 0);
+        bool is_gate = role == SYM_ROLE_GATE_EXPS || role == SYM_ROLE_GATE_EXP;
+        slice_product(f, is_gate ? &gate : &up, &xe, w, NULL, r0, 0);
+        return SYM_OK;
+    }
+    if (f->exp_down_rows == 0) b->ops->silu_mul(b, &gate, &gate, &up);
+    sym_tensor out = sym_tensor_rows(&s->out, 0, n_e);
+    int64_t r0 = row0 - (stacked ? (int64_t)e * hp->n_embd : 0);
+    slice_product(f, &out, &gate, w, NULL, r0, 0);
+    f->exp_down_rows += w->n_rows;
+    if (f->exp_down_rows == hp->n_embd) {
+        b->ops->add_rows_scaled(b, &c->x, &out, s->rows, s->scales);
+        f->exp_cur = -1;
+    }
+    return SYM_OK;
+}
+
 /* Runs piece i of pinned pack h. */
 static sym_status run_piece(sym_forward_pass *f, chunk_ctx *c, const sym_pack_handle *h,
                             uint32_t i, bool want_logits) {
@@ -467,6 +593,23 @@ static sym_status run_piece(sym_forward_pass *f, chunk_ctx *c, const sym_pack_ha
         SYM_TRY(sym_pack_manager_view(f->pm, h, i, &w));
         slice_product(f, pw->role == SYM_ROLE_W_GATE ? &c->gate : &c->up, &c->xn, &w, NULL,
                       pc->row0, 0);
+        break;
+    case SYM_ROLE_FFN_GATE_INP: /* the router: route now; the experts come next */
+        SYM_TRY(stage_enter(f, c, l, ST_FFN_IN));
+        SYM_TRY(sym_pack_manager_view(f->pm, h, i, &w));
+        SYM_CHECK(pc->row0 == 0 && pc->n_rows == w.n_rows && w.n_rows == f->hp->n_expert,
+                  SYM_ERR_INTERNAL, "forward: layer %d's router is cut across packs", l);
+        SYM_TRY(route_layer(f, l, &c->xn, &lw->router)); /* the resident copy */
+        SYM_TRY(stage_enter(f, c, l, ST_FFN_OUT));
+        memset(f->routed, 0, (size_t)f->hp->n_expert * sizeof *f->routed);
+        for (int j = 0; j < f->route.n_tok * f->route.n_expert_used; j++)
+            f->routed[f->route.expert[j]] = true;
+        f->exp_cur = -1;
+        break;
+    case SYM_ROLE_GATE_EXPS: case SYM_ROLE_UP_EXPS: case SYM_ROLE_DOWN_EXPS:
+    case SYM_ROLE_GATE_EXP: case SYM_ROLE_UP_EXP: case SYM_ROLE_DOWN_EXP:
+        SYM_TRY(sym_pack_manager_view(f->pm, h, i, &w));
+        SYM_TRY(run_expert_piece(f, c, l, pk->expert, pw->role, pc->row0, &w));
         break;
     case SYM_ROLE_W_DOWN:
         SYM_TRY(stage_enter(f, c, l, ST_FFN_OUT));
@@ -532,6 +675,7 @@ static sym_status run_streamed(sym_forward_pass *f, const int32_t *ids, int n, i
             embedded = true;
         }
         if (!want_logits && is_output_use(f, use)) continue;
+        if (pk->type == SYM_PACK_EXPERT && !expert_needed(f, pk)) continue;
         SYM_TRY(get_pack(f, use->pack_id, f->tier, &h));
         prefetch_after(f, u);
         sym_status st = SYM_OK;
@@ -548,8 +692,16 @@ static sym_status run_streamed(sym_forward_pass *f, const int32_t *ids, int n, i
 /* ---- one chunk ------------------------------------------------------------------------------- */
 
 
+/* Routes n tokens of layer l (xn holds their normed input) and tells the hook. */
+static sym_status route_layer(sym_forward_pass *f, int l, const sym_tensor *xn,
+                              const sym_tensor *router) {
+    SYM_TRY(sym_moe_route_tokens(f->b, xn, router, f->hp->n_expert_used, &f->moe, &f->route));
+    if (f->route_fn) f->route_fn(f->route_user, l, &f->route);
+    return SYM_OK;
+}
+
 /* Runs n tokens at positions pos0.. through every layer; leaves the residual stream in x. */
-static void run_layers(sym_forward_pass *f, const int32_t *ids, int n, int pos0) {
+static sym_status run_layers(sym_forward_pass *f, const int32_t *ids, int n, int pos0) {
     const sym_backend_ops *o = f->b->ops;
     sym_backend *b = f->b;
     const sym_hparams *hp = f->hp;
@@ -578,10 +730,17 @@ static void run_layers(sym_forward_pass *f, const int32_t *ids, int n, int pos0)
         o->attention(b, &att, &q, &f->kv.k[l], &f->kv.v[l], hp->n_head, hp->n_head_kv,
                      hp->head_dim, pos0, scale);
         sym_op_matmul_add(b, &x, &att, &w->wo, &xn); /* x += att Wo^T */
+        if (hp->n_expert > 0) { /* mixture of experts: x += the routed experts' outputs */
+            o->rmsnorm(b, &xn, &x, &w->ffn_norm, hp->rms_eps);
+            SYM_TRY(route_layer(f, l, &xn, &w->router));
+            SYM_TRY(sym_moe_experts(b, &x, &xn, &f->route, w->experts, hp->n_expert, &f->moe));
+            continue;
+        }
         /* SiLU-gated MLP: gate = silu(norm(x) Wg^T) * (norm(x) Wu^T); x += gate Wd^T */
         sym_op_ffn_in(b, &gate, &x, &w->ffn_norm, hp->rms_eps, &w->w_gate, &w->w_up, &xn, &up);
         sym_op_matmul_add(b, &x, &gate, &w->w_down, &xn);
     }
+    return SYM_OK;
 }
 
 sym_status sym_forward_eval(sym_forward_pass *f, const int32_t *ids, int n_tok, float *logits) {
@@ -608,7 +767,11 @@ sym_status sym_forward_eval(sym_forward_pass *f, const int32_t *ids, int n_tok, 
                 SYM_TRY(o->read(f->b, &f->logits, logits, (size_t)hp->n_vocab * sizeof(float)));
             continue;
         }
-        run_layers(f, ids + done, n, f->kv.n_past);
+        sym_status st = run_layers(f, ids + done, n, f->kv.n_past);
+        if (st != SYM_OK) {
+            (void)o->sync(f->b);
+            return st;
+        }
         f->kv.n_past += n;
         done += n;
         if (done == n_tok && logits) {

@@ -44,6 +44,12 @@ sym_status sym_forward_set_packs(sym_forward_pass *f, sym_pack_manager *pm,
                                  const sym_pack_plan *plan, sym_tier tier, int lookahead);
 void sym_forward_stream_stats_get(const sym_forward_pass *f, sym_forward_stream_stats *out);
 
+/* Mixtures of experts: called after each layer's routing with the tokens' choices (valid during
+ * the call). For traces and the oracle. */
+typedef struct sym_moe_route sym_moe_route;
+typedef void (*sym_forward_route_fn)(void *user, int layer, const sym_moe_route *route);
+void sym_forward_set_route_hook(sym_forward_pass *f, sym_forward_route_fn fn, void *user);
+
 void sym_forward_reset(sym_forward_pass *f);
 int sym_forward_n_past(const sym_forward_pass *f);
 int sym_forward_n_ctx(const sym_forward_pass *f);

@@ -11,6 +11,9 @@ static _Atomic uint64_t g_device_peak;
 
 uint64_t sym_vk_buffer_device_bytes(void) { return atomic_load(&g_device_bytes); }
 uint64_t sym_vk_buffer_device_peak(void) { return atomic_load(&g_device_peak); }
+void sym_vk_buffer_device_peak_reset(void) {
+    atomic_store(&g_device_peak, atomic_load(&g_device_bytes));
+}
 
 /* Best memory type for kind among those allowed by type_bits; -1 if none. */
 static int pick_type(const sym_vk_caps *c, uint32_t type_bits, sym_vk_mem kind) {
