@@ -37,6 +37,7 @@ static const key_spec k_keys[] = {
     {"performance", "scale_factor", K_DOUBLE, F(scale_factor), 1e-3, 1e3},
     {"performance", "n_threads", K_INT, F(n_threads), 0, 1024},
     {"performance", "shader_dir", K_STRING, F(shader_dir), 0, 0},
+    {"performance", "cpu_gpu_split", K_BOOL, F(cpu_gpu_split), 0, 0},
     {"logging", "log_level", K_LOGLEVEL, F(log_level), 0, 0},
     {"logging", "log_to_file", K_BOOL, F(log_to_file), 0, 0},
     {"logging", "log_file_path", K_STRING, F(log_file_path), 0, 0},
@@ -65,6 +66,7 @@ void sym_config_defaults(sym_config *cfg) {
     cfg->max_packs_in_memory = 0;
     cfg->max_pack_mb = 0; /* automatic */
     cfg->enable_gpu = true;
+    cfg->cpu_gpu_split = true;
     cfg->enable_profiling = false;
     cfg->workgroup_size_x = 256;
     cfg->workgroup_size_y = 1;

@@ -53,6 +53,8 @@ typedef struct sym_config {
     bool use_fp16_math;
     double scale_factor;        /* linear RoPE position scale (context extension); 1: none */
     int n_threads;              /* CPU threads; 0: all online cores */
+    bool cpu_gpu_split;         /* streaming on a GPU: decode a share of the streamed packs on the
+                                 * CPU from RAM while the rest is uploaded (where rates say so) */
     char shader_dir[SYM_CONFIG_PATH_MAX]; /* "": embedded SPIR-V; else GLSL compiled at run time */
     /* [logging] */
     sym_log_level log_level;

@@ -39,6 +39,7 @@ struct sym_engine {
     sym_placement place;
     sym_tier_stats base[SYM_TIER_N_MEM]; /* pack manager counters at the last metrics reset */
     double base_stall_ms;
+    uint64_t base_cpu_bytes;
     float *logits;    /* n_vocab: the last position's logits */
     int32_t *history; /* n_ctx: the ids in the KV cache */
     int n_history;
@@ -433,6 +434,7 @@ void sym_metrics_get(const sym_engine *e, sym_metrics *out) {
     out->link_gb_s = e->place.link_gbps;
     out->vram_tier_bytes = e->place.device_tier_bytes;
     out->ram_tier_bytes = e->place.ram_tier_bytes;
+    out->split = e->place.split;
     if (e->place.pm) {
         sym_tier_stats st[SYM_TIER_N_MEM];
         double stall;
@@ -447,6 +449,9 @@ void sym_metrics_get(const sym_engine *e, sym_metrics *out) {
         out->pack_misses = use->misses - buse->misses;
         out->stall_ms = stall - e->base_stall_ms;
         out->upload_ms = (double)(d->io_ns - bd->io_ns) / 1e6;
+        sym_forward_stream_stats ss;
+        sym_forward_stream_stats_get(e->fwd, &ss);
+        out->bytes_cpu = ss.cpu_bytes - e->base_cpu_bytes;
         out->disk_ms = (double)(r->io_ns - br->io_ns) / 1e6;
     }
     finish_rates(out);
@@ -456,4 +461,9 @@ void sym_metrics_reset(sym_engine *e) {
     memset(&e->metrics, 0, sizeof e->metrics);
     e->metrics.backend = e->backend_name;
     tier_counters(e, e->base, &e->base_stall_ms);
+    if (e->place.pm) {
+        sym_forward_stream_stats ss;
+        sym_forward_stream_stats_get(e->fwd, &ss);
+        e->base_cpu_bytes = ss.cpu_bytes;
+    }
 }

@@ -54,10 +54,21 @@ struct sym_forward_pass {
     } *deferred;
     uint32_t n_deferred, deferred_head, cap_deferred;
     int stage;                 /* the last stage begun (see stage_enter), -1 before the first */
+    bool split_now;            /* the chunk running is split between the CPU and the GPU */
     int exp_cur;               /* streamed experts: the expert whose pieces are running (-1) */
     int exp_n;                 /* ... the tokens routed to it */
     int64_t exp_down_rows;     /* ... rows of its down projection done */
     bool *routed;              /* (n_expert): experts the current layer's tokens use */
+    /* the CPU/GPU split of decode (sym_forward_set_split) */
+    sym_backend *cpu;          /* borrowed; NULL: no split */
+    bool *cpu_pack;            /* (n_packs): decoded on the CPU from the RAM tier */
+    struct split_unit {        /* one matrix piece of a layer stage */
+        uint32_t use, piece;
+    } *units;
+    uint32_t *stage_units;     /* (4 * n_layer + 1): units of stage s are units[stage_units[s] ..
+                                * stage_units[s + 1]), the CPU ones first */
+    uint32_t *stage_cpu;       /* (4 * n_layer): how many of them are CPU units */
+    float *h_in, *h_out;       /* host: a stage's input (widest row) and the CPU pieces' outputs */
     sym_forward_stream_stats ss;
 };
 
@@ -230,6 +241,12 @@ void sym_forward_destroy(sym_forward_pass *f) {
     sym_free(f->route.expert);
     sym_free(f->route.weight);
     sym_free(f->routed);
+    sym_free(f->cpu_pack);
+    sym_free(f->units);
+    sym_free(f->stage_units);
+    sym_free(f->stage_cpu);
+    sym_free(f->h_in);
+    sym_free(f->h_out);
     sym_free(f->x_host);
     sym_tensor *acts[] = {&f->x,   &f->xn, &f->q,      &f->k,  &f->v,
                           &f->att, &f->gate, &f->up, &f->logits, &f->tmp};
@@ -373,6 +390,7 @@ static void prefetch_after(sym_forward_pass *f, uint32_t u) {
         if (use->kind == SYM_PACK_USE_GATHER) continue;
         const sym_pack *pk = &p->packs[use->pack_id];
         if (pk->type == SYM_PACK_EXPERT && !expert_needed(f, pk)) continue; /* not known yet */
+        if (f->split_now && f->cpu_pack[use->pack_id]) continue; /* read from RAM by the CPU */
         if (sym_pack_manager_prefetch(f->pm, use->pack_id, f->tier) != SYM_OK) break;
         n++;
     }
@@ -644,6 +662,230 @@ static bool is_output_use(const sym_forward_pass *f, const sym_pack_use *use) {
            (pk->type == SYM_PACK_NORM && pk->layer < 0);
 }
 
+/* ---- the CPU/GPU split of decode ------------------------------------------------------------ */
+/* A decoded token reads every streamed byte once; the link and the CPU's RAM bandwidth are two
+ * ways to get bytes to arithmetic. With a split, the CPU computes its packs' products from the
+ * RAM tier while the transfer queue uploads the GPU's: per layer stage, the stage input is read
+ * back once, the CPU pieces run first (the uploads of the GPU pieces, prefetched, move
+ * meanwhile), then the GPU pieces, and the CPU's outputs are written into their columns before
+ * the next stage. Single-token chunks only: prefill is the GPU's (its GEMMs are far faster). */
+
+/* Layer stage of a piece's role, or -1 (vectors, output, experts). */
+static int piece_stage(const sym_pack_weight *pw) {
+    switch (pw->role) {
+    case SYM_ROLE_WQ: case SYM_ROLE_WK: case SYM_ROLE_WV: return pw->layer * 4 + ST_ATTN_IN;
+    case SYM_ROLE_WO: return pw->layer * 4 + ST_ATTN_OUT;
+    case SYM_ROLE_W_GATE: case SYM_ROLE_W_UP: return pw->layer * 4 + ST_FFN_IN;
+    case SYM_ROLE_W_DOWN: return pw->layer * 4 + ST_FFN_OUT;
+    default: return -1;
+    }
+}
+
+sym_status sym_forward_set_split(sym_forward_pass *f, sym_backend *cpu, const bool *cpu_pack) {
+    const sym_pack_plan *p = f->plan;
+    const sym_hparams *hp = f->hp;
+    SYM_CHECK(f->pm && p, SYM_ERR_ARG, "forward: a split needs streaming");
+    SYM_CHECK(hp->n_expert == 0 && !hp->qkv_bias, SYM_ERR_UNSUPPORTED,
+              "forward: the CPU/GPU split runs dense models without Q/K/V biases");
+    int n_st = 4 * hp->n_layer;
+    f->cpu_pack = sym_calloc(p->n_packs, sizeof *f->cpu_pack);
+    f->stage_units = sym_calloc((size_t)n_st + 1, sizeof *f->stage_units);
+    f->stage_cpu = sym_calloc((size_t)n_st, sizeof *f->stage_cpu);
+    f->units = sym_calloc(p->n_pieces + p->n_uses, sizeof *f->units);
+    int64_t wide = hp->n_embd;
+    if (hp->n_ff > wide) wide = hp->n_ff;
+    if ((int64_t)hp->n_head * hp->head_dim > wide) wide = (int64_t)hp->n_head * hp->head_dim;
+    /* outputs: q | k | v | gate | up | dx, each at its own offset */
+    int64_t qd = (int64_t)hp->n_head * hp->head_dim, kvd = (int64_t)hp->n_head_kv * hp->head_dim;
+    f->h_in = sym_malloc((size_t)wide * sizeof *f->h_in);
+    f->h_out = sym_malloc((size_t)(qd + 2 * kvd + 2 * (int64_t)hp->n_ff + hp->n_embd) *
+                          sizeof *f->h_out);
+    if (!f->cpu_pack || !f->stage_units || !f->stage_cpu || !f->units || !f->h_in || !f->h_out)
+        return SYM_FAIL(SYM_ERR_OOM, "forward: out of memory");
+    memcpy(f->cpu_pack, cpu_pack, p->n_packs * sizeof *f->cpu_pack);
+    /* counting sort of the units by stage, CPU units first within a stage */
+    for (int pass = 0; pass < 3; pass++) {
+        uint32_t *fill = pass == 2 ? sym_calloc((size_t)n_st, sizeof *fill) : NULL;
+        if (pass == 2 && !fill) return SYM_FAIL(SYM_ERR_OOM, "forward: out of memory");
+        uint32_t *cpu_fill = pass == 2 ? sym_calloc((size_t)n_st, sizeof *cpu_fill) : NULL;
+        if (pass == 2 && !cpu_fill) {
+            sym_free(fill);
+            return SYM_FAIL(SYM_ERR_OOM, "forward: out of memory");
+        }
+        for (uint32_t u = 0; u < p->n_uses; u++) {
+            const sym_pack_use *use = &p->schedule[u];
+            if (use->kind != SYM_PACK_USE_FULL) continue;
+            const sym_pack *pk = &p->packs[use->pack_id];
+            for (uint32_t i = 0; i < pk->n_pieces; i++) {
+                int st = piece_stage(&p->weights[p->pieces[pk->piece0 + i].weight_idx]);
+                if (st < 0) continue;
+                bool on_cpu = f->cpu_pack[use->pack_id];
+                if (pass == 0) {
+                    f->stage_units[st + 1]++;
+                    if (on_cpu) f->stage_cpu[st]++;
+                } else if (pass == 2) {
+                    uint32_t at = f->stage_units[st] +
+                                  (on_cpu ? cpu_fill[st]++ : f->stage_cpu[st] + fill[st]++);
+                    f->units[at] = (struct split_unit){u, i};
+                }
+            }
+        }
+        if (pass == 0)
+            for (int st = 0; st < n_st; st++) f->stage_units[st + 1] += f->stage_units[st];
+        sym_free(fill);
+        sym_free(cpu_fill);
+    }
+    f->cpu = cpu;
+    return SYM_OK;
+}
+
+/* The stage input the CPU pieces of stage s read, and the device tensor their outputs go to
+ * (accumulate: added into x). */
+static const sym_tensor *split_input(const chunk_ctx *c, int s) {
+    return s == ST_ATTN_OUT ? &c->att : s == ST_FFN_OUT ? &c->gate : &c->xn;
+}
+
+/* Where in f->h_out a role's outputs live, and the device tensor they belong to. */
+static float *split_out(sym_forward_pass *f, chunk_ctx *c, sym_tensor_role role,
+                        sym_tensor **dev) {
+    const sym_hparams *hp = f->hp;
+    int64_t qd = (int64_t)hp->n_head * hp->head_dim, kvd = (int64_t)hp->n_head_kv * hp->head_dim;
+    float *o = f->h_out;
+    switch (role) {
+    case SYM_ROLE_WQ: *dev = &c->q; return o;
+    case SYM_ROLE_WK: *dev = &c->k; return o + qd;
+    case SYM_ROLE_WV: *dev = &c->v; return o + qd + kvd;
+    case SYM_ROLE_W_GATE: *dev = &c->gate; return o + qd + 2 * kvd;
+    case SYM_ROLE_W_UP: *dev = &c->up; return o + qd + 2 * kvd + hp->n_ff;
+    default: *dev = &c->x; return o + qd + 2 * kvd + 2 * hp->n_ff; /* dx */
+    }
+}
+
+/* Runs the CPU units of stage st (the GPU has recorded the stage's input), then writes their
+ * outputs into the device tensors is done by split_finish. */
+static sym_status split_cpu_units(sym_forward_pass *f, chunk_ctx *c, int st) {
+    const sym_pack_plan *p = f->plan;
+    uint32_t u0 = f->stage_units[st], n_cpu = f->stage_cpu[st];
+    if (!n_cpu) return SYM_OK;
+    const sym_tensor *in = split_input(c, st % 4); /* read back by run_split */
+    if (st % 4 == ST_ATTN_OUT || st % 4 == ST_FFN_OUT) {
+        sym_tensor *dev;
+        float *dx = split_out(f, c, SYM_ROLE_WO, &dev);
+        memset(dx, 0, (size_t)f->hp->n_embd * sizeof *dx);
+    }
+    sym_tensor x = {.type = SYM_DT_F32, .n_cols = in->n_cols, .n_rows = 1, .data = f->h_in};
+    sym_pack_handle h = {0};
+    bool pinned = false;
+    sym_status ret = SYM_OK;
+    for (uint32_t k = u0; k < u0 + n_cpu && ret == SYM_OK; k++) {
+        const struct split_unit *un = &f->units[k];
+        uint32_t id = p->schedule[un->use].pack_id;
+        if (!pinned || h.pack_id != id) {
+            if (pinned) sym_pack_manager_release(f->pm, &h);
+            pinned = false;
+            sym_pack_manager_set_position(f->pm, un->use);
+            if ((ret = get_pack(f, id, SYM_TIER_RAM, &h)) != SYM_OK) break;
+            pinned = true;
+        }
+        const sym_pack *pk = &p->packs[id];
+        const sym_pack_piece *pc = &p->pieces[pk->piece0 + un->piece];
+        sym_tensor w, *dev;
+        if ((ret = sym_pack_manager_view(f->pm, &h, un->piece, &w)) != SYM_OK) break;
+        float *o = split_out(f, c, p->weights[pc->weight_idx].role, &dev);
+        sym_tensor out = {.type = SYM_DT_F32, .n_cols = pc->n_rows, .n_rows = 1,
+                          .data = o + pc->row0};
+        f->cpu->ops->matmul(f->cpu, &out, &x, &w, NULL);
+        ret = f->cpu->ops->sync(f->cpu);
+        f->ss.cpu_bytes += pc->n_bytes;
+    }
+    if (pinned) sym_pack_manager_release(f->pm, &h);
+    return ret;
+}
+
+/* Writes the CPU units' outputs of stage st into the device tensors (in the ops stream). */
+static sym_status split_finish(sym_forward_pass *f, chunk_ctx *c, int st) {
+    const sym_pack_plan *p = f->plan;
+    sym_backend *b = f->b;
+    uint32_t u0 = f->stage_units[st], n_cpu = f->stage_cpu[st];
+    if (!n_cpu) return SYM_OK;
+    if (st % 4 == ST_ATTN_OUT || st % 4 == ST_FFN_OUT) { /* x += dx (zero outside CPU rows) */
+        sym_tensor *dev;
+        float *dx = split_out(f, c, SYM_ROLE_WO, &dev);
+        sym_tensor t = f->tmp;
+        t.n_rows = 1;
+        t.n_cols = f->hp->n_embd;
+        SYM_TRY(b->ops->write(b, &t, dx, (size_t)f->hp->n_embd * sizeof *dx));
+        b->ops->add(b, &c->x, &c->x, &t);
+        return SYM_OK;
+    }
+    for (uint32_t k = u0; k < u0 + n_cpu; k++) {
+        const struct split_unit *un = &f->units[k];
+        const sym_pack *pk = &p->packs[p->schedule[un->use].pack_id];
+        const sym_pack_piece *pc = &p->pieces[pk->piece0 + un->piece];
+        sym_tensor *dev;
+        float *o = split_out(f, c, p->weights[pc->weight_idx].role, &dev);
+        sym_tensor v = col_view(dev, pc->row0, pc->n_rows);
+        SYM_TRY(b->ops->write(b, &v, o + pc->row0, (size_t)pc->n_rows * sizeof *o));
+    }
+    return SYM_OK;
+}
+
+/* One decoded token with the split: stage by stage, then the output as usual. */
+static sym_status run_split(sym_forward_pass *f, chunk_ctx *c, bool want_logits) {
+    const sym_pack_plan *p = f->plan;
+    int n_st = 4 * f->hp->n_layer;
+    /* packs the CPU computes have no business in VRAM (prefill may have brought them) */
+    for (uint32_t id = 0; id < p->n_packs; id++)
+        if (f->cpu_pack[id] && sym_pack_manager_tier_of(f->pm, id) == SYM_TIER_DEVICE)
+            (void)sym_pack_manager_unload(f->pm, id, SYM_TIER_DEVICE);
+    for (int st = 0; st < n_st; st++) {
+        SYM_TRY(stage_enter(f, c, st / 4, st % 4));
+        /* the stage input on the host (the one wait per stage), then the GPU pieces recorded and
+         * submitted, so the GPU runs them while the CPU computes its own */
+        if (f->stage_cpu[st]) {
+            const sym_tensor *in = split_input(c, st % 4);
+            SYM_TRY(f->b->ops->read(f->b, in, f->h_in, (size_t)in->n_cols * sizeof(float)));
+        }
+        sym_pack_handle h = {0};
+        bool pinned = false;
+        sym_status ret = SYM_OK;
+        for (uint32_t k = f->stage_units[st] + f->stage_cpu[st];
+             k < f->stage_units[st + 1] && ret == SYM_OK; k++) {
+            const struct split_unit *un = &f->units[k];
+            uint32_t id = p->schedule[un->use].pack_id;
+            if (!pinned || h.pack_id != id) {
+                if (pinned) defer_release(f, &h);
+                pinned = false;
+                sym_pack_manager_set_position(f->pm, un->use);
+                if ((ret = get_pack(f, id, f->tier, &h)) != SYM_OK) break;
+                pinned = true;
+                prefetch_after(f, un->use);
+            }
+            ret = run_piece(f, c, &h, un->piece, want_logits);
+        }
+        if (pinned) defer_release(f, &h);
+        SYM_TRY(ret);
+        SYM_TRY(split_cpu_units(f, c, st));
+        SYM_TRY(split_finish(f, c, st));
+    }
+    if (!want_logits) return SYM_OK;
+    for (uint32_t u = 0; u < p->n_uses; u++) { /* the output projection */
+        const sym_pack_use *use = &p->schedule[u];
+        if (use->kind != SYM_PACK_USE_FULL || !is_output_use(f, use)) continue;
+        const sym_pack *pk = &p->packs[use->pack_id];
+        sym_pack_handle h;
+        sym_pack_manager_set_position(f->pm, u);
+        SYM_TRY(get_pack(f, use->pack_id, f->tier, &h));
+        prefetch_after(f, u);
+        sym_status st = SYM_OK;
+        for (uint32_t i = 0; i < pk->n_pieces && st == SYM_OK; i++)
+            st = run_piece(f, c, &h, i, want_logits);
+        defer_release(f, &h);
+        SYM_TRY(st);
+    }
+    return SYM_OK;
+}
+
 /* One chunk through every pack of the schedule. */
 static sym_status run_streamed(sym_forward_pass *f, const int32_t *ids, int n, int pos0,
                                bool want_logits) {
@@ -656,6 +898,7 @@ static sym_status run_streamed(sym_forward_pass *f, const int32_t *ids, int n, i
                    .v = sym_tensor_rows(&f->v, 0, n), .att = sym_tensor_rows(&f->att, 0, n),
                    .gate = sym_tensor_rows(&f->gate, 0, n), .up = sym_tensor_rows(&f->up, 0, n)};
     f->stage = -1;
+    f->split_now = f->cpu && n == 1;
     bool embedded = false;
     sym_pack_manager_set_position(f->pm, 0);
     for (uint32_t u = 0; u < p->n_uses; u++) {
@@ -673,6 +916,10 @@ static sym_status run_streamed(sym_forward_pass *f, const int32_t *ids, int n, i
             SYM_TRY(b->ops->write(b, &c.x, f->x_host,
                                   (size_t)n * (size_t)f->hp->n_embd * sizeof *f->x_host));
             embedded = true;
+        }
+        if (f->split_now) { /* the layers stage by stage, then the output */
+            SYM_TRY(run_split(f, &c, want_logits));
+            break;
         }
         if (!want_logits && is_output_use(f, use)) continue;
         if (pk->type == SYM_PACK_EXPERT && !expert_needed(f, pk)) continue;

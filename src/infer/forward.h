@@ -21,6 +21,7 @@ typedef struct sym_forward_options {
 typedef struct sym_forward_stream_stats {
     uint64_t n_gets; /* packs pinned */
     double get_ms;   /* host time spent pinning them (waiting for uploads / reads) */
+    uint64_t cpu_bytes; /* weight bytes the CPU computed from RAM (the split) */
 } sym_forward_stream_stats;
 
 typedef struct sym_forward_pass sym_forward_pass;
@@ -43,6 +44,12 @@ sym_status sym_forward_eval(sym_forward_pass *f, const int32_t *ids, int n_tok, 
 sym_status sym_forward_set_packs(sym_forward_pass *f, sym_pack_manager *pm,
                                  const sym_pack_plan *plan, sym_tier tier, int lookahead);
 void sym_forward_stream_stats_get(const sym_forward_pass *f, sym_forward_stream_stats *out);
+
+/* The CPU/GPU split of decode: packs with cpu_pack[id] set (n_packs entries, copied) are
+ * computed on cpu (a host backend, borrowed) from the RAM tier in single-token chunks, the rest
+ * uploaded and computed on the forward pass's backend. Needs streaming (set_packs first); dense
+ * models without Q/K/V biases (else SYM_ERR_UNSUPPORTED). */
+sym_status sym_forward_set_split(sym_forward_pass *f, sym_backend *cpu, const bool *cpu_pack);
 
 /* Mixtures of experts: called after each layer's routing with the tokens' choices (valid during
  * the call). For traces and the oracle. */

@@ -233,6 +233,9 @@ int cmd_bench(int argc, char **argv) {
         json_object_object_add(sj, "predicted_decode_tok_s", json_object_new_double(m.predicted_tok_s));
         json_object_object_add(sj, "decode_bytes_uploaded_per_token", json_object_new_double(up_tok));
         json_object_object_add(sj, "decode_bytes_read_disk_per_token", json_object_new_double(disk_tok));
+        json_object_object_add(sj, "split", json_object_new_boolean(m.split));
+        json_object_object_add(sj, "decode_bytes_cpu_per_token",
+                               json_object_new_double((double)(sm[2].bytes_cpu - sm[1].bytes_cpu) / g));
         json_object_object_add(sj, "decode_stall_ms_per_token",
                                json_object_new_double((sm[2].stall_ms - sm[1].stall_ms) / g));
         json_object_object_add(sj, "decode_upload_ms_per_token",
