@@ -28,6 +28,7 @@ static const key_spec k_keys[] = {
     {"memory", "compression_algorithm", K_CODEC, F(compression_algorithm), 0, 0},
     {"memory", "max_packs_in_memory", K_INT, F(max_packs_in_memory), 0, 1 << 30},
     {"memory", "max_pack_mb", K_INT, F(max_pack_mb), 0, 256},
+    {"memory", "predict_experts", K_BOOL, F(predict_experts), 0, 0},
     {"performance", "enable_gpu", K_BOOL, F(enable_gpu), 0, 0},
     {"performance", "enable_profiling", K_BOOL, F(enable_profiling), 0, 0},
     {"performance", "workgroup_size_x", K_INT, F(workgroup_size_x), 1, 1024},
@@ -67,6 +68,7 @@ void sym_config_defaults(sym_config *cfg) {
     cfg->max_pack_mb = 0; /* automatic */
     cfg->enable_gpu = true;
     cfg->cpu_gpu_split = true;
+    cfg->predict_experts = false; /* measured: it costs more than it saves so far (TIERS.md) */
     cfg->enable_profiling = false;
     cfg->workgroup_size_x = 256;
     cfg->workgroup_size_y = 1;

@@ -176,6 +176,7 @@ sym_status sym_engine_open_params(const sym_engine_params *p, sym_engine **out) 
     if (e->place.streamed) {
         SYM_TRY_GOTO(sym_placement_stream(&e->place, &p->cfg, e->backend, e->model, e->fwd,
                                           p->pread_fn, p->pread_user));
+        sym_forward_set_predict(e->fwd, p->cfg.predict_experts);
         e->metrics.streamed = 1;
     } else {
         char line[512];
@@ -259,6 +260,11 @@ sym_chat_template sym_engine_chat_template(const sym_engine *e) {
 }
 
 sym_backend *sym_engine_backend(sym_engine *e) { return e->backend; }
+void sym_engine_prediction_stats(const sym_engine *e, int layer, uint64_t *right,
+                                 uint64_t *guessed, uint64_t *used) {
+    sym_forward_prediction_stats(e->fwd, layer, right, guessed, used);
+}
+
 void sym_engine_placement(const sym_engine *e, char *buf, size_t cap) {
     sym_placement_describe(&e->place, buf, cap);
 }

@@ -59,6 +59,14 @@ struct sym_forward_pass {
     int exp_n;                 /* ... the tokens routed to it */
     int64_t exp_down_rows;     /* ... rows of its down projection done */
     bool *routed;              /* (n_expert): experts the current layer's tokens use */
+    /* expert prediction (streamed MoE): before layer l runs, layer l's router applied to the
+     * residual stream as layer l - 1 left it says which experts to prefetch */
+    bool predict;
+    int pred_layer;            /* the layer predicted[] is for (-1: none) */
+    bool *predicted;           /* (n_expert) */
+    int32_t *pred_expert;      /* (n_batch * n_expert) scratch for the top-k */
+    float *pred_weight;
+    uint64_t *pred_tp, *pred_np, *pred_na; /* per layer: right guesses, guesses, experts used */
     /* the CPU/GPU split of decode (sym_forward_set_split) */
     sym_backend *cpu;          /* borrowed; NULL: no split */
     bool *cpu_pack;            /* (n_packs): decoded on the CPU from the RAM tier */
@@ -217,8 +225,17 @@ sym_status sym_forward_create(sym_backend *b, const sym_model *m, const sym_forw
         f->route.expert = sym_malloc(nr * sizeof *f->route.expert);
         f->route.weight = sym_malloc(nr * sizeof *f->route.weight);
         f->routed = sym_calloc((size_t)hp->n_expert, sizeof *f->routed);
-        if (!f->route.expert || !f->route.weight || !f->routed)
+        f->predicted = sym_calloc((size_t)hp->n_expert, sizeof *f->predicted);
+        size_t ne = (size_t)nb * (size_t)hp->n_expert;
+        f->pred_expert = sym_malloc(ne * sizeof *f->pred_expert);
+        f->pred_weight = sym_malloc(ne * sizeof *f->pred_weight);
+        f->pred_tp = sym_calloc((size_t)hp->n_layer, sizeof *f->pred_tp);
+        f->pred_np = sym_calloc((size_t)hp->n_layer, sizeof *f->pred_np);
+        f->pred_na = sym_calloc((size_t)hp->n_layer, sizeof *f->pred_na);
+        if (!f->route.expert || !f->route.weight || !f->routed || !f->predicted ||
+            !f->pred_expert || !f->pred_weight || !f->pred_tp || !f->pred_np || !f->pred_na)
             SYM_FAIL_GOTO(SYM_ERR_OOM, "forward: out of memory");
+        f->pred_layer = -1;
     }
     if (opts->streamed) {
         SYM_TRY_GOTO(b->ops->alloc(b, &f->tmp, SYM_DT_F32, stream_tmp_cols(hp), nb));
@@ -241,6 +258,12 @@ void sym_forward_destroy(sym_forward_pass *f) {
     sym_free(f->route.expert);
     sym_free(f->route.weight);
     sym_free(f->routed);
+    sym_free(f->predicted);
+    sym_free(f->pred_expert);
+    sym_free(f->pred_weight);
+    sym_free(f->pred_tp);
+    sym_free(f->pred_np);
+    sym_free(f->pred_na);
     sym_free(f->cpu_pack);
     sym_free(f->units);
     sym_free(f->stage_units);
@@ -305,6 +328,16 @@ sym_status sym_forward_set_packs(sym_forward_pass *f, sym_pack_manager *pm,
     f->tier = tier;
     f->lookahead = lookahead > 0 ? lookahead : 0;
     return SYM_OK;
+}
+
+void sym_forward_set_predict(sym_forward_pass *f, bool on) { f->predict = on; }
+
+void sym_forward_prediction_stats(const sym_forward_pass *f, int layer, uint64_t *right,
+                                  uint64_t *guessed, uint64_t *used) {
+    bool ok = f->pred_tp && layer >= 0 && layer < f->hp->n_layer;
+    *right = ok ? f->pred_tp[layer] : 0;
+    *guessed = ok ? f->pred_np[layer] : 0;
+    *used = ok ? f->pred_na[layer] : 0;
 }
 
 void sym_forward_set_route_hook(sym_forward_pass *f, sym_forward_route_fn fn, void *user) {
@@ -381,6 +414,12 @@ static bool expert_needed(const sym_forward_pass *f, const sym_pack *pk) {
            f->routed[pk->expert];
 }
 
+/* ... or worth prefetching: predicted for its layer before the layer's router has run. */
+static bool expert_wanted(const sym_forward_pass *f, const sym_pack *pk) {
+    return expert_needed(f, pk) || (f->predict && pk->layer == f->pred_layer && pk->expert >= 0 &&
+                                    f->stage < pk->layer * 4 + 3 && f->predicted[pk->expert]);
+}
+
 /* Prefetches the packs of the next lookahead FULL uses after schedule entry u (skipping the
  * output uses when no logits are wanted this chunk): they move while this one computes. */
 static void prefetch_after(sym_forward_pass *f, uint32_t u) {
@@ -389,7 +428,7 @@ static void prefetch_after(sym_forward_pass *f, uint32_t u) {
         const sym_pack_use *use = &p->schedule[(u + (uint32_t)k) % p->n_uses];
         if (use->kind == SYM_PACK_USE_GATHER) continue;
         const sym_pack *pk = &p->packs[use->pack_id];
-        if (pk->type == SYM_PACK_EXPERT && !expert_needed(f, pk)) continue; /* not known yet */
+        if (pk->type == SYM_PACK_EXPERT && !expert_wanted(f, pk)) continue; /* not known yet */
         if (f->split_now && f->cpu_pack[use->pack_id]) continue; /* read from RAM by the CPU */
         if (sym_pack_manager_prefetch(f->pm, use->pack_id, f->tier) != SYM_OK) break;
         n++;
@@ -399,10 +438,43 @@ static void prefetch_after(sym_forward_pass *f, uint32_t u) {
 /* Stages of a layer in their order; stage numbers are layer * 4 + stage, then OUT. */
 enum { ST_ATTN_IN = 0, ST_ATTN_OUT, ST_FFN_IN, ST_FFN_OUT };
 
-typedef struct chunk_ctx {
+typedef struct chunk_ctx chunk_ctx;
+static sym_status predict_experts(sym_forward_pass *f, chunk_ctx *c, int l);
+
+struct chunk_ctx {
     int n, pos0;
     sym_tensor x, xn, q, k, v, att, gate, up;
-} chunk_ctx;
+};
+
+/* Layer l's router applied to the residual stream as layer l - 1 left it (normed with layer l's
+ * FFN norm): each token's top n_expert_used experts are predicted, and their packs prefetched
+ * while layer l's attention runs. Layer 0 gets no prediction. */
+static sym_status predict_experts(sym_forward_pass *f, chunk_ctx *c, int l) {
+    const sym_hparams *hp = f->hp;
+    memset(f->predicted, 0, (size_t)hp->n_expert * sizeof *f->predicted);
+    f->pred_layer = -1;
+    if (l == 0) return SYM_OK;
+    sym_backend *b = f->b;
+    sym_moe_scratch *s = &f->moe;
+    sym_tensor xn = sym_tensor_rows(&s->xe, 0, c->n), lg = sym_tensor_rows(&s->logits, 0, c->n);
+    b->ops->rmsnorm(b, &xn, &c->x, &f->layers[l].ffn_norm, hp->rms_eps);
+    b->ops->matmul(b, &lg, &xn, &f->layers[l].router, NULL);
+    SYM_TRY(b->ops->read(b, &lg, s->logits_host,
+                         (size_t)c->n * (size_t)hp->n_expert * sizeof *s->logits_host));
+    int k = hp->n_expert_used;
+    sym_moe_topk(s->logits_host, c->n, hp->n_expert, k, f->pred_expert, f->pred_weight);
+    for (int j = 0; j < c->n * k; j++) f->predicted[f->pred_expert[j]] = true;
+    f->pred_layer = l;
+    /* prefetch them now, ahead of the attention */
+    const sym_pack_plan *p = f->plan;
+    for (uint32_t u = 0; u < p->n_uses; u++) {
+        const sym_pack *pk = &p->packs[p->schedule[u].pack_id];
+        if (pk->type == SYM_PACK_EXPERT && pk->layer == l && pk->expert >= 0 &&
+            f->predicted[pk->expert])
+            (void)sym_pack_manager_prefetch(f->pm, pk->id, f->tier);
+    }
+    return SYM_OK;
+}
 
 /* Begins stage s of layer l: runs what lies between the previous stage's products and this
  * one's. SYM_ERR_INTERNAL if the schedule does not bring stages in order. */
@@ -418,6 +490,7 @@ static sym_status stage_enter(sym_forward_pass *f, chunk_ctx *c, int l, int s) {
     layer_tensors *w = &f->layers[l];
     switch (s) {
     case ST_ATTN_IN:
+        if (f->predict && hp->n_expert > 0 && f->pm) SYM_TRY(predict_experts(f, c, l));
         o->rmsnorm(b, &c->xn, &c->x, &w->attn_norm, hp->rms_eps);
         break;
     case ST_ATTN_OUT: {
@@ -622,6 +695,12 @@ static sym_status run_piece(sym_forward_pass *f, chunk_ctx *c, const sym_pack_ha
         memset(f->routed, 0, (size_t)f->hp->n_expert * sizeof *f->routed);
         for (int j = 0; j < f->route.n_tok * f->route.n_expert_used; j++)
             f->routed[f->route.expert[j]] = true;
+        if (f->pred_layer == l) /* how the prediction did */
+            for (int e = 0; e < f->hp->n_expert; e++) {
+                f->pred_np[l] += f->predicted[e];
+                f->pred_na[l] += f->routed[e];
+                f->pred_tp[l] += f->predicted[e] && f->routed[e];
+            }
         f->exp_cur = -1;
         break;
     case SYM_ROLE_GATE_EXPS: case SYM_ROLE_UP_EXPS: case SYM_ROLE_DOWN_EXPS:

@@ -57,6 +57,15 @@ typedef struct sym_moe_route sym_moe_route;
 typedef void (*sym_forward_route_fn)(void *user, int layer, const sym_moe_route *route);
 void sym_forward_set_route_hook(sym_forward_pass *f, sym_forward_route_fn fn, void *user);
 
+/* Expert prediction (streamed mixtures of experts): before layer l runs, layer l's router is
+ * applied to the residual stream layer l - 1 left, and the top n_expert_used experts of each
+ * token are prefetched. Off unless asked ([memory] predict_experts). */
+void sym_forward_set_predict(sym_forward_pass *f, bool on);
+/* Per layer since create: experts predicted and then used (right), predicted (guessed), used
+ * (distinct per chunk). precision = right / guessed, recall = right / used. */
+void sym_forward_prediction_stats(const sym_forward_pass *f, int layer, uint64_t *right,
+                                  uint64_t *guessed, uint64_t *used);
+
 void sym_forward_reset(sym_forward_pass *f);
 int sym_forward_n_past(const sym_forward_pass *f);
 int sym_forward_n_ctx(const sym_forward_pass *f);

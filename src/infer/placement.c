@@ -156,7 +156,8 @@ static double measure_link(sym_backend *vk, sym_vk_xfer *x, uint64_t room) {
 /* Bytes a cyclic scan moves per token into a tier of capacity cap (Belady keeps what fits
  * beside the window of packs in use and prefetched). */
 static uint64_t moved_per_token(const sym_pack_plan *p, uint64_t cap, int lookahead) {
-    uint64_t full = p->full_bytes_per_token;
+    /* a mixture of experts reads only the routed experts: n_expert_used / n_expert of them */
+    uint64_t full = p->n_expert > 0 ? p->routed_bytes_per_token : p->full_bytes_per_token;
     if (cap >= p->pow2_bytes) return 0; /* every pack fits at once: after the first token */
     uint64_t window = (uint64_t)(lookahead + 2) * p->largest_pack_bytes;
     uint64_t kept = cap > window ? cap - window : 0;

@@ -367,8 +367,16 @@ static void zfp_done(zfp_field *f, zfp_stream *z) {
     zfp_field_free(f);
 }
 
+/* A zfp stream: the raw size (u64, little-endian: the decoder cannot tell a size that is off by a
+ * few bytes from the bits alone), the reversible zfp bits of the whole f32s, the 0-3 tail bytes. */
+#define ZFP_HEADER 8
+
 static sym_status zfp_compress_f32(sym_codec_ctx *c, const uint8_t *src, size_t n, uint8_t *dst,
                                    size_t cap, size_t *out_n) {
+    if (cap < ZFP_HEADER) return SYM_FAIL(SYM_ERR_RANGE, "codec: zfp stream does not fit in %zu", cap);
+    for (int i = 0; i < ZFP_HEADER; i++) dst[i] = (uint8_t)((uint64_t)n >> (8 * i));
+    dst += ZFP_HEADER;
+    cap -= ZFP_HEADER;
     size_t n_f = n / 4, tail = n % 4, max = 0, got = 0;
     if (n_f) {
         zfp_field *f;
@@ -393,12 +401,20 @@ static sym_status zfp_compress_f32(sym_codec_ctx *c, const uint8_t *src, size_t 
         return SYM_FAIL(SYM_ERR_RANGE, "codec: zfp stream does not fit in %zu", cap);
     }
     memcpy(dst + got, src + n_f * 4, tail);
-    *out_n = got + tail;
+    *out_n = ZFP_HEADER + got + tail;
     return SYM_OK;
 }
 
 static sym_status zfp_decompress_f32(sym_codec_ctx *c, const uint8_t *src, size_t n, uint8_t *dst,
                                      size_t raw_n) {
+    if (n < ZFP_HEADER) return SYM_FAIL(SYM_ERR_FORMAT, "codec: zfp stream is truncated");
+    uint64_t stored = 0;
+    for (int i = 0; i < ZFP_HEADER; i++) stored |= (uint64_t)src[i] << (8 * i);
+    if (stored != raw_n)
+        return SYM_FAIL(SYM_ERR_FORMAT, "codec: zfp stream holds %llu bytes, not %zu",
+                        (unsigned long long)stored, raw_n);
+    src += ZFP_HEADER;
+    n -= ZFP_HEADER;
     size_t n_f = raw_n / 4, tail = raw_n % 4;
     if (n < tail) return SYM_FAIL(SYM_ERR_FORMAT, "codec: zfp stream is truncated");
     size_t zn = n - tail;
