@@ -46,14 +46,9 @@ static uint64_t rss_now(void) {
     return n == 2 ? (uint64_t)res * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
 }
 
-static sym_backend *vk_of(sym_backend *b) {
 #ifdef SYM_HAVE_VULKAN
-    return sym_vk_backend_is(b) ? b : NULL;
-#else
-    (void)b;
-    return NULL;
+static sym_backend *vk_of(sym_backend *b) { return sym_vk_backend_is(b) ? b : NULL; }
 #endif
-}
 
 static uint64_t vram_auto(sym_backend *b) {
 #ifdef SYM_HAVE_VULKAN
@@ -281,10 +276,10 @@ sym_status sym_placement_stream(sym_placement *pl, const sym_config *cfg, sym_ba
     o.n_io_threads = 4;
     o.pread_fn = pread_fn;
     o.pread_user = pread_user;
-    sym_backend *vk = vk_of(b);
     if (pl->device) {
         uint64_t held = b->ops->held_bytes ? b->ops->held_bytes(b) : 0;
 #ifdef SYM_HAVE_VULKAN
+        sym_backend *vk = vk_of(b);
         if (vk) {
             const sym_hparams *hp = sym_model_hparams(m);
             uint64_t k = (uint64_t)hp->n_embd;

@@ -106,6 +106,9 @@ int cmd_bench(int argc, char **argv) {
     if (n_prompt + n_gen < 1) return cli_usage_error("bench: nothing to measure (-p 0 -n 0)");
 
     bool profile = c.cfg.enable_profiling; /* timed runs go without timestamps */
+#ifndef SYM_HAVE_VULKAN
+    (void)profile;
+#endif
     c.cfg.enable_profiling = false;
     sym_engine_params ep;
     sym_engine_params_init(&ep);
