@@ -134,7 +134,9 @@ sym_status sym_trace_dense(const sym_pack_plan *plan, uint32_t n_tokens, sym_tra
  *           pi(z, l) is pi(z, l - 1) with each rank position swapped, with probability
  *           layer_drift, with a uniform random position (consecutive layers prefer the same
  *           expert indices). The expert at rank r gets the logit -zipf_s * ln(r + 1), so without
- *           noise softmax gives Zipf(zipf_s) preferences.
+ *           noise softmax gives Zipf(zipf_s) preferences. Every layer also has one uniformly
+ *           random ranking g(l) that all topics share, adding -global_zipf * ln(g + 1): some
+ *           experts are popular whatever the topic (what frequency-based policies can use).
  *   input   per token, layer and expert a Gaussian n(t, l, e) = layer_corr * n(t, l - 1, e) +
  *           sqrt(1 - layer_corr^2) * N(0, 1) (n(t, 0, e) = N(0, 1)) is added times noise.
  *   router  the top_k logits win (ties: lower index); each record's prob is the softmax of all
