@@ -2,6 +2,7 @@
  * a synthetic mixture of experts) under several replacement policies at several cache sizes,
  * and prints hit rates, bytes moved, the oracle's gap to MIN and its expert predictions. */
 #include <json-c/json.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -288,7 +289,7 @@ int cmd_policy_sim(int argc, char **argv) {
         printf("%-6s %-14s", "cache", "");
     for (int k = 0; k < SYM_POLICY_SIM_COUNT && !a.json; k++)
         if (a.use[k]) printf(" %-19s", sym_policy_sim_name((sym_policy_sim_kind)k));
-    if (!a.json) printf("\n%-6s %-14s", "% ws", "bytes");
+    if (!a.json) printf("\n%-6s %-14s", "% ws", "GB");
     for (int k = 0; k < SYM_POLICY_SIM_COUNT && !a.json; k++)
         if (a.use[k]) printf(" %-19s", "hit%   GB moved");
     if (!a.json) printf("   oracle vs min\n");
@@ -299,7 +300,7 @@ int cmd_policy_sim(int argc, char **argv) {
         json_object *js = json_object_new_object(), *jp = json_object_new_object();
         json_object_object_add(js, "cache_pct", json_object_new_double(a.pct[i]));
         json_object_object_add(js, "cache_bytes", json_object_new_uint64(cache));
-        if (!a.json) printf("%5.1f%% %-14.3e", a.pct[i], (double)cache);
+        if (!a.json) printf("%5.1f%% %-14.3f", a.pct[i], gb(cache));
         bool skipped = false;
         for (int k = 0; k < SYM_POLICY_SIM_COUNT && !skipped; k++) {
             if (!a.use[k]) continue;
@@ -383,6 +384,9 @@ int cmd_policy_sim(int argc, char **argv) {
                 printf("%5d  %8.3f  %7.3f   %12.3f  %10.3f\n", l, prec, rec, pf, pl);
         }
         double ns = slots ? (double)slots : 1;
+        /* the log loss of always predicting top_k / n_expert */
+        double q = (double)pr.top_k / (double)t->n_expert;
+        double prior_loss = q < 1 ? -(q * log(q) + (1 - q) * log(1 - q)) : 0;
         json_object_object_add(jpred, "count", json_object_new_int64(pr.count));
         json_object_object_add(jpred, "top_k", json_object_new_int64(pr.top_k));
         json_object_object_add(jpred, "precision", json_object_new_double(hit / (ns * pr.count)));
@@ -391,13 +395,15 @@ int cmd_policy_sim(int argc, char **argv) {
         json_object_object_add(jpred, "precision_last_token", json_object_new_double(hit_l / (ns * pr.top_k)));
         json_object_object_add(jpred, "log_loss_first_tenth", json_object_new_double(pr.log_loss_first));
         json_object_object_add(jpred, "log_loss_last_tenth", json_object_new_double(pr.log_loss_last));
+        json_object_object_add(jpred, "log_loss_constant_prior", json_object_new_double(prior_loss));
         json_object_object_add(jpred, "samples_trained", json_object_new_uint64(pr.n_trained));
         json_object_object_add(jpred, "layers", jl);
         if (!a.json)
-            printf("  all  %8.3f  %7.3f   %12.3f  %10.3f   (MLP log loss %.3f in the first tenth,"
-                   " %.3f in the last)\n", hit / (ns * pr.count), hit / (ns * pr.top_k),
-                   hit_f / (ns * pr.count), hit_l / (ns * pr.top_k), pr.log_loss_first,
-                   pr.log_loss_last);
+            printf("  all  %8.3f  %7.3f   %12.3f  %10.3f\n"
+                   "MLP log loss %.3f over the first tenth of the tokens, %.3f over the last "
+                   "(always predicting top-k / experts: %.3f)\n", hit / (ns * pr.count),
+                   hit / (ns * pr.top_k), hit_f / (ns * pr.count), hit_l / (ns * pr.top_k),
+                   pr.log_loss_first, pr.log_loss_last, prior_loss);
         sym_policy_sim_pred_free(&pr);
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
