@@ -58,7 +58,6 @@ struct sym_oracle {
     uint32_t *slot_start;         /* per layer: skeleton index of its slot (experts only) */
     /* the cursor: skeleton index of the next access; the open slot, if any */
     uint32_t pos;
-    uint64_t token;
     int64_t open_layer; /* -1: none */
     uint32_t n_open;
     double open_rest;     /* sum of snap_p over the experts not chosen yet */
@@ -479,17 +478,11 @@ static void close_slot(sym_oracle *o) {
     if (next != l) refresh_layer(o, next);
 }
 
-/* Moves the cursor to skeleton index q (the next token's if q is behind it). */
-static void seek(sym_oracle *o, uint32_t q) {
-    if (q < o->pos) o->token++;
-    o->pos = q;
-}
+/* Moves the cursor to skeleton index q (in the next token if q is behind it). */
+static void seek(sym_oracle *o, uint32_t q) { o->pos = q; }
 
 static void advance(sym_oracle *o) {
-    if (++o->pos == o->n_skel) {
-        o->pos = 0;
-        o->token++;
-    }
+    if (++o->pos == o->n_skel) o->pos = 0;
 }
 
 sym_status sym_oracle_access(sym_oracle *o, uint32_t pack_id, float prob) {
