@@ -122,8 +122,15 @@ typedef struct sym_metrics {
     uint64_t peak_ram_bytes, peak_vram_bytes;
     uint64_t bytes_uploaded, bytes_read_disk;
     uint64_t pack_hits, pack_misses;
-    double stall_ms;
+    double stall_ms;     /* streaming: time the forward pass waited for packs */
     const char *backend; /* "cpu", "vulkan" — static string */
+    /* streaming (all 0 when the model is resident) */
+    int streamed;           /* 1: weights stream through the pack manager */
+    double predicted_tok_s; /* decode rate predicted at open from the measured link (0: unknown) */
+    double upload_ms;       /* time the upload worker spent copying to the device */
+    double disk_ms;         /* time the I/O threads spent reading (summed over threads) */
+    double link_gb_s;       /* host -> device rate measured at open (0: not measured) */
+    uint64_t vram_tier_bytes, ram_tier_bytes; /* what the budgets left for packs */
 } sym_metrics;
 void sym_metrics_get(const sym_engine *engine, sym_metrics *out);
 void sym_metrics_reset(sym_engine *engine);

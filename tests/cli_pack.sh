@@ -56,7 +56,8 @@ check '[[ $rc -eq 1 && "$err" == *"SYM_ERR_FORMAT"*"truncated"* ]]' "truncated: 
 "$SYM" pack "$M" -o "$TMP/x.sympack" --codec zfp --level 3 >/dev/null 2>&1; check '[[ $? -eq 2 ]]' "level for zfp"
 "$SYM" pack "$M" -o "$TMP/x.sympack" --shuffle bit >/dev/null 2>&1; check '[[ $? -eq 2 ]]' "shuffle without blosc"
 "$SYM" pack "$M" -o "$TMP/x.sympack" --no-compression --codec zstd >/dev/null 2>&1; check '[[ $? -eq 2 ]]' "conflict"
-"$SYM" pack "$M" -o "$TMP/x.sympack" --max-pack-mb 0 >/dev/null 2>&1; check '[[ $? -eq 1 ]]' "limit 0"
+"$SYM" pack "$M" -o "$TMP/x.sympack" --max-pack-mb 257 >/dev/null 2>&1; check '[[ $? -eq 1 ]]' "limit 257"
+rm -f "$TMP/x.sympack"
 err=$("$SYM" pack "$M" -o "$M" 2>&1); rc=$?
 check '[[ $rc -eq 1 && "$err" == *"the model'"'"'s own file"* ]]' "output = source: $err"
 check '[[ ! -e "$TMP/x.sympack" && $(sha256sum "$M" | cut -d" " -f1) == "$before" ]]' "nothing written"

@@ -28,7 +28,7 @@ static void expect_error(const char *text, const char *needle, int line) {
 int main(void) {
     sym_config c;
     sym_config_defaults(&c);
-    CHECK(c.enable_gpu && c.prefetch_lookahead == 4 && c.max_pack_mb == 32, "defaults");
+    CHECK(c.enable_gpu && c.prefetch_lookahead == 4 && c.max_pack_mb == 0, "defaults");
 
     char path[1024];
     const char *good = "; comment\n[memory]\nvram_budget_gb = 4.5\nram_budget_gb=12\n"

@@ -22,7 +22,7 @@
 #define TOL_ATTN    1e-5 /* online softmax (rescaled partial sums), vector exp ~1 ulp */
 #define TOL_SILU    1e-6 /* vector exp ~1 ulp, then the same divide and multiply */
 #define TOL_SOFTMAX 1e-6 /* + the reference's own error (below) */
-/* add, embed and store_rows must be bit-exact.
+/* add, add_rows_scaled, embed and store_rows must be bit-exact.
  * rmsnorm and softmax sum a whole row (up to ~40K terms) sequentially in f32 in the reference,
  * which costs it up to ~5e-5 on long rows; there the bound is TOL + e_ref, e_ref being the
  * reference's error against a double-precision evaluation, and we also require our own error
@@ -250,6 +250,38 @@ done:
     free(xd), free(ud), free(want), free(wd), free(exact);
 }
 
+/* ---- add_rows_scaled (the scatter of a mixture-of-experts expert's rows) ---- */
+
+static void test_add_rows_scaled(test_rng *r, int64_t n_rows, int64_t n, int64_t n_entries) {
+    char what[80];
+    snprintf(what, sizeof what, "add_rows_scaled %lld of %lld x %lld", (long long)n_entries,
+             (long long)n_rows, (long long)n);
+    size_t bytes = (size_t)(n_rows * n) * 4;
+    float *init = malloc(bytes), *want = malloc(bytes), *ad = malloc((size_t)(n_entries * n) * 4);
+    float *scales = malloc((size_t)n_entries * sizeof *scales);
+    int32_t *rows = malloc((size_t)n_entries * sizeof *rows);
+    sym_tensor a = tensor(SYM_DT_F32, n, n_entries, ad),
+               ref_out = tensor(SYM_DT_F32, n, n_rows, want);
+    fill(r, &a, 3.0f);
+    fill(r, &ref_out, 3.0f);
+    memcpy(init, want, bytes);
+    for (int64_t i = 0, k = 0; i < n_rows && k < n_entries; i++) /* increasing, random */
+        if (test_rng_below(r, (uint64_t)(n_rows - i)) < (uint64_t)(n_entries - k))
+            rows[k++] = (int32_t)i;
+    for (int64_t i = 0; i < n_entries; i++)
+        scales[i] = 2.0f * test_rng_f32(r);
+    g_ref->ops->add_rows_scaled(g_ref, &ref_out, &a, rows, scales);
+    for (int i = 0; i < g_n_cfg; i++) {
+        gbuf g;
+        sym_tensor out = tensor(SYM_DT_F32, n, n_rows, gbuf_new(&g, bytes));
+        memcpy(out.data, init, bytes);
+        g_cfg[i].b->ops->add_rows_scaled(g_cfg[i].b, &out, &a, rows, scales);
+        check_f32(what, &g_cfg[i], &g, out.data, want, n_rows * n, 0.0, 9);
+        free(g.raw);
+    }
+    free(init), free(want), free(ad), free(scales), free(rows);
+}
+
 /* ---- embed ---- */
 
 static void test_embed(test_rng *r, sym_dtype t, int64_t n_vocab, int64_t n_embd, int n_tok) {
@@ -385,6 +417,14 @@ static void test_errors(void) {
         CHECK_STATUS(b->ops->read(b, &to, back, sizeof back), SYM_ERR_RANGE);
         CHECK(strstr(sym_last_error(), "token id 3") != NULL, "detail: %s", sym_last_error());
         CHECK_OK(b->ops->read(b, &to, back, sizeof back));
+        static const int32_t bad[][2] = {{1, 1}, {1, 0}, {0, 2}, {-1, 1}};
+        const float sc[2] = {1, 1};
+        sym_tensor two = tensor(SYM_DT_F32, 2, 2, x);
+        for (int k = 0; k < 4; k++) {
+            b->ops->add_rows_scaled(b, &to, &two, bad[k], sc);
+            CHECK_STATUS(b->ops->sync(b), SYM_ERR_ARG);
+        }
+        CHECK(out[0] == 7 && out[3] == 7, "[%s] refused add_rows_scaled wrote", g_cfg[i].name);
     }
 }
 
@@ -437,6 +477,8 @@ static void run_layer(sym_backend *b, int n_tok, int pos0, float *buf, uint16_t 
     b->ops->attention(b, &ta, &tq, &kc, &vc, NH, NKV, HD, pos0, 0.17f);
     b->ops->matmul(b, &th, &ta, &wq, NULL);
     b->ops->add(b, &tx, &tx, &th);
+    static const float scales[64] = {0.5f, 0.25f}; /* a mixture-of-experts scatter */
+    b->ops->add_rows_scaled(b, &tx, &th, ids, scales);
     b->ops->matmul(b, &tg, &tx, &wg, NULL);
     b->ops->matmul(b, &tu, &tx, &wg, NULL);
     b->ops->silu_mul(b, &tg, &tg, &tu);
@@ -544,6 +586,11 @@ int main(void) {
         test_rows(&r, 3, 2053, t);
         test_rows(&r, 1, 40000 + (int64_t)test_rng_below(&r, 999), t); /* parallel single row */
         test_rows(&r, 29, 3001, t);
+        if (t == SYM_DT_F32) {
+            test_add_rows_scaled(&r, 1, 1, 1);
+            test_add_rows_scaled(&r, 7, 4096, 7);
+            test_add_rows_scaled(&r, 300, 333, 41);
+        }
         test_embed(&r, t, 1000, 333, 7);
         test_embed(&r, t, 50, 2048 + 5, 40);
         test_store_rows(&r, t, 40, 67, 5, 1);

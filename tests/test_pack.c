@@ -3,7 +3,10 @@
  * the hyperparameters of real-size presets (no files). Each plan is checked by the library's own
  * validator AND independently here: every file byte of every weight covered exactly once (a byte
  * map), the limit respected except by lone oversized rows, the fewest packs (no two neighbours of
- * a block fit together), even sizes, norms riding with their matrices, the schedule. */
+ * a block fit together), even sizes, norms riding with their matrices, the schedule; for
+ * mixtures of experts (tiny-moe stacked, split and safetensors; mini-moe and mixtral-8x7b
+ * shapes) also one expert per EXPERT pack, the router riding with ffn_norm, each layer's expert
+ * packs in expert order after its MLP pack, and the routed bytes per token. */
 #include <sys/stat.h>
 
 #include "test_util.h"
@@ -28,26 +31,45 @@ static void rm_rf(const char *path) {
     if (system(cmd) != 0) fprintf(stderr, "rm -rf %s failed\n", path);
 }
 
-/* Block of a weight in the order of use (embed 0, layer attention/mlp, output). */
-static int64_t rank_of(const sym_pack_weight *w, int n_layer) {
+/* The expert a piece's rows belong to (-1: none): from the name of a split expert tensor, from
+ * the rows of a stacked one (-2 if they cross experts). */
+static int expert_of(const sym_pack_plan *p, const sym_pack_piece *pc) {
+    const sym_pack_weight *w = &p->weights[pc->weight_idx];
+    int layer, e;
+    char kind[8];
+    if (sscanf(w->name, "blk.%d.ffn_%7[a-z].%d.weight", &layer, kind, &e) == 3) return e;
+    if (!strstr(w->name, "_exps.weight")) return -1;
+    int64_t per = w->n_rows / p->n_expert;
+    e = (int)(pc->row0 / per);
+    return (pc->row0 + pc->n_rows - 1) / per == e ? e : -2;
+}
+
+/* Block of a piece in the order of use: embed 0, per layer attention, mlp (with the router),
+ * expert 0, 1, …, then output. */
+static int64_t rank_of(const sym_pack_plan *p, const sym_pack_piece *pc) {
+    const sym_pack_weight *w = &p->weights[pc->weight_idx];
+    int64_t stride = 2 + p->n_expert, base = 1 + stride * w->layer;
+    int e = expert_of(p, pc);
+    if (e >= 0) return base + 2 + e;
     switch (w->role) {
     case SYM_ROLE_TOKEN_EMBD:
         return 0;
     case SYM_ROLE_OUTPUT_NORM:
     case SYM_ROLE_OUTPUT:
-        return 2 + 2 * (int64_t)n_layer;
+        return 1 + stride * (int64_t)p->n_layer;
     case SYM_ROLE_FFN_NORM:
     case SYM_ROLE_W_GATE:
     case SYM_ROLE_W_UP:
     case SYM_ROLE_W_DOWN:
-        return 2 + 2 * (int64_t)w->layer;
+    case SYM_ROLE_FFN_GATE_INP:
+        return base + 1;
     default:
-        return 1 + 2 * (int64_t)w->layer;
+        return base;
     }
 }
 
 static int64_t pack_rank(const sym_pack_plan *p, const sym_pack *k) {
-    return rank_of(&p->weights[sym_pack_pieces(p, k)->weight_idx], p->n_layer);
+    return rank_of(p, sym_pack_pieces(p, k));
 }
 
 static bool is_vector_role(sym_tensor_role r) {
@@ -104,6 +126,15 @@ static void check_plan(const sym_pack_plan *p, const char *what) {
         const sym_pack *k = &p->packs[i];
         const sym_pack_piece *pc = sym_pack_pieces(p, k);
         n_embed += k->type == SYM_PACK_EMBED;
+        /* one block per pack; an expert's pack holds rows of that expert only */
+        int e0 = expert_of(p, &pc[0]);
+        for (uint32_t j = 0; j < k->n_pieces; j++)
+            CHECK(rank_of(p, &pc[j]) == rank_of(p, &pc[0]) && expert_of(p, &pc[j]) == e0 &&
+                      e0 != -2,
+                  "%s: pack %u mixes blocks or experts (piece %u)", what, i, j);
+        CHECK((k->type == SYM_PACK_EXPERT) == (e0 >= 0) && k->expert == (e0 >= 0 ? e0 : -1),
+              "%s: pack %u is %s (expert %d) but holds rows of expert %d", what, i,
+              sym_pack_type_name(k->type), k->expert, e0);
         if (k->n_bytes > L)
             CHECK(k->oversized && k->n_pieces == 1 && pc[0].n_rows == 1 &&
                       p->weights[pc[0].weight_idx].row_bytes > L,
@@ -204,6 +235,17 @@ static void check_plan(const sym_pack_plan *p, const char *what) {
     uint64_t embed_bytes = p->bytes_by_type[SYM_PACK_EMBED];
     CHECK(p->full_bytes_per_token == p->total_bytes - (p->tied_embeddings ? 0 : embed_bytes),
           "%s: %llu bytes per token", what, (unsigned long long)p->full_bytes_per_token);
+    uint64_t routed = p->full_bytes_per_token;
+    for (uint32_t i = 0; i < p->n_packs; i++)
+        if (p->packs[i].type == SYM_PACK_EXPERT)
+            routed -= p->packs[i].n_bytes -
+                      p->packs[i].n_bytes * (uint64_t)p->n_expert_used / (uint64_t)p->n_expert;
+    CHECK(p->routed_bytes_per_token == routed, "%s: %llu routed bytes per token, want %llu", what,
+          (unsigned long long)p->routed_bytes_per_token, (unsigned long long)routed);
+    CHECK((p->n_packs_by_type[SYM_PACK_EXPERT] > 0) == (p->n_expert > 0) &&
+              p->n_packs_by_type[SYM_PACK_EXPERT] >= (uint32_t)(p->n_layer * p->n_expert),
+          "%s: %u expert packs for %d x %d experts", what, p->n_packs_by_type[SYM_PACK_EXPERT],
+          p->n_layer, p->n_expert);
     if (p->tied_embeddings) {
         const sym_pack *last = &p->packs[p->n_packs - 1];
         CHECK(last->type == SYM_PACK_NORM && last->n_pieces == 1 && last->layer == -1 &&
@@ -269,13 +311,18 @@ static void test_files(void) {
         sym_dtype dt;
         sym_model_format fmt;
         bool tied;
+        bool split_experts;
     } k[] = {
-        {"tiny", SYM_DT_F32, SYM_MODEL_GGUF, false},
-        {"tiny", SYM_DT_BF16, SYM_MODEL_GGUF, true},
-        {"tiny-qwen2", SYM_DT_F16, SYM_MODEL_GGUF, true},
-        {"tiny-qwen2", SYM_DT_F32, SYM_MODEL_GGUF, false},
-        {"tiny-qwen2", SYM_DT_F32, SYM_MODEL_SAFETENSORS, false},
-        {"tiny", SYM_DT_F16, SYM_MODEL_SAFETENSORS, true},
+        {"tiny", SYM_DT_F32, SYM_MODEL_GGUF, false, false},
+        {"tiny", SYM_DT_BF16, SYM_MODEL_GGUF, true, false},
+        {"tiny-qwen2", SYM_DT_F16, SYM_MODEL_GGUF, true, false},
+        {"tiny-qwen2", SYM_DT_F32, SYM_MODEL_GGUF, false, false},
+        {"tiny-qwen2", SYM_DT_F32, SYM_MODEL_SAFETENSORS, false, false},
+        {"tiny", SYM_DT_F16, SYM_MODEL_SAFETENSORS, true, false},
+        /* mixtures of experts: stacked (an expert is rows of three tensors), split, HF */
+        {"tiny-moe", SYM_DT_F32, SYM_MODEL_GGUF, false, false},
+        {"tiny-moe", SYM_DT_BF16, SYM_MODEL_GGUF, true, true},
+        {"tiny-moe", SYM_DT_F16, SYM_MODEL_SAFETENSORS, false, false},
     };
     static const uint64_t limits[] = {100, 500, 1000, 4096, 20000, 100000, 32u << 20};
     for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
@@ -285,6 +332,7 @@ static void test_files(void) {
         o.dtype = k[i].dt;
         o.format = k[i].fmt;
         o.tied_embeddings = k[i].tied;
+        o.split_experts = k[i].split_experts;
         o.shard_bytes = 40000; /* several safetensors shards: file_idx > 0 */
         char path[1200], what[128];
         snprintf(path, sizeof path, "%s/m%zu%s", g_dir, i,
@@ -299,16 +347,34 @@ static void test_files(void) {
             plan_model(path, &po, what, &p);
             if (!p) continue;
             if (limits[j] == (32u << 20)) { /* everything fits: one pack per block */
-                uint32_t want = 1 + 2 * (uint32_t)p->n_layer + 1;
+                uint32_t want = 1 + (2 + (uint32_t)p->n_expert) * (uint32_t)p->n_layer + 1;
                 CHECK(p->n_packs == want && p->n_oversized == 0, "%s: %u packs, want %u", what,
                       p->n_packs, want);
                 CHECK(p->n_packs_by_type[k[i].tied ? SYM_PACK_NORM : SYM_PACK_OUTPUT] == 1,
                       "%s: the output block", what);
-                /* GGUF f32 tensors are contiguous (sizes are multiples of 32): one read each */
+                /* GGUF f32 tensors are contiguous (sizes are multiples of 32): one read each,
+                 * but for an expert of stacked tensors (rows of three tensors: three reads) */
                 if (k[i].fmt == SYM_MODEL_GGUF && k[i].dt == SYM_DT_F32)
                     for (uint32_t q = 0; q < p->n_packs; q++)
-                        CHECK(p->packs[q].n_ranges == 1, "%s: pack %u has %u ranges", what, q,
-                              p->packs[q].n_ranges);
+                        CHECK(p->packs[q].n_ranges ==
+                                  (p->packs[q].type == SYM_PACK_EXPERT && !k[i].split_experts ? 3u
+                                                                                              : 1u),
+                              "%s: pack %u has %u ranges", what, q, p->packs[q].n_ranges);
+                for (uint32_t q = 0; q < p->n_packs && p->n_expert > 0; q++) {
+                    const sym_pack *pk = &p->packs[q];
+                    const sym_pack_piece *pc = sym_pack_pieces(p, pk);
+                    if (pk->type == SYM_PACK_MLP) /* the router rides with ffn_norm */
+                        CHECK(pk->n_pieces == 2 &&
+                                  p->weights[pc[0].weight_idx].role == SYM_ROLE_FFN_NORM &&
+                                  p->weights[pc[1].weight_idx].role == SYM_ROLE_FFN_GATE_INP,
+                              "%s: mlp pack %u", what, q);
+                    if (pk->type == SYM_PACK_EXPERT) /* gate, up, down, in that order */
+                        CHECK(pk->n_pieces == 3 && pk->expert == (int)(q - 3) % (2 + p->n_expert) &&
+                                  strstr(p->weights[pc[0].weight_idx].name, "gate") &&
+                                  strstr(p->weights[pc[1].weight_idx].name, "up") &&
+                                  strstr(p->weights[pc[2].weight_idx].name, "down"),
+                              "%s: expert pack %u (expert %d)", what, q, pk->expert);
+                }
             }
             if (limits[j] == 100) { /* every row above the limit: one row per pack */
                 CHECK(p->n_pieces == p->n_packs, "%s: %u pieces in %u packs", what, p->n_pieces,
@@ -380,8 +446,8 @@ static void test_aidreams(void) {
 
 /* Real sizes from hyperparameters: the planner never needs the bytes. */
 static void test_presets(void) {
-    static const char *presets[] = {"tinyllama-1.1b", "llama2-7b", "llama3-8b", "mistral-7b",
-                                    "qwen2-0.5b"};
+    static const char *presets[] = {"tinyllama-1.1b", "llama2-7b", "llama3-8b",   "mistral-7b",
+                                    "qwen2-0.5b",     "mini-moe",  "mixtral-8x7b"};
     static const int mbs[] = {1, 7, 8, 32, 256};
     for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++) {
         sym_make_model_options o;
@@ -412,21 +478,43 @@ static void test_presets(void) {
                 if (dt == SYM_DT_BF16 && (mb == 8 || mb == 32))
                     fprintf(stderr,
                             "  %-32s %6u packs (%u embed, %u attention, %u mlp, %u norm, "
-                            "%u output), largest %.2f MiB, %.1f%% buddy rounding\n",
+                            "%u output, %u expert), largest %.2f MiB, %.1f%% buddy rounding\n",
                             what, p->n_packs, p->n_packs_by_type[SYM_PACK_EMBED],
                             p->n_packs_by_type[SYM_PACK_ATTENTION],
                             p->n_packs_by_type[SYM_PACK_MLP], p->n_packs_by_type[SYM_PACK_NORM],
                             p->n_packs_by_type[SYM_PACK_OUTPUT],
+                            p->n_packs_by_type[SYM_PACK_EXPERT],
                             (double)p->largest_pack_bytes / 1048576.0, waste);
                 /* the point of the buddy cut: packs fill their power-of-two blocks (the rest
                  * of a block may round up by P/8: tinyllama's 18 MiB attention at 32 MiB is
-                 * 16 + 2.01 -> blocks of 16 + 4) */
-                if (po.cut == SYM_PACK_CUT_BUDDY && mb <= 32)
+                 * 16 + 2.01 -> blocks of 16 + 4). Not so for blocks far below the limit:
+                 * mini-moe's 64 experts of 2.25 MiB (f16) each round up to 4 MiB. */
+                if (po.cut == SYM_PACK_CUT_BUDDY && mb <= 32 && strcmp(presets[i], "mini-moe"))
                     CHECK(waste < 5.0, "%s: %.1f%% lost to rounding", what, waste);
                 if (po.cut == SYM_PACK_CUT_EVEN) {
                     CHECK(p->pow2_bytes >= buddy_pow2, "%s: even rounds less than buddy", what);
                 } else {
                     buddy_pow2 = p->pow2_bytes;
+                }
+                if (!strcmp(presets[i], "mixtral-8x7b") && dt == SYM_DT_BF16 && mb == 32 &&
+                    po.cut == SYM_PACK_CUT_EVEN) {
+                    /* an expert: 3 x 112 MiB -> 11 packs of <= 32 MiB; attention 80 MiB -> 3;
+                     * ffn_norm + router 64 KiB -> 1; embed and output 250 MiB -> 8 each */
+                    CHECK(p->n_packs_by_type[SYM_PACK_EXPERT] == 32 * 8 * 11 &&
+                              p->n_packs_by_type[SYM_PACK_ATTENTION] == 32 * 3 &&
+                              p->n_packs_by_type[SYM_PACK_MLP] == 32 &&
+                              p->n_packs_by_type[SYM_PACK_EMBED] == 8,
+                          "mixtral: %u expert, %u attention, %u mlp, %u embed packs",
+                          p->n_packs_by_type[SYM_PACK_EXPERT],
+                          p->n_packs_by_type[SYM_PACK_ATTENTION], p->n_packs_by_type[SYM_PACK_MLP],
+                          p->n_packs_by_type[SYM_PACK_EMBED]);
+                    /* per token: every layer's 2 of 8 experts, the rest in full */
+                    uint64_t exp = p->bytes_by_type[SYM_PACK_EXPERT];
+                    CHECK(p->routed_bytes_per_token <= p->full_bytes_per_token - exp + exp / 4 &&
+                              p->routed_bytes_per_token + 1000 >=
+                                  p->full_bytes_per_token - exp + exp / 4,
+                          "mixtral: %llu routed bytes per token",
+                          (unsigned long long)p->routed_bytes_per_token);
                 }
                 if (!strcmp(presets[i], "tinyllama-1.1b") && dt == SYM_DT_F16 && mb == 32 &&
                     po.cut == SYM_PACK_CUT_EVEN) {
@@ -483,7 +571,8 @@ static void test_oversized(void) {
 
 static void test_errors(void) {
     uint64_t b = 0;
-    CHECK_STATUS(sym_pack_limit_from_mb(0, &b), SYM_ERR_CONFIG);
+    CHECK_OK(sym_pack_limit_from_mb(0, &b)); /* automatic: the default */
+    CHECK(b == (uint64_t)SYM_PACK_DEFAULT_MB << 20, "0 MiB means the default");
     CHECK_STATUS(sym_pack_limit_from_mb(257, &b), SYM_ERR_CONFIG);
     CHECK_STATUS(sym_pack_limit_from_mb(-5, &b), SYM_ERR_CONFIG);
     CHECK_OK(sym_pack_limit_from_mb(1, &b));
@@ -562,11 +651,72 @@ static void test_errors(void) {
           "type names");
 }
 
+/* Mixtures of experts: tables with an expert missing or misshapen, and the validator noticing
+ * expert packs that mix experts, name the wrong one, or pass for an MLP pack. */
+static void test_moe_errors(void) {
+    for (int split = 0; split < 2; split++) {
+        sym_make_model_options o;
+        sym_make_model_options_init(&o);
+        CHECK_OK(sym_make_model_preset(&o, "tiny-moe"));
+        o.n_expert = 5;
+        o.split_experts = split;
+        sym_hparams hp;
+        CHECK_OK(sym_make_model_hparams(&o, &hp));
+        sym_pack_table t;
+        CHECK_OK(sym_pack_table_from_hparams(&hp, SYM_DT_F16, 32, &t));
+        sym_pack_options po = {20000, SYM_PACK_CUT_BUDDY};
+        sym_pack_plan *p = NULL;
+        /* the last weight before output_norm's layer... the last layer's last expert matrix */
+        uint64_t last = t.n_weights - 1;
+        CHECK(strstr(t.weights[last].name, split ? "ffn_down.4" : "ffn_down_exps"), "%s",
+              t.weights[last].name);
+        CHECK_STATUS(sym_pack_plan_from_table(&hp, t.weights, last, &po, &p), SYM_ERR_ARG);
+        CHECK(strstr(sym_last_error(), "missing") != NULL, "missing: %s", sym_last_error());
+        sym_weight saved = t.weights[last];
+        t.weights[last].n_rows -= 1;
+        CHECK_STATUS(sym_pack_plan_from_table(&hp, t.weights, t.n_weights, &po, &p), SYM_ERR_ARG);
+        t.weights[last] = saved;
+        t.weights[last].name = split ? "blk.1.ffn_down.5.weight" : "blk.1.ffn_down.4.weight";
+        CHECK_STATUS(sym_pack_plan_from_table(&hp, t.weights, t.n_weights, &po, &p), SYM_ERR_ARG);
+        CHECK(strstr(sym_last_error(), "is not a weight") != NULL, "%s", sym_last_error());
+        t.weights[last] = saved;
+        CHECK_OK(sym_pack_plan_from_table(&hp, t.weights, t.n_weights, &po, &p));
+        if (p) {
+            check_plan(p, split ? "tiny-moe split, 20000 bytes" : "tiny-moe, 20000 bytes");
+            uint32_t x = 0; /* the first expert pack holding a whole expert-0 piece of gate */
+            while (x < p->n_packs && p->packs[x].type != SYM_PACK_EXPERT)
+                x++;
+            sym_pack *k = &p->packs[x];
+            CHECK(x < p->n_packs && k->expert == 0 && k->layer == 0, "first expert pack %u", x);
+            k->expert = 1;
+            CHECK_STATUS(sym_pack_plan_validate(p), SYM_ERR_INTERNAL);
+            k->expert = 0;
+            k->type = SYM_PACK_MLP;
+            CHECK_STATUS(sym_pack_plan_validate(p), SYM_ERR_INTERNAL);
+            k->type = SYM_PACK_EXPERT;
+            CHECK_OK(sym_pack_plan_validate(p));
+            if (!split) { /* read with another expert count, pieces straddle experts */
+                p->n_expert = 4;
+                CHECK_STATUS(sym_pack_plan_validate(p), SYM_ERR_INTERNAL);
+                CHECK(strstr(sym_last_error(), "cross experts") != NULL, "%s", sym_last_error());
+                p->n_expert = 5;
+            }
+            sym_pack_plan_totals(p); /* recomputes each expert pack's expert */
+            CHECK(k->expert == 0, "derived expert %d", k->expert);
+            CHECK_OK(sym_pack_plan_validate(p));
+            sym_pack_plan_destroy(p);
+        }
+        sym_pack_table_free(&t);
+    }
+    CHECK(!strcmp(sym_pack_type_name(SYM_PACK_EXPERT), "expert"), "expert type name");
+}
+
 int main(void) {
     snprintf(g_dir, sizeof g_dir, "%s/tests/test_pack.tmp", SYM_BUILD_DIR);
     rm_rf(g_dir);
     mkdir(g_dir, 0755);
     test_errors();
+    test_moe_errors();
     test_oversized();
     test_files();
     test_aidreams();

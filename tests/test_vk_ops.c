@@ -5,8 +5,9 @@
  *
  * Error measure: max |gpu - ref| / max |ref| over the tensor (NaN anywhere fails). Tolerances:
  *   exact (0): embed, store_rows, argmax (pure data movement / comparisons)
+ *   1e-6: add, add_rows_scaled (one rounding, or a fused multiply-add, per element)
  *   1e-5: rmsnorm, matmul (all dtypes: both sides use the same rounded weights, so only the f32
- *         summation order differs), attention, silu_mul, add, softmax
+ *         summation order differs), attention, silu_mul, softmax
  *   2e-5: rope (GPU sin/cos after exact range reduction)
  *   1e-3: f16/bf16 matmul with fp16 math (f16 products in matvec; activations rounded to f16
  *         for the tensor-core GEMM)
@@ -322,6 +323,77 @@ static void test_elementwise(sym_backend *vk, test_rng *r) {
     }
 }
 
+/* set_cols: a block of columns written or accumulated; the columns outside it keep their values
+ * (out starts random, not poisoned, so an op that clobbers them fails). */
+static void test_set_cols(sym_backend *vk, test_rng *r) {
+    static const int shapes[][4] = {{1, 7, 3, 2}, {5, 300, 77, 101}, {33, 1000, 999, 1}, {3, 64, 0, 64}};
+    for (int s = 0; s < 4; s++) {
+        int T = shapes[s][0], n = shapes[s][1], w = shapes[s][2] ? shapes[s][2] : n,
+            c0 = shapes[s][3] % (n - w + 1);
+        for (int acc = 0; acc < 2; acc++) {
+            pair out, src;
+            pair_make(vk, &out, SYM_DT_F32, n, T, r, 3.0f);
+            pair_make(vk, &src, SYM_DT_F32, w, T, r, 3.0f);
+            vk->ops->set_cols(vk, &out.d, c0, &src.d, acc);
+            g_ref->ops->set_cols(g_ref, &out.h, c0, &src.h, acc);
+            char what[80];
+            snprintf(what, sizeof what, "set_cols %dx%d cols %d..%d%s", T, n, c0, c0 + w,
+                     acc ? " (+=)" : "");
+            pair_check(vk, &out, acc ? 1e-6 : 0.0, what);
+            pair_free(vk, &out);
+            pair_free(vk, &src);
+        }
+    }
+}
+
+/* n strictly increasing rows out of [0, n_rows) (selection sampling). */
+static void random_rows(test_rng *r, int n_rows, int n, int32_t *rows) {
+    for (int i = 0, k = 0; i < n_rows && k < n; i++)
+        if (test_rng_below(r, (uint64_t)(n_rows - i)) < (uint64_t)(n - k)) rows[k++] = i;
+}
+
+static void test_add_rows_scaled(sym_backend *vk, test_rng *r) {
+    /* out rows, columns, entries: single element, every row, sparse, a slice per binding */
+    static const int shapes[][3] = {
+        {1, 1, 1}, {5, 4096, 5}, {7, 129, 3}, {64, 1001, 20}, {300, 1000, 151}};
+    for (int s = 0; s < 5; s++) {
+        int R = shapes[s][0], n = shapes[s][1], N = shapes[s][2];
+        pair out, a;
+        pair_make(vk, &out, SYM_DT_F32, n, R, r, 4.0f);
+        pair_make(vk, &a, SYM_DT_F32, n, N, r, 4.0f);
+        int32_t *rows = malloc((size_t)N * sizeof *rows);
+        float *scales = malloc((size_t)N * sizeof *scales);
+        random_rows(r, R, N, rows);
+        for (int i = 0; i < N; i++)
+            scales[i] = i == N / 2 ? 0.0f : 2.0f * test_rng_f32(r);
+        vk->ops->add_rows_scaled(vk, &out.d, &a.d, rows, scales);
+        g_ref->ops->add_rows_scaled(g_ref, &out.h, &a.h, rows, scales);
+        char what[96];
+        snprintf(what, sizeof what, "add_rows_scaled rows=%d n=%d entries=%d", R, n, N);
+        pair_check(vk, &out, 1e-6, what);
+        free(rows);
+        free(scales);
+        pair_free(vk, &out);
+        pair_free(vk, &a);
+    }
+    /* rows not increasing, or out of range: latched SYM_ERR_ARG, nothing written */
+    pair out, a;
+    pair_make(vk, &out, SYM_DT_F32, 3, 4, r, 1.0f);
+    pair_make(vk, &a, SYM_DT_F32, 3, 2, r, 1.0f);
+    static const int32_t bad[][2] = {{2, 1}, {1, 1}, {0, 4}, {-1, 0}};
+    const float sc[2] = {1.0f, 1.0f};
+    for (int i = 0; i < 4; i++) {
+        vk->ops->add_rows_scaled(vk, &out.d, &a.d, bad[i], sc);
+        sym_status st = vk->ops->sync(vk);
+        CHECK(st == SYM_ERR_ARG && strstr(sym_last_error(), "add_rows_scaled"),
+              "bad rows %d %d: %s: %s", bad[i][0], bad[i][1], sym_status_name(st),
+              sym_last_error());
+    }
+    pair_check(vk, &out, 0.0, "add_rows_scaled refused");
+    pair_free(vk, &out);
+    pair_free(vk, &a);
+}
+
 static void test_softmax_argmax(sym_backend *vk, test_rng *r) {
     static const int shapes[][2] = {{1, 1}, {4, 5}, {3, 3000}, {2, 70001}};
     for (int s = 0; s < 4; s++) {
@@ -531,6 +603,8 @@ static void run_suite(sym_backend *vk, test_rng *r, const char *name, double tol
     test_attention(vk, r);
     test_elementwise(vk, r);
     test_softmax_argmax(vk, r);
+    test_set_cols(vk, r);
+    test_add_rows_scaled(vk, r);
     test_attn_in(vk, r, tol16);
     test_ffn_in(vk, r, tol16);
     test_matmul_fused(vk, r, tol16);

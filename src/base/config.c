@@ -27,7 +27,7 @@ static const key_spec k_keys[] = {
     {"memory", "enable_compression", K_BOOL, F(enable_compression), 0, 0},
     {"memory", "compression_algorithm", K_CODEC, F(compression_algorithm), 0, 0},
     {"memory", "max_packs_in_memory", K_INT, F(max_packs_in_memory), 0, 1 << 30},
-    {"memory", "max_pack_mb", K_INT, F(max_pack_mb), 1, 256},
+    {"memory", "max_pack_mb", K_INT, F(max_pack_mb), 0, 256},
     {"performance", "enable_gpu", K_BOOL, F(enable_gpu), 0, 0},
     {"performance", "enable_profiling", K_BOOL, F(enable_profiling), 0, 0},
     {"performance", "workgroup_size_x", K_INT, F(workgroup_size_x), 1, 1024},
@@ -63,7 +63,7 @@ void sym_config_defaults(sym_config *cfg) {
     cfg->enable_compression = true;
     cfg->compression_algorithm = SYM_CODEC_CHOICE_AUTO;
     cfg->max_packs_in_memory = 0;
-    cfg->max_pack_mb = 32;
+    cfg->max_pack_mb = 0; /* automatic */
     cfg->enable_gpu = true;
     cfg->enable_profiling = false;
     cfg->workgroup_size_x = 256;

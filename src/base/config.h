@@ -42,7 +42,9 @@ typedef struct sym_config {
     bool enable_compression;    /* false: `symbiote pack` stores every pack raw */
     sym_codec_choice compression_algorithm;
     int max_packs_in_memory;    /* 0: unlimited */
-    int max_pack_mb;            /* pack size limit for the planner, 1..256 */
+    int max_pack_mb;            /* pack size limit for the planner, 1..256 MiB; 0: automatic
+                                 * (32 for `symbiote pack` and `info --packs`; when streaming,
+                                 * what the placement picks from the tier's size, up to 128) */
     /* [performance] */
     bool enable_gpu;
     bool enable_profiling;

@@ -389,6 +389,29 @@ static void cpu_softmax(sym_backend *base, sym_tensor *x) {
                                 softmax_task, &j);
 }
 
+/* A few rows of n_embd per call (one expert's tokens): not worth a parallel_for. */
+static void cpu_add_rows_scaled(sym_backend *base, sym_tensor *out, const sym_tensor *a,
+                                const int32_t *rows, const float *scales) {
+    sym_cpu_backend *b = (sym_cpu_backend *)base;
+    if (a->type != SYM_DT_F32 || out->type != SYM_DT_F32 || a->n_cols != out->n_cols)
+        SYM_CPU_FAIL_RETURN(b, SYM_ERR_ARG, "add_rows_scaled: (%lld x %lld) into (%lld x %lld)",
+                            (long long)a->n_rows, (long long)a->n_cols, (long long)out->n_rows,
+                            (long long)out->n_cols);
+    for (int64_t i = 0; i < a->n_rows; i++)
+        if (rows[i] < 0 || rows[i] >= out->n_rows || (i > 0 && rows[i] <= rows[i - 1]))
+            SYM_CPU_FAIL_RETURN(b, SYM_ERR_ARG,
+                                "add_rows_scaled: row %d (entry %lld) is out of range (%lld rows) "
+                                "or not increasing",
+                                rows[i], (long long)i, (long long)out->n_rows);
+    int64_t n = a->n_cols;
+    for (int64_t i = 0; i < a->n_rows; i++) {
+        float *o = (float *)out->data + rows[i] * n, s = scales[i];
+        const float *x = (const float *)a->data + i * n;
+        for (int64_t c = 0; c < n; c++)
+            o[c] += s * x[c];
+    }
+}
+
 /* ---- create / destroy ------------------------------------------------------------------------ */
 
 static void cpu_destroy(sym_backend *base) {
@@ -422,6 +445,8 @@ static const sym_backend_ops k_cpu_ops = {
     .silu_mul = cpu_silu_mul,
     .add = cpu_add,
     .softmax = cpu_softmax,
+    .set_cols = sym_host_set_cols,
+    .add_rows_scaled = cpu_add_rows_scaled,
 };
 
 sym_status sym_cpu_backend_create_isa(int n_threads, sym_cpu_isa isa, sym_backend **out) {

@@ -251,6 +251,28 @@ static void ref_argmax(sym_backend *b, sym_tensor *out, const sym_tensor *x) {
     }
 }
 
+void sym_host_set_cols(sym_backend *b, sym_tensor *out, int64_t col0, const sym_tensor *src,
+                       int accumulate) {
+    (void)b;
+    for (int64_t t = 0; t < src->n_rows; t++) {
+        float *o = (float *)out->data + (size_t)t * (size_t)out->n_cols + (size_t)col0;
+        const float *s = (const float *)src->data + (size_t)t * (size_t)src->n_cols;
+        if (accumulate)
+            for (int64_t j = 0; j < src->n_cols; j++) o[j] += s[j];
+        else
+            memcpy(o, s, (size_t)src->n_cols * sizeof *s);
+    }
+}
+
+static void ref_add_rows_scaled(sym_backend *b, sym_tensor *out, const sym_tensor *a,
+                                const int32_t *rows, const float *scales) {
+    (void)b;
+    for (int64_t i = 0; i < a->n_rows; i++)
+        for (int64_t c = 0; c < a->n_cols; c++)
+            sym_ref_set(out, rows[i], c,
+                        sym_ref_get(out, rows[i], c) + scales[i] * sym_ref_get(a, i, c));
+}
+
 static void ref_destroy(sym_backend *b) { sym_free(b); }
 
 static const sym_backend_ops k_ref_ops = {
@@ -272,6 +294,8 @@ static const sym_backend_ops k_ref_ops = {
     .add = ref_add,
     .softmax = ref_softmax,
     .argmax = ref_argmax,
+    .set_cols = sym_host_set_cols,
+    .add_rows_scaled = ref_add_rows_scaled,
 };
 
 sym_status sym_ref_backend_create(sym_backend **out) {

@@ -22,5 +22,8 @@ void sym_host_release(sym_backend *b, sym_tensor *t);
 sym_status sym_host_write(sym_backend *b, sym_tensor *t, const void *src, size_t bytes);
 sym_status sym_host_read(sym_backend *b, const sym_tensor *t, void *dst, size_t bytes);
 sym_status sym_host_sync(sym_backend *b);
+/* set_cols for host tensors (f32): the specification, shared by the CPU backends. */
+void sym_host_set_cols(sym_backend *b, sym_tensor *out, int64_t col0, const sym_tensor *src,
+                       int accumulate);
 
 #endif

@@ -168,6 +168,11 @@ static uint64_t chk_peak(sym_backend *b) {
     return c->p->ops->peak_bytes ? c->p->ops->peak_bytes(c->p) : 0;
 }
 
+static uint64_t chk_held(sym_backend *b) {
+    check_backend *c = cb(b);
+    return c->p->ops->held_bytes ? c->p->ops->held_bytes(c->p) : 0;
+}
+
 /* ---- comparison ---------------------------------------------------------------------------- */
 
 /* Reads the primary's out, compares it with the reference result in its shadow, then makes the
@@ -321,6 +326,26 @@ static void chk_softmax(sym_backend *b, sym_tensor *x) {
     compare(c, "softmax", x);
 }
 
+static void chk_set_cols(sym_backend *b, sym_tensor *out, int64_t col0, const sym_tensor *src,
+                         int accumulate) {
+    check_backend *c = cb(b);
+    c->p->ops->set_cols(c->p, out, col0, src, accumulate);
+    SHADOWS1(out);
+    SHADOWS1(src);
+    c->ref->ops->set_cols(c->ref, &s_out, col0, &s_src, accumulate);
+    compare(c, "set_cols", out);
+}
+
+static void chk_add_rows_scaled(sym_backend *b, sym_tensor *out, const sym_tensor *a,
+                                const int32_t *rows, const float *scales) {
+    check_backend *c = cb(b);
+    c->p->ops->add_rows_scaled(c->p, out, a, rows, scales);
+    SHADOWS1(out);
+    SHADOWS1(a);
+    c->ref->ops->add_rows_scaled(c->ref, &s_out, &s_a, rows, scales);
+    compare(c, "add_rows_scaled", out);
+}
+
 static void chk_destroy(sym_backend *b) {
     check_backend *c = cb(b);
     for (size_t i = 0; i < c->n_recs; i++)
@@ -351,6 +376,9 @@ static const sym_backend_ops k_check_ops = {
     .add = chk_add,
     .softmax = chk_softmax,
     .peak_bytes = chk_peak,
+    .set_cols = chk_set_cols,
+    .held_bytes = chk_held,
+    .add_rows_scaled = chk_add_rows_scaled,
 };
 
 sym_status sym_check_backend_create(sym_backend *primary, double tol, sym_backend **out) {

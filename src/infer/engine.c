@@ -17,6 +17,7 @@
 #include "cpu/ref.h"
 #include "infer/check.h"
 #include "infer/forward.h"
+#include "infer/placement.h"
 #include "model/model.h"
 #include "text/sampler.h"
 #include "text/tokenizer.h"
@@ -35,6 +36,9 @@ struct sym_engine {
     const char *backend_name;
     char device_name[256];
     sym_forward_pass *fwd;
+    sym_placement place;
+    sym_tier_stats base[SYM_TIER_N_MEM]; /* pack manager counters at the last metrics reset */
+    double base_stall_ms;
     float *logits;    /* n_vocab: the last position's logits */
     int32_t *history; /* n_ctx: the ids in the KV cache */
     int n_history;
@@ -164,7 +168,19 @@ sym_status sym_engine_open_params(const sym_engine_params *p, sym_engine **out) 
     SYM_INFO("model %s: %s, %d layers, n_embd %d, %d heads (%d kv), vocab %d; backend %s on %s; "
              "context %d", p->cfg.model_path, hp->arch, hp->n_layer, hp->n_embd, hp->n_head,
              hp->n_head_kv, hp->n_vocab, e->backend_name, e->device_name, n_ctx);
+    SYM_TRY_GOTO(sym_placement_decide(&e->place, &p->cfg, e->backend,
+                                      !strcmp(e->backend_name, "vulkan"), e->model, &fo,
+                                      p->n_batch > 0));
     SYM_TRY_GOTO(sym_forward_create(e->backend, e->model, &fo, &e->fwd));
+    if (e->place.streamed) {
+        SYM_TRY_GOTO(sym_placement_stream(&e->place, &p->cfg, e->backend, e->model, e->fwd,
+                                          p->pread_fn, p->pread_user));
+        e->metrics.streamed = 1;
+    } else {
+        char line[512];
+        sym_placement_describe(&e->place, line, sizeof line);
+        SYM_INFO("%s", line);
+    }
     e->logits = sym_calloc((size_t)hp->n_vocab, sizeof *e->logits);
     e->history = sym_calloc((size_t)n_ctx + 1, sizeof *e->history); /* + the unevaluated last */
     if (!e->logits || !e->history) SYM_FAIL_GOTO(SYM_ERR_OOM, "engine: out of memory");
@@ -197,7 +213,8 @@ sym_status sym_engine_open(const sym_engine_options *o, sym_engine **out) {
 
 void sym_engine_close(sym_engine *e) {
     if (!e) return;
-    sym_forward_destroy(e->fwd);
+    sym_forward_destroy(e->fwd); /* gives its pinned packs back first */
+    sym_placement_destroy(&e->place);
     if (e->backend) e->backend->ops->destroy(e->backend);
     sym_tokenizer_destroy(e->tok);
     sym_model_close(e->model);
@@ -241,6 +258,9 @@ sym_chat_template sym_engine_chat_template(const sym_engine *e) {
 }
 
 sym_backend *sym_engine_backend(sym_engine *e) { return e->backend; }
+void sym_engine_placement(const sym_engine *e, char *buf, size_t cap) {
+    sym_placement_describe(&e->place, buf, cap);
+}
 const char *sym_engine_backend_name(const sym_engine *e) { return e->backend_name; }
 const char *sym_engine_device_name(const sym_engine *e) { return e->device_name; }
 int sym_n_vocab(const sym_engine *e) { return sym_model_hparams(e->model)->n_vocab; }
@@ -396,12 +416,44 @@ sym_status sym_generate(sym_engine *e, const char *prompt, int max_tokens,
     return sym_generate_ex(e, prompt, strlen(prompt), max_tokens, sampling, 0, on_token, user);
 }
 
+static void tier_counters(const sym_engine *e, sym_tier_stats st[SYM_TIER_N_MEM], double *stall) {
+    memset(st, 0, SYM_TIER_N_MEM * sizeof *st);
+    *stall = 0;
+    if (!e->place.pm) return;
+    for (int t = 0; t < SYM_TIER_N_MEM; t++) sym_pack_manager_stats(e->place.pm, (sym_tier)t, &st[t]);
+    sym_forward_stream_stats ss;
+    sym_forward_stream_stats_get(e->fwd, &ss);
+    *stall = ss.get_ms;
+}
+
 void sym_metrics_get(const sym_engine *e, sym_metrics *out) {
     *out = e->metrics;
+    out->streamed = e->place.streamed;
+    out->predicted_tok_s = e->place.predicted_tok_s;
+    out->link_gb_s = e->place.link_gbps;
+    out->vram_tier_bytes = e->place.device_tier_bytes;
+    out->ram_tier_bytes = e->place.ram_tier_bytes;
+    if (e->place.pm) {
+        sym_tier_stats st[SYM_TIER_N_MEM];
+        double stall;
+        tier_counters(e, st, &stall);
+        const sym_tier_stats *d = &st[SYM_TIER_DEVICE], *r = &st[SYM_TIER_RAM];
+        const sym_tier_stats *bd = &e->base[SYM_TIER_DEVICE], *br = &e->base[SYM_TIER_RAM];
+        const sym_tier_stats *use = e->place.tier == SYM_TIER_DEVICE ? d : r;
+        const sym_tier_stats *buse = e->place.tier == SYM_TIER_DEVICE ? bd : br;
+        out->bytes_uploaded = d->bytes_in - bd->bytes_in;
+        out->bytes_read_disk = r->io_bytes - br->io_bytes;
+        out->pack_hits = use->hits - buse->hits;
+        out->pack_misses = use->misses - buse->misses;
+        out->stall_ms = stall - e->base_stall_ms;
+        out->upload_ms = (double)(d->io_ns - bd->io_ns) / 1e6;
+        out->disk_ms = (double)(r->io_ns - br->io_ns) / 1e6;
+    }
     finish_rates(out);
 }
 
 void sym_metrics_reset(sym_engine *e) {
     memset(&e->metrics, 0, sizeof e->metrics);
     e->metrics.backend = e->backend_name;
+    tier_counters(e, e->base, &e->base_stall_ms);
 }

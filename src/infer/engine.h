@@ -8,6 +8,7 @@
 #include "infer/ops.h"
 #include "symbiote.h"
 #include "text/chat.h"
+#include "tier/pack_io.h"
 
 typedef struct sym_engine_params {
     sym_config cfg;            /* model_path, budgets, enable_gpu, threads, logging … */
@@ -20,6 +21,9 @@ typedef struct sym_engine_params {
     const char *backend;
     int n_ctx;                 /* 0: the model's training context */
     int n_batch;               /* 0: default prefill chunk */
+    /* Test seam: the pread the streaming engine's disk reads go through (NULL: pread(2)). */
+    sym_pread_fn pread_fn;
+    void *pread_user;
 } sym_engine_params;
 
 void sym_engine_params_init(sym_engine_params *p);
@@ -35,6 +39,8 @@ const int32_t *sym_engine_history(const sym_engine *e, int *n);
 /* The backend the engine runs on (owned by the engine; valid until sym_engine_close), for tools
  * that ask a backend for more than ops.h offers (profiles, device probes). */
 sym_backend *sym_engine_backend(sym_engine *e);
+/* The placement line ("placement: resident ..." / "placement: streaming ..."). */
+void sym_engine_placement(const sym_engine *e, char *buf, size_t cap);
 
 /* Name of the backend in use ("cpu", "vulkan") and a one-line device description. */
 const char *sym_engine_backend_name(const sym_engine *e);

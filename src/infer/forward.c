@@ -2,14 +2,22 @@
 
 #include <math.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/alloc.h"
+#include "base/half.h"
 #include "cpu/ref.h"
 #include "infer/fused.h"
+#include "infer/moe.h"
+#include "tier/pack_manager.h"
 
 typedef struct layer_tensors {
     sym_tensor attn_norm, wq, wk, wv, bq, bk, bv, wo;
     sym_tensor ffn_norm, w_gate, w_up, w_down;
+    /* mixture of experts (resident): the router, the stacked tensors (or none when split), and
+     * each expert's matrices (views of the stacked ones, or loaded one by one) */
+    sym_tensor router, gate_exps, up_exps, down_exps;
+    sym_moe_expert *experts;
 } layer_tensors;
 
 struct sym_forward_pass {
@@ -27,7 +35,36 @@ struct sym_forward_pass {
     sym_tensor att;    /* (n_batch, n_head * head_dim) */
     sym_tensor gate, up; /* (n_batch, n_ff) */
     sym_tensor logits; /* (1, n_vocab) */
+    /* mixture of experts */
+    sym_moe_scratch moe;
+    sym_moe_route route;       /* the last layer's routing */
+    sym_forward_route_fn route_fn;
+    void *route_user;
+
+    /* streaming (opt.streamed): matrices come from the pack manager, piece by piece */
+    sym_pack_manager *pm;      /* borrowed; NULL until sym_forward_set_packs */
+    const sym_pack_plan *plan; /* borrowed */
+    sym_tier tier;             /* where the ops read packs: DEVICE (devices) or RAM (host) */
+    int lookahead;             /* schedule entries prefetched ahead of the one in use */
+    sym_tensor tmp;            /* (n_batch, widest row slice) a slice's product before set_cols */
+    float *x_host;             /* (n_batch, n_embd) embedding rows gathered on the host */
+    struct deferred {          /* packs whose ops may still run: released once fence_done */
+        sym_pack_handle h;
+        uint64_t ticket;
+    } *deferred;
+    uint32_t n_deferred, deferred_head, cap_deferred;
+    int stage;                 /* the last stage begun (see stage_enter), -1 before the first */
+    int exp_cur;               /* streamed experts: the expert whose pieces are running (-1) */
+    int exp_n;                 /* ... the tokens routed to it */
+    int64_t exp_down_rows;     /* ... rows of its down projection done */
+    bool *routed;              /* (n_expert): experts the current layer's tokens use */
+    sym_forward_stream_stats ss;
 };
+
+static void release_deferred(sym_forward_pass *f, int all);
+static sym_status route_layer(sym_forward_pass *f, int l, const sym_tensor *xn,
+                              const sym_tensor *router);
+static const sym_tensor *opt(const sym_tensor *t) { return t->n_rows ? t : NULL; }
 
 /* ---- set-up ------------------------------------------------------------------------------------ */
 
@@ -60,11 +97,36 @@ static void release(sym_backend *b, sym_tensor *t) {
     if (t->n_rows) b->ops->release(b, t);
 }
 
+/* Columns of the streaming scratch: the widest row slice of a matrix whose product has more
+ * than one row (the output projection only ever has one). */
+static int64_t stream_tmp_cols(const sym_hparams *hp) {
+    int64_t c = hp->n_embd;
+    if (hp->n_ff > c) c = hp->n_ff;
+    if ((int64_t)hp->n_head * hp->head_dim > c) c = (int64_t)hp->n_head * hp->head_dim;
+    return c;
+}
+
 uint64_t sym_forward_scratch_bytes(const sym_hparams *hp, const sym_forward_options *o) {
     uint64_t q = (uint64_t)hp->n_head * hp->head_dim, kvd = (uint64_t)hp->n_head_kv * hp->head_dim;
-    uint64_t act = (uint64_t)o->n_batch * (2 * hp->n_embd + 2 * q + 2 * kvd + 2 * hp->n_ff) * 4;
+    uint64_t nb = (uint64_t)(o->n_batch < o->n_ctx ? o->n_batch : o->n_ctx);
+    uint64_t act = nb * (2 * hp->n_embd + 2 * q + 2 * kvd + 2 * hp->n_ff) * 4;
+    if (o->streamed) act += nb * (uint64_t)stream_tmp_cols(hp) * 4;
+    if (hp->n_expert > 0) act += nb * (uint64_t)(hp->n_expert + 2 * hp->n_embd + 2 * hp->n_ff) * 4;
     return act + (uint64_t)hp->n_vocab * 4 +
            sym_kv_cache_bytes(hp->n_layer, o->n_ctx, (int)kvd, o->kv_type);
+}
+
+uint64_t sym_forward_vector_bytes(const sym_model *m) {
+    const sym_hparams *hp = sym_model_hparams(m);
+    const sym_model_weights *mw = sym_model_weights_of(m);
+    uint64_t n = (uint64_t)mw->output_norm.n_cols * 4;
+    for (int l = 0; l < hp->n_layer; l++) {
+        const sym_layer_weights *w = &mw->layers[l];
+        const sym_weight *v[] = {&w->attn_norm, &w->ffn_norm, &w->bq, &w->bk, &w->bv};
+        for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+            if (v[i]->data) n += (uint64_t)v[i]->n_cols * (uint64_t)v[i]->n_rows * 4;
+    }
+    return n;
 }
 
 sym_status sym_forward_create(sym_backend *b, const sym_model *m, const sym_forward_options *opts,
@@ -85,21 +147,43 @@ sym_status sym_forward_create(sym_backend *b, const sym_model *m, const sym_forw
     f->layers = sym_calloc((size_t)hp->n_layer, sizeof *f->layers);
     if (!f->layers) SYM_FAIL_GOTO(SYM_ERR_OOM, "forward: out of memory");
 
-    SYM_TRY_GOTO(load_weight(b, &f->token_embd, &mw->token_embd));
+    /* vectors (norms, biases) always; matrices only when resident */
+    bool mats = !opts->streamed;
+    if (mats) SYM_TRY_GOTO(load_weight(b, &f->token_embd, &mw->token_embd));
     SYM_TRY_GOTO(load_weight(b, &f->output_norm, &mw->output_norm));
-    if (!hp->tied_embeddings) SYM_TRY_GOTO(load_weight(b, &f->output, &mw->output));
+    if (mats && !hp->tied_embeddings) SYM_TRY_GOTO(load_weight(b, &f->output, &mw->output));
     for (int l = 0; l < hp->n_layer; l++) {
         const sym_layer_weights *w = &mw->layers[l];
         layer_tensors *t = &f->layers[l];
         SYM_TRY_GOTO(load_weight(b, &t->attn_norm, &w->attn_norm));
-        SYM_TRY_GOTO(load_weight(b, &t->wq, &w->wq));
-        SYM_TRY_GOTO(load_weight(b, &t->wk, &w->wk));
-        SYM_TRY_GOTO(load_weight(b, &t->wv, &w->wv));
         SYM_TRY_GOTO(load_bias(b, &t->bq, &w->bq));
         SYM_TRY_GOTO(load_bias(b, &t->bk, &w->bk));
         SYM_TRY_GOTO(load_bias(b, &t->bv, &w->bv));
-        SYM_TRY_GOTO(load_weight(b, &t->wo, &w->wo));
         SYM_TRY_GOTO(load_weight(b, &t->ffn_norm, &w->ffn_norm));
+        if (hp->n_expert > 0) SYM_TRY_GOTO(load_weight(b, &t->router, &w->ffn_gate_inp));
+        if (!mats) continue;
+        if (hp->n_expert > 0) {
+            t->experts = sym_calloc((size_t)hp->n_expert, sizeof *t->experts);
+            if (!t->experts) SYM_FAIL_GOTO(SYM_ERR_OOM, "forward: out of memory");
+            if (!hp->expert_split) {
+                SYM_TRY_GOTO(load_weight(b, &t->gate_exps, &w->ffn_gate_exps));
+                SYM_TRY_GOTO(load_weight(b, &t->up_exps, &w->ffn_up_exps));
+                SYM_TRY_GOTO(load_weight(b, &t->down_exps, &w->ffn_down_exps));
+                for (int e = 0; e < hp->n_expert; e++)
+                    t->experts[e] = sym_moe_expert_view(&t->gate_exps, &t->up_exps,
+                                                        &t->down_exps, hp->n_expert, e);
+            } else {
+                for (int e = 0; e < hp->n_expert; e++) {
+                    SYM_TRY_GOTO(load_weight(b, &t->experts[e].gate, &w->exp_gate[e]));
+                    SYM_TRY_GOTO(load_weight(b, &t->experts[e].up, &w->exp_up[e]));
+                    SYM_TRY_GOTO(load_weight(b, &t->experts[e].down, &w->exp_down[e]));
+                }
+            }
+        }
+        SYM_TRY_GOTO(load_weight(b, &t->wq, &w->wq));
+        SYM_TRY_GOTO(load_weight(b, &t->wk, &w->wk));
+        SYM_TRY_GOTO(load_weight(b, &t->wv, &w->wv));
+        SYM_TRY_GOTO(load_weight(b, &t->wo, &w->wo));
         SYM_TRY_GOTO(load_weight(b, &t->w_gate, &w->w_gate));
         SYM_TRY_GOTO(load_weight(b, &t->w_up, &w->w_up));
         SYM_TRY_GOTO(load_weight(b, &t->w_down, &w->w_down));
@@ -116,6 +200,20 @@ sym_status sym_forward_create(sym_backend *b, const sym_model *m, const sym_forw
     SYM_TRY_GOTO(b->ops->alloc(b, &f->gate, SYM_DT_F32, hp->n_ff, nb));
     SYM_TRY_GOTO(b->ops->alloc(b, &f->up, SYM_DT_F32, hp->n_ff, nb));
     SYM_TRY_GOTO(b->ops->alloc(b, &f->logits, SYM_DT_F32, hp->n_vocab, 1));
+    if (hp->n_expert > 0) {
+        SYM_TRY_GOTO(sym_moe_scratch_alloc(b, hp->n_embd, hp->n_ff, hp->n_expert, nb, &f->moe));
+        size_t nr = (size_t)nb * (size_t)hp->n_expert_used;
+        f->route.expert = sym_malloc(nr * sizeof *f->route.expert);
+        f->route.weight = sym_malloc(nr * sizeof *f->route.weight);
+        f->routed = sym_calloc((size_t)hp->n_expert, sizeof *f->routed);
+        if (!f->route.expert || !f->route.weight || !f->routed)
+            SYM_FAIL_GOTO(SYM_ERR_OOM, "forward: out of memory");
+    }
+    if (opts->streamed) {
+        SYM_TRY_GOTO(b->ops->alloc(b, &f->tmp, SYM_DT_F32, stream_tmp_cols(hp), nb));
+        f->x_host = sym_malloc((size_t)nb * (size_t)hp->n_embd * sizeof *f->x_host);
+        if (!f->x_host) SYM_FAIL_GOTO(SYM_ERR_OOM, "forward: out of memory");
+    }
     *out = f;
     return SYM_OK;
 fail:
@@ -126,15 +224,32 @@ fail:
 void sym_forward_destroy(sym_forward_pass *f) {
     if (!f) return;
     sym_backend *b = f->b;
-    sym_tensor *acts[] = {&f->x, &f->xn, &f->q, &f->k, &f->v, &f->att, &f->gate, &f->up, &f->logits};
+    release_deferred(f, 1);
+    sym_free(f->deferred);
+    sym_moe_scratch_release(b, &f->moe);
+    sym_free(f->route.expert);
+    sym_free(f->route.weight);
+    sym_free(f->routed);
+    sym_free(f->x_host);
+    sym_tensor *acts[] = {&f->x,   &f->xn, &f->q,      &f->k,  &f->v,
+                          &f->att, &f->gate, &f->up, &f->logits, &f->tmp};
     for (size_t i = 0; i < sizeof acts / sizeof acts[0]; i++) release(b, acts[i]);
     if (f->kv.k) sym_kv_cache_destroy(&f->kv);
     if (f->layers) {
         for (int l = 0; l < f->hp->n_layer; l++) {
             layer_tensors *t = &f->layers[l];
-            sym_tensor *ws[] = {&t->attn_norm, &t->wq, &t->wk, &t->wv, &t->bq, &t->bk,
-                                &t->bv, &t->wo, &t->ffn_norm, &t->w_gate, &t->w_up, &t->w_down};
+            sym_tensor *ws[] = {&t->attn_norm, &t->wq,        &t->wk,      &t->wv,
+                                &t->bq,        &t->bk,        &t->bv,      &t->wo,
+                                &t->ffn_norm,  &t->w_gate,    &t->w_up,    &t->w_down,
+                                &t->router,    &t->gate_exps, &t->up_exps, &t->down_exps};
             for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) release(b, ws[i]);
+            if (t->experts && f->hp->expert_split)
+                for (int e = 0; e < f->hp->n_expert; e++) {
+                    release(b, &t->experts[e].gate);
+                    release(b, &t->experts[e].up);
+                    release(b, &t->experts[e].down);
+                }
+            sym_free(t->experts);
         }
     }
     release(b, &f->token_embd);
@@ -147,13 +262,446 @@ void sym_forward_destroy(sym_forward_pass *f) {
 void sym_forward_reset(sym_forward_pass *f) { f->kv.n_past = 0; }
 int sym_forward_n_past(const sym_forward_pass *f) { return f->kv.n_past; }
 int sym_forward_n_ctx(const sym_forward_pass *f) { return f->opt.n_ctx; }
+int sym_forward_n_batch(const sym_forward_pass *f) { return f->opt.n_batch; }
+
+/* ---- streaming ------------------------------------------------------------------------------- */
+/* The weights arrive as packs, in schedule order, each holding row slices ("pieces") of one
+ * block's matrices. Each piece is run as soon as its pack is pinned: a slice of Wq fills its
+ * columns of q, a slice of Wo adds its columns into x, and so on. The steps that need a whole
+ * product (RoPE and attention after Q/K/V, silu after gate/up) run when the first piece of the
+ * next matrix arrives. A pack is given back once the ops reading it have finished (fence), so
+ * the device tier needs room for one pack plus what is prefetched. */
+
+sym_status sym_forward_set_packs(sym_forward_pass *f, sym_pack_manager *pm,
+                                 const sym_pack_plan *plan, sym_tier tier, int lookahead) {
+    SYM_CHECK(f->opt.streamed, SYM_ERR_ARG, "forward: packs given to a resident forward pass");
+    SYM_CHECK(tier == SYM_TIER_DEVICE || tier == SYM_TIER_RAM, SYM_ERR_ARG,
+              "forward: packs must be read from the device or RAM tier");
+    SYM_CHECK(plan->n_layer == f->hp->n_layer, SYM_ERR_ARG, "forward: the plan is of another model");
+    sym_free(f->deferred);
+    f->deferred = sym_calloc(plan->n_packs, sizeof *f->deferred);
+    if (!f->deferred) return SYM_FAIL(SYM_ERR_OOM, "forward: out of memory");
+    f->cap_deferred = plan->n_packs;
+    f->n_deferred = f->deferred_head = 0;
+    f->pm = pm;
+    f->plan = plan;
+    f->tier = tier;
+    f->lookahead = lookahead > 0 ? lookahead : 0;
+    return SYM_OK;
+}
+
+void sym_forward_set_route_hook(sym_forward_pass *f, sym_forward_route_fn fn, void *user) {
+    f->route_fn = fn;
+    f->route_user = user;
+}
+
+void sym_forward_stream_stats_get(const sym_forward_pass *f, sym_forward_stream_stats *out) {
+    *out = f->ss;
+}
+
+static double ms_since(const struct timespec *t0) {
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+/* Releases deferred packs whose ops are done: the finished prefix (all: every one, after a
+ * sync). */
+static void release_deferred(sym_forward_pass *f, int all) {
+    const sym_backend_ops *o = f->b->ops;
+    while (f->n_deferred) {
+        struct deferred *d = &f->deferred[f->deferred_head];
+        if (!all && o->fence_done && !o->fence_done(f->b, d->ticket, 0)) break;
+        sym_pack_manager_release(f->pm, &d->h);
+        f->deferred_head = (f->deferred_head + 1) % f->cap_deferred;
+        f->n_deferred--;
+    }
+}
+
+/* Waits for the oldest deferred pack's ops and releases it. */
+static void release_oldest(sym_forward_pass *f) {
+    struct deferred *d = &f->deferred[f->deferred_head];
+    if (f->b->ops->fence_done) f->b->ops->fence_done(f->b, d->ticket, 1);
+    sym_pack_manager_release(f->pm, &d->h);
+    f->deferred_head = (f->deferred_head + 1) % f->cap_deferred;
+    f->n_deferred--;
+}
+
+static void defer_release(sym_forward_pass *f, sym_pack_handle *h) {
+    const sym_backend_ops *o = f->b->ops;
+    uint64_t ticket = o->fence ? o->fence(f->b) : 0;
+    if (!o->fence || !ticket) { /* nothing can still read it */
+        sym_pack_manager_release(f->pm, h);
+        return;
+    }
+    SYM_ASSERT(f->n_deferred < f->cap_deferred);
+    struct deferred *d = &f->deferred[(f->deferred_head + f->n_deferred) % f->cap_deferred];
+    d->h = *h;
+    d->ticket = ticket;
+    f->n_deferred++;
+}
+
+/* Pins pack id in tier; when the tier is full of packs that ops may still read, waits for the
+ * oldest of them and tries again. */
+static sym_status get_pack(sym_forward_pass *f, uint32_t id, sym_tier tier, sym_pack_handle *h) {
+    release_deferred(f, 0);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    sym_status st;
+    for (;;) {
+        st = sym_pack_manager_get(f->pm, id, tier, h);
+        if (st != SYM_ERR_BUDGET || !f->n_deferred) break;
+        release_oldest(f);
+    }
+    f->ss.get_ms += ms_since(&t0);
+    f->ss.n_gets++;
+    return st;
+}
+
+/* An EXPERT pack is needed when its layer is the one running and a token is routed to it. */
+static bool expert_needed(const sym_forward_pass *f, const sym_pack *pk) {
+    return f->stage == pk->layer * 4 + 3 /* ST_FFN_OUT */ && pk->expert >= 0 &&
+           f->routed[pk->expert];
+}
+
+/* Prefetches the packs of the next lookahead FULL uses after schedule entry u (skipping the
+ * output uses when no logits are wanted this chunk): they move while this one computes. */
+static void prefetch_after(sym_forward_pass *f, uint32_t u) {
+    const sym_pack_plan *p = f->plan;
+    for (int k = 1, n = 0; n < f->lookahead && k < (int)p->n_uses; k++) {
+        const sym_pack_use *use = &p->schedule[(u + (uint32_t)k) % p->n_uses];
+        if (use->kind == SYM_PACK_USE_GATHER) continue;
+        const sym_pack *pk = &p->packs[use->pack_id];
+        if (pk->type == SYM_PACK_EXPERT && !expert_needed(f, pk)) continue; /* not known yet */
+        if (sym_pack_manager_prefetch(f->pm, use->pack_id, f->tier) != SYM_OK) break;
+        n++;
+    }
+}
+
+/* Stages of a layer in their order; stage numbers are layer * 4 + stage, then OUT. */
+enum { ST_ATTN_IN = 0, ST_ATTN_OUT, ST_FFN_IN, ST_FFN_OUT };
+
+typedef struct chunk_ctx {
+    int n, pos0;
+    sym_tensor x, xn, q, k, v, att, gate, up;
+} chunk_ctx;
+
+/* Begins stage s of layer l: runs what lies between the previous stage's products and this
+ * one's. SYM_ERR_INTERNAL if the schedule does not bring stages in order. */
+static sym_status stage_enter(sym_forward_pass *f, chunk_ctx *c, int l, int s) {
+    int want = l * 4 + s;
+    if (f->stage == want) return SYM_OK;
+    SYM_CHECK(f->stage == want - 1, SYM_ERR_INTERNAL,
+              "forward: the pack schedule reaches stage %d of layer %d out of order", s, l);
+    f->stage = want;
+    sym_backend *b = f->b;
+    const sym_backend_ops *o = b->ops;
+    const sym_hparams *hp = f->hp;
+    layer_tensors *w = &f->layers[l];
+    switch (s) {
+    case ST_ATTN_IN:
+        o->rmsnorm(b, &c->xn, &c->x, &w->attn_norm, hp->rms_eps);
+        break;
+    case ST_ATTN_OUT: {
+        float freq_scale = hp->rope_freq_scale;
+        if (f->opt.rope_scale > 0.0f) freq_scale /= f->opt.rope_scale;
+        o->rope(b, &c->q, hp->n_head, hp->head_dim, c->pos0, hp->rope_theta, freq_scale,
+                hp->rope_neox);
+        o->rope(b, &c->k, hp->n_head_kv, hp->head_dim, c->pos0, hp->rope_theta, freq_scale,
+                hp->rope_neox);
+        o->store_rows(b, &f->kv.k[l], c->pos0, &c->k);
+        o->store_rows(b, &f->kv.v[l], c->pos0, &c->v);
+        o->attention(b, &c->att, &c->q, &f->kv.k[l], &f->kv.v[l], hp->n_head, hp->n_head_kv,
+                     hp->head_dim, c->pos0, 1.0f / sqrtf((float)hp->head_dim));
+        break;
+    }
+    case ST_FFN_IN:
+        o->rmsnorm(b, &c->xn, &c->x, &w->ffn_norm, hp->rms_eps);
+        break;
+    default:
+        if (hp->n_expert == 0) o->silu_mul(b, &c->gate, &c->gate, &c->up);
+        break;
+    }
+    return SYM_OK;
+}
+
+/* Columns [col0, col0 + w) of a (n_rows, n) f32 tensor with one row: a contiguous view. */
+static sym_tensor col_view(const sym_tensor *t, int64_t col0, int64_t w) {
+    sym_tensor v = *t;
+    v.n_cols = w;
+    if (v.data) v.data = (float *)v.data + col0;
+    v.offset += (uint64_t)col0 * 4;
+    return v;
+}
+
+/* out[:, row0 .. row0 + slice rows) (+)= x slice^T (+ bias slice). */
+static void slice_product(sym_forward_pass *f, sym_tensor *out, const sym_tensor *x,
+                          const sym_tensor *slice, const sym_tensor *bias, int64_t row0,
+                          int accumulate) {
+    sym_backend *b = f->b;
+    int64_t nr = slice->n_rows, n = x->n_rows;
+    sym_tensor bv, *bp = NULL;
+    if (bias) {
+        bv = col_view(bias, row0, nr);
+        bp = &bv;
+    }
+    if ((row0 == 0 && nr == out->n_cols) || n == 1) {
+        sym_tensor ov = row0 == 0 && nr == out->n_cols ? *out : col_view(out, row0, nr);
+        if (accumulate) {
+            sym_tensor tmp = sym_tensor_rows(&f->tmp, 0, n);
+            tmp.n_cols = nr;
+            sym_op_matmul_add(b, &ov, x, slice, &tmp);
+        } else {
+            b->ops->matmul(b, &ov, x, slice, bp);
+        }
+        return;
+    }
+    sym_tensor tmp = f->tmp;
+    tmp.n_cols = nr;
+    tmp.n_rows = n;
+    b->ops->matmul(b, &tmp, x, slice, bp);
+    b->ops->set_cols(b, out, row0, &tmp, accumulate);
+}
+
+/* Gathers the embedding rows of the chunk's tokens that lie in pinned pack h (host memory). */
+static void gather_rows(sym_forward_pass *f, const sym_pack_handle *h, const int32_t *ids, int n) {
+    const sym_pack *pk = &f->plan->packs[h->pack_id];
+    for (uint32_t i = 0; i < pk->n_pieces; i++) {
+        const sym_pack_piece *pc = &f->plan->pieces[pk->piece0 + i];
+        if (f->plan->weights[pc->weight_idx].role != SYM_ROLE_TOKEN_EMBD) continue;
+        sym_tensor t;
+        if (sym_pack_manager_view(f->pm, h, i, &t) != SYM_OK) continue;
+        int64_t ne = f->hp->n_embd;
+        for (int j = 0; j < n; j++) {
+            int64_t r = ids[j] - pc->row0;
+            if (r < 0 || r >= pc->n_rows) continue;
+            float *dst = f->x_host + (size_t)j * (size_t)ne;
+            const char *row = (const char *)t.data + (size_t)r * (size_t)ne * sym_dtype_size(t.type);
+            for (int64_t e = 0; e < ne; e++) {
+                switch (t.type) {
+                case SYM_DT_F32: memcpy(&dst[e], row + 4 * e, 4); break;
+                case SYM_DT_F16: {
+                    uint16_t u;
+                    memcpy(&u, row + 2 * e, 2);
+                    dst[e] = sym_f16_to_f32(u);
+                    break;
+                }
+                default: {
+                    uint16_t u;
+                    memcpy(&u, row + 2 * e, 2);
+                    dst[e] = sym_bf16_to_f32(u);
+                    break;
+                }
+                }
+            }
+        }
+    }
+}
+
+static bool pack_has_ids(const sym_forward_pass *f, const sym_pack *pk, const int32_t *ids, int n) {
+    for (uint32_t i = 0; i < pk->n_pieces; i++) {
+        const sym_pack_piece *pc = &f->plan->pieces[pk->piece0 + i];
+        if (f->plan->weights[pc->weight_idx].role != SYM_ROLE_TOKEN_EMBD) continue;
+        for (int j = 0; j < n; j++)
+            if (ids[j] >= pc->row0 && ids[j] < pc->row0 + pc->n_rows) return true;
+    }
+    return false;
+}
+
+/* A row slice of expert e's gate, up or down matrix (rows from row0 of the whole tensor: stacked
+ * tensors hold every expert). The expert's tokens are gathered at its first piece; its output
+ * rows go back into x, weighted, after its last down rows. */
+static sym_status run_expert_piece(sym_forward_pass *f, chunk_ctx *c, int l, int e,
+                                   sym_tensor_role role, int64_t row0, const sym_tensor *w) {
+    sym_backend *b = f->b;
+    const sym_hparams *hp = f->hp;
+    SYM_CHECK(f->stage == l * 4 + ST_FFN_OUT && e >= 0 && e < hp->n_expert, SYM_ERR_INTERNAL,
+              "forward: expert %d of layer %d comes before its router", e, l);
+    if (!f->routed[e]) return SYM_OK;
+    sym_moe_scratch *s = &f->moe;
+    if (f->exp_cur != e) { /* the expert's first piece: its tokens */
+        SYM_CHECK(f->exp_cur < 0, SYM_ERR_INTERNAL, "forward: expert %d of layer %d is unfinished",
+                  f->exp_cur, l);
+        int k = f->route.n_expert_used, n_e = 0;
+        for (int t = 0; t < f->route.n_tok; t++)
+            for (int j = 0; j < k; j++)
+                if (f->route.expert[t * k + j] == e) {
+                    s->rows[n_e] = t;
+                    s->scales[n_e++] = f->route.weight[t * k + j];
+                }
+        f->exp_cur = e;
+        f->exp_n = n_e;
+        f->exp_down_rows = 0;
+        if (n_e < c->n) {
+            sym_tensor xe = sym_tensor_rows(&s->xe, 0, n_e);
+            b->ops->embed(b, &xe, &c->xn, s->rows, n_e);
+        }
+    }
+    int n_e = f->exp_n;
+    sym_tensor xe = n_e < c->n ? sym_tensor_rows(&s->xe, 0, n_e) : c->xn;
+    sym_tensor gate = sym_tensor_rows(&s->gate, 0, n_e), up = sym_tensor_rows(&s->up, 0, n_e);
+    bool stacked = role == SYM_ROLE_GATE_EXPS || role == SYM_ROLE_UP_EXPS ||
+                   role == SYM_ROLE_DOWN_EXPS;
+    if (role == SYM_ROLE_GATE_EXPS || role == SYM_ROLE_GATE_EXP ||
+        role == SYM_ROLE_UP_EXPS || role == SYM_ROLE_UP_EXP) {
+        SYM_CHECK(f->exp_down_rows == 0, SYM_ERR_INTERNAL,
+                  "forward: expert %d's gate/up rows come after its down rows", e);
+        int64_t r0 = row0 - (stacked ? (int64_t)e * hp->n_ff : 0);
+        bool is_gate = role == SYM_ROLE_GATE_EXPS || role == SYM_ROLE_GATE_EXP;
+        slice_product(f, is_gate ? &gate : &up, &xe, w, NULL, r0, 0);
+        return SYM_OK;
+    }
+    if (f->exp_down_rows == 0) b->ops->silu_mul(b, &gate, &gate, &up);
+    sym_tensor out = sym_tensor_rows(&s->out, 0, n_e);
+    int64_t r0 = row0 - (stacked ? (int64_t)e * hp->n_embd : 0);
+    slice_product(f, &out, &gate, w, NULL, r0, 0);
+    f->exp_down_rows += w->n_rows;
+    if (f->exp_down_rows == hp->n_embd) {
+        b->ops->add_rows_scaled(b, &c->x, &out, s->rows, s->scales);
+        f->exp_cur = -1;
+    }
+    return SYM_OK;
+}
+
+/* Runs piece i of pinned pack h. */
+static sym_status run_piece(sym_forward_pass *f, chunk_ctx *c, const sym_pack_handle *h,
+                            uint32_t i, bool want_logits) {
+    const sym_pack *pk = &f->plan->packs[h->pack_id];
+    const sym_pack_piece *pc = &f->plan->pieces[pk->piece0 + i];
+    const sym_pack_weight *pw = &f->plan->weights[pc->weight_idx];
+    int l = pw->layer;
+    layer_tensors *lw = l >= 0 ? &f->layers[l] : NULL;
+    sym_tensor w;
+    switch (pw->role) {
+    case SYM_ROLE_WQ: case SYM_ROLE_WK: case SYM_ROLE_WV: {
+        SYM_TRY(stage_enter(f, c, l, ST_ATTN_IN));
+        SYM_TRY(sym_pack_manager_view(f->pm, h, i, &w));
+        sym_tensor *out = pw->role == SYM_ROLE_WQ ? &c->q : pw->role == SYM_ROLE_WK ? &c->k : &c->v;
+        const sym_tensor *bias = opt(pw->role == SYM_ROLE_WQ   ? &lw->bq
+                                     : pw->role == SYM_ROLE_WK ? &lw->bk
+                                                               : &lw->bv);
+        slice_product(f, out, &c->xn, &w, bias, pc->row0, 0);
+        break;
+    }
+    case SYM_ROLE_WO:
+        SYM_TRY(stage_enter(f, c, l, ST_ATTN_OUT));
+        SYM_TRY(sym_pack_manager_view(f->pm, h, i, &w));
+        slice_product(f, &c->x, &c->att, &w, NULL, pc->row0, 1);
+        break;
+    case SYM_ROLE_W_GATE: case SYM_ROLE_W_UP:
+        SYM_TRY(stage_enter(f, c, l, ST_FFN_IN));
+        SYM_TRY(sym_pack_manager_view(f->pm, h, i, &w));
+        slice_product(f, pw->role == SYM_ROLE_W_GATE ? &c->gate : &c->up, &c->xn, &w, NULL,
+                      pc->row0, 0);
+        break;
+    case SYM_ROLE_FFN_GATE_INP: /* the router: route now; the experts come next */
+        SYM_TRY(stage_enter(f, c, l, ST_FFN_IN));
+        SYM_TRY(sym_pack_manager_view(f->pm, h, i, &w));
+        SYM_CHECK(pc->row0 == 0 && pc->n_rows == w.n_rows && w.n_rows == f->hp->n_expert,
+                  SYM_ERR_INTERNAL, "forward: layer %d's router is cut across packs", l);
+        SYM_TRY(route_layer(f, l, &c->xn, &lw->router)); /* the resident copy */
+        SYM_TRY(stage_enter(f, c, l, ST_FFN_OUT));
+        memset(f->routed, 0, (size_t)f->hp->n_expert * sizeof *f->routed);
+        for (int j = 0; j < f->route.n_tok * f->route.n_expert_used; j++)
+            f->routed[f->route.expert[j]] = true;
+        f->exp_cur = -1;
+        break;
+    case SYM_ROLE_GATE_EXPS: case SYM_ROLE_UP_EXPS: case SYM_ROLE_DOWN_EXPS:
+    case SYM_ROLE_GATE_EXP: case SYM_ROLE_UP_EXP: case SYM_ROLE_DOWN_EXP:
+        SYM_TRY(sym_pack_manager_view(f->pm, h, i, &w));
+        SYM_TRY(run_expert_piece(f, c, l, pk->expert, pw->role, pc->row0, &w));
+        break;
+    case SYM_ROLE_W_DOWN:
+        SYM_TRY(stage_enter(f, c, l, ST_FFN_OUT));
+        SYM_TRY(sym_pack_manager_view(f->pm, h, i, &w));
+        slice_product(f, &c->x, &c->gate, &w, NULL, pc->row0, 1);
+        break;
+    case SYM_ROLE_OUTPUT: case SYM_ROLE_TOKEN_EMBD: { /* the embedding: tied output (FULL use) */
+        if (!want_logits) break;
+        int out_stage = f->hp->n_layer * 4;
+        if (f->stage != out_stage) {
+            SYM_CHECK(f->stage == out_stage - 1, SYM_ERR_INTERNAL,
+                      "forward: the pack schedule reaches the output before the last layer");
+            f->stage = out_stage;
+            sym_tensor last = sym_tensor_rows(&c->x, c->n - 1, 1);
+            sym_tensor xn1 = sym_tensor_rows(&c->xn, 0, 1);
+            f->b->ops->rmsnorm(f->b, &xn1, &last, &f->output_norm, f->hp->rms_eps);
+        }
+        SYM_TRY(sym_pack_manager_view(f->pm, h, i, &w));
+        sym_tensor xn1 = sym_tensor_rows(&c->xn, 0, 1);
+        slice_product(f, &f->logits, &xn1, &w, NULL, pc->row0, 0);
+        break;
+    }
+    default: /* norms and biases: their resident copies are used */
+        break;
+    }
+    return SYM_OK;
+}
+
+static bool is_output_use(const sym_forward_pass *f, const sym_pack_use *use) {
+    const sym_pack *pk = &f->plan->packs[use->pack_id];
+    return pk->type == SYM_PACK_OUTPUT || (pk->type == SYM_PACK_EMBED) ||
+           (pk->type == SYM_PACK_NORM && pk->layer < 0);
+}
+
+/* One chunk through every pack of the schedule. */
+static sym_status run_streamed(sym_forward_pass *f, const int32_t *ids, int n, int pos0,
+                               bool want_logits) {
+    const sym_pack_plan *p = f->plan;
+    sym_backend *b = f->b;
+    SYM_CHECK(f->pm, SYM_ERR_ARG, "forward: streaming without a pack manager");
+    chunk_ctx c = {.n = n, .pos0 = pos0,
+                   .x = sym_tensor_rows(&f->x, 0, n), .xn = sym_tensor_rows(&f->xn, 0, n),
+                   .q = sym_tensor_rows(&f->q, 0, n), .k = sym_tensor_rows(&f->k, 0, n),
+                   .v = sym_tensor_rows(&f->v, 0, n), .att = sym_tensor_rows(&f->att, 0, n),
+                   .gate = sym_tensor_rows(&f->gate, 0, n), .up = sym_tensor_rows(&f->up, 0, n)};
+    f->stage = -1;
+    bool embedded = false;
+    sym_pack_manager_set_position(f->pm, 0);
+    for (uint32_t u = 0; u < p->n_uses; u++) {
+        const sym_pack_use *use = &p->schedule[u];
+        const sym_pack *pk = &p->packs[use->pack_id];
+        sym_pack_handle h;
+        if (use->kind == SYM_PACK_USE_GATHER) {
+            if (!pack_has_ids(f, pk, ids, n)) continue;
+            SYM_TRY(get_pack(f, use->pack_id, SYM_TIER_RAM, &h));
+            gather_rows(f, &h, ids, n);
+            SYM_TRY(sym_pack_manager_release(f->pm, &h));
+            continue;
+        }
+        if (!embedded) {
+            SYM_TRY(b->ops->write(b, &c.x, f->x_host,
+                                  (size_t)n * (size_t)f->hp->n_embd * sizeof *f->x_host));
+            embedded = true;
+        }
+        if (!want_logits && is_output_use(f, use)) continue;
+        if (pk->type == SYM_PACK_EXPERT && !expert_needed(f, pk)) continue;
+        SYM_TRY(get_pack(f, use->pack_id, f->tier, &h));
+        prefetch_after(f, u);
+        sym_status st = SYM_OK;
+        for (uint32_t i = 0; i < pk->n_pieces && st == SYM_OK; i++)
+            st = run_piece(f, &c, &h, i, want_logits);
+        defer_release(f, &h);
+        SYM_TRY(st);
+    }
+    SYM_CHECK(f->stage == f->hp->n_layer * 4 + (want_logits ? 0 : -1), SYM_ERR_INTERNAL,
+              "forward: the pack schedule did not cover every layer (stage %d)", f->stage);
+    return SYM_OK;
+}
 
 /* ---- one chunk ------------------------------------------------------------------------------- */
 
-static const sym_tensor *opt(const sym_tensor *t) { return t->n_rows ? t : NULL; }
+
+/* Routes n tokens of layer l (xn holds their normed input) and tells the hook. */
+static sym_status route_layer(sym_forward_pass *f, int l, const sym_tensor *xn,
+                              const sym_tensor *router) {
+    SYM_TRY(sym_moe_route_tokens(f->b, xn, router, f->hp->n_expert_used, &f->moe, &f->route));
+    if (f->route_fn) f->route_fn(f->route_user, l, &f->route);
+    return SYM_OK;
+}
 
 /* Runs n tokens at positions pos0.. through every layer; leaves the residual stream in x. */
-static void run_layers(sym_forward_pass *f, const int32_t *ids, int n, int pos0) {
+static sym_status run_layers(sym_forward_pass *f, const int32_t *ids, int n, int pos0) {
     const sym_backend_ops *o = f->b->ops;
     sym_backend *b = f->b;
     const sym_hparams *hp = f->hp;
@@ -182,10 +730,17 @@ static void run_layers(sym_forward_pass *f, const int32_t *ids, int n, int pos0)
         o->attention(b, &att, &q, &f->kv.k[l], &f->kv.v[l], hp->n_head, hp->n_head_kv,
                      hp->head_dim, pos0, scale);
         sym_op_matmul_add(b, &x, &att, &w->wo, &xn); /* x += att Wo^T */
+        if (hp->n_expert > 0) { /* mixture of experts: x += the routed experts' outputs */
+            o->rmsnorm(b, &xn, &x, &w->ffn_norm, hp->rms_eps);
+            SYM_TRY(route_layer(f, l, &xn, &w->router));
+            SYM_TRY(sym_moe_experts(b, &x, &xn, &f->route, w->experts, hp->n_expert, &f->moe));
+            continue;
+        }
         /* SiLU-gated MLP: gate = silu(norm(x) Wg^T) * (norm(x) Wu^T); x += gate Wd^T */
         sym_op_ffn_in(b, &gate, &x, &w->ffn_norm, hp->rms_eps, &w->w_gate, &w->w_up, &xn, &up);
         sym_op_matmul_add(b, &x, &gate, &w->w_down, &xn);
     }
+    return SYM_OK;
 }
 
 sym_status sym_forward_eval(sym_forward_pass *f, const int32_t *ids, int n_tok, float *logits) {
@@ -200,7 +755,23 @@ sym_status sym_forward_eval(sym_forward_pass *f, const int32_t *ids, int n_tok, 
     const sym_backend_ops *o = f->b->ops;
     for (int done = 0; done < n_tok;) {
         int n = n_tok - done < f->opt.n_batch ? n_tok - done : f->opt.n_batch;
-        run_layers(f, ids + done, n, f->kv.n_past);
+        if (f->opt.streamed) {
+            sym_status st = run_streamed(f, ids + done, n, f->kv.n_past, done + n == n_tok && logits);
+            sym_status ss = o->sync(f->b);
+            release_deferred(f, 1);
+            SYM_TRY(st);
+            SYM_TRY(ss);
+            f->kv.n_past += n;
+            done += n;
+            if (done == n_tok && logits)
+                SYM_TRY(o->read(f->b, &f->logits, logits, (size_t)hp->n_vocab * sizeof(float)));
+            continue;
+        }
+        sym_status st = run_layers(f, ids + done, n, f->kv.n_past);
+        if (st != SYM_OK) {
+            (void)o->sync(f->b);
+            return st;
+        }
         f->kv.n_past += n;
         done += n;
         if (done == n_tok && logits) {

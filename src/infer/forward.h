@@ -7,13 +7,21 @@
 #include "infer/kv_cache.h"
 #include "infer/ops.h"
 #include "model/model.h"
+#include "tier/pack_manager.h"
 
 typedef struct sym_forward_options {
     int n_ctx;         /* positions the KV cache holds (<= the model's n_ctx_train is advised) */
     int n_batch;       /* most tokens per forward chunk (prefill), >= 1 */
     sym_dtype kv_type; /* SYM_DT_F16 or SYM_DT_F32 */
     float rope_scale;  /* extra linear RoPE position scale on top of the model's (0 or 1: none) */
+    int streamed;      /* 1: only vectors (norms, biases) are loaded; the matrices stream through a
+                        * pack manager (sym_forward_set_packs) */
 } sym_forward_options;
+
+typedef struct sym_forward_stream_stats {
+    uint64_t n_gets; /* packs pinned */
+    double get_ms;   /* host time spent pinning them (waiting for uploads / reads) */
+} sym_forward_stream_stats;
 
 typedef struct sym_forward_pass sym_forward_pass;
 
@@ -28,10 +36,27 @@ void sym_forward_destroy(sym_forward_pass *f);
  * the vocabulary; SYM_ERR_RANGE if the context would overflow (nothing is run then). */
 sym_status sym_forward_eval(sym_forward_pass *f, const int32_t *ids, int n_tok, float *logits);
 
+/* Streaming: the matrices come from pm, which holds the packs of plan (planned from the same
+ * model), pinned in tier (DEVICE: device memory of the forward pass's backend; RAM: host memory,
+ * for host backends) one pack at a time in schedule order, with lookahead schedule entries
+ * prefetched ahead. pm and plan are borrowed and must outlive f. */
+sym_status sym_forward_set_packs(sym_forward_pass *f, sym_pack_manager *pm,
+                                 const sym_pack_plan *plan, sym_tier tier, int lookahead);
+void sym_forward_stream_stats_get(const sym_forward_pass *f, sym_forward_stream_stats *out);
+
+/* Mixtures of experts: called after each layer's routing with the tokens' choices (valid during
+ * the call). For traces and the oracle. */
+typedef struct sym_moe_route sym_moe_route;
+typedef void (*sym_forward_route_fn)(void *user, int layer, const sym_moe_route *route);
+void sym_forward_set_route_hook(sym_forward_pass *f, sym_forward_route_fn fn, void *user);
+
 void sym_forward_reset(sym_forward_pass *f);
 int sym_forward_n_past(const sym_forward_pass *f);
 int sym_forward_n_ctx(const sym_forward_pass *f);
+int sym_forward_n_batch(const sym_forward_pass *f);
 /* Bytes of backend memory the forward pass allocates besides the weights (KV + activations). */
 uint64_t sym_forward_scratch_bytes(const sym_hparams *hp, const sym_forward_options *opts);
+/* Bytes of the vectors (norms, biases as f32) a streamed forward pass keeps resident. */
+uint64_t sym_forward_vector_bytes(const sym_model *m);
 
 #endif

@@ -141,6 +141,31 @@ typedef struct sym_backend_ops {
      * scratch xn (n_tok, n_in). */
     void (*norm_matmul)(sym_backend *b, sym_tensor *out, const sym_tensor *x,
                         const sym_tensor *norm, float eps, const sym_tensor *w, sym_tensor *xn);
+
+    /* out[t][col0 + j] = src[t][j] (accumulate: +=) for j < src->n_cols: writes a block of
+     * columns of out (n_tok, n), src (n_tok, w) with col0 + w <= n, both f32. The streaming
+     * forward pass uses it to assemble a product whose weight rows arrive in slices (packs).
+     * Every backend offers it. */
+    void (*set_cols)(sym_backend *b, sym_tensor *out, int64_t col0, const sym_tensor *src,
+                     int accumulate);
+
+    /* Optional, for backends whose ops run after they return (NULL: every op has finished when
+     * it returns, as on the CPU). fence submits the work recorded so far and returns a ticket
+     * for it (0: nothing pending). fence_done returns 1 once that work has finished (waiting
+     * for it if wait) or failed (the error is latched for the next read/sync), 0 while it runs.
+     * The streaming forward pass gives a pack's memory back only when the ops reading it are
+     * done. */
+    uint64_t (*fence)(sym_backend *b);
+    int (*fence_done)(sym_backend *b, uint64_t ticket, int wait);
+    /* Optional (NULL: not tracked): device memory this backend holds now. */
+    uint64_t (*held_bytes)(sym_backend *b);
+    /* out[rows[i]] += scales[i] * a[i] for i < a->n_rows (f32; a->n_cols == out->n_cols): the
+     * scaled scatter-add that returns a mixture-of-experts expert's output rows to the residual
+     * stream of the tokens routed to it (infer/moe.c). rows must be strictly increasing and
+     * below out->n_rows (else SYM_ERR_ARG, latched). rows and scales are host arrays, read
+     * before the call returns. Every backend offers it. */
+    void (*add_rows_scaled)(sym_backend *b, sym_tensor *out, const sym_tensor *a,
+                            const int32_t *rows, const float *scales);
 } sym_backend_ops;
 
 struct sym_backend {

@@ -80,6 +80,36 @@ static sym_status rope_scaling_from_gguf(const sym_gguf *g, const char *arch, sy
     return SYM_OK;
 }
 
+/* <arch>.expert_count / expert_used_count (absent or 0: dense), and the layout of the experts:
+ * stacked (blk.N.ffn_gate_exps) unless the file holds the split form (blk.0.ffn_gate.0). */
+static sym_status experts_from_gguf(const sym_gguf *g, const char *arch, sym_hparams *hp) {
+    char key[96], used_key[96];
+    uint32_t n = 0, used = 0;
+    snprintf(key, sizeof key, "%s.expert_count", arch);
+    snprintf(used_key, sizeof used_key, "%s.expert_used_count", arch);
+    SYM_TRY(sym_gguf_get_u32_opt(g, key, &n));
+    SYM_TRY(sym_gguf_get_u32_opt(g, used_key, &used));
+    if (n == 0) {
+        if (used != 0)
+            return SYM_FAIL(SYM_ERR_FORMAT, "gguf: %s = %u without %s", used_key, used, key);
+        if (sym_gguf_find_tensor(g, "blk.0.ffn_gate_inp.weight"))
+            return SYM_FAIL(SYM_ERR_FORMAT, "gguf: the file has expert routers "
+                            "(blk.0.ffn_gate_inp.weight) but no %s", key);
+        return SYM_OK;
+    }
+    if (n > SYM_ARCH_MAX_EXPERTS)
+        return SYM_FAIL(SYM_ERR_FORMAT, "gguf: %s = %u is out of range (1..%d)", key, n,
+                        SYM_ARCH_MAX_EXPERTS);
+    if (used == 0 || used > n)
+        return SYM_FAIL(SYM_ERR_FORMAT, "gguf: %s = %u is out of range (1..%s = %u)", used_key,
+                        used, key, n);
+    hp->n_expert = (int)n;
+    hp->n_expert_used = (int)used;
+    hp->expert_split = !sym_gguf_find_tensor(g, "blk.0.ffn_gate_exps.weight") &&
+                       sym_gguf_find_tensor(g, "blk.0.ffn_gate.0.weight");
+    return SYM_OK;
+}
+
 sym_status sym_arch_hparams_from_gguf(const sym_gguf *g, sym_hparams *hp) {
     memset(hp, 0, sizeof *hp);
     sym_str arch;
@@ -151,6 +181,7 @@ sym_status sym_arch_hparams_from_gguf(const sym_gguf *g, sym_hparams *hp) {
         return SYM_FAIL(SYM_ERR_FORMAT, "gguf: %s = %d but token_embd.weight has %d rows", key,
                         vs, hp->n_vocab);
     hp->tied_embeddings = sym_gguf_find_tensor(g, "output.weight") == NULL;
+    SYM_TRY(experts_from_gguf(g, a, hp));
     SYM_TRY(sym_arch_check_hparams(hp));
     return SYM_OK;
 }
@@ -182,6 +213,15 @@ sym_status sym_arch_check_hparams(const sym_hparams *hp) {
                         (double)hp->rope_freq_scale);
     if (!(hp->rms_eps > 0.0f) || !(hp->rms_eps <= 1.0f))
         return SYM_FAIL(SYM_ERR_FORMAT, "rms_eps %g is not in (0, 1]", (double)hp->rms_eps);
+    if (hp->n_expert < 0 || hp->n_expert > SYM_ARCH_MAX_EXPERTS)
+        return SYM_FAIL(SYM_ERR_FORMAT, "n_expert = %d is out of range (0..%d)", hp->n_expert,
+                        SYM_ARCH_MAX_EXPERTS);
+    if (hp->n_expert == 0 && (hp->n_expert_used != 0 || hp->expert_split))
+        return SYM_FAIL(SYM_ERR_FORMAT, "n_expert_used = %d (or an expert layout) in a model "
+                        "without experts", hp->n_expert_used);
+    if (hp->n_expert > 0 && (hp->n_expert_used < 1 || hp->n_expert_used > hp->n_expert))
+        return SYM_FAIL(SYM_ERR_FORMAT, "n_expert_used = %d is out of range (1..n_expert = %d)",
+                        hp->n_expert_used, hp->n_expert);
     if (!sym_arch_supported(hp->arch))
         return SYM_FAIL(SYM_ERR_UNSUPPORTED, "unknown architecture '%s'", hp->arch);
     return SYM_OK;
@@ -190,39 +230,86 @@ sym_status sym_arch_check_hparams(const sym_hparams *hp) {
 /* ---- the tensor table ----------------------------------------------------------------------------- */
 
 typedef struct role_info {
-    const char *suffix;    /* internal name after "blk.N." (or the whole global name) */
-    const char *hf_suffix; /* HF name after "model.layers.N." (or the whole global name) */
+    const char *suffix;    /* internal name after "blk.N." (or the whole global name); for the
+                              per-expert roles the part before the expert number */
+    const char *hf_suffix; /* HF name after "model.layers.N." (or the whole global name); NULL:
+                              none; per-expert roles: the part before the expert number */
+    const char *tail;      /* per-expert roles: internal name after the expert number */
+    const char *hf_tail;   /* per-expert roles: HF name after the expert number */
     bool vector, bias;
 } role_info;
 
 static const role_info k_roles[SYM_ROLE_COUNT] = {
-    [SYM_ROLE_TOKEN_EMBD] = {"token_embd.weight", "model.embed_tokens.weight", false, false},
-    [SYM_ROLE_OUTPUT_NORM] = {"output_norm.weight", "model.norm.weight", true, false},
-    [SYM_ROLE_OUTPUT] = {"output.weight", "lm_head.weight", false, false},
-    [SYM_ROLE_ATTN_NORM] = {"attn_norm.weight", "input_layernorm.weight", true, false},
-    [SYM_ROLE_WQ] = {"attn_q.weight", "self_attn.q_proj.weight", false, false},
-    [SYM_ROLE_BQ] = {"attn_q.bias", "self_attn.q_proj.bias", true, true},
-    [SYM_ROLE_WK] = {"attn_k.weight", "self_attn.k_proj.weight", false, false},
-    [SYM_ROLE_BK] = {"attn_k.bias", "self_attn.k_proj.bias", true, true},
-    [SYM_ROLE_WV] = {"attn_v.weight", "self_attn.v_proj.weight", false, false},
-    [SYM_ROLE_BV] = {"attn_v.bias", "self_attn.v_proj.bias", true, true},
-    [SYM_ROLE_WO] = {"attn_output.weight", "self_attn.o_proj.weight", false, false},
-    [SYM_ROLE_FFN_NORM] = {"ffn_norm.weight", "post_attention_layernorm.weight", true, false},
-    [SYM_ROLE_W_GATE] = {"ffn_gate.weight", "mlp.gate_proj.weight", false, false},
-    [SYM_ROLE_W_UP] = {"ffn_up.weight", "mlp.up_proj.weight", false, false},
-    [SYM_ROLE_W_DOWN] = {"ffn_down.weight", "mlp.down_proj.weight", false, false},
+    [SYM_ROLE_TOKEN_EMBD] = {"token_embd.weight", "model.embed_tokens.weight", NULL, NULL, false,
+                             false},
+    [SYM_ROLE_OUTPUT_NORM] = {"output_norm.weight", "model.norm.weight", NULL, NULL, true, false},
+    [SYM_ROLE_OUTPUT] = {"output.weight", "lm_head.weight", NULL, NULL, false, false},
+    [SYM_ROLE_ATTN_NORM] = {"attn_norm.weight", "input_layernorm.weight", NULL, NULL, true, false},
+    [SYM_ROLE_WQ] = {"attn_q.weight", "self_attn.q_proj.weight", NULL, NULL, false, false},
+    [SYM_ROLE_BQ] = {"attn_q.bias", "self_attn.q_proj.bias", NULL, NULL, true, true},
+    [SYM_ROLE_WK] = {"attn_k.weight", "self_attn.k_proj.weight", NULL, NULL, false, false},
+    [SYM_ROLE_BK] = {"attn_k.bias", "self_attn.k_proj.bias", NULL, NULL, true, true},
+    [SYM_ROLE_WV] = {"attn_v.weight", "self_attn.v_proj.weight", NULL, NULL, false, false},
+    [SYM_ROLE_BV] = {"attn_v.bias", "self_attn.v_proj.bias", NULL, NULL, true, true},
+    [SYM_ROLE_WO] = {"attn_output.weight", "self_attn.o_proj.weight", NULL, NULL, false, false},
+    [SYM_ROLE_FFN_NORM] = {"ffn_norm.weight", "post_attention_layernorm.weight", NULL, NULL, true,
+                           false},
+    [SYM_ROLE_W_GATE] = {"ffn_gate.weight", "mlp.gate_proj.weight", NULL, NULL, false, false},
+    [SYM_ROLE_W_UP] = {"ffn_up.weight", "mlp.up_proj.weight", NULL, NULL, false, false},
+    [SYM_ROLE_W_DOWN] = {"ffn_down.weight", "mlp.down_proj.weight", NULL, NULL, false, false},
+    [SYM_ROLE_FFN_GATE_INP] = {"ffn_gate_inp.weight", "block_sparse_moe.gate.weight", NULL, NULL,
+                               false, false},
+    [SYM_ROLE_GATE_EXPS] = {"ffn_gate_exps.weight", NULL, NULL, NULL, false, false},
+    [SYM_ROLE_UP_EXPS] = {"ffn_up_exps.weight", NULL, NULL, NULL, false, false},
+    [SYM_ROLE_DOWN_EXPS] = {"ffn_down_exps.weight", NULL, NULL, NULL, false, false},
+    /* Mixtral's w1 is the gate, w3 the up projection, w2 the down projection */
+    [SYM_ROLE_GATE_EXP] = {"ffn_gate.", "block_sparse_moe.experts.", ".weight", ".w1.weight",
+                           false, false},
+    [SYM_ROLE_UP_EXP] = {"ffn_up.", "block_sparse_moe.experts.", ".weight", ".w3.weight", false,
+                         false},
+    [SYM_ROLE_DOWN_EXP] = {"ffn_down.", "block_sparse_moe.experts.", ".weight", ".w2.weight",
+                           false, false},
 };
 #define N_GLOBAL 3
 
-static int n_layer_roles(const sym_hparams *hp) { return hp->qkv_bias ? 12 : 9; }
-
-uint64_t sym_arch_n_specs(const sym_hparams *hp) {
-    return N_GLOBAL + (uint64_t)hp->n_layer * (uint64_t)n_layer_roles(hp);
+static bool per_expert(sym_tensor_role r) {
+    return r == SYM_ROLE_GATE_EXP || r == SYM_ROLE_UP_EXP || r == SYM_ROLE_DOWN_EXP;
+}
+static bool stacked(sym_tensor_role r) {
+    return r == SYM_ROLE_GATE_EXPS || r == SYM_ROLE_UP_EXPS || r == SYM_ROLE_DOWN_EXPS;
 }
 
-static void fill_spec(const sym_hparams *hp, sym_tensor_role role, int layer, sym_tensor_spec *s) {
+/* The roles of one layer up to ffn_norm: 6, or 9 with Q/K/V biases. */
+static int n_attn_roles(const sym_hparams *hp) { return hp->qkv_bias ? 9 : 6; }
+
+/* The MLP roles after ffn_norm (see arch.h). */
+static int n_mlp_roles(const sym_hparams *hp) {
+    if (hp->n_expert == 0) return 3;
+    return hp->expert_split ? 1 + 3 * hp->n_expert : 4;
+}
+
+uint64_t sym_arch_n_specs(const sym_hparams *hp) {
+    return N_GLOBAL + (uint64_t)hp->n_layer * (uint64_t)(n_attn_roles(hp) + n_mlp_roles(hp));
+}
+
+/* Is role (with expert) one of the tensors a model of hp holds in layer 0.. (not checked)? */
+static bool role_in_model(const sym_hparams *hp, sym_tensor_role role, int expert) {
+    if (k_roles[role].bias && !hp->qkv_bias) return false;
+    switch (role) {
+    case SYM_ROLE_W_GATE: case SYM_ROLE_W_UP: case SYM_ROLE_W_DOWN: return hp->n_expert == 0;
+    case SYM_ROLE_FFN_GATE_INP: return hp->n_expert > 0;
+    case SYM_ROLE_GATE_EXPS: case SYM_ROLE_UP_EXPS: case SYM_ROLE_DOWN_EXPS:
+        return hp->n_expert > 0 && !hp->expert_split;
+    case SYM_ROLE_GATE_EXP: case SYM_ROLE_UP_EXP: case SYM_ROLE_DOWN_EXP:
+        return hp->n_expert > 0 && hp->expert_split && expert >= 0 && expert < hp->n_expert;
+    default: return true;
+    }
+}
+
+static void fill_spec(const sym_hparams *hp, sym_tensor_role role, int layer, int expert,
+                      sym_tensor_spec *s) {
     int64_t q = (int64_t)hp->n_head * hp->head_dim, kv = (int64_t)hp->n_head_kv * hp->head_dim;
-    int64_t rows = 1, cols = hp->n_embd;
+    int64_t rows = 1, cols = hp->n_embd, ne = hp->n_expert;
     switch (role) {
     case SYM_ROLE_TOKEN_EMBD: case SYM_ROLE_OUTPUT: rows = hp->n_vocab; break;
     case SYM_ROLE_OUTPUT_NORM: case SYM_ROLE_ATTN_NORM: case SYM_ROLE_FFN_NORM: break;
@@ -231,57 +318,89 @@ static void fill_spec(const sym_hparams *hp, sym_tensor_role role, int layer, sy
     case SYM_ROLE_BQ: cols = q; break;
     case SYM_ROLE_BK: case SYM_ROLE_BV: cols = kv; break;
     case SYM_ROLE_WO: rows = hp->n_embd; cols = q; break;
-    case SYM_ROLE_W_GATE: case SYM_ROLE_W_UP: rows = hp->n_ff; break;
-    case SYM_ROLE_W_DOWN: rows = hp->n_embd; cols = hp->n_ff; break;
+    case SYM_ROLE_W_GATE: case SYM_ROLE_W_UP: case SYM_ROLE_GATE_EXP: case SYM_ROLE_UP_EXP:
+        rows = hp->n_ff;
+        break;
+    case SYM_ROLE_W_DOWN: case SYM_ROLE_DOWN_EXP: rows = hp->n_embd; cols = hp->n_ff; break;
+    case SYM_ROLE_FFN_GATE_INP: rows = ne; break;
+    case SYM_ROLE_GATE_EXPS: case SYM_ROLE_UP_EXPS: rows = ne * hp->n_ff; break;
+    case SYM_ROLE_DOWN_EXPS: rows = ne * hp->n_embd; cols = hp->n_ff; break;
     case SYM_ROLE_COUNT: SYM_ASSERT(0);
     }
     memset(s, 0, sizeof *s);
     s->role = role;
     s->layer = layer;
+    s->expert = per_expert(role) ? expert : -1;
     s->n_rows = rows;
     s->n_cols = cols;
+    s->n_stack = stacked(role) ? hp->n_expert : 0;
     s->vector = k_roles[role].vector;
     s->optional = role == SYM_ROLE_OUTPUT;
     if (layer < 0) snprintf(s->name, sizeof s->name, "%s", k_roles[role].suffix);
+    else if (per_expert(role))
+        snprintf(s->name, sizeof s->name, "blk.%d.%s%d%s", layer, k_roles[role].suffix, expert,
+                 k_roles[role].tail);
     else snprintf(s->name, sizeof s->name, "blk.%d.%s", layer, k_roles[role].suffix);
 }
 
 void sym_arch_spec_at(const sym_hparams *hp, uint64_t i, sym_tensor_spec *out) {
     SYM_ASSERT(i < sym_arch_n_specs(hp));
     if (i < N_GLOBAL) {
-        fill_spec(hp, (sym_tensor_role)i, -1, out);
+        fill_spec(hp, (sym_tensor_role)i, -1, -1, out);
         return;
     }
-    int per = n_layer_roles(hp);
+    int n_attn = n_attn_roles(hp), per = n_attn + n_mlp_roles(hp);
     int layer = (int)((i - N_GLOBAL) / (uint64_t)per), k = (int)((i - N_GLOBAL) % (uint64_t)per);
-    int role = SYM_ROLE_ATTN_NORM;
-    /* the k-th per-layer role, skipping biases when the model has none */
-    for (;; role++) {
-        if (k_roles[role].bias && !hp->qkv_bias) continue;
-        if (k-- == 0) break;
+    int role = SYM_ROLE_ATTN_NORM, expert = -1;
+    if (k < n_attn) {
+        /* the k-th per-layer role, skipping biases when the model has none */
+        for (;; role++) {
+            if (k_roles[role].bias && !hp->qkv_bias) continue;
+            if (k-- == 0) break;
+        }
+    } else {
+        k -= n_attn;
+        if (hp->n_expert == 0) role = SYM_ROLE_W_GATE + k;
+        else if (k == 0) role = SYM_ROLE_FFN_GATE_INP;
+        else if (!hp->expert_split) role = SYM_ROLE_GATE_EXPS + (k - 1);
+        else role = SYM_ROLE_GATE_EXP + (k - 1) % 3, expert = (k - 1) / 3;
     }
-    fill_spec(hp, (sym_tensor_role)role, layer, out);
+    fill_spec(hp, (sym_tensor_role)role, layer, expert, out);
 }
 
-/* Parses "<prefix>N." at the start of s: N a canonical decimal (no sign, no leading zero) below
- * SYM_ARCH_MAX_LAYERS. Returns the rest of the name or NULL. */
-static const char *parse_layer(const char *s, const char *prefix, int *layer) {
-    size_t pl = strlen(prefix);
-    if (strncmp(s, prefix, pl) != 0) return NULL;
-    s += pl;
+void sym_arch_spec_of(const sym_hparams *hp, sym_tensor_role role, int layer, int expert,
+                      sym_tensor_spec *out) {
+    SYM_ASSERT((unsigned)role < SYM_ROLE_COUNT);
+    fill_spec(hp, role, layer, expert, out);
+}
+
+/* Parses a canonical decimal (no sign, no leading zero) below max at the start of s, followed by
+ * a '.'. Returns the rest of the name from that '.' or NULL. */
+static const char *parse_index(const char *s, int max, int *out) {
     if (*s < '0' || *s > '9' || (s[0] == '0' && s[1] != '.')) return NULL;
     int v = 0;
     for (; *s >= '0' && *s <= '9'; s++) {
         v = v * 10 + (*s - '0');
-        if (v >= SYM_ARCH_MAX_LAYERS) return NULL;
+        if (v >= max) return NULL;
     }
     if (*s != '.') return NULL;
-    *layer = v;
-    return s + 1;
+    *out = v;
+    return s;
 }
 
-/* Finds role and layer of a name (internal when hf is false). */
-static bool split_name(const char *name, bool hf, sym_tensor_role *role, int *layer) {
+/* Parses "<prefix>N." at the start of s, N below SYM_ARCH_MAX_LAYERS. Returns the rest of the
+ * name or NULL. */
+static const char *parse_layer(const char *s, const char *prefix, int *layer) {
+    size_t pl = strlen(prefix);
+    if (strncmp(s, prefix, pl) != 0) return NULL;
+    s = parse_index(s + pl, SYM_ARCH_MAX_LAYERS, layer);
+    return s ? s + 1 : NULL;
+}
+
+/* Finds role, layer and expert (-1 unless per-expert) of a name (internal when hf is false). */
+static bool split_name(const char *name, bool hf, sym_tensor_role *role, int *layer,
+                       int *expert) {
+    *expert = -1;
     for (int r = 0; r < N_GLOBAL; r++)
         if (!strcmp(name, hf ? k_roles[r].hf_suffix : k_roles[r].suffix)) {
             *role = (sym_tensor_role)r;
@@ -290,20 +409,33 @@ static bool split_name(const char *name, bool hf, sym_tensor_role *role, int *la
         }
     const char *rest = parse_layer(name, hf ? "model.layers." : "blk.", layer);
     if (!rest) return false;
-    for (int r = N_GLOBAL; r < SYM_ROLE_COUNT; r++)
-        if (!strcmp(rest, hf ? k_roles[r].hf_suffix : k_roles[r].suffix)) {
+    for (int r = N_GLOBAL; r < SYM_ROLE_COUNT; r++) {
+        const char *suffix = hf ? k_roles[r].hf_suffix : k_roles[r].suffix;
+        if (!suffix) continue;
+        if (!per_expert((sym_tensor_role)r)) {
+            if (strcmp(rest, suffix) != 0) continue;
             *role = (sym_tensor_role)r;
             return true;
         }
+        size_t sl = strlen(suffix);
+        const char *tail;
+        if (strncmp(rest, suffix, sl) != 0 ||
+            !(tail = parse_index(rest + sl, SYM_ARCH_MAX_EXPERTS, expert)) ||
+            strcmp(tail, hf ? k_roles[r].hf_tail : k_roles[r].tail) != 0)
+            continue;
+        *role = (sym_tensor_role)r;
+        return true;
+    }
+    *expert = -1;
     return false;
 }
 
 bool sym_arch_find_spec(const sym_hparams *hp, const char *name, sym_tensor_spec *out) {
     sym_tensor_role role;
-    int layer;
-    if (!split_name(name, false, &role, &layer)) return false;
-    if (layer >= hp->n_layer || (k_roles[role].bias && !hp->qkv_bias)) return false;
-    fill_spec(hp, role, layer, out);
+    int layer, expert;
+    if (!split_name(name, false, &role, &layer, &expert)) return false;
+    if (layer >= hp->n_layer || !role_in_model(hp, role, expert)) return false;
+    fill_spec(hp, role, layer, expert, out);
     return true;
 }
 
@@ -328,17 +460,45 @@ sym_weight *sym_arch_slot(sym_model_weights *w, const sym_tensor_spec *s) {
     case SYM_ROLE_W_GATE: return &l->w_gate;
     case SYM_ROLE_W_UP: return &l->w_up;
     case SYM_ROLE_W_DOWN: return &l->w_down;
+    case SYM_ROLE_FFN_GATE_INP: return &l->ffn_gate_inp;
+    case SYM_ROLE_GATE_EXPS: return &l->ffn_gate_exps;
+    case SYM_ROLE_UP_EXPS: return &l->ffn_up_exps;
+    case SYM_ROLE_DOWN_EXPS: return &l->ffn_down_exps;
+    case SYM_ROLE_GATE_EXP: return &l->exp_gate[s->expert];
+    case SYM_ROLE_UP_EXP: return &l->exp_up[s->expert];
+    case SYM_ROLE_DOWN_EXP: return &l->exp_down[s->expert];
     default: SYM_ASSERT(0);
     }
     return NULL;
 }
 
+uint32_t sym_arch_spec_dims(const sym_tensor_spec *s, bool ggml_order, uint64_t dims[3]) {
+    if (s->vector) {
+        dims[0] = (uint64_t)s->n_cols;
+        return 1;
+    }
+    uint64_t d[3] = {(uint64_t)s->n_cols, (uint64_t)s->n_rows, 1};
+    uint32_t n = 2;
+    if (s->n_stack > 0) {
+        d[1] = (uint64_t)(s->n_rows / s->n_stack);
+        d[2] = (uint64_t)s->n_stack;
+        n = 3;
+    }
+    for (uint32_t i = 0; i < n; i++) dims[i] = ggml_order ? d[i] : d[n - 1 - i];
+    return n;
+}
+
 static bool map_name(const char *in, bool from_hf, char *out, size_t cap) {
     sym_tensor_role role;
-    int layer, n;
-    if (!split_name(in, from_hf, &role, &layer)) return false;
-    const char *suffix = from_hf ? k_roles[role].suffix : k_roles[role].hf_suffix;
+    int layer, expert, n;
+    if (!split_name(in, from_hf, &role, &layer, &expert)) return false;
+    const role_info *ri = &k_roles[role];
+    const char *suffix = from_hf ? ri->suffix : ri->hf_suffix;
+    if (!suffix) return false;
     if (layer < 0) n = snprintf(out, cap, "%s", suffix);
+    else if (expert >= 0)
+        n = snprintf(out, cap, "%s%d.%s%d%s", from_hf ? "blk." : "model.layers.", layer, suffix,
+                     expert, from_hf ? ri->tail : ri->hf_tail);
     else n = snprintf(out, cap, "%s%d.%s", from_hf ? "blk." : "model.layers.", layer, suffix);
     return n > 0 && (size_t)n < cap;
 }

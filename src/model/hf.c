@@ -72,11 +72,18 @@ static sym_status parse_config(json_object *root, sym_hf_config *out) {
         return SYM_FAIL(SYM_ERR_FORMAT, "config.json: not a JSON object");
     const char *mt;
     SYM_TRY(sym_json_get_str(k_cfg, root, "model_type", &mt));
-    if (!strcmp(mt, "llama") || !strcmp(mt, "mistral")) SYM_TRY(sym_arch_init(hp, "llama"));
+    bool mixtral = !strcmp(mt, "mixtral");
+    if (!strcmp(mt, "llama") || !strcmp(mt, "mistral") || mixtral)
+        SYM_TRY(sym_arch_init(hp, "llama"));
     else if (!strcmp(mt, "qwen2")) SYM_TRY(sym_arch_init(hp, "qwen2"));
     else
         return SYM_FAIL(SYM_ERR_UNSUPPORTED, "config.json: model_type '%s' is not supported "
-                        "(llama, mistral, qwen2)", sym_json_show(mt, nb));
+                        "(llama, mistral, mixtral, qwen2)", sym_json_show(mt, nb));
+    if (mixtral) { /* experts stored apart: block_sparse_moe.experts.E.w1/w2/w3 */
+        SYM_TRY(get_dim(root, "num_local_experts", SYM_ARCH_MAX_EXPERTS, true, &hp->n_expert));
+        SYM_TRY(get_dim(root, "num_experts_per_tok", hp->n_expert, true, &hp->n_expert_used));
+        hp->expert_split = true;
+    }
     hp->rope_neox = 1; /* HF checkpoints keep Q/K rows in the rotate_half layout */
 
     SYM_TRY(get_dim(root, "hidden_size", SYM_ARCH_MAX_DIM, true, &hp->n_embd));

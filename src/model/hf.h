@@ -2,11 +2,12 @@
  * model.safetensors.index.json (which shard holds which tensor). Both are strict JSON
  * (model/json.h); every field is type- and range-checked.
  *
- * config.json keys read: model_type (llama, mistral -> "llama"; qwen2), hidden_size,
+ * config.json keys read: model_type (llama, mistral, mixtral -> "llama"; qwen2), hidden_size,
  * num_hidden_layers, num_attention_heads, num_key_value_heads (default: heads), intermediate_size,
  * vocab_size, max_position_embeddings, rope_theta (10000), rms_norm_eps (1e-6),
  * tie_word_embeddings (false), head_dim (hidden_size / heads), rope_scaling ({type|rope_type:
- * linear, factor}; "default" = none), bos_token_id / eos_token_id (int or list: the first).
+ * linear, factor}; "default" = none), bos_token_id / eos_token_id (int or list: the first);
+ * mixtral: num_local_experts, num_experts_per_tok (experts stored apart: expert_split).
  * Rejected as SYM_ERR_UNSUPPORTED: other model types, hidden_act other than silu,
  * attention_bias / mlp_bias true, other RoPE scaling types, qwen2 use_sliding_window true.
  */

@@ -51,7 +51,7 @@ static const char *fmt_dims(const uint64_t *d, uint32_t n, char *buf, size_t cap
 /* ---- binding tensors to their specs ------------------------------------------------------------ */
 
 sym_status sym_model_alloc_tables(sym_model *m) {
-    uint64_t n = sym_arch_n_specs(&m->hp); /* n_layer <= 4096: at most 3 + 4096 * 12 */
+    uint64_t n = sym_arch_n_specs(&m->hp); /* at most 3 + 4096 * (10 + 3 * 256) */
     m->w.layers = sym_calloc((size_t)m->hp.n_layer, sizeof *m->w.layers);
     m->names = sym_calloc((size_t)n, sizeof *m->names);
     m->table = sym_calloc((size_t)n, sizeof *m->table);
@@ -59,6 +59,18 @@ sym_status sym_model_alloc_tables(sym_model *m) {
     if (!m->w.layers || !m->names || !m->table || !m->by_name)
         return SYM_FAIL(SYM_ERR_OOM, "model: out of memory for %llu tensors",
                         (unsigned long long)n);
+    size_t ne = (size_t)m->hp.n_expert;
+    if (ne == 0) return SYM_OK;
+    m->exp_views = sym_calloc((size_t)m->hp.n_layer * 3 * ne, sizeof *m->exp_views);
+    if (!m->exp_views)
+        return SYM_FAIL(SYM_ERR_OOM, "model: out of memory for %d x %d expert views",
+                        m->hp.n_layer, m->hp.n_expert);
+    for (int l = 0; l < m->hp.n_layer; l++) {
+        sym_layer_weights *lw = &m->w.layers[l];
+        lw->exp_gate = m->exp_views + (size_t)l * 3 * ne;
+        lw->exp_up = lw->exp_gate + ne;
+        lw->exp_down = lw->exp_up + ne;
+    }
     return SYM_OK;
 }
 
@@ -69,11 +81,8 @@ sym_status sym_model_bind(sym_model *m, uint64_t i, const sym_tensor_spec *s, co
     if (!f->runnable)
         return SYM_FAIL(SYM_ERR_UNSUPPORTED, "%s: tensor %s%s is %s: Symbiote runs unquantized "
                         "models (f32, f16, bf16)", fmt, f->file_name, alias, f->type_name);
-    uint64_t want[2];
-    uint32_t want_dims = s->vector ? 1 : 2;
-    if (s->vector) want[0] = (uint64_t)s->n_cols;
-    else if (f->ggml_order) want[0] = (uint64_t)s->n_cols, want[1] = (uint64_t)s->n_rows;
-    else want[0] = (uint64_t)s->n_rows, want[1] = (uint64_t)s->n_cols;
+    uint64_t want[3];
+    uint32_t want_dims = sym_arch_spec_dims(s, f->ggml_order, want);
     bool ok = f->n_dims == want_dims;
     for (uint32_t d = 0; ok && d < want_dims; d++) ok = f->dims[d] == want[d];
     if (!ok) {
@@ -108,8 +117,26 @@ static int cmp_by_name(const void *a, const void *b, void *ctx) {
     return strcmp(m->table[*(const uint64_t *)a].name, m->table[*(const uint64_t *)b].name);
 }
 
+/* Expert e of a stacked tensor: rows [e * rows, (e + 1) * rows), named after the tensor. */
+static sym_weight expert_view(const sym_weight *all, int e, int n_expert) {
+    sym_weight v = *all;
+    v.n_rows = all->n_rows / n_expert;
+    v.n_bytes = all->n_bytes / (uint64_t)n_expert;
+    v.data = (const uint8_t *)all->data + (uint64_t)e * v.n_bytes;
+    v.file_offset = all->file_offset + (uint64_t)e * v.n_bytes;
+    return v;
+}
+
 void sym_model_finish_tables(sym_model *m) {
     if (m->hp.tied_embeddings) m->w.output = m->w.token_embd;
+    for (int l = 0; m->hp.n_expert > 0 && !m->hp.expert_split && l < m->hp.n_layer; l++) {
+        sym_layer_weights *lw = &m->w.layers[l];
+        for (int e = 0; e < m->hp.n_expert; e++) {
+            lw->exp_gate[e] = expert_view(&lw->ffn_gate_exps, e, m->hp.n_expert);
+            lw->exp_up[e] = expert_view(&lw->ffn_up_exps, e, m->hp.n_expert);
+            lw->exp_down[e] = expert_view(&lw->ffn_down_exps, e, m->hp.n_expert);
+        }
+    }
     qsort(m->table, m->n_weights, sizeof *m->table, cmp_file_order);
     for (uint64_t i = 0; i < m->n_weights; i++) {
         m->by_name[i] = i;
@@ -143,8 +170,17 @@ static sym_status open_gguf(sym_model *m, const char *path) {
         return SYM_FAIL(SYM_ERR_OOM, "model: out of memory");
     m->n_files = 1;
     SYM_TRY(sym_arch_hparams_from_gguf(m->gguf, &m->hp));
+    /* before sizing large tables by the hyperparameters (thousands of layers or experts), the
+     * file must hold that many tensors; small models report the first missing one below */
+    uint64_t n_specs = sym_arch_n_specs(&m->hp), n_need = n_specs - m->hp.tied_embeddings;
+    uint64_t n_views = (uint64_t)m->hp.n_layer * 3 * (uint64_t)m->hp.n_expert;
+    if ((n_need > 65536 || n_views > 65536) && sym_gguf_n_tensors(m->gguf) < n_need)
+        return SYM_FAIL(SYM_ERR_FORMAT, "gguf: the file holds %llu tensors, a %s model of these "
+                        "dimensions (%d layers%s) has %llu",
+                        (unsigned long long)sym_gguf_n_tensors(m->gguf), m->hp.arch,
+                        m->hp.n_layer, m->hp.n_expert ? ", experts" : "",
+                        (unsigned long long)n_need);
     SYM_TRY(sym_model_alloc_tables(m));
-    uint64_t n_specs = sym_arch_n_specs(&m->hp);
     for (uint64_t i = 0; i < n_specs; i++) {
         sym_tensor_spec s;
         sym_arch_spec_at(&m->hp, i, &s);
@@ -398,6 +434,7 @@ void sym_model_close(sym_model *m) {
     sym_free(m->paths);
     sym_free(m->tokenizer_json);
     sym_free(m->w.layers);
+    sym_free(m->exp_views);
     sym_free(m->names);
     sym_free(m->table);
     sym_free(m->by_name);

@@ -6,8 +6,9 @@
  * Names are the internal (GGUF) names.
  *
  * Supported: the llama family — llama 1/2/3, TinyLlama, Mistral (GGUF arch "llama"), Qwen2
- * (Q/K/V biases; GGUF arch "qwen2") — with f32/f16/bf16 weights. Anything else is rejected with
- * SYM_ERR_UNSUPPORTED naming the architecture or the tensor type.
+ * (Q/K/V biases; GGUF arch "qwen2"), Mixtral-style mixtures of experts (GGUF arch "llama" with
+ * llama.expert_count; HF model_type "mixtral") — with f32/f16/bf16 weights. Anything else is
+ * rejected with SYM_ERR_UNSUPPORTED naming the architecture or the tensor type.
  *
  * RoPE layout: GGUF llama files rotate interleaved pairs (2i, 2i+1); HF checkpoints (and GGUF
  * qwen2) rotate halves (i, i + head_dim/2). Rather than permuting Q/K rows at load (a copy of
@@ -39,6 +40,10 @@ typedef struct sym_hparams {
     float rms_eps;
     bool tied_embeddings; /* no output.weight: the output projection is token_embd */
     bool qkv_bias;        /* Q/K/V projections have biases (qwen2) */
+    int n_expert;         /* mixture of experts: experts per layer (0: a dense MLP) */
+    int n_expert_used;    /* experts each token is routed to (top-k); 0 when dense */
+    bool expert_split;    /* experts stored as separate 2-D tensors (older GGUF, HF) rather than
+                             one 3-D tensor per projection (GGUF's ffn_*_exps) */
 } sym_hparams;
 
 /* A read-only view of one weight. data == NULL means "absent" (optional tensors). */
@@ -60,8 +65,17 @@ typedef struct sym_layer_weights {
     sym_weight bq, bk, bv;      /* (1, rows of wq/wk/wv) when qkv_bias, else absent */
     sym_weight wo;              /* (n_embd, n_head * head_dim) */
     sym_weight ffn_norm;        /* (1, n_embd) */
-    sym_weight w_gate, w_up;    /* (n_ff, n_embd) */
-    sym_weight w_down;          /* (n_embd, n_ff) */
+    sym_weight w_gate, w_up;    /* (n_ff, n_embd); absent with experts */
+    sym_weight w_down;          /* (n_embd, n_ff); absent with experts */
+    /* mixture of experts (n_expert > 0), absent otherwise */
+    sym_weight ffn_gate_inp;    /* (n_expert, n_embd): the router */
+    sym_weight ffn_gate_exps, ffn_up_exps; /* (n_expert * n_ff, n_embd): the 3-D tensors of the
+                                 * stacked layout as matrices; absent with expert_split */
+    sym_weight ffn_down_exps;   /* (n_expert * n_embd, n_ff) */
+    sym_weight *exp_gate, *exp_up; /* n_expert entries: expert e's (n_ff, n_embd) matrices (with
+                                 * stacked experts: views of rows [e * n_ff, (e + 1) * n_ff) of
+                                 * the stacked tensor, named after it); NULL when dense */
+    sym_weight *exp_down;       /* n_expert entries: (n_embd, n_ff) */
 } sym_layer_weights;
 
 typedef struct sym_model_weights {
@@ -96,7 +110,8 @@ sym_model_format sym_model_format_of(const sym_model *m);
 const sym_hparams *sym_model_hparams(const sym_model *m);
 const sym_model_weights *sym_model_weights_of(const sym_model *m);
 
-/* Every weight of the model in file order (for info, the pack planner, round-trip tests). For a
+/* Every weight of the model in file order (for info, the pack planner, round-trip tests): each
+ * tensor once (stacked expert tensors whole, not their per-expert views). For a
  * .sympack, file_idx is 0 and file_offset the weight's offset in the decompressed host image
  * (the weights in their source order, each at a 256-byte aligned offset). */
 uint64_t sym_model_n_weights(const sym_model *m);

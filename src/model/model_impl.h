@@ -13,6 +13,7 @@ struct sym_model {
     sym_model_format format;
     sym_hparams hp;
     sym_model_weights w;
+    sym_weight *exp_views;   /* n_layer * 3 * n_expert: the layers' exp_gate/up/down arrays */
     char (*names)[NAME_CAP]; /* one per spec: the names the weights point at */
     sym_weight *table;       /* the distinct weights in file order */
     uint64_t n_weights;
@@ -49,7 +50,8 @@ sym_status sym_model_alloc_tables(sym_model *m);
 /* Checks f against spec i (dtype, exact shape) and records it. SYM_ERR_UNSUPPORTED /
  * SYM_ERR_FORMAT naming the tensor. */
 sym_status sym_model_bind(sym_model *m, uint64_t i, const sym_tensor_spec *s, const found *f);
-/* Tied embeddings, totals, file order and the name index. */
+/* Tied embeddings, the per-expert views of stacked expert tensors, totals, file order and the
+ * name index. */
 void sym_model_finish_tables(sym_model *m);
 
 /* model_store.c: opens a .sympack into m (hyperparameters, tokenizer, weights decompressed into

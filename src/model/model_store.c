@@ -134,9 +134,7 @@ static sym_status bind_all(sym_model *m, const uint64_t *offsets, uint32_t *by_n
         f.type_name = sym_dtype_name(w->type);
         f.runnable = true;
         f.type = w->type;
-        f.n_dims = s.vector ? 1 : 2;
-        f.dims[0] = (uint64_t)w->n_cols;
-        f.dims[1] = (uint64_t)w->n_rows;
+        f.n_dims = sym_arch_spec_dims(&s, true, f.dims); /* the store checked the shape */
         f.ggml_order = true;
         f.data = (const uint8_t *)m->image + offsets[by_name[lo]];
         f.n_bytes = w->n_bytes;

@@ -25,24 +25,34 @@ typedef struct preset {
     float theta, eps;
     bool tied;
     const char *summary;
+    int n_expert, n_expert_used; /* 0, 0: dense */
 } preset;
 
 /* The tiny ones have awkward sizes on purpose: nothing is a multiple of a workgroup. */
 static const preset k_presets[] = {
     {"tiny", "llama", 80, 2, 4, 2, 216, 515, 256, 10000.0f, 1e-5f, false,
-     "llama, 80 wide, 2 layers, 4/2 heads (head_dim 20), n_ff 216, vocab 515 (~0.2M params)"},
+     "llama, 80 wide, 2 layers, 4/2 heads (head_dim 20), n_ff 216, vocab 515 (~0.2M params)",
+     0, 0},
     {"tiny-qwen2", "qwen2", 96, 2, 6, 2, 232, 600, 256, 1e6f, 1e-6f, true,
-     "qwen2 (Q/K/V biases, tied embeddings), 96 wide, 2 layers, 6/2 heads, vocab 600"},
+     "qwen2 (Q/K/V biases, tied embeddings), 96 wide, 2 layers, 6/2 heads, vocab 600", 0, 0},
     {"tinyllama-1.1b", "llama", 2048, 22, 32, 4, 5632, 32000, 2048, 10000.0f, 1e-5f, false,
-     "TinyLlama 1.1B shapes"},
+     "TinyLlama 1.1B shapes", 0, 0},
     {"llama2-7b", "llama", 4096, 32, 32, 32, 11008, 32000, 4096, 10000.0f, 1e-5f, false,
-     "Llama 2 7B shapes"},
+     "Llama 2 7B shapes", 0, 0},
     {"llama3-8b", "llama", 4096, 32, 32, 8, 14336, 128256, 8192, 500000.0f, 1e-5f, false,
-     "Llama 3 8B shapes (GQA 32/8, vocab 128256, theta 500000)"},
+     "Llama 3 8B shapes (GQA 32/8, vocab 128256, theta 500000)", 0, 0},
     {"mistral-7b", "llama", 4096, 32, 32, 8, 14336, 32000, 32768, 1e6f, 1e-5f, false,
-     "Mistral 7B v0.2 shapes (GQA 32/8, ctx 32768, theta 1e6)"},
+     "Mistral 7B v0.2 shapes (GQA 32/8, ctx 32768, theta 1e6)", 0, 0},
     {"qwen2-0.5b", "qwen2", 896, 24, 14, 2, 4864, 151936, 32768, 1e6f, 1e-6f, true,
-     "Qwen2 0.5B shapes (biases, tied embeddings, vocab 151936)"},
+     "Qwen2 0.5B shapes (biases, tied embeddings, vocab 151936)", 0, 0},
+    /* mixtures of experts (llama with Mixtral's routed MLP) */
+    {"tiny-moe", "llama", 80, 2, 4, 2, 216, 515, 256, 10000.0f, 1e-5f, false,
+     "like tiny, with 8 experts of n_ff 216 per layer, top-2 (~0.9M params)", 8, 2},
+    {"mini-moe", "llama", 512, 8, 8, 4, 768, 8000, 2048, 1e6f, 1e-5f, false,
+     "512 wide, 8 layers, 8/4 heads, 8 experts of n_ff 768, top-2, vocab 8000 (~90M params, "
+     "180 MB in f16)", 8, 2},
+    {"mixtral-8x7b", "llama", 4096, 32, 32, 8, 14336, 32000, 32768, 1e6f, 1e-5f, false,
+     "Mixtral 8x7B shapes (8 experts of n_ff 14336, top-2, GQA 32/8, 46.7B params)", 8, 2},
 };
 #define N_PRESETS (int)(sizeof k_presets / sizeof k_presets[0])
 
@@ -70,9 +80,11 @@ sym_status sym_make_model_preset(sym_make_model_options *o, const char *name) {
         o->rope_theta = p->theta;
         o->rms_eps = p->eps;
         o->tied_embeddings = p->tied;
+        o->n_expert = p->n_expert;
+        o->n_expert_used = p->n_expert_used;
         return SYM_OK;
     }
-    char list[256] = "";
+    char list[512] = "";
     for (int i = 0; i < N_PRESETS; i++) {
         size_t l = strlen(list);
         snprintf(list + l, sizeof list - l, "%s%s", i ? ", " : "", k_presets[i].name);
@@ -116,6 +128,16 @@ static sym_status hparams_from_options(const sym_make_model_options *o, uint32_t
     hp->rope_freq_scale = 1.0f;
     hp->rms_eps = o->rms_eps;
     hp->tied_embeddings = o->tied_embeddings;
+    hp->n_expert = o->n_expert;
+    hp->n_expert_used = o->n_expert_used;
+    /* Hugging Face stores experts apart (block_sparse_moe.experts.E.w1/w2/w3) */
+    hp->expert_split = o->n_expert > 0 && (o->split_experts || o->format == SYM_MODEL_SAFETENSORS);
+    if (o->n_expert > 0 && strcmp(o->arch, "llama") != 0)
+        return SYM_FAIL(SYM_ERR_ARG, "make-model: experts are written for llama models only "
+                        "(Mixtral), not %s", o->arch);
+    if (o->n_expert == 0 && (o->n_expert_used != 0 || o->split_experts))
+        return SYM_FAIL(SYM_ERR_ARG, "make-model: n_expert_used %d or split experts without "
+                        "experts (n_expert 0)", o->n_expert_used);
     if ((unsigned)o->dtype >= SYM_DT_COUNT)
         return SYM_FAIL(SYM_ERR_ARG, "make-model: unknown dtype %d", (int)o->dtype);
     if (o->format != SYM_MODEL_GGUF && o->format != SYM_MODEL_SAFETENSORS)
@@ -199,6 +221,70 @@ static void gen_row(uint64_t key, float mean, float std, int64_t n_cols, int64_t
     }
 }
 
+/* ---- routers and experts ---------------------------------------------------------------------
+ * Expert matrices are ordinary random matrices keyed by their per-expert name
+ * ("blk.L.ffn_gate.E.weight"), so the stacked GGUF tensor (ffn_gate_exps), the split GGUF
+ * tensors and Hugging Face's experts.E.w1 hold the same numbers.
+ *
+ * A router with rows like every other matrix would route uniformly. Real routers do not, and a
+ * streaming engine needs skewed, input-dependent routing to have something to predict, so row e
+ * of layer L's router (ffn_gate_inp, (n_expert, n_embd)) is
+ *     W[e][c] = g_e / sqrt(n_embd) * (0.8 * u_{e mod D}[c] + 0.6 * z_e[c])
+ * with u_0 .. u_{D-1} (D = clamp(n_expert / 2, 1, 4)) shared random directions and z_e the
+ * expert's own noise (both near-normal, unit variance, keyed by the router's name) and a
+ * Zipf-like gain g_e = ROUTER_GAIN / (rank_e + 1)^ROUTER_ZIPF, where rank_e is e's place in a
+ * per-layer random order of the experts. For an input with unit-variance entries expert e's
+ * logit is then about N(0, g_e^2): high-gain experts win far more often (the hottest one takes
+ * about 40% of top-1 wins among 8 experts, 3x its uniform share) yet which one wins depends on
+ * the input, experts sharing a direction tend to be chosen together, and the hottest expert
+ * differs from layer to layer. */
+
+#define ROUTER_GAIN 2.0f
+#define ROUTER_ZIPF 1.2f
+
+static void router_row(const sym_hparams *hp, uint64_t seed, const sym_tensor_spec *s, int64_t e,
+                       sym_dtype type, void *dst) {
+    uint64_t key = tensor_key(seed, s->name), dir_key = mix64(key ^ 0x6469726563746eull);
+    /* rank: how many experts come before e in the layer's random order */
+    uint64_t he = mix64(key + (uint64_t)e * 0x9e3779b97f4a7c15ull);
+    int rank = 0;
+    for (int64_t j = 0; j < hp->n_expert; j++) {
+        uint64_t hj = mix64(key + (uint64_t)j * 0x9e3779b97f4a7c15ull);
+        rank += hj < he || (hj == he && j < e);
+    }
+    int n_dir = hp->n_expert / 2 < 1 ? 1 : hp->n_expert / 2 > 4 ? 4 : hp->n_expert / 2;
+    float g = ROUTER_GAIN / powf((float)(rank + 1), ROUTER_ZIPF) / sqrtf((float)hp->n_embd);
+    uint64_t n = (uint64_t)hp->n_embd, d0 = (uint64_t)(e % n_dir) * n, z0 = (uint64_t)e * n;
+    for (uint64_t c = 0; c < n; c++) {
+        float v = g * (0.8f * gen_unit(dir_key, d0 + c) + 0.6f * gen_unit(key, z0 + c));
+        if (type == SYM_DT_F32) ((float *)dst)[c] = v;
+        else if (type == SYM_DT_F16) ((uint16_t *)dst)[c] = sym_f32_to_f16(v);
+        else ((uint16_t *)dst)[c] = sym_f32_to_bf16(v);
+    }
+}
+
+/* Row `row` of the tensor of spec s (GGUF row order), converted to type. */
+static void spec_row(const sym_hparams *hp, uint64_t seed, const sym_tensor_spec *s, int64_t row,
+                     sym_dtype type, void *dst) {
+    if (s->role == SYM_ROLE_FFN_GATE_INP) {
+        router_row(hp, seed, s, row, type, dst);
+        return;
+    }
+    float mean, std;
+    role_params(hp, s, &mean, &std);
+    if (s->n_stack > 0) { /* expert e's row r, keyed like the split layout's tensor */
+        int64_t per = s->n_rows / s->n_stack;
+        sym_tensor_spec one;
+        sym_tensor_role r = s->role == SYM_ROLE_GATE_EXPS ? SYM_ROLE_GATE_EXP
+                            : s->role == SYM_ROLE_UP_EXPS ? SYM_ROLE_UP_EXP
+                                                          : SYM_ROLE_DOWN_EXP;
+        sym_arch_spec_of(hp, r, s->layer, (int)(row / per), &one);
+        gen_row(tensor_key(seed, one.name), mean, std, s->n_cols, row % per, type, dst);
+        return;
+    }
+    gen_row(tensor_key(seed, s->name), mean, std, s->n_cols, row, type, dst);
+}
+
 int64_t sym_make_model_gguf_row(int64_t hf_row, int head_dim) {
     int64_t half = head_dim / 2, head = hf_row / head_dim, r = hf_row % head_dim;
     return head * head_dim + 2 * (r % half) + r / half;
@@ -212,12 +298,9 @@ sym_status sym_make_model_rows(const sym_hparams *hp, uint64_t seed, const char 
     if (row0 < 0 || n_rows < 0 || row0 > s.n_rows || n_rows > s.n_rows - row0)
         return SYM_FAIL(SYM_ERR_ARG, "make-model: rows [%lld, %lld) of '%s' (it has %lld)",
                         (long long)row0, (long long)(row0 + n_rows), name, (long long)s.n_rows);
-    float mean, std;
-    role_params(hp, &s, &mean, &std);
-    uint64_t key = tensor_key(seed, s.name);
     size_t row_bytes = (size_t)s.n_cols * sym_dtype_size(type);
     for (int64_t r = 0; r < n_rows; r++)
-        gen_row(key, mean, std, s.n_cols, row0 + r, type, (uint8_t *)dst + (size_t)r * row_bytes);
+        spec_row(hp, seed, &s, row0 + r, type, (uint8_t *)dst + (size_t)r * row_bytes);
     return SYM_OK;
 }
 
@@ -231,16 +314,13 @@ sym_status sym_writer_stream(sym_writer *w, sym_wfile *f, const sym_tensor_spec 
                              bool hf_layout) {
     bool permute = hf_layout && !strcmp(w->hp.arch, "llama") &&
                    (s->role == SYM_ROLE_WQ || s->role == SYM_ROLE_WK);
-    float mean, std;
-    role_params(&w->hp, s, &mean, &std);
-    uint64_t key = tensor_key(w->o->seed, s->name);
     size_t row_bytes = (size_t)s->n_cols * sym_dtype_size(w->o->dtype);
     int64_t per_chunk = (int64_t)(w->buf_bytes / row_bytes); /* buf holds at least one row */
     for (int64_t r0 = 0; r0 < s->n_rows; r0 += per_chunk) {
         int64_t n = s->n_rows - r0 < per_chunk ? s->n_rows - r0 : per_chunk;
         for (int64_t r = 0; r < n; r++) {
             int64_t src = permute ? sym_make_model_gguf_row(r0 + r, w->hp.head_dim) : r0 + r;
-            gen_row(key, mean, std, s->n_cols, src, w->o->dtype, w->buf + (size_t)r * row_bytes);
+            spec_row(&w->hp, w->o->seed, s, src, w->o->dtype, w->buf + (size_t)r * row_bytes);
         }
         SYM_TRY(sym_wfile_write(f, w->buf, (size_t)n * row_bytes));
         w->done_bytes += (uint64_t)n * row_bytes;

@@ -12,7 +12,9 @@
  * safetensors directory made with the same options hold the same model: safetensors stores Q/K
  * rows in Hugging Face's rotate_half layout (loaded with rope_neox = 1), GGUF llama in
  * llama.cpp's interleaved layout (rope_neox = 0). Values are near-normal with std 1/sqrt(n_in)
- * (norm weights near 1), so activations stay finite through every layer.
+ * (norm weights near 1), so activations stay finite through every layer. Mixture-of-experts
+ * routers are built to route skewed and input-dependent (writer.c and docs/FORMATS.md say how);
+ * an expert's matrices are the same numbers in the stacked, split and Hugging Face layouts.
  *
  * Output is streamed tensor by tensor through a bounded buffer (a 16 GB model needs a few MB of
  * RAM), written under a temporary name beside the target and renamed into place only when
@@ -34,6 +36,10 @@ typedef struct sym_make_model_options {
     float rope_theta;
     float rms_eps;
     bool tied_embeddings; /* no output.weight / lm_head.weight */
+    int n_expert;         /* mixture of experts (llama only): experts per layer, 0: dense */
+    int n_expert_used;    /* experts per token (top-k) */
+    bool split_experts;   /* GGUF: per-expert tensors blk.N.ffn_gate.E.weight (the older
+                             layout) instead of stacked ffn_*_exps; safetensors always splits */
     sym_dtype dtype;
     uint64_t seed;
     sym_model_format format; /* SYM_MODEL_GGUF: one file; SYM_MODEL_SAFETENSORS: a directory */

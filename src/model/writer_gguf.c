@@ -131,6 +131,10 @@ static void metadata(gbuf *b, const sym_writer *w) {
         arch_kv(b, hp, "attention.key_length", (uint32_t)hp->head_dim);
         arch_kv(b, hp, "attention.value_length", (uint32_t)hp->head_dim);
     }
+    if (hp->n_expert > 0) {
+        arch_kv(b, hp, "expert_count", (uint32_t)hp->n_expert);
+        arch_kv(b, hp, "expert_used_count", (uint32_t)hp->n_expert_used);
+    }
     arch_kv_f32(b, hp, "rope.freq_base", hp->rope_theta);
     arch_kv_f32(b, hp, "attention.layer_norm_rms_epsilon", hp->rms_eps);
     tokenizer_kvs(b, &w->vocab);
@@ -149,9 +153,10 @@ sym_status sym_writer_gguf(sym_writer *w, const char *path) {
         sym_arch_spec_at(&w->hp, i, &s);
         if (s.optional && w->hp.tied_embeddings) continue;
         put_str(&infos, s.name, strlen(s.name));
-        put_u32(&infos, s.vector ? 1 : 2);
-        put_u64(&infos, (uint64_t)s.n_cols);
-        if (!s.vector) put_u64(&infos, (uint64_t)s.n_rows);
+        uint64_t dims[3];
+        uint32_t n_dims = sym_arch_spec_dims(&s, true, dims);
+        put_u32(&infos, n_dims);
+        for (uint32_t d = 0; d < n_dims; d++) put_u64(&infos, dims[d]);
         put_u32(&infos, sym_arch_dtype_to_ggml(w->o->dtype));
         put_u64(&infos, offset);
         offset += (sym_writer_tensor_bytes(w, &s) + ALIGNMENT - 1) / ALIGNMENT * ALIGNMENT;

@@ -58,8 +58,16 @@ static sym_status write_config(const sym_writer *w, const char *path) {
     bool oom = false, qwen = !strcmp(hp->arch, "qwen2");
     json_object *c = json_object_new_object();
     json_object *archs = jset(c, "architectures", json_object_new_array(), &oom);
-    jpush(archs, json_object_new_string(qwen ? "Qwen2ForCausalLM" : "LlamaForCausalLM"), &oom);
-    jset(c, "model_type", json_object_new_string(hp->arch), &oom);
+    bool moe = hp->n_expert > 0;
+    jpush(archs, json_object_new_string(qwen  ? "Qwen2ForCausalLM"
+                                        : moe ? "MixtralForCausalLM"
+                                              : "LlamaForCausalLM"),
+          &oom);
+    jset(c, "model_type", json_object_new_string(moe ? "mixtral" : hp->arch), &oom);
+    if (moe) {
+        jset(c, "num_local_experts", json_object_new_int(hp->n_expert), &oom);
+        jset(c, "num_experts_per_tok", json_object_new_int(hp->n_expert_used), &oom);
+    }
     jset(c, "hidden_size", json_object_new_int(hp->n_embd), &oom);
     jset(c, "intermediate_size", json_object_new_int(hp->n_ff), &oom);
     jset(c, "num_hidden_layers", json_object_new_int(hp->n_layer), &oom);
@@ -120,8 +128,10 @@ static sym_status write_shard(sym_writer *w, const planned *p, uint64_t n, int k
         json_object *t = jset(h, p[i].hf_name, json_object_new_object(), &oom);
         jset(t, "dtype", json_object_new_string(st_dtype(w->o->dtype)), &oom);
         json_object *shape = jset(t, "shape", json_object_new_array(), &oom);
-        if (!p[i].spec.vector) jpush(shape, json_object_new_int64(p[i].spec.n_rows), &oom);
-        jpush(shape, json_object_new_int64(p[i].spec.n_cols), &oom);
+        uint64_t dims[3];
+        uint32_t n_dims = sym_arch_spec_dims(&p[i].spec, false, dims);
+        for (uint32_t d = 0; d < n_dims; d++)
+            jpush(shape, json_object_new_int64((int64_t)dims[d]), &oom);
         json_object *offs = jset(t, "data_offsets", json_object_new_array(), &oom);
         jpush(offs, json_object_new_uint64(p[i].begin), &oom);
         jpush(offs, json_object_new_uint64(p[i].begin + p[i].n_bytes), &oom);

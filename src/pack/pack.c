@@ -11,8 +11,8 @@
 #define NIL       UINT32_MAX
 #define MAX_BLOCK 8 /* attn_norm, bq, wq, bk, wk, bv, wv, wo */
 
-static const char *const k_type_names[SYM_PACK_TYPE_COUNT] = {"embed", "attention", "mlp", "norm",
-                                                              "output"};
+static const char *const k_type_names[SYM_PACK_TYPE_COUNT] = {"embed", "attention", "mlp",
+                                                              "norm",  "output",    "expert"};
 
 const char *sym_pack_type_name(sym_pack_type t) {
     return (unsigned)t < SYM_PACK_TYPE_COUNT ? k_type_names[t] : "?";
@@ -39,6 +39,7 @@ void sym_pack_options_init(sym_pack_options *o) {
 }
 
 sym_status sym_pack_limit_from_mb(int max_pack_mb, uint64_t *max_pack_bytes) {
+    if (max_pack_mb == 0) max_pack_mb = SYM_PACK_DEFAULT_MB; /* automatic */
     SYM_CHECK(max_pack_mb >= SYM_PACK_MIN_MB && max_pack_mb <= SYM_PACK_MAX_MB, SYM_ERR_CONFIG,
               "max_pack_mb = %d is out of range (%d..%d)", max_pack_mb, SYM_PACK_MIN_MB,
               SYM_PACK_MAX_MB);
@@ -63,7 +64,8 @@ typedef struct builder {
     sym_pack_plan *p;
     uint64_t limit;
     sym_pack_cut cut;
-    uint32_t *slot; /* (n_layer + 1) * SYM_ROLE_COUNT weight indices (NIL: absent) */
+    uint32_t *slot;     /* (n_layer + 1) * SYM_ROLE_COUNT weight indices (NIL: absent) */
+    uint32_t *exp_slot; /* split experts: n_layer * n_expert * 3 (gate, up, down) indices */
     uint32_t cap_packs, cap_pieces, cap_ranges, cap_uses;
     uint32_t *order; /* scratch: a pack's pieces sorted by file position */
     uint32_t cap_order;
@@ -71,6 +73,21 @@ typedef struct builder {
 
 static uint32_t slot_of(const builder *b, int layer, sym_tensor_role role) {
     return b->slot[(size_t)(layer + 1) * SYM_ROLE_COUNT + role];
+}
+
+static bool per_expert_role(sym_tensor_role r) {
+    return r == SYM_ROLE_GATE_EXP || r == SYM_ROLE_UP_EXP || r == SYM_ROLE_DOWN_EXP;
+}
+static bool stacked_role(sym_tensor_role r) {
+    return r == SYM_ROLE_GATE_EXPS || r == SYM_ROLE_UP_EXPS || r == SYM_ROLE_DOWN_EXPS;
+}
+
+/* The slot of a weight: split experts have one per (layer, expert, matrix). */
+static uint32_t *slot_ptr(builder *b, const sym_tensor_spec *s, int n_expert) {
+    if (per_expert_role(s->role))
+        return &b->exp_slot[((size_t)s->layer * (size_t)n_expert + (size_t)s->expert) * 3 +
+                            (size_t)(s->role - SYM_ROLE_GATE_EXP)];
+    return &b->slot[(size_t)(s->layer + 1) * SYM_ROLE_COUNT + s->role];
 }
 
 /* ---- validating the input table -------------------------------------------------------------- */
@@ -88,10 +105,14 @@ static sym_status read_table(builder *b, const sym_hparams *hp, const sym_weight
               "pack: %llu weights for a model of %llu tensors", (unsigned long long)n,
               (unsigned long long)sym_arch_n_specs(hp));
     size_t n_slots = (size_t)(hp->n_layer + 1) * SYM_ROLE_COUNT;
+    size_t n_exp = hp->expert_split ? (size_t)hp->n_layer * (size_t)hp->n_expert * 3 : 1;
     p->weights = sym_calloc(n ? (size_t)n : 1, sizeof *p->weights);
     b->slot = sym_malloc(n_slots * sizeof *b->slot);
-    if (!p->weights || !b->slot) return SYM_FAIL(SYM_ERR_OOM, "pack: out of memory");
+    b->exp_slot = sym_malloc(n_exp * sizeof *b->exp_slot);
+    if (!p->weights || !b->slot || !b->exp_slot)
+        return SYM_FAIL(SYM_ERR_OOM, "pack: out of memory");
     memset(b->slot, 0xff, n_slots * sizeof *b->slot);
+    memset(b->exp_slot, 0xff, n_exp * sizeof *b->exp_slot);
     p->n_weights = (uint32_t)n;
     for (uint64_t i = 0; i < n; i++) {
         const sym_weight *w = &in[i];
@@ -114,12 +135,13 @@ static sym_status read_table(builder *b, const sym_hparams *hp, const sym_weight
                   "pack: %s has an impossible file position", s.name);
         SYM_CHECK(!(s.role == SYM_ROLE_OUTPUT && hp->tied_embeddings), SYM_ERR_ARG,
                   "pack: %s is present but the embeddings are tied", s.name);
-        uint32_t *sl = &b->slot[(size_t)(s.layer + 1) * SYM_ROLE_COUNT + s.role];
+        uint32_t *sl = slot_ptr(b, &s, hp->n_expert);
         SYM_CHECK(*sl == NIL, SYM_ERR_ARG, "pack: %s appears twice", s.name);
         *sl = (uint32_t)i;
         snprintf(o->name, sizeof o->name, "%s", s.name);
         o->role = s.role;
         o->layer = s.layer;
+        o->expert = s.expert;
         o->type = w->type;
         o->n_rows = w->n_rows;
         o->n_cols = w->n_cols;
@@ -132,7 +154,7 @@ static sym_status read_table(builder *b, const sym_hparams *hp, const sym_weight
         sym_tensor_spec s;
         sym_arch_spec_at(hp, i, &s);
         bool needed = s.role != SYM_ROLE_OUTPUT || !hp->tied_embeddings;
-        SYM_CHECK(!needed || slot_of(b, s.layer, s.role) != NIL, SYM_ERR_ARG,
+        SYM_CHECK(!needed || *slot_ptr(b, &s, hp->n_expert) != NIL, SYM_ERR_ARG,
                   "pack: weight %s is missing", s.name);
     }
     /* weights may not share file bytes: every byte is planned once */
@@ -154,7 +176,8 @@ static sym_status read_table(builder *b, const sym_hparams *hp, const sym_weight
 
 /* ---- cutting a block ------------------------------------------------------------------------- */
 
-/* A block is a sequence of weights; a matrix is a run of rows, a vector a single row. Packs are
+/* A block is a sequence of weights, or of row ranges of weights (an expert's rows of a stacked
+ * expert tensor); a matrix is a run of rows, a vector a single row. Packs are
  * filled next-fit, row by row, up to a capacity ("cap"). A run of vectors is placed together with
  * the first row of the matrix that follows (a "lead"), so norms and biases open the pack holding
  * their matrix's first rows. Every piece after a pack's first reserves SYM_PACK_RANGE_ALIGN - 1
@@ -179,7 +202,9 @@ static sym_status read_table(builder *b, const sym_hparams *hp, const sym_weight
 typedef struct block {
     sym_pack_type type;
     int layer;
+    int expert; /* EXPERT blocks; -1 otherwise */
     uint32_t w[MAX_BLOCK];
+    int64_t row0[MAX_BLOCK], n_rows[MAX_BLOCK]; /* the rows of w[i] the block holds */
     int n;
 } block;
 
@@ -254,7 +279,7 @@ static sym_status cut(cutter *c) {
     c->rest = 0;
     c->n_rest = k->n;
     for (int i = 0; i < k->n; i++)
-        c->rest += c->b->p->weights[k->w[i]].n_bytes;
+        c->rest += (uint64_t)k->n_rows[i] * c->b->p->weights[k->w[i]].row_bytes;
     c->piece0 = c->b->p->n_pieces;
     open_pack(c);
     for (int i = 0; i < k->n; i++) {
@@ -264,7 +289,8 @@ static sym_status cut(cutter *c) {
         bool starts_lead = w->n_rows == 1 && (i == 0 || c->b->p->weights[k->w[i - 1]].n_rows > 1);
         if (starts_lead && c->cur > 0 && c->cur + lead_bytes(c->b, k, i, false) > c->cap)
             SYM_TRY(close_pack(c));
-        for (int64_t r = 0; r < w->n_rows;) {
+        int64_t end = k->row0[i] + k->n_rows[i];
+        for (int64_t r = k->row0[i]; r < end;) {
             uint64_t need = c->cur ? c->cur + PAD : 0;
             uint64_t fit = need < c->cap ? (c->cap - need) / rb : 0;
             if (fit == 0 && c->cur > 0) {
@@ -277,7 +303,7 @@ static sym_status cut(cutter *c) {
                 r++;
                 continue;
             }
-            int64_t take = (uint64_t)(w->n_rows - r) < fit ? w->n_rows - r : (int64_t)fit;
+            int64_t take = (uint64_t)(end - r) < fit ? end - r : (int64_t)fit;
             SYM_TRY(add_piece(c, wi, r, take));
             r += take;
         }
@@ -351,6 +377,7 @@ static sym_status close_pack(cutter *c) {
     memset(pk, 0, sizeof *pk);
     pk->id = p->n_packs;
     pk->layer = c->k->layer;
+    pk->expert = c->k->expert;
     pk->piece0 = c->piece0;
     pk->n_pieces = p->n_pieces - c->piece0;
     pk->n_bytes = bytes;
@@ -359,6 +386,7 @@ static sym_status close_pack(cutter *c) {
     for (uint32_t i = 0; i < pk->n_pieces; i++)
         only_vectors &= p->weights[p->pieces[pk->piece0 + i].weight_idx].n_rows == 1;
     pk->type = only_vectors ? SYM_PACK_NORM : c->k->type;
+    if (only_vectors) pk->expert = -1;
     SYM_TRY(lay_out(b, pk));
     pk->first_use = p->n_uses;
     p->n_packs++;
@@ -394,35 +422,64 @@ static sym_status plan_block(builder *b, const block *k) {
 
 /* ---- the plan -------------------------------------------------------------------------------- */
 
-static void add_w(block *k, uint32_t wi) {
+static void add_rows(block *k, const sym_pack_plan *p, uint32_t wi, int64_t row0, int64_t n) {
     SYM_ASSERT(k->n < MAX_BLOCK);
-    if (wi != NIL) k->w[k->n++] = wi;
+    if (wi == NIL) return;
+    k->w[k->n] = wi;
+    k->row0[k->n] = row0;
+    k->n_rows[k->n++] = n < 0 ? p->weights[wi].n_rows : n;
+}
+
+static void add_w(block *k, const sym_pack_plan *p, uint32_t wi) { add_rows(k, p, wi, 0, -1); }
+
+/* Expert e of layer l: its gate, up and down rows (stacked tensors) or matrices (split). */
+static void expert_block(builder *b, const sym_hparams *hp, int l, int e, block *k) {
+    *k = (block){SYM_PACK_EXPERT, l, e, {0}, {0}, {0}, 0};
+    const sym_pack_plan *p = b->p;
+    if (hp->expert_split) {
+        for (int j = 0; j < 3; j++)
+            add_w(k, p,
+                  b->exp_slot[((size_t)l * (size_t)hp->n_expert + (size_t)e) * 3 + (size_t)j]);
+        return;
+    }
+    static const sym_tensor_role stacked[] = {SYM_ROLE_GATE_EXPS, SYM_ROLE_UP_EXPS,
+                                              SYM_ROLE_DOWN_EXPS};
+    for (int j = 0; j < 3; j++) {
+        uint32_t wi = slot_of(b, l, stacked[j]);
+        int64_t per = p->weights[wi].n_rows / hp->n_expert;
+        add_rows(k, p, wi, (int64_t)e * per, per);
+    }
 }
 
 static sym_status plan_blocks(builder *b, const sym_hparams *hp) {
     sym_pack_plan *p = b->p;
-    block k = {SYM_PACK_EMBED, -1, {0}, 0};
-    add_w(&k, slot_of(b, -1, SYM_ROLE_TOKEN_EMBD));
+    block k = {SYM_PACK_EMBED, -1, -1, {0}, {0}, {0}, 0};
+    add_w(&k, p, slot_of(b, -1, SYM_ROLE_TOKEN_EMBD));
     SYM_TRY(plan_block(b, &k));
     uint32_t n_embed = p->n_packs;
     static const sym_tensor_role attn[] = {SYM_ROLE_ATTN_NORM, SYM_ROLE_BQ, SYM_ROLE_WQ,
                                            SYM_ROLE_BK,        SYM_ROLE_WK, SYM_ROLE_BV,
                                            SYM_ROLE_WV,        SYM_ROLE_WO};
-    static const sym_tensor_role mlp[] = {SYM_ROLE_FFN_NORM, SYM_ROLE_W_GATE, SYM_ROLE_W_UP,
-                                          SYM_ROLE_W_DOWN};
+    /* dense: the MLP; mixture of experts: ffn_norm and the router (absent roles are NIL) */
+    static const sym_tensor_role mlp[] = {SYM_ROLE_FFN_NORM, SYM_ROLE_FFN_GATE_INP, SYM_ROLE_W_GATE,
+                                          SYM_ROLE_W_UP, SYM_ROLE_W_DOWN};
     for (int l = 0; l < hp->n_layer; l++) {
-        k = (block){SYM_PACK_ATTENTION, l, {0}, 0};
+        k = (block){SYM_PACK_ATTENTION, l, -1, {0}, {0}, {0}, 0};
         for (size_t i = 0; i < sizeof attn / sizeof attn[0]; i++)
-            add_w(&k, slot_of(b, l, attn[i]));
+            add_w(&k, p, slot_of(b, l, attn[i]));
         SYM_TRY(plan_block(b, &k));
-        k = (block){SYM_PACK_MLP, l, {0}, 0};
+        k = (block){SYM_PACK_MLP, l, -1, {0}, {0}, {0}, 0};
         for (size_t i = 0; i < sizeof mlp / sizeof mlp[0]; i++)
-            add_w(&k, slot_of(b, l, mlp[i]));
+            add_w(&k, p, slot_of(b, l, mlp[i]));
         SYM_TRY(plan_block(b, &k));
+        for (int e = 0; e < hp->n_expert; e++) {
+            expert_block(b, hp, l, e, &k);
+            SYM_TRY(plan_block(b, &k));
+        }
     }
-    k = (block){SYM_PACK_OUTPUT, -1, {0}, 0};
-    add_w(&k, slot_of(b, -1, SYM_ROLE_OUTPUT_NORM));
-    if (!hp->tied_embeddings) add_w(&k, slot_of(b, -1, SYM_ROLE_OUTPUT));
+    k = (block){SYM_PACK_OUTPUT, -1, -1, {0}, {0}, {0}, 0};
+    add_w(&k, p, slot_of(b, -1, SYM_ROLE_OUTPUT_NORM));
+    if (!hp->tied_embeddings) add_w(&k, p, slot_of(b, -1, SYM_ROLE_OUTPUT));
     SYM_TRY(plan_block(b, &k));
     if (hp->tied_embeddings) /* the output projection reads the embedding table */
         for (uint32_t i = 0; i < n_embed; i++)
@@ -430,13 +487,30 @@ static sym_status plan_blocks(builder *b, const sym_hparams *hp) {
     return SYM_OK;
 }
 
+/* The expert a piece's rows belong to: the weight's (split), the rows' (stacked: -2 if the rows
+ * cross experts), or -1. */
+static int piece_expert(const sym_pack_plan *p, const sym_pack_piece *pc) {
+    const sym_pack_weight *w = &p->weights[pc->weight_idx];
+    if (per_expert_role(w->role)) return w->expert;
+    if (!stacked_role(w->role) || p->n_expert <= 0) return -1;
+    int64_t per = w->n_rows / p->n_expert;
+    if (per <= 0 || pc->row0 < 0 || pc->n_rows < 1) return -2;
+    int64_t e = pc->row0 / per;
+    return (pc->row0 + pc->n_rows - 1) / per == e ? (int)e : -2;
+}
+
 void sym_pack_plan_totals(sym_pack_plan *p) {
     memset(p->n_packs_by_type, 0, sizeof p->n_packs_by_type);
     memset(p->bytes_by_type, 0, sizeof p->bytes_by_type);
     p->total_bytes = p->pow2_bytes = p->full_bytes_per_token = p->largest_pack_bytes = 0;
+    p->routed_bytes_per_token = 0;
     p->largest_pack_id = p->n_oversized = 0;
     for (uint32_t i = 0; i < p->n_packs; i++) {
-        const sym_pack *k = &p->packs[i];
+        sym_pack *k = &p->packs[i];
+        k->expert = k->type == SYM_PACK_EXPERT && k->n_pieces > 0 && k->piece0 < p->n_pieces &&
+                            p->pieces[k->piece0].weight_idx < p->n_weights
+                        ? piece_expert(p, &p->pieces[k->piece0])
+                        : -1;
         p->n_packs_by_type[k->type]++;
         p->bytes_by_type[k->type] += k->n_bytes;
         p->total_bytes += k->n_bytes;
@@ -447,9 +521,15 @@ void sym_pack_plan_totals(sym_pack_plan *p) {
             p->largest_pack_id = k->id;
         }
     }
-    for (uint32_t i = 0; i < p->n_uses; i++)
-        if (p->schedule[i].kind == SYM_PACK_USE_FULL)
-            p->full_bytes_per_token += p->packs[p->schedule[i].pack_id].n_bytes;
+    for (uint32_t i = 0; i < p->n_uses; i++) {
+        if (p->schedule[i].kind != SYM_PACK_USE_FULL) continue;
+        const sym_pack *k = &p->packs[p->schedule[i].pack_id];
+        p->full_bytes_per_token += k->n_bytes;
+        p->routed_bytes_per_token +=
+            k->type == SYM_PACK_EXPERT && p->n_expert > 0
+                ? k->n_bytes * (uint64_t)p->n_expert_used / (uint64_t)p->n_expert
+                : k->n_bytes;
+    }
 }
 
 sym_status sym_pack_plan_from_table(const sym_hparams *hp, const sym_weight *weights,
@@ -470,9 +550,12 @@ sym_status sym_pack_plan_from_table(const sym_hparams *hp, const sym_weight *wei
     b.p->cut = o->cut;
     b.p->n_layer = hp->n_layer;
     b.p->tied_embeddings = hp->tied_embeddings;
+    b.p->n_expert = hp->n_expert;
+    b.p->n_expert_used = hp->n_expert_used;
     sym_status st = read_table(&b, hp, weights, n_weights);
     if (st == SYM_OK) st = plan_blocks(&b, hp);
     sym_free(b.slot);
+    sym_free(b.exp_slot);
     sym_free(b.order);
     if (st != SYM_OK) {
         sym_pack_plan_destroy(b.p);
@@ -509,22 +592,34 @@ void sym_pack_plan_destroy(sym_pack_plan *p) {
 
 #define BAD(...) return SYM_FAIL(SYM_ERR_INTERNAL, "pack plan: " __VA_ARGS__)
 
-/* Position of a role's block in the order of use: embed 0, layer l attention 1 + 2l, mlp 2 + 2l,
- * output 2 + 2 n_layer. */
-static int64_t block_rank(const sym_pack_weight *w, int n_layer) {
+/* Position of a piece's block in the order of use: embed 0, then per layer l (of stride
+ * 2 + n_expert) attention, mlp, expert 0, 1, …; output last. -1: the piece's rows cross experts. */
+static int64_t block_rank(const sym_pack_plan *p, const sym_pack_piece *pc) {
+    const sym_pack_weight *w = &p->weights[pc->weight_idx];
+    int64_t stride = 2 + (p->n_expert > 0 ? p->n_expert : 0), base = 1 + stride * w->layer;
+    int e;
     switch (w->role) {
     case SYM_ROLE_TOKEN_EMBD:
         return 0;
     case SYM_ROLE_OUTPUT_NORM:
     case SYM_ROLE_OUTPUT:
-        return 2 + 2 * (int64_t)n_layer;
+        return 1 + stride * (int64_t)p->n_layer;
     case SYM_ROLE_FFN_NORM:
     case SYM_ROLE_W_GATE:
     case SYM_ROLE_W_UP:
     case SYM_ROLE_W_DOWN:
-        return 2 + 2 * (int64_t)w->layer;
+    case SYM_ROLE_FFN_GATE_INP:
+        return base + 1;
+    case SYM_ROLE_GATE_EXPS:
+    case SYM_ROLE_UP_EXPS:
+    case SYM_ROLE_DOWN_EXPS:
+    case SYM_ROLE_GATE_EXP:
+    case SYM_ROLE_UP_EXP:
+    case SYM_ROLE_DOWN_EXP:
+        e = piece_expert(p, pc);
+        return e < 0 || e >= p->n_expert ? -1 : base + 2 + e;
     default:
-        return 1 + 2 * (int64_t)w->layer;
+        return base;
     }
 }
 
@@ -556,8 +651,16 @@ static sym_status check_pack(const sym_pack_plan *p, const sym_pack *k, uint32_t
             BAD("pack %u: piece of %s (rows %lld+%lld) does not match the weight", i, w->name,
                 (long long)pc[j].row0, (long long)pc[j].n_rows);
         if (w->layer != k->layer) BAD("pack %u (layer %d) holds %s", i, k->layer, w->name);
-        if (j && block_rank(w, p->n_layer) != block_rank(&p->weights[pc[0].weight_idx], p->n_layer))
-            BAD("pack %u mixes blocks (%s)", i, w->name);
+        int64_t rank = block_rank(p, &pc[j]);
+        if (rank < 0)
+            BAD("pack %u: rows %lld+%lld of %s cross experts", i, (long long)pc[j].row0,
+                (long long)pc[j].n_rows, w->name);
+        if (j && rank != block_rank(p, &pc[0])) BAD("pack %u mixes blocks (%s)", i, w->name);
+        int e = piece_expert(p, &pc[j]);
+        if (k->type == SYM_PACK_EXPERT ? e < 0 || e != k->expert
+                                       : e >= 0 && k->type != SYM_PACK_NORM)
+            BAD("pack %u (%s, expert %d) holds rows of expert %d of %s", i,
+                sym_pack_type_name(k->type), k->expert, e, w->name);
         only_vectors &= w->n_rows == 1;
         bytes += pc[j].n_bytes;
         /* inside exactly one of the pack's ranges, at the matching buffer offset */
@@ -609,7 +712,7 @@ sym_status sym_pack_plan_validate(const sym_pack_plan *p) {
         SYM_TRY(check_pack(p, k, i, next_piece, next_range));
         next_piece += k->n_pieces;
         next_range += k->n_ranges;
-        int64_t r = block_rank(&p->weights[sym_pack_pieces(p, k)->weight_idx], p->n_layer);
+        int64_t r = block_rank(p, sym_pack_pieces(p, k));
         if (r < rank) BAD("pack %u comes before a block it follows in the forward pass", i);
         rank = r;
         if (k->first_use >= p->n_uses || p->schedule[k->first_use].pack_id != i ||

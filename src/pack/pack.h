@@ -4,7 +4,14 @@
  * Blocks, in the forward pass's order of use:
  *   EMBED      token_embd, row-sliced
  *   per layer  ATTENTION: attn_norm, (bq) wq, (bk) wk, (bv) wv, wo
- *              MLP:       ffn_norm, w_gate, w_up, w_down
+ *              MLP:       ffn_norm, w_gate, w_up, w_down; with experts: ffn_norm, ffn_gate_inp
+ *                         (the router rides with the norm)
+ *              EXPERT e = 0 .. n_expert-1 (mixtures of experts): expert e's gate, up and down
+ *                         matrices — rows [e * n_ff, (e + 1) * n_ff) of ffn_gate_exps and
+ *                         ffn_up_exps and [e * n_embd, (e + 1) * n_embd) of ffn_down_exps when
+ *                         stacked, ffn_gate.e, ffn_up.e, ffn_down.e when split — so each expert
+ *                         moves between tiers on its own (a large expert is cut like any block;
+ *                         a pack never holds rows of two experts)
  *   OUTPUT     output_norm, output (row-sliced). Tied embeddings have no output matrix: the
  *              output projection reads the EMBED packs again (the schedule lists them a second
  *              time, in FULL mode), so no byte is planned twice, and output_norm, which then has
@@ -51,10 +58,11 @@ typedef enum sym_pack_type {
     SYM_PACK_MLP,
     SYM_PACK_NORM,
     SYM_PACK_OUTPUT,
+    SYM_PACK_EXPERT, /* one expert of one layer (mixtures of experts) */
     SYM_PACK_TYPE_COUNT
 } sym_pack_type;
 
-/* "embed", "attention", "mlp", "norm", "output". */
+/* "embed", "attention", "mlp", "norm", "output", "expert". */
 const char *sym_pack_type_name(sym_pack_type t);
 
 /* One weight as the plan saw it; plan->weights[i] is input weight i (for a model:
@@ -62,7 +70,9 @@ const char *sym_pack_type_name(sym_pack_type t);
 typedef struct sym_pack_weight {
     char name[48];
     sym_tensor_role role;
-    int layer; /* -1 for token_embd, output_norm, output */
+    int layer;  /* -1 for token_embd, output_norm, output */
+    int expert; /* split expert tensors (SYM_ROLE_*_EXP): the expert; -1 otherwise (stacked
+                 * tensors hold every expert: a piece's rows say which) */
     sym_dtype type;
     int64_t n_rows, n_cols;
     uint64_t row_bytes;
@@ -94,6 +104,7 @@ typedef struct sym_pack {
     uint32_t id; /* index in plan->packs = order of first use */
     sym_pack_type type;
     int layer;                 /* -1 for EMBED, OUTPUT and the output NORM */
+    int expert;                /* EXPERT packs: the expert (0 .. n_expert-1); -1 otherwise */
     uint32_t piece0, n_pieces; /* plan->pieces[piece0 ..], in order of use */
     uint32_t range0, n_ranges; /* plan->ranges[range0 ..], in file order */
     uint64_t n_bytes;          /* weight bytes (sum of the pieces) */
@@ -135,6 +146,7 @@ typedef struct sym_pack_plan {
     sym_pack_cut cut;
     int n_layer;
     bool tied_embeddings;
+    int n_expert, n_expert_used; /* mixture of experts (0, 0: dense) */
     sym_pack_weight *weights;
     uint32_t n_weights;
     sym_pack *packs;
@@ -144,8 +156,12 @@ typedef struct sym_pack_plan {
     sym_pack_range *ranges;
     uint32_t n_ranges;
     /* The cyclic schedule of one token: EMBED packs (GATHER), each layer's ATTENTION then MLP
-     * packs, then output_norm and the output projection (OUTPUT packs, or with tied embeddings
-     * the NORM pack and the EMBED packs again in FULL mode). Every pack appears at least once. */
+     * packs, then (mixtures of experts) the layer's EXPERT packs in expert order, then
+     * output_norm and the output projection (OUTPUT packs, or with tied embeddings the NORM pack
+     * and the EMBED packs again in FULL mode). Every pack appears at least once. At run time a
+     * token uses only the n_expert_used experts its router picks in each layer: the EXPERT
+     * entries list what may be used, in the order it would be, not what will be (which the
+     * oracle predicts; infer/moe.h reports the actual choices). */
     sym_pack_use *schedule;
     uint32_t n_uses;
     /* totals */
@@ -155,13 +171,16 @@ typedef struct sym_pack_plan {
     uint64_t pow2_bytes;           /* the buffers rounded up to powers of two: what the packs take
                                       in a buddy allocator (all resident at once) */
     uint64_t full_bytes_per_token; /* bytes of the FULL uses: what one token streams at most */
+    uint64_t routed_bytes_per_token; /* the same with each EXPERT pack counted n_expert_used /
+                                        n_expert times: what one token reads when it is routed
+                                        to n_expert_used experts per layer (equal for dense) */
     uint64_t largest_pack_bytes;
     uint32_t largest_pack_id;
     uint32_t n_oversized;
 } sym_pack_plan;
 
-/* max_pack_mb from the configuration ([memory] max_pack_mb) in bytes: SYM_ERR_CONFIG unless
- * SYM_PACK_MIN_MB <= mb <= SYM_PACK_MAX_MB. */
+/* max_pack_mb from the configuration ([memory] max_pack_mb) in bytes (0, automatic:
+ * SYM_PACK_DEFAULT_MB): SYM_ERR_CONFIG unless 0 or SYM_PACK_MIN_MB <= mb <= SYM_PACK_MAX_MB. */
 sym_status sym_pack_limit_from_mb(int max_pack_mb, uint64_t *max_pack_bytes);
 
 /* Plans the packs of an open model with buffers of at most o->max_pack_bytes (any positive value:
@@ -179,14 +198,17 @@ sym_status sym_pack_plan_from_table(const sym_hparams *hp, const sym_weight *wei
                                     sym_pack_plan **out);
 void sym_pack_plan_destroy(sym_pack_plan *p);
 
-/* (Re)computes the totals (by type, total, pow2, per token, largest, oversized) from the packs
- * and the schedule, for plans assembled outside the planner (read from a pack store). Every
- * pack type and schedule pack id must be in range. */
+/* (Re)computes the derived fields from the packs and the schedule, for plans assembled outside
+ * the planner (read from a pack store; n_layer, n_expert, n_expert_used set): each EXPERT pack's
+ * expert (from its first piece) and the totals (by type, total, pow2, per token, largest,
+ * oversized). Every pack type and schedule pack id must be in range. */
 void sym_pack_plan_totals(sym_pack_plan *p);
 
 /* Re-checks a plan from scratch: every byte of every weight in exactly one piece, pieces and
  * ranges consistent with the weights, the limit respected (except lone oversized rows), ids in
- * order of first use, the schedule complete. SYM_ERR_INTERNAL naming the first violation. */
+ * order of first use, blocks in the order of use, no pack mixing blocks (or experts), EXPERT
+ * packs holding exactly their expert's rows, the schedule complete. SYM_ERR_INTERNAL naming the
+ * first violation. */
 sym_status sym_pack_plan_validate(const sym_pack_plan *p);
 
 static inline const sym_pack_piece *sym_pack_pieces(const sym_pack_plan *p, const sym_pack *k) {

@@ -25,8 +25,9 @@
  *     0 char[32] arch (NUL-terminated) | 32 i32 n_embd | 36 n_layer | 40 n_head | 44 n_head_kv
  *     48 head_dim | 52 n_ff | 56 n_vocab | 60 n_ctx_train | 64 f32 rope_theta
  *     68 f32 rope_freq_scale | 72 f32 rms_eps | 76 u8 rope_neox | 77 u8 tied_embeddings
- *     78 u8 qkv_bias | 79 u8 0 | 80 i64 bos_id | 88 i64 eos_id (config.json; -1: none)
- *     96..127 zero
+ *     78 u8 qkv_bias | 79 u8 expert_split | 80 i64 bos_id | 88 i64 eos_id (config.json; -1:
+ *     none) | 96 i32 n_expert | 100 i32 n_expert_used (0, 0: dense; stores written before
+ *     mixtures of experts have zeros there) | 104..127 zero
  *   n_blobs x 24: u32 kind (1 GGUF metadata, 2 tokenizer.json, 3 tokenizer_config.json)
  *     | u32 0 | u64 offset from the tables section's start | u64 size
  *   n_weights x 96: char[48] name (NUL-terminated, internal name) | u32 role | i32 layer
@@ -205,9 +206,8 @@ static sym_status parse_hparams(sym_store *s, const uint8_t *r) {
     sym_hparams *hp = &s->hp;
     memset(hp, 0, sizeof *hp);
     if (!memchr(r + HP_ARCH, 0, ST_ARCH_BYTES)) BAD("architecture name is not terminated");
-    for (uint32_t i = HP_QKV_BIAS + 1; i < ST_HPARAMS_BYTES; i++)
-        if (i < HP_BOS || i >= HP_EOS + 8)
-            if (r[i]) BAD("reserved hyperparameter byte %u is not zero", i);
+    for (uint32_t i = HP_END; i < ST_HPARAMS_BYTES; i++)
+        if (r[i]) BAD("reserved hyperparameter byte %u is not zero", i);
     SYM_TRY(sym_arch_init(hp, (const char *)r + HP_ARCH));
     bool qkv_bias = hp->qkv_bias;
     int *ints[] = {&hp->n_embd, &hp->n_layer, &hp->n_head, &hp->n_head_kv, &hp->head_dim,
@@ -216,11 +216,16 @@ static sym_status parse_hparams(sym_store *s, const uint8_t *r) {
     hp->rope_theta = get_f32(r + HP_ROPE_THETA);
     hp->rope_freq_scale = get_f32(r + HP_ROPE_SCALE);
     hp->rms_eps = get_f32(r + HP_RMS_EPS);
-    if (r[HP_ROPE_NEOX] > 1 || r[HP_TIED] > 1 || r[HP_QKV_BIAS] != qkv_bias)
-        BAD("hyperparameters: rope_neox %u, tied %u, qkv_bias %u (0/1; qkv_bias %u for %s)",
-            r[HP_ROPE_NEOX], r[HP_TIED], r[HP_QKV_BIAS], qkv_bias, hp->arch);
+    if (r[HP_ROPE_NEOX] > 1 || r[HP_TIED] > 1 || r[HP_QKV_BIAS] != qkv_bias ||
+        r[HP_EXPERT_SPLIT] > 1)
+        BAD("hyperparameters: rope_neox %u, tied %u, qkv_bias %u, expert_split %u (0/1; "
+            "qkv_bias %u for %s)", r[HP_ROPE_NEOX], r[HP_TIED], r[HP_QKV_BIAS],
+            r[HP_EXPERT_SPLIT], qkv_bias, hp->arch);
     hp->rope_neox = r[HP_ROPE_NEOX];
     hp->tied_embeddings = r[HP_TIED];
+    hp->expert_split = r[HP_EXPERT_SPLIT];
+    hp->n_expert = (int32_t)st_u32(r + HP_N_EXPERT);
+    hp->n_expert_used = (int32_t)st_u32(r + HP_N_EXPERT_USED);
     s->bos_id = (int64_t)st_u64(r + HP_BOS);
     s->eos_id = (int64_t)st_u64(r + HP_EOS);
     if (s->bos_id < -1 || s->bos_id >= hp->n_vocab || s->eos_id < -1 || s->eos_id >= hp->n_vocab)
@@ -310,6 +315,7 @@ static sym_status parse_weights(sym_store *s, const uint8_t *r, uint32_t n) {
             BAD("weight '%s': source file %d, offset %llu out of range", w->name, w->file_idx,
                 (unsigned long long)w->file_offset);
         w->role = (sym_tensor_role)role;
+        w->expert = spec.expert;
         w->type = (sym_dtype)dtype;
         /* the architecture's bounds keep these far below 2^62 */
         w->row_bytes = (uint64_t)w->n_cols * sym_dtype_size(w->type);
@@ -405,6 +411,8 @@ static sym_status parse_plan(sym_store *s, const header *h, const uint8_t *r) {
     p->cut = (sym_pack_cut)h->cut;
     p->n_layer = s->hp.n_layer;
     p->tied_embeddings = s->hp.tied_embeddings;
+    p->n_expert = s->hp.n_expert;
+    p->n_expert_used = s->hp.n_expert_used;
     sym_pack_plan_totals(p);
     sym_status st = sym_pack_plan_validate(p);
     if (st == SYM_ERR_INTERNAL) {

@@ -31,7 +31,8 @@ enum {
     HP_ARCH = 0, HP_N_EMBD = 32, HP_N_LAYER = 36, HP_N_HEAD = 40, HP_N_HEAD_KV = 44,
     HP_HEAD_DIM = 48, HP_N_FF = 52, HP_N_VOCAB = 56, HP_N_CTX = 60, HP_ROPE_THETA = 64,
     HP_ROPE_SCALE = 68, HP_RMS_EPS = 72, HP_ROPE_NEOX = 76, HP_TIED = 77, HP_QKV_BIAS = 78,
-    HP_BOS = 80, HP_EOS = 88,
+    HP_EXPERT_SPLIT = 79, HP_BOS = 80, HP_EOS = 88, HP_N_EXPERT = 96, HP_N_EXPERT_USED = 100,
+    HP_END = 104, /* bytes [HP_END, 128) are zero */
 };
 
 /* blob kinds */

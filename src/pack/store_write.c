@@ -286,6 +286,9 @@ static void put_hparams(uint8_t *r, const sym_hparams *hp, int64_t bos, int64_t 
     r[HP_ROPE_NEOX] = (uint8_t)hp->rope_neox;
     r[HP_TIED] = hp->tied_embeddings;
     r[HP_QKV_BIAS] = hp->qkv_bias;
+    r[HP_EXPERT_SPLIT] = hp->expert_split;
+    st_put_u32(r + HP_N_EXPERT, (uint32_t)hp->n_expert);
+    st_put_u32(r + HP_N_EXPERT_USED, (uint32_t)hp->n_expert_used);
     st_put_u64(r + HP_BOS, (uint64_t)bos);
     st_put_u64(r + HP_EOS, (uint64_t)eos);
 }

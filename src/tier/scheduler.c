@@ -114,6 +114,15 @@ static sym_status run_upload(sym_scheduler *s, const sym_sched_job *job) {
     const sym_pack *k = &p->packs[job->pack_id];
     const sym_pack_piece *pcs = sym_pack_pieces(p, k);
     sym_upload_fn up = s->o.upload ? s->o.upload : default_upload;
+    if (s->o.upload && k->buffer_bytes % 2 == 0) {
+        /* the pack's buffer has the same layout in both tiers: one copy (one round trip) */
+        sym_tensor dst = {.type = SYM_DT_F16, .n_cols = (int64_t)(k->buffer_bytes / 2),
+                          .n_rows = 1, .data = job->device.data, .buf = job->device.buf,
+                          .offset = job->device.offset};
+        sym_status st = up(s->o.upload_user, s->o.backend, &dst, job->host, (size_t)k->buffer_bytes);
+        if (st != SYM_OK) sym_error_prefix("tier: pack %u: uploading", job->pack_id);
+        return st;
+    }
     for (uint32_t i = 0; i < k->n_pieces; i++) {
         sym_tensor dst;
         SYM_TRY(sym_tier_piece_view(p, job->pack_id, &job->device, i, &dst));

@@ -11,6 +11,9 @@ static _Atomic uint64_t g_device_peak;
 
 uint64_t sym_vk_buffer_device_bytes(void) { return atomic_load(&g_device_bytes); }
 uint64_t sym_vk_buffer_device_peak(void) { return atomic_load(&g_device_peak); }
+void sym_vk_buffer_device_peak_reset(void) {
+    atomic_store(&g_device_peak, atomic_load(&g_device_bytes));
+}
 
 /* Best memory type for kind among those allowed by type_bits; -1 if none. */
 static int pick_type(const sym_vk_caps *c, uint32_t type_bits, sym_vk_mem kind) {
@@ -70,6 +73,11 @@ sym_status sym_vk_buffer_create(sym_vk_device *d, uint64_t size, sym_vk_mem kind
                                       VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
                                       VK_BUFFER_USAGE_TRANSFER_DST_BIT,
                              .sharingMode = VK_SHARING_MODE_EXCLUSIVE};
+    if (d->n_families > 1) { /* read and written by the compute and transfer queues */
+        bi.sharingMode = VK_SHARING_MODE_CONCURRENT;
+        bi.queueFamilyIndexCount = d->n_families;
+        bi.pQueueFamilyIndices = d->families;
+    }
     SYM_VK_TRY_GOTO(vkCreateBuffer(d->dev, &bi, NULL, &b->buf));
     VkMemoryRequirements req;
     vkGetBufferMemoryRequirements(d->dev, b->buf, &req);

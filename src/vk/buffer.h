@@ -38,5 +38,7 @@ uint64_t sym_vk_buffer_device_bytes(void);
 /* The most device-local memory held at once by this process (the high-water mark budgets are
  * checked against). */
 uint64_t sym_vk_buffer_device_peak(void);
+/* Starts a new high-water mark from what is held now (tests measuring one run after another). */
+void sym_vk_buffer_device_peak_reset(void);
 
 #endif

@@ -27,6 +27,10 @@ struct sym_vk_cmd {
     VkCommandBuffer cbs[N_CB];
     VkFence fences[N_CB];
     int pending[N_CB];          /* submitted, fence not yet waited for */
+    uint64_t seq[N_CB];         /* submission number of each pending command buffer */
+    uint64_t n_seq;             /* submissions so far */
+    VkSemaphore wait_sem;       /* if set, every submission waits for it to reach *wait_value */
+    const _Atomic uint64_t *wait_value;
     int cur;                    /* cbs[cur] is the one being recorded */
     VkCommandBuffer cb;         /* cbs[cur] */
     int recording;              /* cb begun and holds commands */
@@ -173,11 +177,26 @@ static sym_status submit(sym_vk_cmd *c) {
     if (st != SYM_OK) return st;
     VkSubmitInfo si = {
         .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &c->cb};
+    uint64_t wv = 0;
+    VkPipelineStageFlags ws = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
+    VkTimelineSemaphoreSubmitInfo tsi = {.sType = VK_STRUCTURE_TYPE_TIMELINE_SEMAPHORE_SUBMIT_INFO,
+                                         .waitSemaphoreValueCount = 1,
+                                         .pWaitSemaphoreValues = &wv};
+    if (c->wait_sem && (wv = *c->wait_value) > 0) {
+        /* the transfer queue's finished uploads: a memory dependency on what they wrote */
+        si.pNext = &tsi;
+        si.waitSemaphoreCount = 1;
+        si.pWaitSemaphores = &c->wait_sem;
+        si.pWaitDstStageMask = &ws;
+    }
+    if (c->d->queue_lock) pthread_mutex_lock(c->d->queue_lock);
     VkResult r = sym_vk_debug_inject() ? VK_ERROR_DEVICE_LOST
                                        : vkQueueSubmit(c->d->queue, 1, &si, c->fences[c->cur]);
+    if (c->d->queue_lock) pthread_mutex_unlock(c->d->queue_lock);
     if (r == VK_ERROR_DEVICE_LOST) c->lost = 1;
     SYM_TRY(sym_vk_check_at(r, "vkQueueSubmit", __FILE__, __LINE__));
     c->pending[c->cur] = 1;
+    c->seq[c->cur] = ++c->n_seq;
     c->cur = (c->cur + 1) % N_CB;
     c->stats.n_submits++;
     return SYM_OK;
@@ -484,6 +503,43 @@ sym_status sym_vk_cmd_flush(sym_vk_cmd *c) {
     c->cur = 0;
     c->staging_head = 0;
     return st;
+}
+
+uint64_t sym_vk_cmd_mark(sym_vk_cmd *c, sym_status *st) {
+    *st = c->lost ? lost_error() : SYM_OK;
+    if (*st != SYM_OK) return 0;
+    if (c->recording && (*st = submit(c)) != SYM_OK) return 0;
+    for (int i = 0; i < N_CB; i++)
+        if (c->pending[i]) return c->n_seq;
+    return 0;
+}
+
+int sym_vk_cmd_mark_done(sym_vk_cmd *c, uint64_t mark, int wait, sym_status *st) {
+    *st = SYM_OK;
+    if (c->lost) {
+        *st = lost_error();
+        return 1;
+    }
+    for (int k = 0; k < N_CB; k++) { /* oldest first */
+        int i = (c->cur + k) % N_CB;
+        if (!c->pending[i] || c->seq[i] > mark) continue;
+        if (!wait) {
+            VkResult r = vkGetFenceStatus(c->d->dev, c->fences[i]);
+            if (r == VK_NOT_READY) return 0;
+            if (r != VK_SUCCESS) {
+                if (r == VK_ERROR_DEVICE_LOST) c->lost = 1;
+                *st = sym_vk_check_at(r, "vkGetFenceStatus", __FILE__, __LINE__);
+                return 1;
+            }
+        }
+        if ((*st = wait_slot(c, i)) != SYM_OK) return 1;
+    }
+    return 1;
+}
+
+void sym_vk_cmd_set_wait(sym_vk_cmd *c, VkSemaphore sem, const _Atomic uint64_t *value) {
+    c->wait_sem = sem;
+    c->wait_value = value;
 }
 
 void sym_vk_cmd_release(sym_vk_cmd *c, sym_vk_buffer *b) {

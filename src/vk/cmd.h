@@ -75,6 +75,15 @@ sym_status sym_vk_cmd_download(sym_vk_cmd *c, const sym_vk_buffer *b, uint64_t o
                                uint64_t bytes);
 /* Submits the recorded work and waits for it. No-op if nothing is recorded. */
 sym_status sym_vk_cmd_flush(sym_vk_cmd *c);
+/* Submits what is recorded (without waiting) and returns a mark for all work so far (0 if none
+ * is pending). *st: the submission's status. */
+uint64_t sym_vk_cmd_mark(sym_vk_cmd *c, sym_status *st);
+/* 1 once every submission up to mark has finished (waiting for them if wait), 0 while one runs.
+ * A failure (device lost) also returns 1 with *st set. */
+int sym_vk_cmd_mark_done(sym_vk_cmd *c, uint64_t mark, int wait, sym_status *st);
+/* From now on every submission waits for sem (a timeline semaphore) to reach *value (read at
+ * submission; 0: no wait): the transfer queue's uploads (vk/xfer.h). sem NULL: no waits. */
+void sym_vk_cmd_set_wait(sym_vk_cmd *c, VkSemaphore sem, const _Atomic uint64_t *value);
 /* Destroys b once the work recorded so far has completed (now if there is none). */
 void sym_vk_cmd_release(sym_vk_cmd *c, sym_vk_buffer *b);
 

@@ -167,14 +167,18 @@ static sym_status query_caps(VkInstance inst, VkPhysicalDevice pd, sym_vk_caps *
     c->memory_budget = has_ext(ext, n_ext, VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
     c->coopmat_nv = has_ext(ext, n_ext, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME);
     c->coopmat_khr = has_ext(ext, n_ext, "VK_KHR_cooperative_matrix");
+    c->external_memory_host = has_ext(ext, n_ext, VK_EXT_EXTERNAL_MEMORY_HOST_EXTENSION_NAME);
     int has_maint4 = p0.apiVersion >= VK_API_VERSION_1_3;
     sym_free(ext);
 
+    VkPhysicalDeviceExternalMemoryHostPropertiesEXT emh = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_EXTERNAL_MEMORY_HOST_PROPERTIES_EXT};
     VkPhysicalDeviceMaintenance4Properties m4 = {
-        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_4_PROPERTIES};
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_4_PROPERTIES,
+        .pNext = c->external_memory_host ? &emh : NULL};
     VkPhysicalDeviceVulkan12Properties p12 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_PROPERTIES,
-        .pNext = has_maint4 ? &m4 : NULL};
+        .pNext = has_maint4 ? (void *)&m4 : c->external_memory_host ? (void *)&emh : NULL};
     VkPhysicalDeviceVulkan11Properties p11 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_PROPERTIES, .pNext = &p12};
     VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2,
@@ -183,6 +187,8 @@ static sym_status query_caps(VkInstance inst, VkPhysicalDevice pd, sym_vk_caps *
     snprintf(c->driver_name, sizeof c->driver_name, "%s", p12.driverName);
     snprintf(c->driver_info, sizeof c->driver_info, "%s", p12.driverInfo);
     c->max_memory_allocation_size = p11.maxMemoryAllocationSize;
+    c->host_import_align = emh.minImportedHostPointerAlignment;
+    if (c->external_memory_host && !c->host_import_align) c->external_memory_host = 0;
     c->max_buffer_size = has_maint4 ? m4.maxBufferSize : p11.maxMemoryAllocationSize;
     c->subgroup_size = p11.subgroupSize;
     if (p11.subgroupSupportedStages & VK_SHADER_STAGE_COMPUTE_BIT)
@@ -203,6 +209,7 @@ static sym_status query_caps(VkInstance inst, VkPhysicalDevice pd, sym_vk_caps *
     c->shader_float16 = f12.shaderFloat16;
     c->storage_16bit = f11.storageBuffer16BitAccess;
     c->vulkan_memory_model = f12.vulkanMemoryModel;
+    c->timeline_semaphore = f12.timelineSemaphore;
     /* the cooperative-matrix kernel's SPIR-V uses the Vulkan memory model */
     if (c->coopmat_nv && cmf.cooperativeMatrix && c->shader_float16 && c->vulkan_memory_model) {
         PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV get =
@@ -249,6 +256,7 @@ static sym_status query_caps(VkInstance inst, VkPhysicalDevice pd, sym_vk_caps *
         c->api_version = 0; /* no compute queue: unusable */
     else {
         c->compute_family = (uint32_t)best;
+        c->compute_queue_count = qf[best].queueCount;
         c->timestamp_valid_bits = qf[best].timestampValidBits;
     }
 
@@ -606,7 +614,7 @@ sym_status sym_vk_device_open(const sym_vk_device_request *req, sym_vk_device **
     d->caps = caps[chosen];
     const sym_vk_caps *c = &d->caps;
 
-    const char *exts[4];
+    const char *exts[8];
     uint32_t n_ext = 0;
     if (c->push_descriptor) {
         exts[n_ext++] = VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME;
@@ -632,19 +640,57 @@ sym_status sym_vk_device_open(const sym_vk_device_request *req, sym_vk_device **
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
         .pNext = &f12,
         .storageBuffer16BitAccess = c->storage_16bit ? VK_TRUE : VK_FALSE};
-    float prio = 1.0f;
-    VkDeviceQueueCreateInfo qi = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,
-                                  .queueFamilyIndex = c->compute_family,
-                                  .queueCount = 1,
-                                  .pQueuePriorities = &prio};
+    f12.timelineSemaphore = c->timeline_semaphore ? VK_TRUE : VK_FALSE;
+    if (c->external_memory_host) {
+        exts[n_ext++] = VK_EXT_EXTERNAL_MEMORY_HOST_EXTENSION_NAME;
+        d->host_import_enabled = 1;
+    }
+    /* queues: compute, plus one for uploads (vk/xfer.h) where timeline semaphores let the two
+     * synchronize: the dedicated transfer family, else a second compute queue, else shared */
+    float prio[2] = {1.0f, 1.0f};
+    VkDeviceQueueCreateInfo qi[2] = {{.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,
+                                      .queueFamilyIndex = c->compute_family,
+                                      .queueCount = 1,
+                                      .pQueuePriorities = prio}};
+    uint32_t n_qi = 1;
+    int xfer_mode = 0; /* 0 none, 1 dedicated family, 2 second compute queue, 3 shared */
+    if (c->timeline_semaphore) {
+        if (c->dedicated_transfer && !getenv("SYM_VK_NO_TRANSFER_QUEUE")) {
+            qi[1] = qi[0];
+            qi[1].queueFamilyIndex = c->transfer_family;
+            n_qi = 2;
+            xfer_mode = 1;
+        } else if (c->compute_queue_count >= 2) {
+            qi[0].queueCount = 2;
+            xfer_mode = 2;
+        } else {
+            xfer_mode = 3;
+        }
+    }
     VkDeviceCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
                              .pNext = &f11,
-                             .queueCreateInfoCount = 1,
-                             .pQueueCreateInfos = &qi,
+                             .queueCreateInfoCount = n_qi,
+                             .pQueueCreateInfos = qi,
                              .enabledExtensionCount = n_ext,
                              .ppEnabledExtensionNames = exts};
     SYM_VK_TRY_GOTO(vkCreateDevice(d->phys, &ci, NULL, &d->dev));
     vkGetDeviceQueue(d->dev, c->compute_family, 0, &d->queue);
+    d->families[0] = c->compute_family;
+    d->n_families = 1;
+    if (xfer_mode == 1) {
+        vkGetDeviceQueue(d->dev, c->transfer_family, 0, &d->xfer_queue);
+        d->xfer_family = c->transfer_family;
+        d->families[d->n_families++] = c->transfer_family;
+    } else if (xfer_mode == 2) {
+        vkGetDeviceQueue(d->dev, c->compute_family, 1, &d->xfer_queue);
+        d->xfer_family = c->compute_family;
+    } else if (xfer_mode == 3) {
+        d->xfer_queue = d->queue;
+        d->xfer_family = c->compute_family;
+        d->xfer_shared = 1;
+        pthread_mutex_init(&d->queue_lock_storage, NULL);
+        d->queue_lock = &d->queue_lock_storage;
+    }
     if (d->push_descriptor_enabled) {
         d->cmd_push_descriptor_set =
             (PFN_vkCmdPushDescriptorSetKHR)vkGetDeviceProcAddr(d->dev, "vkCmdPushDescriptorSetKHR");
@@ -665,6 +711,7 @@ fail:
 void sym_vk_device_close(sym_vk_device *d) {
     if (!d) return;
     if (d->dev) vkDestroyDevice(d->dev, NULL);
+    if (d->queue_lock) pthread_mutex_destroy(d->queue_lock);
     instance_release(d->shared);
     sym_free(d);
 }

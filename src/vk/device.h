@@ -7,6 +7,7 @@
 #ifndef SYM_VK_DEVICE_H
 #define SYM_VK_DEVICE_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <vulkan/vulkan.h>
 
@@ -37,11 +38,15 @@ typedef struct sym_vk_caps {
     int coopmat_nv_f16; /* ...with a 16x16x16 f16*f16+f32 subgroup configuration (what we use) */
     int push_descriptor; /* VK_KHR_push_descriptor */
     int memory_budget;   /* VK_EXT_memory_budget */
+    int timeline_semaphore;      /* Vulkan 1.2 timelineSemaphore */
+    int external_memory_host;    /* VK_EXT_external_memory_host: host memory imported for DMA */
+    uint64_t host_import_align;  /* its minImportedHostPointerAlignment */
 
     /* queues */
     uint32_t compute_family;  /* the queue family we use (compute, with timestamps if any) */
     int dedicated_transfer;   /* a transfer-only queue family exists */
     uint32_t transfer_family; /* valid when dedicated_transfer */
+    uint32_t compute_queue_count; /* queues in compute_family */
     uint32_t timestamp_valid_bits;
     float timestamp_period_ns;
 
@@ -88,6 +93,17 @@ typedef struct sym_vk_device {
     VkPhysicalDevice phys;
     VkDevice dev;
     VkQueue queue;
+    /* The upload queue (vk/xfer.h): a queue of the dedicated transfer family, else a second
+     * compute queue, else the compute queue itself (xfer_shared: submissions to it then take
+     * queue_lock, which is otherwise NULL). VK_NULL_HANDLE without timeline semaphores. */
+    VkQueue xfer_queue;
+    uint32_t xfer_family;
+    int xfer_shared;
+    pthread_mutex_t *queue_lock;
+    pthread_mutex_t queue_lock_storage;
+    /* queue families a buffer is shared between (1 or 2: concurrent sharing when 2) */
+    uint32_t families[2], n_families;
+    int host_import_enabled; /* VK_EXT_external_memory_host enabled */
     sym_vk_caps caps;
     int fp16_enabled, coopmat_enabled, push_descriptor_enabled, budget_enabled;
     PFN_vkCmdPushDescriptorSetKHR cmd_push_descriptor_set;

@@ -464,6 +464,85 @@ static void vk_add(sym_backend *bb, sym_tensor *out, const sym_tensor *a, const 
     binary(bb, SYM_VK_K_ADD, "add", out, a, c);
 }
 
+static void vk_set_cols(sym_backend *bb, sym_tensor *out, int64_t col0, const sym_tensor *src,
+                        int accumulate) {
+    OP_BEGIN(bb);
+    OP_TRY(sym_vkb_check_tensor(src, "set_cols", "src", SYM_DT_F32));
+    OP_TRY(sym_vkb_check_tensor(out, "set_cols", "out", SYM_DT_F32));
+    OP_CHECK(src->n_rows == out->n_rows && col0 >= 0 && col0 + src->n_cols <= out->n_cols,
+             SYM_ERR_ARG, "set_cols: %lld x %lld at column %lld of %lld x %lld",
+             (long long)src->n_rows, (long long)src->n_cols, (long long)col0,
+             (long long)out->n_rows, (long long)out->n_cols);
+    uint64_t w = (uint64_t)src->n_cols, oc = (uint64_t)out->n_cols, rows;
+    OP_TRY(rows_fit(b, "set_cols", oc * 4, &rows));
+    const sym_vk_pipeline *p;
+    sym_vk_spec spec = sym_vkb_spec(b, b->wg, SYM_DT_F32);
+    OP_TRY(get_pipe(b, SYM_VK_K_SET_COLS, SYM_VK_VAR_DEFAULT, &spec, &p));
+    for (uint64_t r0 = 0; r0 < (uint64_t)src->n_rows; r0 += rows) {
+        uint64_t nr = (uint64_t)src->n_rows - r0 < rows ? (uint64_t)src->n_rows - r0 : rows;
+        sym_vk_arg a[2];
+        sym_vk_push_set_cols pc = {.w = (uint32_t)w, .n_rows = (uint32_t)nr,
+                                   .out_cols = (uint32_t)oc, .accumulate = accumulate != 0};
+        OP_TRY(sym_vkb_bind(b, src, r0 * w * 4, (r0 + nr) * w * 4, 0, &a[0], &pc.src_off));
+        uint64_t lo = (r0 * oc + (uint64_t)col0) * 4, hi = ((r0 + nr - 1) * oc + col0 + w) * 4;
+        OP_TRY(sym_vkb_bind(b, out, lo, hi, 1, &a[1], &pc.out_off));
+        uint32_t gx, gy;
+        sym_vkb_grid((nr * w + b->wg - 1) / b->wg, &gx, &gy);
+        OP_TRY(sym_vk_cmd_dispatch(b->cmd, p, a, &pc, gx, gy, 1,
+                                   (double)nr * w * (accumulate ? 12 : 8), 0));
+    }
+    return;
+fail:
+    sym_vkb_latch(b, st);
+}
+
+/* Entries [i0, i1) go in one dispatch when a's rows and out's rows rows[i0] .. rows[i1 - 1] each
+ * fit one binding; rows and scales are staged once for the whole call. */
+static void vk_add_rows_scaled(sym_backend *bb, sym_tensor *out, const sym_tensor *a,
+                               const int32_t *rows, const float *scales) {
+    OP_BEGIN(bb);
+    OP_TRY(sym_vkb_check_tensor(a, "add_rows_scaled", "a", SYM_DT_F32));
+    OP_TRY(sym_vkb_check_tensor(out, "add_rows_scaled", "out", SYM_DT_F32));
+    OP_CHECK(a->n_cols == out->n_cols && a->n_rows <= out->n_rows, SYM_ERR_ARG,
+             "add_rows_scaled: (%lld x %lld) into (%lld x %lld)", (long long)a->n_rows,
+             (long long)a->n_cols, (long long)out->n_rows, (long long)out->n_cols);
+    uint64_t n = (uint64_t)a->n_rows, n_cols = (uint64_t)a->n_cols, fit;
+    for (uint64_t i = 0; i < n; i++)
+        OP_CHECK(rows[i] >= 0 && rows[i] < out->n_rows && (i == 0 || rows[i] > rows[i - 1]),
+                 SYM_ERR_ARG,
+                 "add_rows_scaled: row %d (entry %llu) is out of range (%lld rows) "
+                 "or not increasing",
+                 rows[i], (unsigned long long)i, (long long)out->n_rows);
+    OP_TRY(rows_fit(b, "add_rows_scaled", n_cols * 4, &fit));
+    sym_vk_arg rows_arg, scales_arg;
+    OP_TRY(sym_vk_cmd_stage(b->cmd, rows, n * 4, &rows_arg));
+    OP_TRY(sym_vk_cmd_stage(b->cmd, scales, n * 4, &scales_arg));
+    const sym_vk_pipeline *p;
+    sym_vk_spec spec = sym_vkb_spec(b, b->wg, SYM_DT_F32);
+    OP_TRY(get_pipe(b, SYM_VK_K_ADD_ROWS_SCALED, SYM_VK_VAR_DEFAULT, &spec, &p));
+    uint32_t gx = (uint32_t)((n_cols + b->wg - 1) / b->wg);
+    for (uint64_t i0 = 0, i1; i0 < n; i0 = i1) {
+        uint64_t r0 = (uint64_t)rows[i0];
+        for (i1 = i0 + 1; i1 < n && i1 - i0 < fit && (uint64_t)rows[i1] - r0 < fit; i1++) {
+        }
+        uint64_t nr = i1 - i0, r1 = (uint64_t)rows[i1 - 1] + 1;
+        sym_vk_arg arg[4];
+        sym_vk_push_add_rows pc = {.n_cols = (uint32_t)n_cols,
+                                   .n = (uint32_t)nr,
+                                   .idx_off = (uint32_t)i0,
+                                   .row0 = (uint32_t)r0};
+        OP_TRY(sym_vkb_bind(b, a, i0 * n_cols * 4, i1 * n_cols * 4, 0, &arg[0], &pc.a_off));
+        arg[1] = rows_arg;
+        arg[2] = scales_arg;
+        OP_TRY(sym_vkb_bind(b, out, r0 * n_cols * 4, r1 * n_cols * 4, 1, &arg[3], &pc.out_off));
+        OP_TRY(sym_vk_cmd_dispatch(b->cmd, p, arg, &pc, gx, nr < 65535 ? (uint32_t)nr : 65535, 1,
+                                   (double)nr * (double)n_cols * 12, (double)nr * n_cols * 2));
+    }
+    return;
+fail:
+    sym_vkb_latch(b, st);
+}
+
 /* softmax (out NULL: in place on x) and argmax (out: (n_rows, 1) f32). */
 static void row_op(sym_backend *bb, sym_vk_kernel k, const char *op, sym_tensor *x,
                    sym_tensor *out) {
@@ -503,10 +582,82 @@ static void vk_argmax(sym_backend *bb, sym_tensor *out, const sym_tensor *x) {
 
 /* ---- creation ------------------------------------------------------------------------------- */
 
+static uint64_t vk_fence(sym_backend *bb) {
+    sym_vkb *b = sym_vkb_of(bb);
+    sym_status st;
+    uint64_t m = sym_vk_cmd_mark(b->cmd, &st);
+    if (st != SYM_OK) sym_vkb_latch(b, st);
+    return m;
+}
+
+static int vk_fence_done(sym_backend *bb, uint64_t ticket, int wait) {
+    sym_vkb *b = sym_vkb_of(bb);
+    if (!ticket) return 1;
+    sym_status st;
+    int done = sym_vk_cmd_mark_done(b->cmd, ticket, wait, &st);
+    if (st != SYM_OK) sym_vkb_latch(b, st);
+    return done;
+}
+
+static uint64_t vk_held_bytes(sym_backend *bb) {
+    (void)bb;
+    return sym_vk_buffer_device_bytes();
+}
+
+sym_status sym_vk_backend_xfer(sym_backend *bb, sym_vk_xfer **out) {
+    sym_vkb *b = sym_vkb_of(bb);
+    if (!b->xfer) {
+        SYM_TRY(sym_vk_cmd_flush(b->cmd));
+        SYM_TRY(sym_vk_xfer_create(b->dev, &b->xfer));
+        sym_vk_cmd_set_wait(b->cmd, sym_vk_xfer_semaphore(b->xfer),
+                            sym_vk_xfer_completed(b->xfer));
+    }
+    *out = b->xfer;
+    return SYM_OK;
+}
+
+sym_status sym_vk_backend_upload(void *user, sym_backend *bb, sym_tensor *dst, const void *src,
+                                 size_t bytes) {
+    (void)user;
+    sym_vkb *b = sym_vkb_of(bb);
+    SYM_CHECK(b->xfer && dst->buf, SYM_ERR_ARG, "vulkan: upload without an upload queue");
+    return sym_vk_xfer_upload(b->xfer, dst->buf, dst->offset, src, bytes);
+}
+
+uint64_t sym_vk_backend_scratch_bound(const sym_backend *bb, uint64_t n_batch, uint64_t max_k,
+                                      uint64_t n_head, uint64_t head_dim) {
+    (void)bb;
+    /* the cooperative-matrix GEMM's split activations: 4 bytes per token and padded column
+     * plus a scale per token (ops_matmul.c gemm_coop) */
+    uint64_t k_pad = (max_k + 31) / 32 * 32;
+    uint64_t gemm = 4 * n_batch * k_pad + 256 + 4 * n_batch;
+    /* decode attention's partials (ops_attn.c): at most ~1024 chunks of up to 8 heads, plus one
+     * per head and token */
+    uint64_t attn = (8 * 1024 + 4 * n_head) * (head_dim + 2) * 4;
+    uint64_t need = gemm > attn ? gemm : attn;
+    return need + (64 << 10);
+}
+
+sym_status sym_vk_backend_reserve_scratch(sym_backend *bb, uint64_t bytes) {
+    sym_vkb *b = sym_vkb_of(bb);
+    if (b->scratch && b->scratch->size >= bytes) return SYM_OK;
+    SYM_TRY(sym_vk_cmd_flush(b->cmd));
+    sym_vk_buffer *nb;
+    SYM_TRY(sym_vk_buffer_create(b->dev, bytes, SYM_VK_MEM_DEVICE, &nb));
+    sym_vk_buffer_destroy(b->dev, b->scratch);
+    b->scratch = nb;
+    return SYM_OK;
+}
+
+const sym_vk_device *sym_vk_backend_device(const sym_backend *bb) {
+    return ((const sym_vkb *)bb)->dev;
+}
+
 static void vk_destroy(sym_backend *bb) {
     if (!bb) return;
     sym_vkb *b = sym_vkb_of(bb);
     if (b->cmd) sym_vk_cmd_destroy(b->cmd); /* waits for the GPU */
+    sym_vk_xfer_destroy(b->xfer);
     if (b->dev) {
         sym_vk_buffer_destroy(b->dev, b->scratch);
         sym_vk_buffer_destroy(b->dev, b->dummy);
@@ -541,11 +692,16 @@ static const sym_backend_ops k_vk_ops = {
     .add = vk_add,
     .softmax = vk_softmax,
     .argmax = vk_argmax,
+    .set_cols = vk_set_cols,
+    .fence = vk_fence,
+    .fence_done = vk_fence_done,
+    .held_bytes = vk_held_bytes,
     .peak_bytes = vk_peak_bytes,
     .attn_in = sym_vkb_attn_in,
     .matmul_add = sym_vkb_matmul_add,
     .ffn_in = sym_vkb_ffn_in,
     .norm_matmul = sym_vkb_norm_matmul,
+    .add_rows_scaled = vk_add_rows_scaled,
 };
 
 int sym_vk_backend_is(const sym_backend *b) { return b && b->ops == &k_vk_ops; }

@@ -18,6 +18,7 @@
 #include "base/config.h"
 #include "infer/ops.h"
 #include "vk/cmd.h"
+#include "vk/xfer.h"
 
 typedef struct sym_vk_options {
     int device_index;             /* >= 0: that device; -1 (default): automatic */
@@ -85,5 +86,21 @@ void sym_vk_backend_profile_reset(sym_backend *b);
 /* Profiling on or off at run time (see sym_vk_cmd_set_profiling). */
 sym_status sym_vk_backend_set_profiling(sym_backend *b, int on);
 void sym_vk_backend_stats(const sym_backend *b, sym_vk_cmd_stats *out);
+const sym_vk_device *sym_vk_backend_device(const sym_backend *b);
+/* Device scratch the kernels may ask for with prefill chunks of n_batch tokens, products of at
+ * most max_k inputs and attention of n_head heads of head_dim: an upper bound, so that a hard
+ * VRAM budget can set it aside up front (sym_vk_backend_reserve_scratch). */
+uint64_t sym_vk_backend_scratch_bound(const sym_backend *b, uint64_t n_batch, uint64_t max_k,
+                                      uint64_t n_head, uint64_t head_dim);
+/* Allocates the scratch buffer at bytes now (if it is smaller), so it never grows later. */
+sym_status sym_vk_backend_reserve_scratch(sym_backend *b, uint64_t bytes);
+
+/* Streaming: the backend's upload queue (vk/xfer.h), created on first call; from then on the
+ * compute submissions wait for its uploads. SYM_ERR_UNSUPPORTED without one. */
+sym_status sym_vk_backend_xfer(sym_backend *b, sym_vk_xfer **out);
+/* A pack manager upload function (tier/scheduler.h sym_upload_fn) copying through that queue:
+ * any thread. */
+sym_status sym_vk_backend_upload(void *user, sym_backend *b, sym_tensor *dst, const void *src,
+                                 size_t bytes);
 
 #endif

@@ -13,6 +13,7 @@ typedef struct sym_vkb {
     sym_vk_device *dev;
     sym_vk_pipelines *pipes;
     sym_vk_cmd *cmd;
+    sym_vk_xfer *xfer;       /* the upload queue, made on first use (streaming) */
     uint64_t max_range;      /* bytes one descriptor may cover */
     uint64_t align;          /* minStorageBufferOffsetAlignment (at least 16) */
     uint32_t wg;             /* threads per workgroup of the row/elementwise kernels */

@@ -39,6 +39,8 @@ static const struct {
     [SYM_VK_K_MV_QKV] = {"mv_qkv", 12, sizeof(sym_vk_push_mv_qkv)},
     [SYM_VK_K_ATTN_DECODE_SG] = {"attn_decode_sg", 6, sizeof(sym_vk_push_attn_decode_sg)},
     [SYM_VK_K_PROBE_READ] = {"probe_read", 2, sizeof(sym_vk_push_probe)},
+    [SYM_VK_K_SET_COLS] = {"set_cols", 2, sizeof(sym_vk_push_set_cols)},
+    [SYM_VK_K_ADD_ROWS_SCALED] = {"add_rows_scaled", 4, sizeof(sym_vk_push_add_rows)},
 };
 
 static const char *const k_suffix[] = {"", "_nosg", "_fp16"};

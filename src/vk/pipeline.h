@@ -32,6 +32,8 @@ typedef enum sym_vk_kernel {
     SYM_VK_K_MV_QKV,
     SYM_VK_K_ATTN_DECODE_SG,
     SYM_VK_K_PROBE_READ,
+    SYM_VK_K_SET_COLS,
+    SYM_VK_K_ADD_ROWS_SCALED,
     SYM_VK_K_COUNT
 } sym_vk_kernel;
 

@@ -148,6 +148,18 @@ typedef struct sym_vk_push_binary {
 } sym_vk_push_binary;
 SYM_VK_PUSH_CHECK(sym_vk_push_binary, 4);
 
+/* set_cols: out[t][col0 + j] (+)= src[t][j]; out_off already points at column col0 of row 0. */
+typedef struct sym_vk_push_set_cols {
+    uint32_t w, n_rows, out_cols, src_off, out_off, accumulate;
+} sym_vk_push_set_cols;
+SYM_VK_PUSH_CHECK(sym_vk_push_set_cols, 6);
+/* add_rows_scaled: out[rows[i]] += scales[i] * a[i] for entries idx_off + i of the staged rows
+ * and scales; rows[i] - row0 is the row's place in out's bound window. */
+typedef struct sym_vk_push_add_rows {
+    uint32_t n_cols, n, a_off, out_off, idx_off, row0;
+} sym_vk_push_add_rows;
+SYM_VK_PUSH_CHECK(sym_vk_push_add_rows, 6);
+
 /* softmax (in place) and argmax (out[row] = index as f32). */
 typedef struct sym_vk_push_rows {
     uint32_t n_cols, n_rows, x_off, out_off;

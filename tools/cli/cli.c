@@ -184,7 +184,7 @@ void cli_common_help(FILE *out) {
           "      --ram-gb GB             RAM budget, a hard limit (0: automatic) [$VK_SYMBIOTE_RAM_GB]\n"
           "      --prefetch-lookahead N  packs fetched ahead of use [$VK_SYMBIOTE_PREFETCH]\n"
           "      --eviction-aggression X 0..1, how early low-vitality packs leave\n"
-          "      --max-pack-mb N         largest pack the planner makes (1..256)\n"
+          "      --max-pack-mb N         largest pack the planner makes (1..256; 0: automatic)\n"
           "      --no-compression        `symbiote pack`: store every pack raw\n"
           "      --disable-gpu           CPU backend only\n"
           "      --force-integrated-gpu  prefer an integrated GPU over a discrete one\n"

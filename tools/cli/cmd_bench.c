@@ -138,17 +138,21 @@ int cmd_bench(int argc, char **argv) {
     st = sym_forward(e, ids, (size_t)(n_prompt > 0 ? n_prompt : 1), NULL);
     for (long long i = 0; st == SYM_OK && i < (n_gen < 16 ? n_gen : 16); i++)
         st = sym_forward(e, &ids[n_prompt + 1 + i], 1, NULL);
+    sym_metrics sm[3]; /* streaming counters before the prefill, before and after the decode */
     for (long long r = 0; st == SYM_OK && r < reps; r++) {
         sym_reset(e);
+        sym_metrics_get(e, &sm[0]);
         double t0 = now_s();
         if (n_prompt > 0) st = sym_forward(e, ids, (size_t)n_prompt, NULL);
         double t1 = now_s();
         if (n_prompt == 0 && st == SYM_OK) st = sym_forward(e, ids, 1, NULL), t1 = now_s();
         vk_stats s0, s1;
         get_stats(e, &s0);
+        sym_metrics_get(e, &sm[1]);
         for (long long i = 0; st == SYM_OK && i < n_gen; i++)
             st = sym_forward(e, &ids[n_prompt + 1 + i], 1, NULL);
         double t2 = now_s();
+        sym_metrics_get(e, &sm[2]);
         get_stats(e, &s1);
         if (n_gen > 0) {
             rec[r] = (s1.record_ms - s0.record_ms) / (double)n_gen;
@@ -218,6 +222,40 @@ int cmd_bench(int argc, char **argv) {
         json_object_object_add(o, "decode_per_token", dt);
     }
     json_object_object_add(o, "decode_bytes_per_token", json_object_new_int64((int64_t)token_bytes));
+    if (m.streamed) { /* the last repetition's traffic: the steady state */
+        json_object *sj = json_object_new_object();
+        double g = n_gen > 0 ? (double)n_gen : 1;
+        double up_tok = (double)(sm[2].bytes_uploaded - sm[1].bytes_uploaded) / g;
+        double disk_tok = (double)(sm[2].bytes_read_disk - sm[1].bytes_read_disk) / g;
+        json_object_object_add(sj, "link_gb_s", json_object_new_double(m.link_gb_s));
+        json_object_object_add(sj, "vram_tier_bytes", json_object_new_int64((int64_t)m.vram_tier_bytes));
+        json_object_object_add(sj, "ram_tier_bytes", json_object_new_int64((int64_t)m.ram_tier_bytes));
+        json_object_object_add(sj, "predicted_decode_tok_s", json_object_new_double(m.predicted_tok_s));
+        json_object_object_add(sj, "decode_bytes_uploaded_per_token", json_object_new_double(up_tok));
+        json_object_object_add(sj, "decode_bytes_read_disk_per_token", json_object_new_double(disk_tok));
+        json_object_object_add(sj, "decode_stall_ms_per_token",
+                               json_object_new_double((sm[2].stall_ms - sm[1].stall_ms) / g));
+        json_object_object_add(sj, "decode_upload_ms_per_token",
+                               json_object_new_double((sm[2].upload_ms - sm[1].upload_ms) / g));
+        json_object_object_add(sj, "decode_disk_ms_per_token",
+                               json_object_new_double((sm[2].disk_ms - sm[1].disk_ms) / g));
+        json_object_object_add(sj, "prefill_bytes_uploaded",
+                               json_object_new_int64((int64_t)(sm[1].bytes_uploaded - sm[0].bytes_uploaded)));
+        json_object_object_add(sj, "prefill_bytes_read_disk",
+                               json_object_new_int64((int64_t)(sm[1].bytes_read_disk - sm[0].bytes_read_disk)));
+        json_object_object_add(sj, "prefill_stall_ms", json_object_new_double(sm[1].stall_ms - sm[0].stall_ms));
+        if (m.link_gb_s > 0 && up_tok > 0) {
+            /* the upload-only ceiling from the link rate measured in this run */
+            double ceil = m.link_gb_s * 1e9 / up_tok;
+            json_object_object_add(sj, "upload_ceiling_tok_s", json_object_new_double(ceil));
+            json_object_object_add(sj, "upload_ceiling_ratio",
+                                   json_object_new_double(tg[reps - 1] / ceil));
+        }
+        if (disk_tok > 0 && n_gen > 0)
+            json_object_object_add(sj, "decode_disk_gb_s",
+                                   json_object_new_double(disk_tok * tg[reps - 1] / 1e9));
+        json_object_object_add(o, "streaming", sj);
+    }
     json_object_object_add(o, "peak_ram_bytes", json_object_new_int64((int64_t)m.peak_ram_bytes));
     json_object_object_add(o, "peak_vram_bytes",
                            json_object_new_int64((int64_t)m.peak_vram_bytes));
@@ -315,6 +353,8 @@ int cmd_bench(int argc, char **argv) {
             printf("decode per token: %s\n", json_object_to_json_string(v));
         if (json_object_object_get_ex(o, "roofline", &v))
             printf("roofline: %s\n", json_object_to_json_string(v));
+        if (json_object_object_get_ex(o, "streaming", &v))
+            printf("streaming: %s\n", json_object_to_json_string(v));
         printf("peak RAM %.1f MiB, peak VRAM %.1f MiB\n", m.peak_ram_bytes / 1048576.0,
                m.peak_vram_bytes / 1048576.0);
     }

@@ -160,6 +160,7 @@ static int describe_model(const char *path, const sym_model *m, bool json) {
             {"n_embd", hp->n_embd}, {"n_layer", hp->n_layer}, {"n_head", hp->n_head},
             {"n_head_kv", hp->n_head_kv}, {"head_dim", hp->head_dim}, {"n_ff", hp->n_ff},
             {"n_vocab", hp->n_vocab}, {"n_ctx_train", hp->n_ctx_train}, {"rope_neox", hp->rope_neox},
+            {"n_expert", hp->n_expert}, {"n_expert_used", hp->n_expert_used},
         };
         for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
             json_object_object_add(o, ints[i].k, json_object_new_int(ints[i].v));
@@ -196,6 +197,9 @@ static int describe_model(const char *path, const sym_model *m, bool json) {
     printf("dimensions:    n_embd %d, n_layer %d, n_head %d, n_head_kv %d, head_dim %d, n_ff %d, "
            "n_vocab %d\n", hp->n_embd, hp->n_layer, hp->n_head, hp->n_head_kv, hp->head_dim,
            hp->n_ff, hp->n_vocab);
+    if (hp->n_expert > 0)
+        printf("experts:       %d per layer, %d per token (%s)\n", hp->n_expert,
+               hp->n_expert_used, hp->expert_split ? "one tensor each" : "stacked tensors");
     printf("context:       %d tokens (training)\n", hp->n_ctx_train);
     printf("rope:          theta %g, freq_scale %g, %s\n", (double)hp->rope_theta,
            (double)hp->rope_freq_scale, hp->rope_neox ? "halves (neox)" : "interleaved pairs");
@@ -281,7 +285,8 @@ static void help(FILE *out) {
                  "  -m, --model PATH   the model (or give it as the first argument)\n"
                  "      --json         print one JSON object (keys: architecture, n_embd, n_layer,\n"
                  "                     n_head, n_head_kv, head_dim, n_ff, n_vocab, n_ctx_train,\n"
-                 "                     n_params, weight_bytes, tensor_types, tokenizer, runnable, …)\n"
+                 "                     n_expert, n_expert_used, n_params, weight_bytes,\n"
+                 "                     tensor_types, tokenizer, runnable, …)\n"
                  "      --packs        print the pack plan instead: id, type, layer, MiB, file\n"
                  "                     ranges and pieces per pack, totals per type (JSON: packs,\n"
                  "                     schedule, totals)\n"

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "model/arch.h"
 #include "model/writer.h"
 
 static void help(FILE *out) {
@@ -34,6 +35,10 @@ static void help(FILE *out) {
             "      --rope-theta X    RoPE base frequency\n"
             "      --rms-eps X       RMSNorm epsilon\n"
             "      --tied | --untied output projection shared with the embeddings, or not\n"
+            "      --n-expert N      mixture of experts: experts per layer (0: dense MLP)\n"
+            "      --n-expert-used N experts each token is routed to (top-k)\n"
+            "      --split-experts   GGUF: one tensor per expert (blk.N.ffn_gate.E.weight, the\n"
+            "                        older layout) instead of stacked blk.N.ffn_gate_exps\n"
             "      --dtype TYPE      f32, f16 (default) or bf16\n"
             "      --seed N          weight seed (default 1)\n"
             "      --vocab-from F    copy the tokenizer of GGUF file F (n-vocab becomes its size)\n"
@@ -47,6 +52,13 @@ static void help(FILE *out) {
 static bool parse_dim(const char *flag, const char *v, int *out) {
     long long x;
     if (!cli_parse_int(flag, v, 1, 1 << 20, &x)) return false;
+    *out = (int)x;
+    return true;
+}
+
+static bool parse_count(const char *flag, const char *v, int *out) {
+    long long x;
+    if (!cli_parse_int(flag, v, 0, SYM_ARCH_MAX_EXPERTS, &x)) return false;
     *out = (int)x;
     return true;
 }
@@ -80,6 +92,10 @@ int cmd_make_model(int argc, char **argv) {
             o.tied_embeddings = !strcmp(a, "--tied");
             continue;
         }
+        if (!strcmp(a, "--split-experts")) {
+            o.split_experts = true;
+            continue;
+        }
         if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             quiet = true;
             continue;
@@ -88,6 +104,7 @@ int cmd_make_model(int argc, char **argv) {
             "-o", "--output", "--preset", "--arch", "--n-embd", "--n-layer", "--n-head",
             "--n-head-kv", "--head-dim", "--n-ff", "--n-vocab", "--n-ctx", "--rope-theta",
             "--rms-eps", "--dtype", "--seed", "--vocab-from", "--format", "--shard-mb",
+            "--n-expert", "--n-expert-used",
         };
         bool known = false;
         for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++) known |= !strcmp(a, valued[k]);
@@ -109,6 +126,8 @@ int cmd_make_model(int argc, char **argv) {
         else if (!strcmp(a, "--n-ff")) ok = parse_dim(a, v, &o.n_ff);
         else if (!strcmp(a, "--n-vocab")) ok = parse_dim(a, v, &o.n_vocab), explicit_vocab = true;
         else if (!strcmp(a, "--n-ctx")) ok = parse_dim(a, v, &o.n_ctx);
+        else if (!strcmp(a, "--n-expert")) ok = parse_count(a, v, &o.n_expert);
+        else if (!strcmp(a, "--n-expert-used")) ok = parse_count(a, v, &o.n_expert_used);
         else if (!strcmp(a, "--rope-theta")) ok = parse_float(a, v, 1.0, 1e12, &o.rope_theta);
         else if (!strcmp(a, "--rms-eps")) ok = parse_float(a, v, 1e-12, 1.0, &o.rms_eps);
         else if (!strcmp(a, "--vocab-from")) o.vocab_from = v;
@@ -152,9 +171,13 @@ int cmd_make_model(int argc, char **argv) {
     if (st == SYM_OK) st = sym_make_model(&o, out);
     cli_progress_end(&ps);
     if (st != SYM_OK) return cli_fail(st);
-    printf("wrote %s: %s %s, n_embd %d, n_layer %d, n_head %d/%d, n_ff %d, n_vocab %d, %s, seed "
-           "%llu (%.1f s)\n", out, o.format == SYM_MODEL_GGUF ? "gguf" : "safetensors", hp.arch,
-           hp.n_embd, hp.n_layer, hp.n_head, hp.n_head_kv, hp.n_ff, hp.n_vocab,
+    char experts[64] = "";
+    if (hp.n_expert > 0)
+        snprintf(experts, sizeof experts, ", %d experts (top-%d%s)", hp.n_expert,
+                 hp.n_expert_used, hp.expert_split ? ", split" : "");
+    printf("wrote %s: %s %s, n_embd %d, n_layer %d, n_head %d/%d, n_ff %d%s, n_vocab %d, %s, "
+           "seed %llu (%.1f s)\n", out, o.format == SYM_MODEL_GGUF ? "gguf" : "safetensors",
+           hp.arch, hp.n_embd, hp.n_layer, hp.n_head, hp.n_head_kv, hp.n_ff, experts, hp.n_vocab,
            sym_dtype_name(o.dtype), (unsigned long long)o.seed, cli_progress_elapsed(&ps));
     return 0;
 }

@@ -25,7 +25,7 @@ static void help(FILE *out) {
             "      --level N           zstd / bytesplit 1..19 (default 3), blosc 1..9 (default 5)\n"
             "      --shuffle byte|bit  blosc: byte (default) or bit shuffle\n"
             "      --blosc-compressor lz4|zstd   blosc's inner compressor (default lz4)\n"
-            "      --max-pack-mb N     largest pack, 1..256 MiB (default: [memory] max_pack_mb, 32)\n"
+            "      --max-pack-mb N     largest pack, 1..256 MiB (default: [memory] max_pack_mb; 0: 32)\n"
             "      --pack-cut C        buddy (default) or even (see `symbiote info --packs`)\n"
             "  -t, --threads N         compression threads (default: [performance] n_threads,\n"
             "                          0 = all cores)\n"

@@ -97,6 +97,13 @@ static int write_stats(const char *path, const sym_metrics *m, const char *devic
     json_object_object_add(o, "pack_hits", json_object_new_int64((int64_t)m->pack_hits));
     json_object_object_add(o, "pack_misses", json_object_new_int64((int64_t)m->pack_misses));
     json_object_object_add(o, "stall_ms", json_object_new_double(m->stall_ms));
+    json_object_object_add(o, "streamed", json_object_new_boolean(m->streamed));
+    json_object_object_add(o, "predicted_tok_s", json_object_new_double(m->predicted_tok_s));
+    json_object_object_add(o, "link_gb_s", json_object_new_double(m->link_gb_s));
+    json_object_object_add(o, "upload_ms", json_object_new_double(m->upload_ms));
+    json_object_object_add(o, "disk_ms", json_object_new_double(m->disk_ms));
+    json_object_object_add(o, "vram_tier_bytes", json_object_new_int64((int64_t)m->vram_tier_bytes));
+    json_object_object_add(o, "ram_tier_bytes", json_object_new_int64((int64_t)m->ram_tier_bytes));
     json_object_object_add(o, "backend", json_object_new_string(m->backend ? m->backend : "?"));
     json_object_object_add(o, "device", json_object_new_string(device));
     json_object_object_add(o, "seed", json_object_new_int64((int64_t)seed));
@@ -175,6 +182,9 @@ int cmd_run(int argc, char **argv) {
         free(file_prompt);
         return cli_fail(st);
     }
+    char place[512];
+    sym_engine_placement(e, place, sizeof place);
+    if (strstr(place, "streaming")) fprintf(stderr, "symbiote: %s\n", place);
     fwrite(prompt, 1, prompt_len, stdout);
     fflush(stdout);
     run_state rs = {0, 1};
@@ -193,6 +203,16 @@ int cmd_run(int argc, char **argv) {
             m.prefill_tok_s, (unsigned long long)m.generated_tokens, m.decode_tok_s,
             m.peak_ram_bytes / 1048576.0, m.peak_vram_bytes / 1048576.0,
             (unsigned long long)sp.seed);
+    if (m.streamed && m.generated_tokens + m.prompt_tokens > 0) {
+        double wall = m.prefill_ms + m.decode_ms, n = (double)(m.prompt_tokens ? 1 : 0) +
+                                                        (double)m.generated_tokens;
+        fprintf(stderr,
+                "symbiote: streaming | %.2f GB uploaded, %.2f GB read from disk | per pass "
+                "%.1f ms: %.1f waiting for packs, %.1f computing | uploads %.1f ms, disk reads "
+                "%.1f ms (summed over threads)\n",
+                m.bytes_uploaded / 1e9, m.bytes_read_disk / 1e9, wall / n, m.stall_ms / n,
+                (wall - m.stall_ms) / n, m.upload_ms / n, m.disk_ms / n);
+    }
     if (c.cfg.enable_profiling)
         cli_print_profile(stderr, e, "prompt and generation, ms per token",
                           (double)(m.prompt_tokens + m.generated_tokens));

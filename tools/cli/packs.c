@@ -1,6 +1,7 @@
 /* symbiote info MODEL --packs [--max-pack-mb N] [--pack-cut buddy|even] [--json]: the pack plan —
- * one line per pack (id, type, layer, size, file ranges, pieces) and totals per type — or the same
- * as one JSON object. The limit comes from [memory] max_pack_mb (defaults < INI < environment <
+ * one line per pack (id, type, layer, size, file ranges, pieces; expert packs name their expert)
+ * and totals per type — or the same as one JSON object. The limit comes from [memory] max_pack_mb
+ * (defaults < INI < environment <
  * --max-pack-mb). */
 #include <json-c/json.h>
 #include <stdio.h>
@@ -41,6 +42,7 @@ static void print_text(const char *path, const sym_pack_plan *p, int max_pack_mb
             snprintf(layer, sizeof layer, "-");
         printf("%6u  %-9s %5s %10.3f %6u  ", k->id, sym_pack_type_name(k->type), layer,
                mib(k->n_bytes), k->n_ranges);
+        if (k->type == SYM_PACK_EXPERT) printf("expert %d: ", k->expert);
         const sym_pack_piece *pc = sym_pack_pieces(p, k);
         for (uint32_t j = 0; j < k->n_pieces; j++) {
             char label[96];
@@ -64,6 +66,10 @@ static void print_text(const char *path, const sym_pack_plan *p, int max_pack_mb
                          : 0.0);
     printf("per token:  %u uses, %.3f MiB read in full (embedding rows are gathered)\n", p->n_uses,
            mib(p->full_bytes_per_token));
+    if (p->n_expert > 0)
+        printf("experts:    %d per layer, %d routed per token: %.3f MiB read per token (the "
+               "schedule lists every expert; a token uses the ones its router picks)\n",
+               p->n_expert, p->n_expert_used, mib(p->routed_bytes_per_token));
 }
 
 static json_object *plan_json(const char *path, const sym_pack_plan *p, int max_pack_mb) {
@@ -73,6 +79,8 @@ static json_object *plan_json(const char *path, const sym_pack_plan *p, int max_
     json_object_object_add(o, "max_pack_bytes", json_object_new_uint64(p->max_pack_bytes));
     json_object_object_add(o, "cut", json_object_new_string(sym_pack_cut_name(p->cut)));
     json_object_object_add(o, "tied_embeddings", json_object_new_boolean(p->tied_embeddings));
+    json_object_object_add(o, "n_expert", json_object_new_int(p->n_expert));
+    json_object_object_add(o, "n_expert_used", json_object_new_int(p->n_expert_used));
     json_object *packs = json_object_new_array();
     for (uint32_t i = 0; i < p->n_packs; i++) {
         const sym_pack *k = &p->packs[i];
@@ -80,6 +88,7 @@ static json_object *plan_json(const char *path, const sym_pack_plan *p, int max_
         json_object_object_add(e, "id", json_object_new_int64(k->id));
         json_object_object_add(e, "type", json_object_new_string(sym_pack_type_name(k->type)));
         json_object_object_add(e, "layer", json_object_new_int(k->layer));
+        json_object_object_add(e, "expert", json_object_new_int(k->expert));
         json_object_object_add(e, "bytes", json_object_new_uint64(k->n_bytes));
         json_object_object_add(e, "buffer_bytes", json_object_new_uint64(k->buffer_bytes));
         json_object_object_add(e, "oversized", json_object_new_boolean(k->oversized));
@@ -129,6 +138,8 @@ static json_object *plan_json(const char *path, const sym_pack_plan *p, int max_
     json_object_object_add(t, "oversized", json_object_new_int64(p->n_oversized));
     json_object_object_add(t, "full_bytes_per_token",
                            json_object_new_uint64(p->full_bytes_per_token));
+    json_object_object_add(t, "routed_bytes_per_token",
+                           json_object_new_uint64(p->routed_bytes_per_token));
     json_object *by = json_object_new_object();
     for (int i = 0; i < SYM_PACK_TYPE_COUNT; i++) {
         json_object *x = json_object_new_object();
@@ -156,13 +167,14 @@ int cli_info_packs(const char *path, const sym_model *m, cli_common *common, con
         return cli_fail(st);
     sym_pack_plan *p = NULL;
     if ((st = sym_pack_plan_create(m, &o, &p)) != SYM_OK) return cli_fail(st);
+    int mb = (int)(o.max_pack_bytes >> 20); /* 0 (automatic) resolved */
     if (json) {
-        json_object *j = plan_json(path, p, common->cfg.max_pack_mb);
+        json_object *j = plan_json(path, p, mb);
         printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY |
                                                              JSON_C_TO_STRING_NOSLASHESCAPE));
         json_object_put(j);
     } else {
-        print_text(path, p, common->cfg.max_pack_mb);
+        print_text(path, p, mb);
     }
     sym_pack_plan_destroy(p);
     return 0;
