@@ -25,7 +25,7 @@ static void rm_rf(const char *path) {
 
 static double unit(test_rng *r) { return (test_rng_f32(r) + 1.0) * 0.5; }
 
-/* ---- the MLP ---------------------------------------------------------------------------------- */
+/* ---- the MLP --------------------------------------------------------------------------------- */
 
 static float bce(float p, float y) {
     p = fminf(fmaxf(p, 1e-7f), 1 - 1e-7f);
@@ -36,7 +36,8 @@ static void test_mlp_gradient(test_rng *r) {
     sym_oracle_mlp m;
     sym_oracle_mlp_init(&m, test_rng_u64(r), 0.3f);
     float x[4] = {(float)unit(r), (float)unit(r), (float)unit(r), (float)unit(r)}, y = 1;
-    /* one step with a tiny rate moves each weight by -lr * dL/dw: compare with finite differences */
+    /* one step with a tiny rate moves each weight by -lr * dL/dw: compare with finite differences
+     */
     const float lr = 1e-3f, h = 1e-3f;
     sym_oracle_mlp after = m;
     float loss = sym_oracle_mlp_train(&after, x, y, lr);
@@ -48,12 +49,14 @@ static void test_mlp_gradient(test_rng *r) {
         sym_oracle_mlp plus = m, minus = m;
         ((float *)&plus)[i] += h;
         ((float *)&minus)[i] -= h;
-        float g = (bce(sym_oracle_mlp_predict(&plus, x), y) - bce(sym_oracle_mlp_predict(&minus, x), y)) /
-                  (2 * h);
+        float g =
+            (bce(sym_oracle_mlp_predict(&plus, x), y) - bce(sym_oracle_mlp_predict(&minus, x), y)) /
+            (2 * h);
         float step = (w[i] - wa[i]) / lr;
         if (fabsf(step - g) > 2e-2f * fmaxf(1.0f, fabsf(g))) {
-            if (bad++ < 5) fprintf(stderr, "param %d: backprop %g, finite difference %g\n", i,
-                                   (double)step, (double)g);
+            if (bad++ < 5)
+                fprintf(stderr, "param %d: backprop %g, finite difference %g\n", i, (double)step,
+                        (double)g);
         }
     }
     CHECK(bad == 0, "mlp: %d of %d gradients differ from finite differences", bad, n);
@@ -79,7 +82,8 @@ static void test_mlp_learns(test_rng *r) {
     enum { N_TEST = 2000, N_STEPS = 150000 };
     static float xt[N_TEST][4], yt[N_TEST];
     for (int i = 0; i < N_TEST; i++) {
-        for (int j = 0; j < 4; j++) xt[i][j] = (float)unit(r);
+        for (int j = 0; j < 4; j++)
+            xt[i][j] = (float)unit(r);
         yt[i] = disc(xt[i]);
     }
     sym_oracle_mlp m;
@@ -88,7 +92,8 @@ static void test_mlp_learns(test_rng *r) {
     eval(&m, xt, yt, N_TEST, &l0, &a0);
     for (int s = 0; s < N_STEPS; s++) {
         float x[4];
-        for (int j = 0; j < 4; j++) x[j] = (float)unit(r);
+        for (int j = 0; j < 4; j++)
+            x[j] = (float)unit(r);
         sym_oracle_mlp_train(&m, x, disc(x), 0.1f);
     }
     eval(&m, xt, yt, N_TEST, &l1, &a1);
@@ -98,15 +103,20 @@ static void test_mlp_learns(test_rng *r) {
           l1, a1);
 }
 
-/* ---- a hand-made layout: dense 0, 1, 2; 2 layers of 4 experts, top 2 --------------------------- */
+/* ---- a hand-made layout: dense 0, 1, 2; 2 layers of 4 experts, top 2 ------------------------- */
 
 #define S(l) (SYM_ORACLE_SLOT | (l))
 static const uint32_t k_skel[] = {0, 1, S(0), S(0), 2, S(1), S(1)};
 static const uint64_t k_bytes[11] = {100, 100, 100, 50, 50, 50, 50, 50, 50, 50, 50};
 
 static sym_oracle_layout small_layout(void) {
-    return (sym_oracle_layout){.n_packs = 11, .n_dense = 3, .n_layer = 2, .n_expert = 4,
-                               .top_k = 2, .pack_bytes = k_bytes, .skeleton = k_skel,
+    return (sym_oracle_layout){.n_packs = 11,
+                               .n_dense = 3,
+                               .n_layer = 2,
+                               .n_expert = 4,
+                               .top_k = 2,
+                               .pack_bytes = k_bytes,
+                               .skeleton = k_skel,
                                .n_skeleton = 7};
 }
 
@@ -125,7 +135,8 @@ static void token(sym_oracle *o, uint32_t a0, uint32_t b0, uint32_t a1, uint32_t
 
 static bool holds(const uint32_t *ids, uint32_t n, uint32_t a, uint32_t b) {
     bool ha = false, hb = false;
-    for (uint32_t i = 0; i < n; i++) ha |= ids[i] == a, hb |= ids[i] == b;
+    for (uint32_t i = 0; i < n; i++)
+        ha |= ids[i] == a, hb |= ids[i] == b;
     return ha && hb;
 }
 
@@ -143,7 +154,8 @@ static void test_oracle_api(void) {
           "scores at the start");
     CHECK_OK(sym_oracle_access(o, 0, -1));
     CHECK_OK(sym_oracle_access(o, 1, -1));
-    sym_oracle_score s0 = sym_oracle_score_pack(o, 0, 1, NULL), s2 = sym_oracle_score_pack(o, 2, 1, NULL);
+    sym_oracle_score s0 = sym_oracle_score_pack(o, 0, 1, NULL),
+                     s2 = sym_oracle_score_pack(o, 2, 1, NULL);
     CHECK(s0.next_use == 5 && s0.p_use == 1 && s2.next_use == 2 && s0.evict_key == 5,
           "dense scores after two uses: %g %g", s0.next_use, s2.next_use);
     CHECK(sym_oracle_score_pack(o, 0, 2.0, NULL).evict_key == 2.5, "reload cost halves the key");
@@ -204,15 +216,16 @@ static void test_oracle_api(void) {
         token(o, 1, 3, 0, 2);
         sym_oracle_update_model(o);
     }
-    sym_oracle_telemetry full = {.vram_pressure = 1}, busy = {.vram_pressure = 1,
-                                                             .transfer_backlog_s = 1e4};
+    sym_oracle_telemetry full = {.vram_pressure = 1},
+                         busy = {.vram_pressure = 1, .transfer_backlog_s = 1e4};
     double dense_key = sym_oracle_score_pack(o, 1, 1, &full).evict_key;
     double low = sym_oracle_score_pack(o, expert(1, 1), 1, &full).evict_key;
     double high = sym_oracle_score_pack(o, expert(1, 0), 1, &full).evict_key;
     double low_idle = sym_oracle_score_pack(o, expert(1, 1), 1, NULL).evict_key;
     double low_busy = sym_oracle_score_pack(o, expert(1, 1), 1, &busy).evict_key;
     CHECK(low > 1e14 && high < 1e14 && dense_key < 1e14 && low_busy < 1e14 && low_idle > 1e14,
-          "floor: low %g high %g dense %g idle %g busy %g", low, high, dense_key, low_idle, low_busy);
+          "floor: low %g high %g dense %g idle %g busy %g", low, high, dense_key, low_idle,
+          low_busy);
     sym_oracle_destroy(o);
     oo.eviction_aggression = 0;
     CHECK_OK(sym_oracle_create(&l, &oo, &o));
@@ -266,7 +279,7 @@ static void test_oracle_api(void) {
     sym_oracle_destroy(o);
 }
 
-/* ---- the weight file --------------------------------------------------------------------------- */
+/* ---- the weight file ------------------------------------------------------------------------- */
 
 static uint8_t *slurp(const char *path, size_t *n) {
     FILE *f = fopen(path, "rb");
@@ -374,7 +387,7 @@ static void test_weights_file(void) {
     sym_oracle_destroy(fresh);
 }
 
-/* ---- the pack manager's policy: Belady's choices on dense plans --------------------------------- */
+/* ---- the pack manager's policy: Belady's choices on dense plans ------------------------------ */
 
 static void test_belady_equivalence(test_rng *r) {
     static const struct {
@@ -388,8 +401,10 @@ static void test_belady_equivalence(test_rng *r) {
         uint32_t *idx0 = calloc(p->n_packs + 1, sizeof *idx0), *pos = malloc(p->n_uses * 4);
         uint32_t *fill = calloc(p->n_packs, 4), *cands = malloc(p->n_packs * 4);
         uint64_t *last = calloc(p->n_packs, 8);
-        for (uint32_t u = 0; u < p->n_uses; u++) idx0[p->schedule[u].pack_id + 1]++;
-        for (uint32_t i = 0; i < p->n_packs; i++) idx0[i + 1] += idx0[i];
+        for (uint32_t u = 0; u < p->n_uses; u++)
+            idx0[p->schedule[u].pack_id + 1]++;
+        for (uint32_t i = 0; i < p->n_packs; i++)
+            idx0[i + 1] += idx0[i];
         for (uint32_t u = 0; u < p->n_uses; u++) {
             uint32_t id = p->schedule[u].pack_id;
             pos[idx0[id] + fill[id]++] = u;
@@ -405,15 +420,19 @@ static void test_belady_equivalence(test_rng *r) {
         int same = 0, trials = 3000;
         for (int t = 0; t < trials; t++) {
             uint32_t n = 1 + (uint32_t)test_rng_below(r, p->n_packs < 24 ? p->n_packs : 24);
-            for (uint32_t i = 0; i < n; i++) cands[i] = (uint32_t)test_rng_below(r, p->n_packs);
-            for (uint32_t i = 0; i < p->n_packs; i++) last[i] = test_rng_below(r, 1000);
-            sym_evict_ctx c = {.plan = p, .tier = 0,
+            for (uint32_t i = 0; i < n; i++)
+                cands[i] = (uint32_t)test_rng_below(r, p->n_packs);
+            for (uint32_t i = 0; i < p->n_packs; i++)
+                last[i] = test_rng_below(r, 1000);
+            sym_evict_ctx c = {.plan = p,
+                               .tier = 0,
                                .next_pos = (uint32_t)test_rng_below(r, p->n_uses),
-                               .now_tick = 1000, .last_tick = last, .use_idx0 = idx0,
+                               .now_tick = 1000,
+                               .last_tick = last,
+                               .use_idx0 = idx0,
                                .use_pos = pos};
-            uint32_t for_pack = test_rng_below(r, 4) == 0
-                                    ? SYM_EVICT_NO_PACK
-                                    : (uint32_t)test_rng_below(r, p->n_packs);
+            uint32_t for_pack = test_rng_below(r, 4) == 0 ? SYM_EVICT_NO_PACK
+                                                          : (uint32_t)test_rng_below(r, p->n_packs);
             bool optional = test_rng_below(r, 2);
             int64_t want = sym_evict_belady(NULL, &c, cands, n, for_pack, optional);
             int64_t got = pol.fn(pol.user, &c, cands, n, for_pack, optional);
@@ -428,7 +447,8 @@ static void test_belady_equivalence(test_rng *r) {
         for (uint32_t i = 0, u = 0; i < got && in_order; u++) {
             uint32_t id = p->schedule[u].pack_id;
             bool seen = false;
-            for (uint32_t j = 0; j < i; j++) seen |= ids[j] == id;
+            for (uint32_t j = 0; j < i; j++)
+                seen |= ids[j] == id;
             if (!seen) in_order &= ids[i++] == id;
         }
         CHECK(in_order, "%s: predict_next_packs does not follow the schedule", plans[k].preset);
@@ -442,15 +462,15 @@ static void test_belady_equivalence(test_rng *r) {
     }
 }
 
-/* ---- replaying traces -------------------------------------------------------------------------- */
+/* ---- replaying traces ------------------------------------------------------------------------ */
 
 static uint64_t moved(const sym_trace *t, sym_policy_sim_kind k, uint64_t cache,
                       const sym_policy_sim_options *so) {
     sym_policy_sim_result r;
     sym_status st = sym_policy_sim_run(t, k, cache, so, &r);
     CHECK(st == SYM_OK, "sim %s: %s", sym_policy_sim_name(k), sym_last_error());
-    CHECK(st != SYM_OK || (r.n_hits <= r.n_uses && r.bytes_moved <= r.bytes_used),
-          "sim %s: counts", sym_policy_sim_name(k));
+    CHECK(st != SYM_OK || (r.n_hits <= r.n_uses && r.bytes_moved <= r.bytes_used), "sim %s: counts",
+          sym_policy_sim_name(k));
     return r.bytes_moved;
 }
 
@@ -511,8 +531,10 @@ static void test_moe_sim(void) {
         sym_trace *t = moe_trace(seed, 160);
         if (!t) continue;
         uint64_t ws = sym_trace_working_set(t), sum_o = 0, sum_l = 0, sum_f = 0;
-        fprintf(stderr, "moe seed %llu (32 experts, top 4, 160 tokens): GB moved "
-                        "(oracle / lru / lfu / min)\n", (unsigned long long)seed);
+        fprintf(stderr,
+                "moe seed %llu (32 experts, top 4, 160 tokens): GB moved "
+                "(oracle / lru / lfu / min)\n",
+                (unsigned long long)seed);
         for (int pct = 20; pct <= 80; pct += 20) {
             uint64_t cache = ws / 100 * (uint64_t)pct;
             uint64_t o = moved(t, SYM_POLICY_SIM_ORACLE, cache, &so);
@@ -527,7 +549,8 @@ static void test_moe_sim(void) {
                   "moe seed %llu at %d%%: the oracle moves %.2f GB, LRU %.2f, LFU %.2f",
                   (unsigned long long)seed, pct, o / 1e9, l / 1e9, f / 1e9);
             if (pct == 20)
-                CHECK(o < best, "moe seed %llu at 20%%: the oracle moves %.2f GB, LRU %.2f, LFU %.2f",
+                CHECK(o < best,
+                      "moe seed %llu at 20%%: the oracle moves %.2f GB, LRU %.2f, LFU %.2f",
                       (unsigned long long)seed, o / 1e9, l / 1e9, f / 1e9);
             CHECK(m <= o, "moe seed %llu at %d%%: MIN moved more than the oracle",
                   (unsigned long long)seed, pct);
@@ -541,9 +564,11 @@ static void test_moe_sim(void) {
     sym_trace *t = NULL;
     CHECK_OK(sym_trace_create(3, 0, 0, 0, &t));
     if (!t) return;
-    for (uint32_t i = 0; i < 3; i++) CHECK_OK(sym_trace_set_pack(t, i, 10, -1));
+    for (uint32_t i = 0; i < 3; i++)
+        CHECK_OK(sym_trace_set_pack(t, i, 10, -1));
     const uint32_t order[] = {0, 1, 2, 0, 2, 1};
-    for (int i = 0; i < 6; i++) CHECK_OK(sym_trace_append(t, (uint32_t)i / 3, order[i], SYM_TRACE_FULL, -1));
+    for (int i = 0; i < 6; i++)
+        CHECK_OK(sym_trace_append(t, (uint32_t)i / 3, order[i], SYM_TRACE_FULL, -1));
     sym_policy_sim_result r;
     CHECK_STATUS(sym_policy_sim_run(t, SYM_POLICY_SIM_ORACLE, 20, &so, &r), SYM_ERR_FORMAT);
     CHECK_OK(sym_policy_sim_run(t, SYM_POLICY_SIM_LRU, 20, &so, &r));
@@ -571,10 +596,12 @@ static void test_predict(void) {
     }
     double q = (double)t->top_k / t->n_expert, entropy = -(q * log(q) + (1 - q) * log(1 - q));
     double prec = (double)hit / ((double)slots * pr.count);
-    double pf = (double)hit_f / ((double)slots * pr.count), pl = (double)hit_l / ((double)slots * pr.top_k);
-    fprintf(stderr, "predictions: precision %.3f (frequency %.3f, last token %.3f, chance %.3f); "
-                    "log loss %.3f -> %.3f (prior %.3f)\n", prec, pf, pl, q, pr.log_loss_first,
-            pr.log_loss_last, entropy);
+    double pf = (double)hit_f / ((double)slots * pr.count),
+           pl = (double)hit_l / ((double)slots * pr.top_k);
+    fprintf(stderr,
+            "predictions: precision %.3f (frequency %.3f, last token %.3f, chance %.3f); "
+            "log loss %.3f -> %.3f (prior %.3f)\n",
+            prec, pf, pl, q, pr.log_loss_first, pr.log_loss_last, entropy);
     CHECK(slots == (uint64_t)t->n_tokens * t->n_layer && pr.count == t->top_k, "slots %llu",
           (unsigned long long)slots);
     CHECK(prec > pf && prec > pl && prec > 3 * q, "precision %.3f vs %.3f / %.3f", prec, pf, pl);

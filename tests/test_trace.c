@@ -84,7 +84,8 @@ static void test_dense(void) {
           (unsigned long long)t->n_records);
     uint64_t total = 0;
     for (uint32_t i = 0; i < p->n_packs; i++) {
-        CHECK(t->packs[i].bytes == p->packs[i].buffer_bytes && t->packs[i].layer == p->packs[i].layer,
+        CHECK(t->packs[i].bytes == p->packs[i].buffer_bytes &&
+                  t->packs[i].layer == p->packs[i].layer,
               "dense: pack %u", i);
         total += p->packs[i].buffer_bytes;
     }
@@ -116,7 +117,8 @@ typedef struct moe_stats {
 static moe_stats check_moe(const sym_pack_plan *p, const sym_trace *t, const char *what) {
     moe_stats s = {0};
     uint32_t E = t->n_expert, L = (uint32_t)t->n_layer, k = t->top_k;
-    uint32_t n_mlp = p->n_packs_by_type[SYM_PACK_MLP];
+    /* the packs a slot replaced: a MoE plan's experts, else the MLP packs */
+    uint32_t n_mlp = p->n_packs_by_type[p->n_expert ? SYM_PACK_EXPERT : SYM_PACK_MLP];
     CHECK(t->n_dense == p->n_packs - n_mlp && t->n_packs == t->n_dense + L * E, "%s: %u packs",
           what, t->n_packs);
     uint64_t *count = calloc((size_t)L * E, sizeof *count);
@@ -198,13 +200,14 @@ static void test_moe(void) {
         if (p->packs[i].type == SYM_PACK_MLP && p->packs[i].layer == 0) mlp0 += p->packs[i].n_bytes;
     CHECK(t->packs[t->n_dense].bytes == (mlp0 / 4 + 255) / 256 * 256 &&
               t->packs[t->n_packs - 1].bytes == t->packs[t->n_dense].bytes,
-          "moe: expert bytes %llu (layer 0 MLP %llu)", (unsigned long long)t->packs[t->n_dense].bytes,
-          (unsigned long long)mlp0);
+          "moe: expert bytes %llu (layer 0 MLP %llu)",
+          (unsigned long long)t->packs[t->n_dense].bytes, (unsigned long long)mlp0);
     moe_stats s = check_moe(p, t, "moe default");
     double chance = (double)o.top_k / o.n_expert;
     fprintf(stderr, "moe default: top quarter %.3f, reuse %.3f, next layer %.3f (chance %.3f)\n",
             s.top_quarter_share, s.reuse, s.next_layer, chance);
-    CHECK(s.top_quarter_share > 0.45, "moe: usage not skewed (top quarter %.3f)", s.top_quarter_share);
+    CHECK(s.top_quarter_share > 0.45, "moe: usage not skewed (top quarter %.3f)",
+          s.top_quarter_share);
     CHECK(s.reuse > 3 * chance, "moe: no temporal locality (%.3f)", s.reuse);
     CHECK(s.next_layer > 2 * chance, "moe: layers not correlated (%.3f)", s.next_layer);
 
@@ -252,7 +255,8 @@ static void test_moe(void) {
 
     /* options out of range */
     sym_trace_moe_options bad[8];
-    for (int i = 0; i < 8; i++) sym_trace_moe_options_init(&bad[i]);
+    for (int i = 0; i < 8; i++)
+        sym_trace_moe_options_init(&bad[i]);
     bad[0].n_expert = 0;
     bad[1].top_k = 33;
     bad[2].topic_stay = 1.5;
@@ -266,6 +270,37 @@ static void test_moe(void) {
         CHECK_STATUS(sym_trace_moe(p, &bad[i], &u), SYM_ERR_ARG);
         CHECK(!u, "bad options %d gave a trace", i);
     }
+    sym_trace_destroy(t);
+    sym_pack_plan_destroy(p);
+}
+
+/* a plan with EXPERT packs (pack.h) keeps its own experts: n_expert, top-k and bytes */
+static void test_moe_plan(void) {
+    sym_pack_plan *p = plan_of("mixtral-8x7b", 64u << 20);
+    if (!p) return;
+    sym_trace *t = NULL;
+    CHECK_STATUS(sym_trace_dense(p, 2, &t), SYM_ERR_ARG);
+    sym_trace_moe_options o;
+    sym_trace_moe_options_init(&o);
+    o.n_tokens = 40;
+    CHECK_OK(sym_trace_moe(p, &o, &t));
+    if (!t) return;
+    CHECK(t->n_expert == (uint32_t)p->n_expert && t->top_k == (uint32_t)p->n_expert_used &&
+              t->n_expert == 8 && t->top_k == 2,
+          "mixtral: %u experts, top %u", t->n_expert, t->top_k);
+    uint64_t expert_total = 0, trace_total = 0;
+    for (uint32_t i = 0; i < p->n_packs; i++)
+        if (p->packs[i].type == SYM_PACK_EXPERT) expert_total += p->packs[i].buffer_bytes;
+    bool same = true;
+    for (uint32_t i = t->n_dense; i < t->n_packs; i++) {
+        trace_total += t->packs[i].bytes;
+        same &= t->packs[i].bytes == t->packs[t->n_dense].bytes;
+    }
+    CHECK(trace_total == expert_total && same && t->packs[t->n_dense].bytes > (64u << 20),
+          "mixtral: expert bytes %llu in the trace, %llu in the plan",
+          (unsigned long long)trace_total, (unsigned long long)expert_total);
+    moe_stats s = check_moe(p, t, "mixtral plan");
+    CHECK(s.reuse > 1.5 * 2.0 / 8, "mixtral: no temporal locality (%.3f)", s.reuse);
     sym_trace_destroy(t);
     sym_pack_plan_destroy(p);
 }
@@ -379,8 +414,10 @@ static void test_corrupt(void) {
     if (!orig || !b) return;
     size_t recs = 64 + 16 * (size_t)t->n_packs;
     uint32_t first_expert_rec = 0, first_dense_rec = 0;
-    while (t->records[first_expert_rec].kind != SYM_TRACE_EXPERT) first_expert_rec++;
-    while (t->records[first_dense_rec].kind != SYM_TRACE_FULL) first_dense_rec++;
+    while (t->records[first_expert_rec].kind != SYM_TRACE_EXPERT)
+        first_expert_rec++;
+    while (t->records[first_dense_rec].kind != SYM_TRACE_FULL)
+        first_dense_rec++;
     fprintf(stderr, "corrupt: a %zu-byte trace of %u packs and %llu records\n", n, t->n_packs,
             (unsigned long long)t->n_records);
 
@@ -417,7 +454,8 @@ static void test_corrupt(void) {
     memcpy(&nan_bits, &nan, 4);
     memcpy(&big_bits, &big, 4);
     uint32_t dense_l0 = 0; /* a dense pack in the first expert record's layer */
-    while (dense_l0 < t->n_dense && t->packs[dense_l0].layer != er_layer) dense_l0++;
+    while (dense_l0 < t->n_dense && t->packs[dense_l0].layer != er_layer)
+        dense_l0++;
     const mut muts[] = {
         {0, 4, 0x4d595358, "magic"},
         {8, 4, 2, "version 2"},
@@ -448,11 +486,13 @@ static void test_corrupt(void) {
     CHECK(er_layer == 0, "the first expert record is in layer %d", er_layer);
     for (size_t m = 0; m < sizeof muts / sizeof muts[0]; m++) {
         memcpy(b, orig, n);
-        if (muts[m].width == 4) put32(b + muts[m].off, muts[m].value);
+        if (muts[m].width == 4)
+            put32(b + muts[m].off, muts[m].value);
         else if (muts[m].width == 2) {
             uint16_t v = (uint16_t)muts[m].value;
             memcpy(b + muts[m].off, &v, 2);
-        } else b[muts[m].off] = (uint8_t)muts[m].value;
+        } else
+            b[muts[m].off] = (uint8_t)muts[m].value;
         rehash(b, n);
         char what[80];
         snprintf(what, sizeof what, "field at %zu = %u", muts[m].off, muts[m].value);
@@ -469,6 +509,7 @@ int main(void) {
     mkdir(g_dir, 0755);
     test_dense();
     test_moe();
+    test_moe_plan();
     test_append_rules();
     test_round_trip();
     test_corrupt();

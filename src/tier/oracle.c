@@ -25,23 +25,24 @@
 #include "base/alloc.h"
 #include "tier/trace.h"
 
-#define NEVER       UINT64_MAX
-#define RATE_ALPHA  (1.0f / 16.0f)
-#define P_MIN       1e-4f
-#define SHORT_TOKENS 32  /* tokens an MLP prediction is trusted for (expected_gap) */
-#define RATE_PRIOR  8.0f  /* slots of prior (top_k / n_expert) in the long-run rate */
-#define FLOOR_KEY   1e15  /* above any expected distance (n_skeleton * (SHORT_TOKENS + 1 / P_MIN)) */
-#define BACKLOG_S   0.01 /* a transfer backlog of this many seconds halves the vitality floor */
-#define BUF_SAMPLES 4096u
+#define NEVER        UINT64_MAX
+#define RATE_ALPHA   (1.0f / 16.0f)
+#define P_MIN        1e-4f
+#define SHORT_TOKENS 32   /* tokens an MLP prediction is trusted for (expected_gap) */
+#define RATE_PRIOR   8.0f /* slots of prior (top_k / n_expert) in the long-run rate */
+#define FLOOR_KEY    1e15 /* above any expected distance: n_skeleton * (SHORT_TOKENS + 1 / P_MIN) */
+#define BACKLOG_S    0.01 /* a transfer backlog of this many seconds halves the vitality floor */
+#define BUF_SAMPLES  4096u
 
 #define W_MAGIC_BYTES 8
 #define W_KEY_CAP     256
-#define W_N_PARAMS    (SYM_ORACLE_N_H1 * (SYM_ORACLE_N_IN + 1) + \
-                       SYM_ORACLE_N_H2 * (SYM_ORACLE_N_H1 + 1) + SYM_ORACLE_N_H2 + 1)
-#define W_PARAMS_OFF  296
-#define W_HASH_OFF    (W_PARAMS_OFF + 4 * W_N_PARAMS)
-#define W_FILE_BYTES  (W_HASH_OFF + 8)
-#define W_VERSION     1u
+#define W_N_PARAMS                                                                                 \
+    (SYM_ORACLE_N_H1 * (SYM_ORACLE_N_IN + 1) + SYM_ORACLE_N_H2 * (SYM_ORACLE_N_H1 + 1) +           \
+     SYM_ORACLE_N_H2 + 1)
+#define W_PARAMS_OFF 296
+#define W_HASH_OFF   (W_PARAMS_OFF + 4 * W_N_PARAMS)
+#define W_FILE_BYTES (W_HASH_OFF + 8)
+#define W_VERSION    1u
 _Static_assert(W_N_PARAMS == 225, "the weight file holds a 4-16-8-1 MLP");
 _Static_assert(sizeof(sym_oracle_mlp) == 4 * W_N_PARAMS, "sym_oracle_mlp is packed f32");
 
@@ -60,13 +61,14 @@ struct sym_oracle {
     uint32_t pos;
     int64_t open_layer; /* -1: none */
     uint32_t n_open;
-    double open_rest;     /* sum of snap_p over the experts not chosen yet */
-    uint8_t *open_chosen; /* n_expert */
-    float *open_prob;     /* n_expert */
+    double open_rest;                 /* sum of snap_p over the experts not chosen yet */
+    uint8_t *open_chosen;             /* n_expert */
+    float *open_prob;                 /* n_expert */
     float (*snap_x)[SYM_ORACLE_N_IN]; /* n_expert: features when the slot opened */
     float *snap_p;
     /* predictions waiting for their label: per layer a ring of `horizon` snapshots (features,
-     * p, and whether the expert has been chosen since), index (layer * horizon + h) * n_expert + e */
+     * p, and whether the expert has been chosen since), index (layer * horizon + h) * n_expert + e
+     */
     uint32_t horizon;
     float (*ring_x)[SYM_ORACLE_N_IN];
     float *ring_p;
@@ -89,7 +91,7 @@ struct sym_oracle {
     double loss_ll, loss_brier;
 };
 
-/* ---- the MLP ---------------------------------------------------------------------------------- */
+/* ---- the MLP --------------------------------------------------------------------------------- */
 
 static uint64_t splitmix(uint64_t *s) {
     uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
@@ -110,10 +112,13 @@ void sym_oracle_mlp_init(sym_oracle_mlp *m, uint64_t seed, float prior) {
     float l2 = sqrtf(6.0f / (SYM_ORACLE_N_H1 + SYM_ORACLE_N_H2));
     float l3 = sqrtf(6.0f / (SYM_ORACLE_N_H2 + 1));
     for (int i = 0; i < SYM_ORACLE_N_H1; i++)
-        for (int j = 0; j < SYM_ORACLE_N_IN; j++) m->w1[i][j] = uniform(&s, l1);
+        for (int j = 0; j < SYM_ORACLE_N_IN; j++)
+            m->w1[i][j] = uniform(&s, l1);
     for (int i = 0; i < SYM_ORACLE_N_H2; i++)
-        for (int j = 0; j < SYM_ORACLE_N_H1; j++) m->w2[i][j] = uniform(&s, l2);
-    for (int i = 0; i < SYM_ORACLE_N_H2; i++) m->w3[i] = uniform(&s, l3);
+        for (int j = 0; j < SYM_ORACLE_N_H1; j++)
+            m->w2[i][j] = uniform(&s, l2);
+    for (int i = 0; i < SYM_ORACLE_N_H2; i++)
+        m->w3[i] = uniform(&s, l3);
     if (!(prior > 0.0f && prior < 1.0f)) prior = 0.5f;
     m->b3 = logf(prior / (1.0f - prior));
 }
@@ -125,13 +130,15 @@ typedef struct mlp_act {
 static void forward(const sym_oracle_mlp *m, const float *x, mlp_act *a) {
     for (int i = 0; i < SYM_ORACLE_N_H1; i++) {
         float s = m->b1[i];
-        for (int j = 0; j < SYM_ORACLE_N_IN; j++) s += m->w1[i][j] * x[j];
+        for (int j = 0; j < SYM_ORACLE_N_IN; j++)
+            s += m->w1[i][j] * x[j];
         a->h1[i] = tanhf(s);
     }
     float z = m->b3;
     for (int i = 0; i < SYM_ORACLE_N_H2; i++) {
         float s = m->b2[i];
-        for (int j = 0; j < SYM_ORACLE_N_H1; j++) s += m->w2[i][j] * a->h1[j];
+        for (int j = 0; j < SYM_ORACLE_N_H1; j++)
+            s += m->w2[i][j] * a->h1[j];
         a->h2[i] = tanhf(s);
         z += m->w3[i] * a->h2[i];
     }
@@ -155,42 +162,50 @@ float sym_oracle_mlp_train(sym_oracle_mlp *m, const float x[SYM_ORACLE_N_IN], fl
     float loss = log_loss(a.y, y);
     float dz = a.y - y; /* d loss / d logit for sigmoid + cross-entropy */
     float d2[SYM_ORACLE_N_H2], d1[SYM_ORACLE_N_H1];
-    for (int i = 0; i < SYM_ORACLE_N_H2; i++) d2[i] = dz * m->w3[i] * (1.0f - a.h2[i] * a.h2[i]);
+    for (int i = 0; i < SYM_ORACLE_N_H2; i++)
+        d2[i] = dz * m->w3[i] * (1.0f - a.h2[i] * a.h2[i]);
     for (int j = 0; j < SYM_ORACLE_N_H1; j++) {
         float s = 0;
-        for (int i = 0; i < SYM_ORACLE_N_H2; i++) s += m->w2[i][j] * d2[i];
+        for (int i = 0; i < SYM_ORACLE_N_H2; i++)
+            s += m->w2[i][j] * d2[i];
         d1[j] = s * (1.0f - a.h1[j] * a.h1[j]);
     }
-    for (int i = 0; i < SYM_ORACLE_N_H2; i++) m->w3[i] -= lr * dz * a.h2[i];
+    for (int i = 0; i < SYM_ORACLE_N_H2; i++)
+        m->w3[i] -= lr * dz * a.h2[i];
     m->b3 -= lr * dz;
     for (int i = 0; i < SYM_ORACLE_N_H2; i++) {
-        for (int j = 0; j < SYM_ORACLE_N_H1; j++) m->w2[i][j] -= lr * d2[i] * a.h1[j];
+        for (int j = 0; j < SYM_ORACLE_N_H1; j++)
+            m->w2[i][j] -= lr * d2[i] * a.h1[j];
         m->b2[i] -= lr * d2[i];
     }
     for (int i = 0; i < SYM_ORACLE_N_H1; i++) {
-        for (int j = 0; j < SYM_ORACLE_N_IN; j++) m->w1[i][j] -= lr * d1[i] * x[j];
+        for (int j = 0; j < SYM_ORACLE_N_IN; j++)
+            m->w1[i][j] -= lr * d1[i] * x[j];
         m->b1[i] -= lr * d1[i];
     }
     return loss;
 }
 
-/* ---- create / destroy --------------------------------------------------------------------------- */
+/* ---- create / destroy ------------------------------------------------------------------------ */
 
 void sym_oracle_options_init(sym_oracle_options *o) {
-    *o = (sym_oracle_options){.eviction_aggression = 0.5, .learning_rate = 0.05f, .seed = 1,
+    *o = (sym_oracle_options){.eviction_aggression = 0.5,
+                              .learning_rate = 0.05f,
+                              .seed = 1,
                               .horizon = 1,
-                              .use_mlp = true, .learn = true};
+                              .use_mlp = true,
+                              .learn = true};
 }
 
 static sym_status check_layout(const sym_oracle_layout *l) {
     SYM_CHECK(l->n_layer >= 0 && l->n_layer <= SYM_TRACE_MAX_LAYERS, SYM_ERR_ARG,
               "oracle: n_layer %d", l->n_layer);
-    SYM_CHECK(l->n_expert ? l->top_k >= 1 && l->top_k <= l->n_expert : l->top_k == 0,
-              SYM_ERR_ARG, "oracle: top_k %u with %u experts", l->top_k, l->n_expert);
+    SYM_CHECK(l->n_expert ? l->top_k >= 1 && l->top_k <= l->n_expert : l->top_k == 0, SYM_ERR_ARG,
+              "oracle: top_k %u with %u experts", l->top_k, l->n_expert);
     SYM_CHECK(l->n_packs >= 1 && l->n_packs <= SYM_TRACE_MAX_PACKS &&
                   (uint64_t)l->n_dense + (uint64_t)l->n_layer * l->n_expert == l->n_packs,
-              SYM_ERR_ARG, "oracle: %u packs are not %u dense + %d layers x %u experts",
-              l->n_packs, l->n_dense, l->n_layer, l->n_expert);
+              SYM_ERR_ARG, "oracle: %u packs are not %u dense + %d layers x %u experts", l->n_packs,
+              l->n_dense, l->n_layer, l->n_expert);
     SYM_CHECK(l->n_skeleton >= 1 && l->pack_bytes && l->skeleton, SYM_ERR_ARG,
               "oracle: the layout has no skeleton or pack sizes");
     return SYM_OK;
@@ -228,9 +243,8 @@ void sym_oracle_destroy(sym_oracle *o) {
 static void features(const sym_oracle *o, uint32_t l, uint32_t e, float *x) {
     size_t i = (size_t)l * o->n_expert + e;
     x[0] = o->rate[i];
-    x[1] = o->last_slot[i] == NEVER
-               ? 0.0f
-               : 1.0f / (1.0f + (float)(o->n_slots[l] - 1 - o->last_slot[i]));
+    x[1] = o->last_slot[i] == NEVER ? 0.0f
+                                    : 1.0f / (1.0f + (float)(o->n_slots[l] - 1 - o->last_slot[i]));
     x[2] = o->last_prob[i];
     x[3] = o->hint[i];
 }
@@ -273,13 +287,15 @@ static void refresh_layer(sym_oracle *o, uint32_t l) {
 /* the skeleton's checks need the slot positions: every layer's slot once, top_k entries long */
 static sym_status index_skeleton(sym_oracle *o) {
     uint32_t *count = o->use_idx0; /* counts first, then prefix sums */
-    for (uint32_t i = 0; i < o->n_layer; i++) o->slot_start[i] = UINT32_MAX;
+    for (uint32_t i = 0; i < o->n_layer; i++)
+        o->slot_start[i] = UINT32_MAX;
     for (uint32_t i = 0; i < o->n_skel; i++) {
         uint32_t s = o->skel[i];
         if (s & SYM_ORACLE_SLOT) {
             uint32_t l = s & ~SYM_ORACLE_SLOT;
             SYM_CHECK(o->n_expert && l < o->n_layer, SYM_ERR_ARG,
-                      "oracle: skeleton entry %u is a slot of layer %u, which has no experts", i, l);
+                      "oracle: skeleton entry %u is a slot of layer %u, which has no experts", i,
+                      l);
             SYM_CHECK(o->slot_start[l] == UINT32_MAX, SYM_ERR_ARG,
                       "oracle: layer %u has two expert slots in the skeleton", l);
             SYM_CHECK(i + o->top_k <= o->n_skel, SYM_ERR_ARG,
@@ -299,7 +315,8 @@ static sym_status index_skeleton(sym_oracle *o) {
     for (uint32_t l = 0; l < o->n_layer && o->n_expert; l++)
         SYM_CHECK(o->slot_start[l] != UINT32_MAX, SYM_ERR_ARG,
                   "oracle: layer %u has no expert slot in the skeleton", l);
-    for (uint32_t p = 0; p < o->n_dense; p++) count[p + 1] += count[p];
+    for (uint32_t p = 0; p < o->n_dense; p++)
+        count[p + 1] += count[p];
     uint32_t *fill = sym_calloc(o->n_dense + 1, sizeof *fill);
     if (!fill) return SYM_FAIL(SYM_ERR_OOM, "oracle: out of memory");
     for (uint32_t i = 0; i < o->n_skel; i++) {
@@ -358,20 +375,20 @@ sym_status sym_oracle_create(const sym_oracle_layout *l, const sym_oracle_option
     o->buf_x = sym_malloc(BUF_SAMPLES * sizeof *o->buf_x);
     o->buf_y = sym_malloc(BUF_SAMPLES * sizeof *o->buf_y);
     sym_status st = SYM_OK;
-    if (!o->bytes || !o->skel || !o->use_idx0 || !o->use_pos || !o->slot_start ||
-        !o->open_chosen || !o->open_prob || !o->snap_x || !o->snap_p || !o->rate ||
-        !o->ring_x || !o->ring_p || !o->ring_hit || !o->ring_n ||
-        !o->n_chosen || !o->gap || !o->snap_gap ||
-        !o->last_prob || !o->hint || !o->p || !o->last_slot || !o->n_slots || !o->buf_x ||
-        !o->buf_y)
+    if (!o->bytes || !o->skel || !o->use_idx0 || !o->use_pos || !o->slot_start || !o->open_chosen ||
+        !o->open_prob || !o->snap_x || !o->snap_p || !o->rate || !o->ring_x || !o->ring_p ||
+        !o->ring_hit || !o->ring_n || !o->n_chosen || !o->gap || !o->snap_gap || !o->last_prob ||
+        !o->hint || !o->p || !o->last_slot || !o->n_slots || !o->buf_x || !o->buf_y)
         SYM_FAIL_GOTO(SYM_ERR_OOM, "oracle: out of memory");
     memcpy(o->bytes, l->pack_bytes, (size_t)o->n_packs * sizeof *o->bytes);
     memcpy(o->skel, l->skeleton, (size_t)o->n_skel * sizeof *o->skel);
     SYM_TRY_GOTO(index_skeleton(o));
-    for (size_t i = 0; i <= ne; i++) o->last_slot[i] = NEVER;
+    for (size_t i = 0; i <= ne; i++)
+        o->last_slot[i] = NEVER;
     sym_oracle_mlp_init(&o->mlp, opt->seed,
                         o->n_expert ? (float)o->top_k / (float)o->n_expert : 0.5f);
-    for (uint32_t i = 0; i < o->n_layer && o->n_expert; i++) refresh_layer(o, i);
+    for (uint32_t i = 0; i < o->n_layer && o->n_expert; i++)
+        refresh_layer(o, i);
     *out = o;
     return SYM_OK;
 fail:
@@ -388,10 +405,15 @@ sym_status sym_oracle_create_for_plan(const sym_pack_plan *plan, const sym_oracl
     if (!bytes || !skel) {
         st = SYM_FAIL(SYM_ERR_OOM, "oracle: out of memory");
     } else {
-        for (uint32_t i = 0; i < plan->n_packs; i++) bytes[i] = plan->packs[i].buffer_bytes;
-        for (uint32_t i = 0; i < plan->n_uses; i++) skel[i] = plan->schedule[i].pack_id;
-        sym_oracle_layout l = {.n_packs = plan->n_packs, .n_dense = plan->n_packs,
-                               .n_layer = plan->n_layer, .pack_bytes = bytes, .skeleton = skel,
+        for (uint32_t i = 0; i < plan->n_packs; i++)
+            bytes[i] = plan->packs[i].buffer_bytes;
+        for (uint32_t i = 0; i < plan->n_uses; i++)
+            skel[i] = plan->schedule[i].pack_id;
+        sym_oracle_layout l = {.n_packs = plan->n_packs,
+                               .n_dense = plan->n_packs,
+                               .n_layer = plan->n_layer,
+                               .pack_bytes = bytes,
+                               .skeleton = skel,
                                .n_skeleton = plan->n_uses};
         st = sym_oracle_create(&l, opt, out);
     }
@@ -400,7 +422,7 @@ sym_status sym_oracle_create_for_plan(const sym_pack_plan *plan, const sym_oracl
     return st;
 }
 
-/* ---- the cursor and the slots ------------------------------------------------------------------- */
+/* ---- the cursor and the slots ---------------------------------------------------------------- */
 
 static void record_sample(sym_oracle *o, const float *x, bool used, float predicted) {
     float y = used ? 1.0f : 0.0f, q = fminf(fmaxf(predicted, 0.0f), 1.0f);
@@ -453,7 +475,8 @@ static void close_slot(sym_oracle *o) {
     uint64_t s = o->n_slots[l];
     for (uint32_t h = 0; h < o->ring_n[l]; h++) {
         size_t r = ring_at(o, l, s - h);
-        for (uint32_t e = 0; e < n; e++) o->ring_hit[r + e] |= o->open_chosen[e];
+        for (uint32_t e = 0; e < n; e++)
+            o->ring_hit[r + e] |= o->open_chosen[e];
     }
     if (o->ring_n[l] == o->horizon) {
         size_t r = ring_at(o, l, s + 1 - o->horizon);
@@ -524,7 +547,7 @@ void sym_oracle_start_token(sym_oracle *o) {
     if (o->pos != 0) seek(o, 0);
 }
 
-/* ---- scores and predictions --------------------------------------------------------------------- */
+/* ---- scores and predictions ------------------------------------------------------------------ */
 
 static uint32_t dist(const sym_oracle *o, uint32_t q) {
     return q >= o->pos ? q - o->pos : o->n_skel - o->pos + q;
@@ -596,8 +619,8 @@ uint32_t sym_oracle_pick_victim(const sym_oracle *o, const uint32_t *cands, uint
     double best_key = -1;
     uint64_t best_bytes = 0;
     for (uint32_t i = 0; i < n; i++) {
-        double key = sym_oracle_score_pack(o, cands[i], reload_cost ? reload_cost[i] : 1.0, tel)
-                         .evict_key;
+        double key =
+            sym_oracle_score_pack(o, cands[i], reload_cost ? reload_cost[i] : 1.0, tel).evict_key;
         uint64_t b = cands[i] < o->n_packs ? o->bytes[cands[i]] : 0;
         if (i == 0 || key > best_key || (key == best_key && b > best_bytes)) {
             best = i;
@@ -646,7 +669,8 @@ uint32_t sym_oracle_predict_next_packs(const sym_oracle *o, uint32_t lookahead, 
         uint32_t s = o->skel[(o->pos + k) % o->n_skel];
         if (s & SYM_ORACLE_SLOT) continue;
         bool dup = false;
-        for (uint32_t i = 0; i < n && !dup; i++) dup = ids[i] == s;
+        for (uint32_t i = 0; i < n && !dup; i++)
+            dup = ids[i] == s;
         if (dup) continue;
         ids[n] = s;
         if (p) p[n] = 1.0f;
@@ -681,8 +705,10 @@ void sym_oracle_record_access(sym_oracle *o, uint32_t pack_id, bool was_used, fl
     }
     uint32_t l = (pack_id - o->n_dense) / o->n_expert, e = (pack_id - o->n_dense) % o->n_expert;
     float x[SYM_ORACLE_N_IN];
-    if (o->open_layer == (int64_t)l) memcpy(x, o->snap_x[e], sizeof x);
-    else features(o, l, e, x);
+    if (o->open_layer == (int64_t)l)
+        memcpy(x, o->snap_x[e], sizeof x);
+    else
+        features(o, l, e, x);
     record_sample(o, x, was_used, predicted);
 }
 
@@ -695,7 +721,8 @@ float sym_oracle_update_model(sym_oracle *o) {
         sum += sym_oracle_mlp_train(&o->mlp, o->buf_x[i], o->buf_y[i], o->opt.learning_rate);
     o->n_trained += n;
     /* an open slot keeps the predictions it was opened with (snap_p) */
-    for (uint32_t l = 0; l < o->n_layer && o->n_expert; l++) refresh_layer(o, l);
+    for (uint32_t l = 0; l < o->n_layer && o->n_expert; l++)
+        refresh_layer(o, l);
     return (float)(sum / n);
 }
 
@@ -715,10 +742,11 @@ const sym_oracle_mlp *sym_oracle_weights(const sym_oracle *o) { return &o->mlp; 
 
 void sym_oracle_set_weights(sym_oracle *o, const sym_oracle_mlp *m) {
     o->mlp = *m;
-    for (uint32_t l = 0; l < o->n_layer && o->n_expert; l++) refresh_layer(o, l);
+    for (uint32_t l = 0; l < o->n_layer && o->n_expert; l++)
+        refresh_layer(o, l);
 }
 
-/* ---- the weight file ---------------------------------------------------------------------------- */
+/* ---- the weight file ------------------------------------------------------------------------- */
 
 sym_status sym_oracle_weights_path(const char *cache_dir, const char *key, char *buf, size_t cap) {
     char safe[64];
@@ -763,8 +791,8 @@ sym_status sym_oracle_save(const sym_oracle *o, const char *cache_dir, const cha
               strerror(errno));
     uint8_t b[W_FILE_BYTES];
     memset(b, 0, sizeof b);
-    uint32_t hdr[6] = {W_VERSION, SYM_ORACLE_N_IN, SYM_ORACLE_N_H1, SYM_ORACLE_N_H2, 1,
-                       (uint32_t)strlen(key)};
+    uint32_t hdr[6] = {W_VERSION, SYM_ORACLE_N_IN,      SYM_ORACLE_N_H1, SYM_ORACLE_N_H2,
+                       1,         (uint32_t)strlen(key)};
     memcpy(b, k_wmagic, W_MAGIC_BYTES);
     memcpy(b + 8, hdr, sizeof hdr);
     memcpy(b + 32, &o->n_trained, 8);
@@ -832,11 +860,12 @@ sym_status sym_oracle_load(sym_oracle *o, const char *cache_dir, const char *key
             return WBAD("weight %d is %g (not finite or absurd)", path, i, (double)w[i]);
     o->mlp = m;
     memcpy(&o->n_trained, b + 32, 8);
-    for (uint32_t l = 0; l < o->n_layer && o->n_expert; l++) refresh_layer(o, l);
+    for (uint32_t l = 0; l < o->n_layer && o->n_expert; l++)
+        refresh_layer(o, l);
     return SYM_OK;
 }
 
-/* ---- the pack manager's policy ------------------------------------------------------------------ */
+/* ---- the pack manager's policy --------------------------------------------------------------- */
 
 static double manager_key(const sym_oracle *o, const sym_evict_ctx *c, uint32_t pack) {
     if (o && o->n_expert && pack >= o->n_dense && pack < o->n_packs)

@@ -61,7 +61,7 @@
 #define SYM_ORACLE_N_H1 16
 #define SYM_ORACLE_N_H2 8
 
-/* ---- the MLP ---------------------------------------------------------------------------------- */
+/* ---- the MLP --------------------------------------------------------------------------------- */
 
 typedef struct sym_oracle_mlp {
     float w1[SYM_ORACLE_N_H1][SYM_ORACLE_N_IN], b1[SYM_ORACLE_N_H1];
@@ -76,15 +76,15 @@ float sym_oracle_mlp_predict(const sym_oracle_mlp *m, const float x[SYM_ORACLE_N
 /* One SGD step on the binary cross-entropy of (x, y in {0, 1}); returns the loss before it. */
 float sym_oracle_mlp_train(sym_oracle_mlp *m, const float x[SYM_ORACLE_N_IN], float y, float lr);
 
-/* ---- the oracle ------------------------------------------------------------------------------- */
+/* ---- the oracle ------------------------------------------------------------------------------ */
 
 typedef struct sym_oracle_layout {
-    uint32_t n_packs;          /* n_dense + n_layer * n_expert */
-    uint32_t n_dense;          /* expert e of layer l is pack n_dense + l * n_expert + e */
+    uint32_t n_packs; /* n_dense + n_layer * n_expert */
+    uint32_t n_dense; /* expert e of layer l is pack n_dense + l * n_expert + e */
     int n_layer;
-    uint32_t n_expert, top_k;  /* 0, 0 for a dense model */
+    uint32_t n_expert, top_k;   /* 0, 0 for a dense model */
     const uint64_t *pack_bytes; /* n_packs entries */
-    const uint32_t *skeleton;  /* one token's accesses: dense pack ids, SYM_ORACLE_SLOT | layer */
+    const uint32_t *skeleton;   /* one token's accesses: dense pack ids, SYM_ORACLE_SLOT | layer */
     uint32_t n_skeleton;
 } sym_oracle_layout;
 
@@ -118,7 +118,10 @@ typedef struct sym_oracle sym_oracle;
  * *out. */
 sym_status sym_oracle_create(const sym_oracle_layout *l, const sym_oracle_options *o,
                              sym_oracle **out);
-/* The layout of a dense plan: its packs and its schedule. */
+/* The layout of a plan: its packs and its schedule, every pack scheduled. For a plan with
+ * EXPERT packs (pack.h) that means every expert, ranked by the schedule as Belady ranks them:
+ * ranking them by predicted use needs a layout with expert slots and the engine reporting the
+ * router's choices (sym_oracle_access), which is not wired yet. */
 sym_status sym_oracle_create_for_plan(const sym_pack_plan *plan, const sym_oracle_options *o,
                                       sym_oracle **out);
 void sym_oracle_destroy(sym_oracle *o);
@@ -184,7 +187,8 @@ void sym_oracle_set_weights(sym_oracle *o, const sym_oracle_mlp *m);
 
 /* The oracle as a pack manager policy (evict.h); o must outlive the manager. Scheduled packs are
  * ranked by sym_evict_next_use from the manager's cursor (the manager's plan is the oracle's
- * dense layout), experts by the oracle's own score; a prefetch is refused like Belady's. */
+ * layout: sym_oracle_create_for_plan), packs that are experts of the oracle's layout by its own
+ * score; a prefetch is refused like Belady's. */
 sym_evict_policy sym_oracle_evict_policy(sym_oracle *o);
 int64_t sym_oracle_evict(void *user, const sym_evict_ctx *c, const uint32_t *cands, uint32_t n,
                          uint32_t for_pack, bool optional);

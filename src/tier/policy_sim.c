@@ -31,7 +31,7 @@ void sym_policy_sim_options_init(sym_policy_sim_options *o) {
     *o = (sym_policy_sim_options){.eviction_aggression = 0.5, .seed = 1};
 }
 
-/* ---- the skeleton --------------------------------------------------------------------------- */
+/* ---- the skeleton ---------------------------------------------------------------------------- */
 
 static uint32_t entry_of(const sym_trace *t, const sym_trace_record *r) {
     return r->pack_id < t->n_dense ? r->pack_id : SYM_ORACLE_SLOT | (uint32_t)r->layer;
@@ -57,7 +57,8 @@ sym_status sym_policy_sim_layout(const sym_trace *t, sym_oracle_layout *l, uint3
     uint32_t n = 0;
     for (uint64_t i = 0; n < n0; i++)
         if (t->records[i].kind != SYM_TRACE_GATHER) s[n++] = entry_of(t, &t->records[i]);
-    for (uint32_t i = 0; i < t->n_packs; i++) b[i] = t->packs[i].bytes;
+    for (uint32_t i = 0; i < t->n_packs; i++)
+        b[i] = t->packs[i].bytes;
     /* every token follows it (the last one may stop early) */
     uint32_t j = 0, tok = t->records[0].token;
     for (uint64_t i = 0; i < t->n_records; i++) {
@@ -69,7 +70,8 @@ sym_status sym_policy_sim_layout(const sym_trace *t, sym_oracle_layout *l, uint3
                 sym_free(b);
                 return SYM_FAIL(SYM_ERR_FORMAT,
                                 "trace: token %u has %u uses, token 0 has %u: the oracle needs "
-                                "the same order of uses in every token", tok, j, n);
+                                "the same order of uses in every token",
+                                tok, j, n);
             }
             tok = r->token;
             j = 0;
@@ -84,9 +86,14 @@ sym_status sym_policy_sim_layout(const sym_trace *t, sym_oracle_layout *l, uint3
         }
         j++;
     }
-    *l = (sym_oracle_layout){.n_packs = t->n_packs, .n_dense = t->n_dense,
-                             .n_layer = t->n_layer, .n_expert = t->n_expert, .top_k = t->top_k,
-                             .pack_bytes = b, .skeleton = s, .n_skeleton = n};
+    *l = (sym_oracle_layout){.n_packs = t->n_packs,
+                             .n_dense = t->n_dense,
+                             .n_layer = t->n_layer,
+                             .n_expert = t->n_expert,
+                             .top_k = t->top_k,
+                             .pack_bytes = b,
+                             .skeleton = s,
+                             .n_skeleton = n};
     *skel = s;
     *bytes = b;
     return SYM_OK;
@@ -118,10 +125,10 @@ typedef struct sim {
     uint64_t cap, used;
     uint32_t *list; /* resident packs */
     uint32_t n_list;
-    uint32_t *where; /* pack -> index in list, or UINT32_MAX */
-    uint64_t *last;  /* pack -> record index of its latest use */
-    uint64_t *count; /* pack -> uses so far (lfu), uses in the trace (static) */
-    uint64_t *nxt;   /* pack -> record index of its next use (min) */
+    uint32_t *where;   /* pack -> index in list, or UINT32_MAX */
+    uint64_t *last;    /* pack -> record index of its latest use */
+    uint64_t *count;   /* pack -> uses so far (lfu), uses in the trace (static) */
+    uint64_t *nxt;     /* pack -> record index of its next use (min) */
     uint64_t *next_of; /* record -> record index of the same pack's next use (min) */
     uint8_t *pinned;
     sym_oracle *oracle;
@@ -236,11 +243,13 @@ sym_status sym_policy_sim_run(const sym_trace *t, sym_policy_sim_kind k, uint64_
     s.pinned = sym_calloc(np, 1);
     if (!s.list || !s.where || !s.last || !s.count || !s.nxt || !s.pinned)
         SYM_FAIL_GOTO(SYM_ERR_OOM, "policy-sim: out of memory");
-    for (size_t p = 0; p < np; p++) s.where[p] = UINT32_MAX;
+    for (size_t p = 0; p < np; p++)
+        s.where[p] = UINT32_MAX;
     if (k == SYM_POLICY_SIM_MIN) {
         s.next_of = sym_malloc((size_t)(t->n_records ? t->n_records : 1) * sizeof *s.next_of);
         if (!s.next_of) SYM_FAIL_GOTO(SYM_ERR_OOM, "policy-sim: out of memory");
-        for (size_t p = 0; p < np; p++) s.nxt[p] = NONE;
+        for (size_t p = 0; p < np; p++)
+            s.nxt[p] = NONE;
         for (uint64_t i = t->n_records; i-- > 0;) {
             const sym_trace_record *r = &t->records[i];
             if (r->kind == SYM_TRACE_GATHER) continue;
@@ -302,7 +311,7 @@ fail:
     return st;
 }
 
-/* ---- expert predictions ------------------------------------------------------------------------- */
+/* ---- expert predictions ---------------------------------------------------------------------- */
 
 void sym_policy_sim_pred_free(sym_policy_sim_pred *p) {
     if (!p) return;
@@ -313,7 +322,8 @@ void sym_policy_sim_pred_free(sym_policy_sim_pred *p) {
 static uint32_t count_hits(const uint32_t *pred, uint32_t n_pred, const uint8_t *chosen,
                            uint32_t base) {
     uint32_t h = 0;
-    for (uint32_t i = 0; i < n_pred; i++) h += chosen[pred[i] - base];
+    for (uint32_t i = 0; i < n_pred; i++)
+        h += chosen[pred[i] - base];
     return h;
 }
 

@@ -47,19 +47,19 @@ const char *sym_policy_sim_name(sym_policy_sim_kind k);
 sym_status sym_policy_sim_parse(const char *name, sym_policy_sim_kind *out);
 
 typedef struct sym_policy_sim_options {
-    double eviction_aggression; /* the oracle's; default 0.5 */
-    uint64_t seed;              /* the oracle's weight initialization; default 1 */
+    double eviction_aggression;    /* the oracle's; default 0.5 */
+    uint64_t seed;                 /* the oracle's weight initialization; default 1 */
     const sym_oracle_mlp *weights; /* start the oracle from these (NULL: fresh) */
 } sym_policy_sim_options;
 
 void sym_policy_sim_options_init(sym_policy_sim_options *o);
 
 typedef struct sym_policy_sim_result {
-    uint64_t n_uses;         /* FULL and EXPERT records replayed */
+    uint64_t n_uses; /* FULL and EXPERT records replayed */
     uint64_t n_hits;
-    uint64_t n_gather;       /* GATHER records (not replayed) */
-    uint64_t bytes_used;     /* bytes of the packs of all replayed uses */
-    uint64_t bytes_moved;    /* bytes loaded into the cache (the misses) */
+    uint64_t n_gather;            /* GATHER records (not replayed) */
+    uint64_t bytes_used;          /* bytes of the packs of all replayed uses */
+    uint64_t bytes_moved;         /* bytes loaded into the cache (the misses) */
     uint64_t bytes_moved_experts; /* the part of bytes_moved that is expert packs */
     uint64_t n_evictions;
 } sym_policy_sim_result;
@@ -87,7 +87,7 @@ typedef struct sym_policy_sim_layer_pred {
 typedef struct sym_policy_sim_pred {
     uint32_t count, top_k;
     int n_layer;
-    sym_policy_sim_layer_pred *layers; /* n_layer entries, owned */
+    sym_policy_sim_layer_pred *layers;    /* n_layer entries, owned */
     double log_loss_first, log_loss_last; /* the MLP's online log loss over the first and the
                                              last tenth of the tokens */
     uint64_t n_trained;

@@ -26,7 +26,8 @@ const char *sym_trace_kind_name(sym_trace_kind k) {
 
 /* ---- building -------------------------------------------------------------------------------- */
 
-static sym_status check_shape(uint64_t n_dense, int64_t n_layer, uint64_t n_expert, uint64_t top_k) {
+static sym_status check_shape(uint64_t n_dense, int64_t n_layer, uint64_t n_expert,
+                              uint64_t top_k) {
     SYM_CHECK(n_layer >= 0 && n_layer <= SYM_TRACE_MAX_LAYERS, SYM_ERR_ARG,
               "n_layer %lld is outside 0..%d", (long long)n_layer, SYM_TRACE_MAX_LAYERS);
     SYM_CHECK(n_expert <= SYM_TRACE_MAX_PACKS, SYM_ERR_ARG, "n_expert %llu is too large",
@@ -115,14 +116,17 @@ sym_status sym_trace_append(sym_trace *t, uint32_t token, uint32_t pack_id, sym_
         SYM_CHECK(sym_mul_ok((size_t)cap, sizeof *t->records, &bytes), SYM_ERR_OOM,
                   "trace: too many records");
         sym_trace_record *r = sym_realloc(t->records, bytes);
-        if (!r) return SYM_FAIL(SYM_ERR_OOM, "trace: out of memory for %llu records",
-                                (unsigned long long)cap);
+        if (!r)
+            return SYM_FAIL(SYM_ERR_OOM, "trace: out of memory for %llu records",
+                            (unsigned long long)cap);
         t->records = r;
         t->cap_records = cap;
     }
-    t->records[t->n_records++] = (sym_trace_record){
-        .token = token, .pack_id = pack_id, .layer = (int16_t)layer, .kind = (uint8_t)kind,
-        .prob = prob};
+    t->records[t->n_records++] = (sym_trace_record){.token = token,
+                                                    .pack_id = pack_id,
+                                                    .layer = (int16_t)layer,
+                                                    .kind = (uint8_t)kind,
+                                                    .prob = prob};
     t->n_tokens = token + 1;
     return SYM_OK;
 }
@@ -210,7 +214,8 @@ sym_status sym_trace_write(const sym_trace *t, const char *path) {
             ok = false;
             err = errno;
         }
-        if (!ok) st = SYM_FAIL(SYM_ERR_IO, "trace: cannot write %s: %s", tmp, strerror(err));
+        if (!ok)
+            st = SYM_FAIL(SYM_ERR_IO, "trace: cannot write %s: %s", tmp, strerror(err));
         else if (rename(tmp, path) != 0)
             st = SYM_FAIL(SYM_ERR_IO, "trace: cannot rename %s to %s: %s", tmp, path,
                           strerror(errno));
@@ -263,14 +268,15 @@ static sym_status parse(const uint8_t *d, size_t size, sym_trace **out) {
         if (i < n_dense ? layer < -1 || layer >= (int32_t)n_layer : layer != t->packs[i].layer)
             SYM_FAIL_GOTO(SYM_ERR_FORMAT, "trace: pack %u: layer %d is wrong", i, (int)layer);
         if (expert != t->packs[i].expert)
-            SYM_FAIL_GOTO(SYM_ERR_FORMAT, "trace: pack %u: expert index %u, expected %u", i,
-                          expert, t->packs[i].expert);
+            SYM_FAIL_GOTO(SYM_ERR_FORMAT, "trace: pack %u: expert index %u, expected %u", i, expert,
+                          t->packs[i].expert);
         t->packs[i].bytes = bytes;
         t->packs[i].layer = layer;
     }
     t->records = sym_malloc((size_t)(n_records ? n_records : 1) * sizeof *t->records);
-    if (!t->records) SYM_FAIL_GOTO(SYM_ERR_OOM, "trace: out of memory for %llu records",
-                                   (unsigned long long)n_records);
+    if (!t->records)
+        SYM_FAIL_GOTO(SYM_ERR_OOM, "trace: out of memory for %llu records",
+                      (unsigned long long)n_records);
     t->cap_records = n_records;
     uint32_t prev = 0;
     for (uint64_t i = 0; i < n_records; i++) {
@@ -287,8 +293,8 @@ static sym_status parse(const uint8_t *d, size_t size, sym_trace **out) {
         if (err)
             SYM_FAIL_GOTO(SYM_ERR_FORMAT, "trace: record %llu (token %u, pack %u): %s",
                           (unsigned long long)i, token, pack, err);
-        t->records[i] = (sym_trace_record){.token = token, .pack_id = pack, .layer = layer,
-                                           .kind = p[10], .prob = prob};
+        t->records[i] = (sym_trace_record){
+            .token = token, .pack_id = pack, .layer = layer, .kind = p[10], .prob = prob};
         prev = token;
     }
     t->n_records = n_records;
@@ -353,6 +359,10 @@ sym_status sym_trace_plan_preset(const char *preset, sym_dtype dt, uint64_t max_
 
 sym_status sym_trace_dense(const sym_pack_plan *plan, uint32_t n_tokens, sym_trace **out) {
     *out = NULL;
+    SYM_CHECK(plan->n_expert == 0, SYM_ERR_ARG,
+              "trace: the plan has %d experts per layer, of which a token uses %d: its schedule "
+              "lists them all; make a mixture-of-experts trace (sym_trace_moe)",
+              plan->n_expert, plan->n_expert_used);
     sym_trace *t = NULL;
     SYM_TRY(sym_trace_create(plan->n_packs, plan->n_layer, 0, 0, &t));
     sym_status st = SYM_OK;
@@ -372,9 +382,17 @@ fail:
 }
 
 void sym_trace_moe_options_init(sym_trace_moe_options *o) {
-    *o = (sym_trace_moe_options){.n_tokens = 512, .n_expert = 32, .top_k = 4, .n_topics = 8,
-                                 .topic_stay = 0.9, .zipf_s = 1.2, .global_zipf = 0.6, .layer_drift = 0.2,
-                                 .noise = 1.0, .layer_corr = 0.5, .seed = 1};
+    *o = (sym_trace_moe_options){.n_tokens = 512,
+                                 .n_expert = 32,
+                                 .top_k = 4,
+                                 .n_topics = 8,
+                                 .topic_stay = 0.9,
+                                 .zipf_s = 1.2,
+                                 .global_zipf = 0.6,
+                                 .layer_drift = 0.2,
+                                 .noise = 1.0,
+                                 .layer_corr = 0.5,
+                                 .seed = 1};
 }
 
 /* splitmix64 and a Box-Muller normal: the generator must not depend on the C library's rand */
@@ -394,14 +412,15 @@ static double rng_normal(rng *r) {
     return sqrt(-2.0 * log(u > 0 ? u : 1e-300)) * cos(6.283185307179586 * v);
 }
 
-static sym_status check_moe(const sym_pack_plan *plan, const sym_trace_moe_options *o) {
+static sym_status check_moe(const sym_pack_plan *plan, const sym_trace_moe_options *o,
+                            uint32_t n_exp, uint32_t k) {
     SYM_CHECK(plan->n_layer >= 1, SYM_ERR_ARG, "moe trace: the plan has no layers");
     SYM_CHECK(o->n_tokens >= 1 && o->n_tokens <= (1u << 24), SYM_ERR_ARG,
               "moe trace: n_tokens %u is outside 1..%u", o->n_tokens, 1u << 24);
-    SYM_CHECK(o->n_expert >= 1 && o->n_expert <= 4096, SYM_ERR_ARG,
-              "moe trace: n_expert %u is outside 1..4096", o->n_expert);
-    SYM_CHECK(o->top_k >= 1 && o->top_k <= o->n_expert, SYM_ERR_ARG,
-              "moe trace: top_k %u is outside 1..n_expert (%u)", o->top_k, o->n_expert);
+    SYM_CHECK(n_exp >= 1 && n_exp <= 4096, SYM_ERR_ARG, "moe trace: n_expert %u is outside 1..4096",
+              n_exp);
+    SYM_CHECK(k >= 1 && k <= n_exp, SYM_ERR_ARG, "moe trace: top_k %u is outside 1..n_expert (%u)",
+              k, n_exp);
     SYM_CHECK(o->n_topics >= 1 && o->n_topics <= 4096, SYM_ERR_ARG,
               "moe trace: n_topics %u is outside 1..4096", o->n_topics);
     SYM_CHECK(o->topic_stay >= 0 && o->topic_stay <= 1, SYM_ERR_ARG,
@@ -421,21 +440,23 @@ static sym_status check_moe(const sym_pack_plan *plan, const sym_trace_moe_optio
 
 /* One layer's routing for one token: logits from the topic's ranking plus the token's noise,
  * the top_k of them into chosen[] (descending), their softmax probabilities into prob[]. */
-static void route(const sym_trace_moe_options *o, const uint32_t *rank, const uint32_t *grank,
-                  const double *noise, double *logit, uint32_t *chosen, float *prob) {
-    uint32_t n = o->n_expert;
+static void route(const sym_trace_moe_options *o, uint32_t n, uint32_t k, const uint32_t *rank,
+                  const uint32_t *grank, const double *noise, double *logit, uint32_t *chosen,
+                  float *prob) {
     double mx = -INFINITY, sum = 0;
     for (uint32_t e = 0; e < n; e++) {
         logit[e] = -o->zipf_s * log((double)rank[e] + 1.0) -
                    o->global_zipf * log((double)grank[e] + 1.0) + o->noise * noise[e];
         if (logit[e] > mx) mx = logit[e];
     }
-    for (uint32_t e = 0; e < n; e++) sum += exp(logit[e] - mx);
-    for (uint32_t j = 0; j < o->top_k; j++) {
+    for (uint32_t e = 0; e < n; e++)
+        sum += exp(logit[e] - mx);
+    for (uint32_t j = 0; j < k; j++) {
         uint32_t best = UINT32_MAX;
         for (uint32_t e = 0; e < n; e++) {
             bool taken = false;
-            for (uint32_t i = 0; i < j; i++) taken |= chosen[i] == e;
+            for (uint32_t i = 0; i < j; i++)
+                taken |= chosen[i] == e;
             if (!taken && (best == UINT32_MAX || logit[e] > logit[best])) best = e;
         }
         chosen[j] = best;
@@ -446,8 +467,13 @@ static void route(const sym_trace_moe_options *o, const uint32_t *rank, const ui
 sym_status sym_trace_moe(const sym_pack_plan *plan, const sym_trace_moe_options *o,
                          sym_trace **out) {
     *out = NULL;
-    SYM_TRY(check_moe(plan, o));
-    uint32_t n_layer = (uint32_t)plan->n_layer, n_exp = o->n_expert, k = o->top_k;
+    /* a plan with EXPERT packs keeps its experts; a dense one has its MLP packs replaced */
+    bool planned = plan->n_expert > 0;
+    sym_pack_type slot_type = planned ? SYM_PACK_EXPERT : SYM_PACK_MLP;
+    uint32_t n_exp = planned ? (uint32_t)plan->n_expert : o->n_expert;
+    uint32_t k = planned ? (uint32_t)plan->n_expert_used : o->top_k;
+    SYM_TRY(check_moe(plan, o, n_exp, k));
+    uint32_t n_layer = (uint32_t)plan->n_layer;
     sym_status st = SYM_OK;
     sym_trace *t = NULL;
     /* the dense packs in order of first use, renumbered */
@@ -461,33 +487,51 @@ sym_status sym_trace_moe(const sym_pack_plan *plan, const sym_trace_moe_options 
         SYM_FAIL_GOTO(SYM_ERR_OOM, "moe trace: out of memory");
     uint32_t n_dense = 0;
     uint64_t mlp0 = 0;
-    for (uint32_t i = 0; i < plan->n_packs; i++) new_id[i] = UINT32_MAX;
+    for (uint32_t i = 0; i < plan->n_packs; i++)
+        new_id[i] = UINT32_MAX;
     for (uint32_t u = 0; u < plan->n_uses; u++) {
         const sym_pack *p = &plan->packs[plan->schedule[u].pack_id];
-        if (p->type != SYM_PACK_MLP && new_id[p->id] == UINT32_MAX) new_id[p->id] = n_dense++;
+        if (p->type != slot_type && new_id[p->id] == UINT32_MAX) new_id[p->id] = n_dense++;
     }
     for (uint32_t i = 0; i < plan->n_packs; i++)
         if (plan->packs[i].type == SYM_PACK_MLP && plan->packs[i].layer == 0)
             mlp0 += plan->packs[i].n_bytes;
     uint64_t expert_bytes = o->expert_bytes;
-    if (!expert_bytes)
-        expert_bytes = (mlp0 / k + SYM_PACK_RANGE_ALIGN - 1) / SYM_PACK_RANGE_ALIGN *
-                       SYM_PACK_RANGE_ALIGN;
-    if (!expert_bytes) SYM_FAIL_GOTO(SYM_ERR_ARG, "moe trace: the plan has no MLP packs in layer 0");
+    if (!expert_bytes && !planned)
+        expert_bytes =
+            (mlp0 / k + SYM_PACK_RANGE_ALIGN - 1) / SYM_PACK_RANGE_ALIGN * SYM_PACK_RANGE_ALIGN;
+    if (!expert_bytes && !planned)
+        SYM_FAIL_GOTO(SYM_ERR_ARG, "moe trace: the plan has no MLP packs in layer 0");
     SYM_TRY_GOTO(sym_trace_create(n_dense, plan->n_layer, n_exp, k, &t));
     for (uint32_t i = 0; i < plan->n_packs; i++)
         if (new_id[i] != UINT32_MAX)
             SYM_TRY_GOTO(sym_trace_set_pack(t, new_id[i], plan->packs[i].buffer_bytes,
                                             plan->packs[i].layer));
-    for (uint32_t i = n_dense; i < t->n_packs; i++)
-        SYM_TRY_GOTO(sym_trace_set_pack(t, i, expert_bytes, 0));
+    if (planned && !expert_bytes) { /* an expert is all its packs: they move together */
+        for (uint32_t i = 0; i < plan->n_packs; i++) {
+            const sym_pack *p = &plan->packs[i];
+            if (p->type != SYM_PACK_EXPERT) continue;
+            uint32_t id = n_dense + (uint32_t)p->layer * n_exp + (uint32_t)p->expert;
+            t->packs[id].bytes += p->buffer_bytes;
+        }
+        for (uint32_t i = n_dense; i < t->n_packs; i++)
+            if (!t->packs[i].bytes)
+                SYM_FAIL_GOTO(SYM_ERR_ARG,
+                              "moe trace: the plan has no packs for expert %u of "
+                              "layer %u",
+                              (i - n_dense) % n_exp, (i - n_dense) / n_exp);
+    } else {
+        for (uint32_t i = n_dense; i < t->n_packs; i++)
+            SYM_TRY_GOTO(sym_trace_set_pack(t, i, expert_bytes, 0));
+    }
 
     /* rank[(z * n_layer + l) * n_exp + e]: expert e's rank under topic z in layer l; the
      * topic-independent ranks after them (z = n_topics) */
     rng r = {o->seed};
     for (uint32_t z = 0; z < o->n_topics; z++) {
         uint32_t *r0 = rank + (size_t)z * n_layer * n_exp;
-        for (uint32_t e = 0; e < n_exp; e++) r0[e] = e;
+        for (uint32_t e = 0; e < n_exp; e++)
+            r0[e] = e;
         for (uint32_t e = n_exp; e > 1; e--) { /* Fisher-Yates: a uniform ranking */
             uint32_t j = rng_below(&r, e), tmp = r0[e - 1];
             r0[e - 1] = r0[j];
@@ -498,7 +542,8 @@ sym_status sym_trace_moe(const sym_pack_plan *plan, const sym_trace_moe_options 
             memcpy(rl, rl - n_exp, n_exp * sizeof *rl);
             /* rl[e] is e's rank, who[r] the expert at rank r; swapping two rank positions
              * swaps the experts holding them */
-            for (uint32_t e = 0; e < n_exp; e++) who[rl[e]] = e;
+            for (uint32_t e = 0; e < n_exp; e++)
+                who[rl[e]] = e;
             for (uint32_t pos = 0; pos < n_exp; pos++) {
                 if (rng_unit(&r) >= o->layer_drift) continue;
                 uint32_t other = rng_below(&r, n_exp), a = who[pos], b = who[other];
@@ -513,7 +558,8 @@ sym_status sym_trace_moe(const sym_pack_plan *plan, const sym_trace_moe_options 
     uint32_t *grank = rank + (size_t)o->n_topics * n_layer * n_exp;
     for (uint32_t l = 0; l < n_layer; l++) {
         uint32_t *g = grank + (size_t)l * n_exp;
-        for (uint32_t e = 0; e < n_exp; e++) g[e] = e;
+        for (uint32_t e = 0; e < n_exp; e++)
+            g[e] = e;
         for (uint32_t e = n_exp; e > 1; e--) {
             uint32_t j = rng_below(&r, e), tmp = g[e - 1];
             g[e - 1] = g[j];
@@ -525,11 +571,11 @@ sym_status sym_trace_moe(const sym_pack_plan *plan, const sym_trace_moe_options 
     uint32_t topic = rng_below(&r, o->n_topics);
     for (uint32_t tok = 0; tok < o->n_tokens; tok++) {
         if (tok > 0 && rng_unit(&r) >= o->topic_stay) topic = rng_below(&r, o->n_topics);
-        int32_t slot_layer = -1; /* the layer whose MLP packs were last replaced */
+        int32_t slot_layer = -1; /* the layer whose packs were last replaced by a slot */
         for (uint32_t u = 0; u < plan->n_uses; u++) {
             const sym_pack_use *use = &plan->schedule[u];
             const sym_pack *p = &plan->packs[use->pack_id];
-            if (p->type != SYM_PACK_MLP) {
+            if (p->type != slot_type) {
                 sym_trace_kind kind =
                     use->kind == SYM_PACK_USE_GATHER ? SYM_TRACE_GATHER : SYM_TRACE_FULL;
                 SYM_TRY_GOTO(sym_trace_append(t, tok, new_id[p->id], kind, SYM_TRACE_PROB_UNKNOWN));
@@ -538,9 +584,10 @@ sym_status sym_trace_moe(const sym_pack_plan *plan, const sym_trace_moe_options 
             if (p->layer == slot_layer) continue;
             uint32_t l = (uint32_t)(slot_layer = p->layer);
             for (uint32_t e = 0; e < n_exp; e++)
-                noise[e] = l == 0 ? rng_normal(&r) : o->layer_corr * noise[e] + keep * rng_normal(&r);
-            route(o, rank + ((size_t)topic * n_layer + l) * n_exp, grank + (size_t)l * n_exp, noise,
-                  logit, chosen, prob);
+                noise[e] =
+                    l == 0 ? rng_normal(&r) : o->layer_corr * noise[e] + keep * rng_normal(&r);
+            route(o, n_exp, k, rank + ((size_t)topic * n_layer + l) * n_exp,
+                  grank + (size_t)l * n_exp, noise, logit, chosen, prob);
             for (uint32_t j = 0; j < k; j++)
                 SYM_TRY_GOTO(sym_trace_append(t, tok, n_dense + l * n_exp + chosen[j],
                                               SYM_TRACE_EXPERT, prob[j]));

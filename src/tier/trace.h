@@ -113,7 +113,7 @@ sym_status sym_trace_read(const char *path, sym_trace **out);
 /* The same from memory (data is not kept). */
 sym_status sym_trace_read_memory(const void *data, size_t size, sym_trace **out);
 
-/* ---- generators ------------------------------------------------------------------------------- */
+/* ---- generators ------------------------------------------------------------------------------ */
 
 /* The plan of a synthetic model preset (model/writer.h: "tinyllama-1.1b", "llama2-7b", ...) in
  * dtype dt with packs of at most max_pack_bytes (buddy cut): no file is written. SYM_ERR_ARG for
@@ -122,12 +122,16 @@ sym_status sym_trace_plan_preset(const char *preset, sym_dtype dt, uint64_t max_
                                  sym_pack_plan **out);
 
 /* A dense model's trace: n_tokens repetitions of plan->schedule (FULL and GATHER uses). The
- * packs are the plan's, with their buffer_bytes. */
+ * packs are the plan's, with their buffer_bytes. SYM_ERR_ARG for a plan with EXPERT packs (its
+ * schedule lists every expert; use sym_trace_moe). */
 sym_status sym_trace_dense(const sym_pack_plan *plan, uint32_t n_tokens, sym_trace **out);
 
-/* A synthetic mixture of experts built on a dense plan: each layer's MLP packs become one slot
- * of top_k experts out of n_expert; the other packs keep their order of use and are renumbered
- * in that order (ids 0 .. n_dense - 1). The router is simulated:
+/* A synthetic routing of a mixture of experts. On a plan with EXPERT packs (a MoE model: pack.h)
+ * each layer's EXPERT uses become one slot of n_expert_used of its n_expert experts (the options'
+ * n_expert and top_k are not used), each expert one trace pack holding all of its plan packs
+ * (they always move together). On a dense plan each layer's MLP packs become a slot of top_k of
+ * n_expert synthetic experts. The other packs keep their order of use and are renumbered in that
+ * order (ids 0 .. n_dense - 1). The router is simulated:
  *   topics  each token has a hidden topic z_t in [0, n_topics): z_0 uniform; z_t = z_{t-1} with
  *           probability topic_stay, else drawn uniformly again (runs of 1 / (1 - stay) tokens).
  *   skew    topic z ranks the experts of layer l by a permutation pi(z, l): pi(z, 0) uniform;
@@ -141,21 +145,22 @@ sym_status sym_trace_dense(const sym_pack_plan *plan, uint32_t n_tokens, sym_tra
  *           sqrt(1 - layer_corr^2) * N(0, 1) (n(t, 0, e) = N(0, 1)) is added times noise.
  *   router  the top_k logits win (ties: lower index); each record's prob is the softmax of all
  *           n_expert logits at the chosen expert; records in descending probability.
- * expert_bytes 0: the bytes of layer 0's MLP packs / top_k (fine-grained experts: a token reads
- * as many MLP bytes as the dense model). Everything is a function of the seed. */
+ * expert_bytes 0: the expert's packs (a MoE plan), or the bytes of layer 0's MLP packs / top_k
+ * (a dense plan; fine-grained experts: a token reads as many MLP bytes as the dense model).
+ * Everything is a function of the seed. */
 typedef struct sym_trace_moe_options {
-    uint32_t n_tokens;   /* default 512 */
-    uint32_t n_expert;   /* default 32 */
-    uint32_t top_k;      /* default 4 */
+    uint32_t n_tokens; /* default 512 */
+    uint32_t n_expert; /* default 32 */
+    uint32_t top_k;    /* default 4 */
     uint64_t expert_bytes;
-    uint32_t n_topics;   /* default 8 */
-    double topic_stay;   /* default 0.9 */
-    double zipf_s;       /* default 1.2 */
-    double global_zipf;  /* default 0.6 */
-    double layer_drift;  /* default 0.2 */
-    double noise;        /* default 1.0 */
-    double layer_corr;   /* default 0.5 */
-    uint64_t seed;       /* default 1 */
+    uint32_t n_topics;  /* default 8 */
+    double topic_stay;  /* default 0.9 */
+    double zipf_s;      /* default 1.2 */
+    double global_zipf; /* default 0.6 */
+    double layer_drift; /* default 0.2 */
+    double noise;       /* default 1.0 */
+    double layer_corr;  /* default 0.5 */
+    uint64_t seed;      /* default 1 */
 } sym_trace_moe_options;
 
 void sym_trace_moe_options_init(sym_trace_moe_options *o);

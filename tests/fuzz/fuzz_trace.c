@@ -12,7 +12,7 @@
 
 #include "tier/policy_sim.h"
 
-#define MAX_INPUT (1u << 20)
+#define MAX_INPUT     (1u << 20)
 #define MAX_SIM_PACKS 4096u
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -7,8 +7,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "cli.h"
 #include "base/alloc.h"
+#include "cli.h"
 #include "cpu/probe.h"
 #include "model/writer.h"
 #include "tier/policy_sim.h"
@@ -16,29 +16,31 @@
 #define MAX_SIZES 32
 
 static void help(FILE *out) {
-    fprintf(out,
-            "usage: symbiote policy-sim (--trace FILE | --dense PRESET | --moe PRESET) [options]\n\n"
-            "Replays a pack-access trace through one cache (a tier, e.g. VRAM) under several\n"
-            "replacement policies and reports, per cache size, each policy's hit rate and bytes\n"
-            "moved and the vitality oracle's gap to MIN, the offline optimum over the trace's\n"
-            "actual future. For a mixture of experts it also scores the oracle's per-layer\n"
-            "expert predictions (precision / recall against the router's choices).\n"
-            "Policies: lru, lfu, static (pin the most used packs, stream the rest), oracle,\n"
-            "oracle-freq (the oracle without its MLP), min. See docs/TIERS.md.\n\n"
-            "Trace:\n"
-            "      --trace FILE          a .symtrace file\n"
-            "      --dense PRESET        a dense preset's pack schedule, --tokens times\n"
-            "      --moe PRESET          a synthetic mixture of experts on PRESET's layers: each\n"
-            "                            layer's MLP becomes --experts experts, --top-k per token\n"
-            "                            Presets:");
+    fprintf(
+        out,
+        "usage: symbiote policy-sim (--trace FILE | --dense PRESET | --moe PRESET) [options]\n\n"
+        "Replays a pack-access trace through one cache (a tier, e.g. VRAM) under several\n"
+        "replacement policies and reports, per cache size, each policy's hit rate and bytes\n"
+        "moved and the vitality oracle's gap to MIN, the offline optimum over the trace's\n"
+        "actual future. For a mixture of experts it also scores the oracle's per-layer\n"
+        "expert predictions (precision / recall against the router's choices).\n"
+        "Policies: lru, lfu, static (pin the most used packs, stream the rest), oracle,\n"
+        "oracle-freq (the oracle without its MLP), min. See docs/TIERS.md.\n\n"
+        "Trace:\n"
+        "      --trace FILE          a .symtrace file\n"
+        "      --dense PRESET        a dense preset's pack schedule, --tokens times\n"
+        "      --moe PRESET          synthetic routing on PRESET's layers: each layer's MLP\n"
+        "                            becomes --experts experts, --top-k per token (a preset\n"
+        "                            with experts, e.g. mixtral-8x7b, keeps its own)\n"
+        "                            Presets:");
     for (int i = 0; sym_make_model_preset_name(i); i++)
         fprintf(out, " %s", sym_make_model_preset_name(i));
     fprintf(out,
             "\n"
             "      --tokens N            tokens to generate (default: dense 4, moe 512)\n"
             "      --dtype TYPE          f32, f16 (default) or bf16\n"
-            "      --max-pack-mb N       largest dense pack, 1..256 MiB (default: [memory]\n"
-            "                            max_pack_mb, 32)\n"
+            "      --max-pack-mb N       largest pack, 1..256 MiB (default: [memory] max_pack_mb;\n"
+            "                            0, automatic, is 32 here)\n"
             "      --experts N           experts per layer (default 32)\n"
             "      --top-k K             experts per token and layer (default 4)\n"
             "      --expert-mb X         MiB of one expert (default: the layer's MLP / top-k)\n"
@@ -67,8 +69,7 @@ static void help(FILE *out) {
 
 static double gb(uint64_t b) { return (double)b / 1e9; }
 
-static bool parse_list(const char *flag, const char *v, double lo, double hi, double *out,
-                       int *n) {
+static bool parse_list(const char *flag, const char *v, double lo, double hi, double *out, int *n) {
     char buf[512];
     snprintf(buf, sizeof buf, "%s", v);
     *n = 0;
@@ -115,18 +116,20 @@ static sym_status make_trace(const args *a, uint64_t max_pack_bytes, sym_trace *
     return st;
 }
 
-static json_object *trace_json(const args *a, const sym_trace *t, uint64_t ws, int max_pack_mb,
-                               const sym_policy_sim_result *r) {
+static json_object *trace_json(const args *a, const sym_trace *t, uint64_t ws,
+                               uint64_t max_pack_bytes, const sym_policy_sim_result *r) {
     json_object *o = json_object_new_object();
     const char *dt = a->dtype == SYM_DT_F32 ? "f32" : a->dtype == SYM_DT_BF16 ? "bf16" : "f16";
-    json_object_object_add(o, "source", json_object_new_string(a->trace_path ? "file"
-                                                                : a->dense   ? "dense"
-                                                                             : "moe"));
-    if (a->trace_path) json_object_object_add(o, "file", json_object_new_string(a->trace_path));
+    json_object_object_add(o, "source",
+                           json_object_new_string(a->trace_path ? "file"
+                                                  : a->dense    ? "dense"
+                                                                : "moe"));
+    if (a->trace_path)
+        json_object_object_add(o, "file", json_object_new_string(a->trace_path));
     else {
         json_object_object_add(o, "preset", json_object_new_string(a->dense ? a->dense : a->moe));
         json_object_object_add(o, "dtype", json_object_new_string(dt));
-        json_object_object_add(o, "max_pack_mb", json_object_new_int(max_pack_mb));
+        json_object_object_add(o, "max_pack_bytes", json_object_new_uint64(max_pack_bytes));
     }
     json_object_object_add(o, "n_tokens", json_object_new_int64(t->n_tokens));
     json_object_object_add(o, "n_records", json_object_new_uint64(t->n_records));
@@ -165,9 +168,9 @@ static int parse_args(args *a, cli_common *common, int argc, char **argv) {
             a->json = true;
             continue;
         }
-        static const char *const common_flags[] = {"--config", "--max-pack-mb",
-                                                   "--eviction-aggression", "--log-level", "-v",
-                                                   "--verbose", "--log-file"};
+        static const char *const common_flags[] = {
+            "--config",  "--max-pack-mb", "--eviction-aggression", "--log-level", "-v",
+            "--verbose", "--log-file"};
         bool is_common = false;
         for (size_t k = 0; k < sizeof common_flags / sizeof *common_flags; k++)
             is_common |= !strcmp(s, common_flags[k]);
@@ -179,33 +182,56 @@ static int parse_args(args *a, cli_common *common, int argc, char **argv) {
         if (s[0] != '-') return cli_usage_error("policy-sim: unexpected argument '%s'", s);
         if (i + 1 >= argc) return cli_usage_error("%s needs a value", s);
         const char *v = argv[++i];
-        long long x;
+        long long x = 0;
         bool ok = true;
         sym_trace_moe_options *mo = &a->mo;
-        if (!strcmp(s, "--trace")) a->trace_path = v;
-        else if (!strcmp(s, "--dense")) a->dense = v;
-        else if (!strcmp(s, "--moe")) a->moe = v;
-        else if (!strcmp(s, "--write-trace")) a->write_trace = v;
-        else if (!strcmp(s, "--oracle-cache")) a->oracle_cache = v;
-        else if (!strcmp(s, "--tokens")) ok = cli_parse_int(s, v, 1, 1 << 24, &a->n_tokens);
-        else if (!strcmp(s, "--experts")) ok = cli_parse_int(s, v, 1, 4096, &x), mo->n_expert = (uint32_t)x;
-        else if (!strcmp(s, "--top-k")) ok = cli_parse_int(s, v, 1, 4096, &x), mo->top_k = (uint32_t)x;
-        else if (!strcmp(s, "--topics")) ok = cli_parse_int(s, v, 1, 4096, &x), mo->n_topics = (uint32_t)x;
-        else if (!strcmp(s, "--seed")) ok = cli_parse_int(s, v, 0, 1LL << 62, &x), mo->seed = (uint64_t)x;
-        else if (!strcmp(s, "--expert-mb")) ok = cli_parse_double(s, v, 0.001, 1e6, &a->expert_mb);
-        else if (!strcmp(s, "--topic-stay")) ok = cli_parse_double(s, v, 0, 1, &mo->topic_stay);
-        else if (!strcmp(s, "--zipf")) ok = cli_parse_double(s, v, 0, 10, &mo->zipf_s);
-        else if (!strcmp(s, "--global-zipf")) ok = cli_parse_double(s, v, 0, 10, &mo->global_zipf);
-        else if (!strcmp(s, "--layer-drift")) ok = cli_parse_double(s, v, 0, 1, &mo->layer_drift);
-        else if (!strcmp(s, "--noise")) ok = cli_parse_double(s, v, 0, 100, &mo->noise);
-        else if (!strcmp(s, "--layer-corr")) ok = cli_parse_double(s, v, 0, 1, &mo->layer_corr);
-        else if (!strcmp(s, "--predict-count")) ok = cli_parse_int(s, v, 1, 4096, &a->predict_count);
-        else if (!strcmp(s, "--cache-pct")) ok = parse_list(s, v, 0.1, 100, a->pct, &a->n_pct);
+        if (!strcmp(s, "--trace"))
+            a->trace_path = v;
+        else if (!strcmp(s, "--dense"))
+            a->dense = v;
+        else if (!strcmp(s, "--moe"))
+            a->moe = v;
+        else if (!strcmp(s, "--write-trace"))
+            a->write_trace = v;
+        else if (!strcmp(s, "--oracle-cache"))
+            a->oracle_cache = v;
+        else if (!strcmp(s, "--tokens"))
+            ok = cli_parse_int(s, v, 1, 1 << 24, &a->n_tokens);
+        else if (!strcmp(s, "--experts"))
+            ok = cli_parse_int(s, v, 1, 4096, &x), mo->n_expert = (uint32_t)x;
+        else if (!strcmp(s, "--top-k"))
+            ok = cli_parse_int(s, v, 1, 4096, &x), mo->top_k = (uint32_t)x;
+        else if (!strcmp(s, "--topics"))
+            ok = cli_parse_int(s, v, 1, 4096, &x), mo->n_topics = (uint32_t)x;
+        else if (!strcmp(s, "--seed"))
+            ok = cli_parse_int(s, v, 0, 1LL << 62, &x), mo->seed = (uint64_t)x;
+        else if (!strcmp(s, "--expert-mb"))
+            ok = cli_parse_double(s, v, 0.001, 1e6, &a->expert_mb);
+        else if (!strcmp(s, "--topic-stay"))
+            ok = cli_parse_double(s, v, 0, 1, &mo->topic_stay);
+        else if (!strcmp(s, "--zipf"))
+            ok = cli_parse_double(s, v, 0, 10, &mo->zipf_s);
+        else if (!strcmp(s, "--global-zipf"))
+            ok = cli_parse_double(s, v, 0, 10, &mo->global_zipf);
+        else if (!strcmp(s, "--layer-drift"))
+            ok = cli_parse_double(s, v, 0, 1, &mo->layer_drift);
+        else if (!strcmp(s, "--noise"))
+            ok = cli_parse_double(s, v, 0, 100, &mo->noise);
+        else if (!strcmp(s, "--layer-corr"))
+            ok = cli_parse_double(s, v, 0, 1, &mo->layer_corr);
+        else if (!strcmp(s, "--predict-count"))
+            ok = cli_parse_int(s, v, 1, 4096, &a->predict_count);
+        else if (!strcmp(s, "--cache-pct"))
+            ok = parse_list(s, v, 0.1, 100, a->pct, &a->n_pct);
         else if (!strcmp(s, "--dtype")) {
-            if (!strcmp(v, "f32")) a->dtype = SYM_DT_F32;
-            else if (!strcmp(v, "f16")) a->dtype = SYM_DT_F16;
-            else if (!strcmp(v, "bf16")) a->dtype = SYM_DT_BF16;
-            else return cli_usage_error("--dtype: '%s' is not f32, f16 or bf16", v);
+            if (!strcmp(v, "f32"))
+                a->dtype = SYM_DT_F32;
+            else if (!strcmp(v, "f16"))
+                a->dtype = SYM_DT_F16;
+            else if (!strcmp(v, "bf16"))
+                a->dtype = SYM_DT_BF16;
+            else
+                return cli_usage_error("--dtype: '%s' is not f32, f16 or bf16", v);
         } else if (!strcmp(s, "--policies")) {
             char buf[256];
             snprintf(buf, sizeof buf, "%s", v);
@@ -217,19 +243,23 @@ static int parse_args(args *a, cli_common *common, int argc, char **argv) {
                     return cli_usage_error("%s", sym_last_error());
                 a->use[k] = true;
             }
-        } else return cli_usage_error("policy-sim: unknown option '%s'", s);
+        } else
+            return cli_usage_error("policy-sim: unknown option '%s'", s);
         if (!ok) return 2;
     }
     int n_src = !!a->trace_path + !!a->dense + !!a->moe;
-    if (n_src != 1) return cli_usage_error("policy-sim: give exactly one of --trace, --dense, --moe");
+    if (n_src != 1)
+        return cli_usage_error("policy-sim: give exactly one of --trace, --dense, --moe");
     return -1;
 }
 
 int cmd_policy_sim(int argc, char **argv) {
     args a = {.dtype = SYM_DT_F16, .n_pct = 9};
     sym_trace_moe_options_init(&a.mo);
-    for (int i = 0; i < 9; i++) a.pct[i] = 10.0 * (i + 1);
-    for (int k = 0; k < SYM_POLICY_SIM_COUNT; k++) a.use[k] = true;
+    for (int i = 0; i < 9; i++)
+        a.pct[i] = 10.0 * (i + 1);
+    for (int k = 0; k < SYM_POLICY_SIM_COUNT; k++)
+        a.use[k] = true;
     cli_common common;
     cli_common_init(&common);
     int rc = parse_args(&a, &common, argc, argv);
@@ -255,8 +285,14 @@ int cmd_policy_sim(int argc, char **argv) {
 
     /* --oracle-cache: the weights for this trace's key, if saved */
     char key[256];
-    snprintf(key, sizeof key, "%s:%s:E%uk%u", a.trace_path ? "file" : a.dense ? "dense" : "moe",
-             a.trace_path ? a.trace_path : a.dense ? a.dense : a.moe, t->n_expert, t->top_k);
+    snprintf(key, sizeof key, "%s:%s:E%uk%u",
+             a.trace_path ? "file"
+             : a.dense    ? "dense"
+                          : "moe",
+             a.trace_path ? a.trace_path
+             : a.dense    ? a.dense
+                          : a.moe,
+             t->n_expert, t->top_k);
     sym_oracle *keeper = NULL;
     if (a.oracle_cache && t->n_expert) {
         sym_oracle_layout l;
@@ -275,7 +311,8 @@ int cmd_policy_sim(int argc, char **argv) {
             return cli_fail(st);
         }
         sym_status ls = sym_oracle_load(keeper, a.oracle_cache, key);
-        if (ls == SYM_OK) so.weights = sym_oracle_weights(keeper);
+        if (ls == SYM_OK)
+            so.weights = sym_oracle_weights(keeper);
         else if (ls != SYM_ERR_IO)
             fprintf(stderr, "symbiote: warning: starting the oracle afresh: %s\n",
                     sym_last_error());
@@ -285,8 +322,7 @@ int cmd_policy_sim(int argc, char **argv) {
     json_object *root = json_object_new_object(), *sizes = json_object_new_array();
     sym_policy_sim_result first = {0};
     bool have_first = false;
-    if (!a.json)
-        printf("%-6s %-14s", "cache", "");
+    if (!a.json) printf("%-6s %-14s", "cache", "");
     for (int k = 0; k < SYM_POLICY_SIM_COUNT && !a.json; k++)
         if (a.use[k]) printf(" %-19s", sym_policy_sim_name((sym_policy_sim_kind)k));
     if (!a.json) printf("\n%-6s %-14s", "% ws", "GB");
@@ -320,9 +356,9 @@ int cmd_policy_sim(int argc, char **argv) {
             json_object *e = json_object_new_object();
             json_object_object_add(e, "hit_rate", json_object_new_double(hit));
             json_object_object_add(e, "bytes_moved", json_object_new_uint64(r[k].bytes_moved));
-            json_object_object_add(e, "bytes_moved_per_token",
-                                   json_object_new_double((double)r[k].bytes_moved /
-                                                          (t->n_tokens ? t->n_tokens : 1)));
+            json_object_object_add(
+                e, "bytes_moved_per_token",
+                json_object_new_double((double)r[k].bytes_moved / (t->n_tokens ? t->n_tokens : 1)));
             json_object_object_add(e, "evictions", json_object_new_uint64(r[k].n_evictions));
             json_object_object_add(jp, sym_policy_sim_name((sym_policy_sim_kind)k), e);
             if (!a.json) printf(" %5.1f%% %-12.3f", 100.0 * hit, gb(r[k].bytes_moved));
@@ -339,13 +375,16 @@ int cmd_policy_sim(int argc, char **argv) {
             for (int k = 0; k < SYM_POLICY_SIM_MIN; k++) {
                 if (!ran[k]) continue;
                 char name[64];
-                snprintf(name, sizeof name, "%s_gap_to_min", sym_policy_sim_name((sym_policy_sim_kind)k));
+                snprintf(name, sizeof name, "%s_gap_to_min",
+                         sym_policy_sim_name((sym_policy_sim_kind)k));
                 for (char *c = name; *c; c++)
                     if (*c == '-') *c = '_';
-                json_object_object_add(js, name, json_object_new_double((double)r[k].bytes_moved / m - 1.0));
+                json_object_object_add(js, name,
+                                       json_object_new_double((double)r[k].bytes_moved / m - 1.0));
             }
             if (!a.json && ran[SYM_POLICY_SIM_ORACLE])
-                printf("   %+.2f%%", 100.0 * ((double)r[SYM_POLICY_SIM_ORACLE].bytes_moved / m - 1.0));
+                printf("   %+.2f%%",
+                       100.0 * ((double)r[SYM_POLICY_SIM_ORACLE].bytes_moved / m - 1.0));
         }
         if (!a.json) printf("\n");
         json_object_array_add(sizes, js);
@@ -366,13 +405,15 @@ int cmd_policy_sim(int argc, char **argv) {
         uint64_t slots = 0, hit = 0, hit_f = 0, hit_l = 0;
         if (!a.json)
             printf("\nexpert prediction, %u per slot, one layer ahead (router picks %u):\n"
-                   "layer  precision  recall   freq-baseline  last-token\n", pr.count, pr.top_k);
+                   "layer  precision  recall   freq-baseline  last-token\n",
+                   pr.count, pr.top_k);
         for (int l = 0; l < pr.n_layer; l++) {
             const sym_policy_sim_layer_pred *lp = &pr.layers[l];
             double ns = lp->n_slots ? (double)lp->n_slots : 1;
             double prec = lp->n_hit / (ns * pr.count), rec = lp->n_hit / (ns * pr.top_k);
             double pf = lp->n_hit_freq / (ns * pr.count), pl = lp->n_hit_last / (ns * pr.top_k);
-            slots += lp->n_slots, hit += lp->n_hit, hit_f += lp->n_hit_freq, hit_l += lp->n_hit_last;
+            slots += lp->n_slots, hit += lp->n_hit, hit_f += lp->n_hit_freq,
+                hit_l += lp->n_hit_last;
             json_object *e = json_object_new_object();
             json_object_object_add(e, "layer", json_object_new_int(l));
             json_object_object_add(e, "precision", json_object_new_double(prec));
@@ -380,8 +421,7 @@ int cmd_policy_sim(int argc, char **argv) {
             json_object_object_add(e, "precision_freq", json_object_new_double(pf));
             json_object_object_add(e, "precision_last_token", json_object_new_double(pl));
             json_object_array_add(jl, e);
-            if (!a.json)
-                printf("%5d  %8.3f  %7.3f   %12.3f  %10.3f\n", l, prec, rec, pf, pl);
+            if (!a.json) printf("%5d  %8.3f  %7.3f   %12.3f  %10.3f\n", l, prec, rec, pf, pl);
         }
         double ns = slots ? (double)slots : 1;
         /* the log loss of always predicting top_k / n_expert */
@@ -391,19 +431,24 @@ int cmd_policy_sim(int argc, char **argv) {
         json_object_object_add(jpred, "top_k", json_object_new_int64(pr.top_k));
         json_object_object_add(jpred, "precision", json_object_new_double(hit / (ns * pr.count)));
         json_object_object_add(jpred, "recall", json_object_new_double(hit / (ns * pr.top_k)));
-        json_object_object_add(jpred, "precision_freq", json_object_new_double(hit_f / (ns * pr.count)));
-        json_object_object_add(jpred, "precision_last_token", json_object_new_double(hit_l / (ns * pr.top_k)));
-        json_object_object_add(jpred, "log_loss_first_tenth", json_object_new_double(pr.log_loss_first));
-        json_object_object_add(jpred, "log_loss_last_tenth", json_object_new_double(pr.log_loss_last));
-        json_object_object_add(jpred, "log_loss_constant_prior", json_object_new_double(prior_loss));
+        json_object_object_add(jpred, "precision_freq",
+                               json_object_new_double(hit_f / (ns * pr.count)));
+        json_object_object_add(jpred, "precision_last_token",
+                               json_object_new_double(hit_l / (ns * pr.top_k)));
+        json_object_object_add(jpred, "log_loss_first_tenth",
+                               json_object_new_double(pr.log_loss_first));
+        json_object_object_add(jpred, "log_loss_last_tenth",
+                               json_object_new_double(pr.log_loss_last));
+        json_object_object_add(jpred, "log_loss_constant_prior",
+                               json_object_new_double(prior_loss));
         json_object_object_add(jpred, "samples_trained", json_object_new_uint64(pr.n_trained));
         json_object_object_add(jpred, "layers", jl);
         if (!a.json)
             printf("  all  %8.3f  %7.3f   %12.3f  %10.3f\n"
                    "MLP log loss %.3f over the first tenth of the tokens, %.3f over the last "
-                   "(always predicting top-k / experts: %.3f)\n", hit / (ns * pr.count),
-                   hit / (ns * pr.top_k), hit_f / (ns * pr.count), hit_l / (ns * pr.top_k),
-                   pr.log_loss_first, pr.log_loss_last, prior_loss);
+                   "(always predicting top-k / experts: %.3f)\n",
+                   hit / (ns * pr.count), hit / (ns * pr.top_k), hit_f / (ns * pr.count),
+                   hit_l / (ns * pr.top_k), pr.log_loss_first, pr.log_loss_last, prior_loss);
         sym_policy_sim_pred_free(&pr);
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -411,7 +456,7 @@ int cmd_policy_sim(int argc, char **argv) {
     if (a.json) {
         json_object_object_add(root, "command", json_object_new_string("policy-sim"));
         json_object_object_add(root, "machine", sym_probe_machine_json());
-        json_object_object_add(root, "trace", trace_json(&a, t, ws, cfg->max_pack_mb, &first));
+        json_object_object_add(root, "trace", trace_json(&a, t, ws, max_pack_bytes, &first));
         json_object_object_add(root, "eviction_aggression",
                                json_object_new_double(so.eviction_aggression));
         json_object_object_add(root, "oracle_weights",
@@ -422,11 +467,12 @@ int cmd_policy_sim(int argc, char **argv) {
         jpred = NULL;
         json_object_object_add(root, "seconds", json_object_new_double(secs));
         printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
-                                                               JSON_C_TO_STRING_NOSLASHESCAPE));
+                                                                JSON_C_TO_STRING_NOSLASHESCAPE));
     } else {
         printf("\n%u tokens, %llu uses (+%llu gather, not replayed), %u packs, working set %.3f GB;"
-               " %.1f s\n", t->n_tokens, (unsigned long long)first.n_uses,
-               (unsigned long long)first.n_gather, t->n_packs, gb(ws), secs);
+               " %.1f s\n",
+               t->n_tokens, (unsigned long long)first.n_uses, (unsigned long long)first.n_gather,
+               t->n_packs, gb(ws), secs);
     }
     json_object_put(jpred);
     json_object_put(sizes);
