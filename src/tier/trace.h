@@ -4,8 +4,8 @@
  * A trace describes its packs once (bytes, layer; expert packs also their index) and then one
  * record per use: token index, pack id, layer, kind, and for an expert the router's probability
  * when known. Packs [0, n_dense) are dense (a plan's packs: used by every token); when the model
- * is a mixture of experts, expert e of layer l is pack n_dense + l * n_expert + e (pack.h has no
- * expert packs yet: a trace models them on its own).
+ * is a mixture of experts, expert e of layer l is pack n_dense + l * n_expert + e (one trace
+ * pack per expert, whatever number of plan packs hold it: they move together).
  *
  * File format (.symtrace), little-endian, version 1:
  *   header, 64 bytes
