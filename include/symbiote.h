@@ -131,6 +131,8 @@ typedef struct sym_metrics {
     double disk_ms;         /* time the I/O threads spent reading (summed over threads) */
     double link_gb_s;       /* host -> device rate measured at open (0: not measured) */
     uint64_t vram_tier_bytes, ram_tier_bytes; /* what the budgets left for packs */
+    int split;              /* 1: the CPU decodes a share of the streamed packs from RAM */
+    uint64_t bytes_cpu;     /* weight bytes the CPU computed from RAM (the split) */
 } sym_metrics;
 void sym_metrics_get(const sym_engine *engine, sym_metrics *out);
 void sym_metrics_reset(sym_engine *engine);

@@ -56,6 +56,16 @@ static sym_status open_engine(double vram_gb, double ram_gb, sym_pread_fn pr, vo
     return open_engine_on(g_backend, vram_gb, ram_gb, pr, pu, e);
 }
 
+/* A RAM budget of what the process holds now plus extra bytes (recomputed before each open: the
+ * resident set grows as the test goes, more so under ASan). */
+static double ram_now(double extra) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long long sz = 0, res = 0;
+    int ok = f && fscanf(f, "%llu %llu", &sz, &res) == 2;
+    if (f) fclose(f);
+    return ok ? ((double)res * (double)sysconf(_SC_PAGESIZE) + extra) / 1e9 : 0;
+}
+
 static int argmax(const float *x, int n) {
     int b = 0;
     for (int i = 1; i < n; i++)
@@ -155,11 +165,7 @@ static int test_model(bool moe, bool vk) {
         if (st == SYM_ERR_NO_DEVICE) return TEST_SKIP;
         CHECK_OK(st);
         sym_engine_close(e);
-        FILE *f = fopen("/proc/self/statm", "r");
-        unsigned long long sz = 0, res = 0;
-        CHECK(f && fscanf(f, "%llu %llu", &sz, &res) == 2, "statm");
-        if (f) fclose(f);
-        ram = ((double)res * (double)sysconf(_SC_PAGESIZE) + 14e6) / 1e9;
+        ram = ram_now(14e6);
     }
     sym_status st = run(vram, ram, &s);
     if (st == SYM_ERR_NO_DEVICE) return TEST_SKIP;
@@ -192,6 +198,31 @@ static int test_model(bool moe, bool vk) {
                 d, tol);
         CHECK(d <= tol, "logits differ by %g (relative) > %g", d, tol);
     }
+    if (vk && !moe) { /* the CPU/GPU split: half of the layers' packs decoded on the CPU */
+        run_out sp = {0};
+        setenv("SYM_SPLIT_FRACTION", "0.5", 1);
+#ifdef SYM_HAVE_VULKAN
+        sym_vk_buffer_device_peak_reset();
+#endif
+        CHECK_OK(run(vram, ram, &sp));
+        unsetenv("SYM_SPLIT_FRACTION");
+        CHECK(sp.m.split && sp.m.bytes_cpu > 0, "the split did not run (split %d, %llu CPU bytes)",
+              sp.m.split, (unsigned long long)sp.m.bytes_cpu);
+#ifdef SYM_HAVE_VULKAN
+        CHECK(sym_vk_buffer_device_peak() <= (uint64_t)(vram * 1e9), "split: high-water %llu",
+              (unsigned long long)sym_vk_buffer_device_peak());
+#endif
+        if (sp.logits && r.logits) {
+            for (int t = 0; t < N_GEN; t++)
+                CHECK(sp.ids[t] == r.ids[t], "split: greedy id %d: %d, resident %d", t, sp.ids[t],
+                      r.ids[t]);
+            double d = max_rel_diff(r.logits, sp.logits, nl);
+            fprintf(stderr, "split: %llu bytes on the CPU, logits vs resident %.3g\n",
+                    (unsigned long long)sp.m.bytes_cpu, d);
+            CHECK(d <= 1e-4, "split: logits differ by %g", d);
+        }
+        free(sp.logits);
+    }
     if (moe) { /* the resident run against the reference backend */
         run_out f = {0};
         CHECK_OK(run_on("reference", 0, 0, &f));
@@ -213,7 +244,7 @@ static int test_model(bool moe, bool vk) {
     fail_reads fr = {.after = 5};
     pthread_mutex_init(&fr.mu, NULL);
     sym_engine *e = NULL;
-    st = open_engine(vk ? 0.007 : 0, vk ? 0 : ram, failing_pread, &fr, &e);
+    st = open_engine(vk ? 0.007 : 0, vk ? 0 : ram_now(14e6), failing_pread, &fr, &e);
     CHECK_OK(st);
     if (st == SYM_OK) {
         int32_t ids[4] = {1, 2, 3, 4};

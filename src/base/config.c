@@ -28,6 +28,7 @@ static const key_spec k_keys[] = {
     {"memory", "compression_algorithm", K_CODEC, F(compression_algorithm), 0, 0},
     {"memory", "max_packs_in_memory", K_INT, F(max_packs_in_memory), 0, 1 << 30},
     {"memory", "max_pack_mb", K_INT, F(max_pack_mb), 0, 256},
+    {"memory", "predict_experts", K_BOOL, F(predict_experts), 0, 0},
     {"performance", "enable_gpu", K_BOOL, F(enable_gpu), 0, 0},
     {"performance", "enable_profiling", K_BOOL, F(enable_profiling), 0, 0},
     {"performance", "workgroup_size_x", K_INT, F(workgroup_size_x), 1, 1024},
@@ -37,6 +38,7 @@ static const key_spec k_keys[] = {
     {"performance", "scale_factor", K_DOUBLE, F(scale_factor), 1e-3, 1e3},
     {"performance", "n_threads", K_INT, F(n_threads), 0, 1024},
     {"performance", "shader_dir", K_STRING, F(shader_dir), 0, 0},
+    {"performance", "cpu_gpu_split", K_BOOL, F(cpu_gpu_split), 0, 0},
     {"logging", "log_level", K_LOGLEVEL, F(log_level), 0, 0},
     {"logging", "log_to_file", K_BOOL, F(log_to_file), 0, 0},
     {"logging", "log_file_path", K_STRING, F(log_file_path), 0, 0},
@@ -65,6 +67,8 @@ void sym_config_defaults(sym_config *cfg) {
     cfg->max_packs_in_memory = 0;
     cfg->max_pack_mb = 0; /* automatic */
     cfg->enable_gpu = true;
+    cfg->cpu_gpu_split = true;
+    cfg->predict_experts = false; /* measured: it costs more than it saves so far (TIERS.md) */
     cfg->enable_profiling = false;
     cfg->workgroup_size_x = 256;
     cfg->workgroup_size_y = 1;

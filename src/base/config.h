@@ -42,6 +42,8 @@ typedef struct sym_config {
     bool enable_compression;    /* false: `symbiote pack` stores every pack raw */
     sym_codec_choice compression_algorithm;
     int max_packs_in_memory;    /* 0: unlimited */
+    bool predict_experts;       /* streamed mixtures of experts: prefetch the experts the next
+                                 * layer's router predicts from the current hidden state (false) */
     int max_pack_mb;            /* pack size limit for the planner, 1..256 MiB; 0: automatic
                                  * (32 for `symbiote pack` and `info --packs`; when streaming,
                                  * what the placement picks from the tier's size, up to 128) */
@@ -53,6 +55,8 @@ typedef struct sym_config {
     bool use_fp16_math;
     double scale_factor;        /* linear RoPE position scale (context extension); 1: none */
     int n_threads;              /* CPU threads; 0: all online cores */
+    bool cpu_gpu_split;         /* streaming on a GPU: decode a share of the streamed packs on the
+                                 * CPU from RAM while the rest is uploaded (where rates say so) */
     char shader_dir[SYM_CONFIG_PATH_MAX]; /* "": embedded SPIR-V; else GLSL compiled at run time */
     /* [logging] */
     sym_log_level log_level;

@@ -39,6 +39,7 @@ struct sym_engine {
     sym_placement place;
     sym_tier_stats base[SYM_TIER_N_MEM]; /* pack manager counters at the last metrics reset */
     double base_stall_ms;
+    uint64_t base_cpu_bytes;
     float *logits;    /* n_vocab: the last position's logits */
     int32_t *history; /* n_ctx: the ids in the KV cache */
     int n_history;
@@ -175,6 +176,7 @@ sym_status sym_engine_open_params(const sym_engine_params *p, sym_engine **out) 
     if (e->place.streamed) {
         SYM_TRY_GOTO(sym_placement_stream(&e->place, &p->cfg, e->backend, e->model, e->fwd,
                                           p->pread_fn, p->pread_user));
+        sym_forward_set_predict(e->fwd, p->cfg.predict_experts);
         e->metrics.streamed = 1;
     } else {
         char line[512];
@@ -258,6 +260,11 @@ sym_chat_template sym_engine_chat_template(const sym_engine *e) {
 }
 
 sym_backend *sym_engine_backend(sym_engine *e) { return e->backend; }
+void sym_engine_prediction_stats(const sym_engine *e, int layer, uint64_t *right,
+                                 uint64_t *guessed, uint64_t *used) {
+    sym_forward_prediction_stats(e->fwd, layer, right, guessed, used);
+}
+
 void sym_engine_placement(const sym_engine *e, char *buf, size_t cap) {
     sym_placement_describe(&e->place, buf, cap);
 }
@@ -433,6 +440,7 @@ void sym_metrics_get(const sym_engine *e, sym_metrics *out) {
     out->link_gb_s = e->place.link_gbps;
     out->vram_tier_bytes = e->place.device_tier_bytes;
     out->ram_tier_bytes = e->place.ram_tier_bytes;
+    out->split = e->place.split;
     if (e->place.pm) {
         sym_tier_stats st[SYM_TIER_N_MEM];
         double stall;
@@ -447,6 +455,9 @@ void sym_metrics_get(const sym_engine *e, sym_metrics *out) {
         out->pack_misses = use->misses - buse->misses;
         out->stall_ms = stall - e->base_stall_ms;
         out->upload_ms = (double)(d->io_ns - bd->io_ns) / 1e6;
+        sym_forward_stream_stats ss;
+        sym_forward_stream_stats_get(e->fwd, &ss);
+        out->bytes_cpu = ss.cpu_bytes - e->base_cpu_bytes;
         out->disk_ms = (double)(r->io_ns - br->io_ns) / 1e6;
     }
     finish_rates(out);
@@ -456,4 +467,9 @@ void sym_metrics_reset(sym_engine *e) {
     memset(&e->metrics, 0, sizeof e->metrics);
     e->metrics.backend = e->backend_name;
     tier_counters(e, e->base, &e->base_stall_ms);
+    if (e->place.pm) {
+        sym_forward_stream_stats ss;
+        sym_forward_stream_stats_get(e->fwd, &ss);
+        e->base_cpu_bytes = ss.cpu_bytes;
+    }
 }

@@ -39,6 +39,9 @@ const int32_t *sym_engine_history(const sym_engine *e, int *n);
 /* The backend the engine runs on (owned by the engine; valid until sym_engine_close), for tools
  * that ask a backend for more than ops.h offers (profiles, device probes). */
 sym_backend *sym_engine_backend(sym_engine *e);
+/* Expert prediction per layer (see sym_forward_prediction_stats). */
+void sym_engine_prediction_stats(const sym_engine *e, int layer, uint64_t *right,
+                                 uint64_t *guessed, uint64_t *used);
 /* The placement line ("placement: resident ..." / "placement: streaming ..."). */
 void sym_engine_placement(const sym_engine *e, char *buf, size_t cap);
 

@@ -54,10 +54,29 @@ struct sym_forward_pass {
     } *deferred;
     uint32_t n_deferred, deferred_head, cap_deferred;
     int stage;                 /* the last stage begun (see stage_enter), -1 before the first */
+    bool split_now;            /* the chunk running is split between the CPU and the GPU */
     int exp_cur;               /* streamed experts: the expert whose pieces are running (-1) */
     int exp_n;                 /* ... the tokens routed to it */
     int64_t exp_down_rows;     /* ... rows of its down projection done */
     bool *routed;              /* (n_expert): experts the current layer's tokens use */
+    /* expert prediction (streamed MoE): before layer l runs, layer l's router applied to the
+     * residual stream as layer l - 1 left it says which experts to prefetch */
+    bool predict;
+    int pred_layer;            /* the layer predicted[] is for (-1: none) */
+    bool *predicted;           /* (n_expert) */
+    int32_t *pred_expert;      /* (n_batch * n_expert) scratch for the top-k */
+    float *pred_weight;
+    uint64_t *pred_tp, *pred_np, *pred_na; /* per layer: right guesses, guesses, experts used */
+    /* the CPU/GPU split of decode (sym_forward_set_split) */
+    sym_backend *cpu;          /* borrowed; NULL: no split */
+    bool *cpu_pack;            /* (n_packs): decoded on the CPU from the RAM tier */
+    struct split_unit {        /* one matrix piece of a layer stage */
+        uint32_t use, piece;
+    } *units;
+    uint32_t *stage_units;     /* (4 * n_layer + 1): units of stage s are units[stage_units[s] ..
+                                * stage_units[s + 1]), the CPU ones first */
+    uint32_t *stage_cpu;       /* (4 * n_layer): how many of them are CPU units */
+    float *h_in, *h_out;       /* host: a stage's input (widest row) and the CPU pieces' outputs */
     sym_forward_stream_stats ss;
 };
 
@@ -206,8 +225,17 @@ sym_status sym_forward_create(sym_backend *b, const sym_model *m, const sym_forw
         f->route.expert = sym_malloc(nr * sizeof *f->route.expert);
         f->route.weight = sym_malloc(nr * sizeof *f->route.weight);
         f->routed = sym_calloc((size_t)hp->n_expert, sizeof *f->routed);
-        if (!f->route.expert || !f->route.weight || !f->routed)
+        f->predicted = sym_calloc((size_t)hp->n_expert, sizeof *f->predicted);
+        size_t ne = (size_t)nb * (size_t)hp->n_expert;
+        f->pred_expert = sym_malloc(ne * sizeof *f->pred_expert);
+        f->pred_weight = sym_malloc(ne * sizeof *f->pred_weight);
+        f->pred_tp = sym_calloc((size_t)hp->n_layer, sizeof *f->pred_tp);
+        f->pred_np = sym_calloc((size_t)hp->n_layer, sizeof *f->pred_np);
+        f->pred_na = sym_calloc((size_t)hp->n_layer, sizeof *f->pred_na);
+        if (!f->route.expert || !f->route.weight || !f->routed || !f->predicted ||
+            !f->pred_expert || !f->pred_weight || !f->pred_tp || !f->pred_np || !f->pred_na)
             SYM_FAIL_GOTO(SYM_ERR_OOM, "forward: out of memory");
+        f->pred_layer = -1;
     }
     if (opts->streamed) {
         SYM_TRY_GOTO(b->ops->alloc(b, &f->tmp, SYM_DT_F32, stream_tmp_cols(hp), nb));
@@ -230,6 +258,18 @@ void sym_forward_destroy(sym_forward_pass *f) {
     sym_free(f->route.expert);
     sym_free(f->route.weight);
     sym_free(f->routed);
+    sym_free(f->predicted);
+    sym_free(f->pred_expert);
+    sym_free(f->pred_weight);
+    sym_free(f->pred_tp);
+    sym_free(f->pred_np);
+    sym_free(f->pred_na);
+    sym_free(f->cpu_pack);
+    sym_free(f->units);
+    sym_free(f->stage_units);
+    sym_free(f->stage_cpu);
+    sym_free(f->h_in);
+    sym_free(f->h_out);
     sym_free(f->x_host);
     sym_tensor *acts[] = {&f->x,   &f->xn, &f->q,      &f->k,  &f->v,
                           &f->att, &f->gate, &f->up, &f->logits, &f->tmp};
@@ -288,6 +328,16 @@ sym_status sym_forward_set_packs(sym_forward_pass *f, sym_pack_manager *pm,
     f->tier = tier;
     f->lookahead = lookahead > 0 ? lookahead : 0;
     return SYM_OK;
+}
+
+void sym_forward_set_predict(sym_forward_pass *f, bool on) { f->predict = on; }
+
+void sym_forward_prediction_stats(const sym_forward_pass *f, int layer, uint64_t *right,
+                                  uint64_t *guessed, uint64_t *used) {
+    bool ok = f->pred_tp && layer >= 0 && layer < f->hp->n_layer;
+    *right = ok ? f->pred_tp[layer] : 0;
+    *guessed = ok ? f->pred_np[layer] : 0;
+    *used = ok ? f->pred_na[layer] : 0;
 }
 
 void sym_forward_set_route_hook(sym_forward_pass *f, sym_forward_route_fn fn, void *user) {
@@ -364,6 +414,12 @@ static bool expert_needed(const sym_forward_pass *f, const sym_pack *pk) {
            f->routed[pk->expert];
 }
 
+/* ... or worth prefetching: predicted for its layer before the layer's router has run. */
+static bool expert_wanted(const sym_forward_pass *f, const sym_pack *pk) {
+    return expert_needed(f, pk) || (f->predict && pk->layer == f->pred_layer && pk->expert >= 0 &&
+                                    f->stage < pk->layer * 4 + 3 && f->predicted[pk->expert]);
+}
+
 /* Prefetches the packs of the next lookahead FULL uses after schedule entry u (skipping the
  * output uses when no logits are wanted this chunk): they move while this one computes. */
 static void prefetch_after(sym_forward_pass *f, uint32_t u) {
@@ -372,7 +428,8 @@ static void prefetch_after(sym_forward_pass *f, uint32_t u) {
         const sym_pack_use *use = &p->schedule[(u + (uint32_t)k) % p->n_uses];
         if (use->kind == SYM_PACK_USE_GATHER) continue;
         const sym_pack *pk = &p->packs[use->pack_id];
-        if (pk->type == SYM_PACK_EXPERT && !expert_needed(f, pk)) continue; /* not known yet */
+        if (pk->type == SYM_PACK_EXPERT && !expert_wanted(f, pk)) continue; /* not known yet */
+        if (f->split_now && f->cpu_pack[use->pack_id]) continue; /* read from RAM by the CPU */
         if (sym_pack_manager_prefetch(f->pm, use->pack_id, f->tier) != SYM_OK) break;
         n++;
     }
@@ -381,10 +438,43 @@ static void prefetch_after(sym_forward_pass *f, uint32_t u) {
 /* Stages of a layer in their order; stage numbers are layer * 4 + stage, then OUT. */
 enum { ST_ATTN_IN = 0, ST_ATTN_OUT, ST_FFN_IN, ST_FFN_OUT };
 
-typedef struct chunk_ctx {
+typedef struct chunk_ctx chunk_ctx;
+static sym_status predict_experts(sym_forward_pass *f, chunk_ctx *c, int l);
+
+struct chunk_ctx {
     int n, pos0;
     sym_tensor x, xn, q, k, v, att, gate, up;
-} chunk_ctx;
+};
+
+/* Layer l's router applied to the residual stream as layer l - 1 left it (normed with layer l's
+ * FFN norm): each token's top n_expert_used experts are predicted, and their packs prefetched
+ * while layer l's attention runs. Layer 0 gets no prediction. */
+static sym_status predict_experts(sym_forward_pass *f, chunk_ctx *c, int l) {
+    const sym_hparams *hp = f->hp;
+    memset(f->predicted, 0, (size_t)hp->n_expert * sizeof *f->predicted);
+    f->pred_layer = -1;
+    if (l == 0) return SYM_OK;
+    sym_backend *b = f->b;
+    sym_moe_scratch *s = &f->moe;
+    sym_tensor xn = sym_tensor_rows(&s->xe, 0, c->n), lg = sym_tensor_rows(&s->logits, 0, c->n);
+    b->ops->rmsnorm(b, &xn, &c->x, &f->layers[l].ffn_norm, hp->rms_eps);
+    b->ops->matmul(b, &lg, &xn, &f->layers[l].router, NULL);
+    SYM_TRY(b->ops->read(b, &lg, s->logits_host,
+                         (size_t)c->n * (size_t)hp->n_expert * sizeof *s->logits_host));
+    int k = hp->n_expert_used;
+    sym_moe_topk(s->logits_host, c->n, hp->n_expert, k, f->pred_expert, f->pred_weight);
+    for (int j = 0; j < c->n * k; j++) f->predicted[f->pred_expert[j]] = true;
+    f->pred_layer = l;
+    /* prefetch them now, ahead of the attention */
+    const sym_pack_plan *p = f->plan;
+    for (uint32_t u = 0; u < p->n_uses; u++) {
+        const sym_pack *pk = &p->packs[p->schedule[u].pack_id];
+        if (pk->type == SYM_PACK_EXPERT && pk->layer == l && pk->expert >= 0 &&
+            f->predicted[pk->expert])
+            (void)sym_pack_manager_prefetch(f->pm, pk->id, f->tier);
+    }
+    return SYM_OK;
+}
 
 /* Begins stage s of layer l: runs what lies between the previous stage's products and this
  * one's. SYM_ERR_INTERNAL if the schedule does not bring stages in order. */
@@ -400,6 +490,7 @@ static sym_status stage_enter(sym_forward_pass *f, chunk_ctx *c, int l, int s) {
     layer_tensors *w = &f->layers[l];
     switch (s) {
     case ST_ATTN_IN:
+        if (f->predict && hp->n_expert > 0 && f->pm) SYM_TRY(predict_experts(f, c, l));
         o->rmsnorm(b, &c->xn, &c->x, &w->attn_norm, hp->rms_eps);
         break;
     case ST_ATTN_OUT: {
@@ -604,6 +695,12 @@ static sym_status run_piece(sym_forward_pass *f, chunk_ctx *c, const sym_pack_ha
         memset(f->routed, 0, (size_t)f->hp->n_expert * sizeof *f->routed);
         for (int j = 0; j < f->route.n_tok * f->route.n_expert_used; j++)
             f->routed[f->route.expert[j]] = true;
+        if (f->pred_layer == l) /* how the prediction did */
+            for (int e = 0; e < f->hp->n_expert; e++) {
+                f->pred_np[l] += f->predicted[e];
+                f->pred_na[l] += f->routed[e];
+                f->pred_tp[l] += f->predicted[e] && f->routed[e];
+            }
         f->exp_cur = -1;
         break;
     case SYM_ROLE_GATE_EXPS: case SYM_ROLE_UP_EXPS: case SYM_ROLE_DOWN_EXPS:
@@ -644,6 +741,230 @@ static bool is_output_use(const sym_forward_pass *f, const sym_pack_use *use) {
            (pk->type == SYM_PACK_NORM && pk->layer < 0);
 }
 
+/* ---- the CPU/GPU split of decode ------------------------------------------------------------ */
+/* A decoded token reads every streamed byte once; the link and the CPU's RAM bandwidth are two
+ * ways to get bytes to arithmetic. With a split, the CPU computes its packs' products from the
+ * RAM tier while the transfer queue uploads the GPU's: per layer stage, the stage input is read
+ * back once, the CPU pieces run first (the uploads of the GPU pieces, prefetched, move
+ * meanwhile), then the GPU pieces, and the CPU's outputs are written into their columns before
+ * the next stage. Single-token chunks only: prefill is the GPU's (its GEMMs are far faster). */
+
+/* Layer stage of a piece's role, or -1 (vectors, output, experts). */
+static int piece_stage(const sym_pack_weight *pw) {
+    switch (pw->role) {
+    case SYM_ROLE_WQ: case SYM_ROLE_WK: case SYM_ROLE_WV: return pw->layer * 4 + ST_ATTN_IN;
+    case SYM_ROLE_WO: return pw->layer * 4 + ST_ATTN_OUT;
+    case SYM_ROLE_W_GATE: case SYM_ROLE_W_UP: return pw->layer * 4 + ST_FFN_IN;
+    case SYM_ROLE_W_DOWN: return pw->layer * 4 + ST_FFN_OUT;
+    default: return -1;
+    }
+}
+
+sym_status sym_forward_set_split(sym_forward_pass *f, sym_backend *cpu, const bool *cpu_pack) {
+    const sym_pack_plan *p = f->plan;
+    const sym_hparams *hp = f->hp;
+    SYM_CHECK(f->pm && p, SYM_ERR_ARG, "forward: a split needs streaming");
+    SYM_CHECK(hp->n_expert == 0 && !hp->qkv_bias, SYM_ERR_UNSUPPORTED,
+              "forward: the CPU/GPU split runs dense models without Q/K/V biases");
+    int n_st = 4 * hp->n_layer;
+    f->cpu_pack = sym_calloc(p->n_packs, sizeof *f->cpu_pack);
+    f->stage_units = sym_calloc((size_t)n_st + 1, sizeof *f->stage_units);
+    f->stage_cpu = sym_calloc((size_t)n_st, sizeof *f->stage_cpu);
+    f->units = sym_calloc(p->n_pieces + p->n_uses, sizeof *f->units);
+    int64_t wide = hp->n_embd;
+    if (hp->n_ff > wide) wide = hp->n_ff;
+    if ((int64_t)hp->n_head * hp->head_dim > wide) wide = (int64_t)hp->n_head * hp->head_dim;
+    /* outputs: q | k | v | gate | up | dx, each at its own offset */
+    int64_t qd = (int64_t)hp->n_head * hp->head_dim, kvd = (int64_t)hp->n_head_kv * hp->head_dim;
+    f->h_in = sym_malloc((size_t)wide * sizeof *f->h_in);
+    f->h_out = sym_malloc((size_t)(qd + 2 * kvd + 2 * (int64_t)hp->n_ff + hp->n_embd) *
+                          sizeof *f->h_out);
+    if (!f->cpu_pack || !f->stage_units || !f->stage_cpu || !f->units || !f->h_in || !f->h_out)
+        return SYM_FAIL(SYM_ERR_OOM, "forward: out of memory");
+    memcpy(f->cpu_pack, cpu_pack, p->n_packs * sizeof *f->cpu_pack);
+    /* counting sort of the units by stage, CPU units first within a stage */
+    for (int pass = 0; pass < 3; pass++) {
+        uint32_t *fill = pass == 2 ? sym_calloc((size_t)n_st, sizeof *fill) : NULL;
+        if (pass == 2 && !fill) return SYM_FAIL(SYM_ERR_OOM, "forward: out of memory");
+        uint32_t *cpu_fill = pass == 2 ? sym_calloc((size_t)n_st, sizeof *cpu_fill) : NULL;
+        if (pass == 2 && !cpu_fill) {
+            sym_free(fill);
+            return SYM_FAIL(SYM_ERR_OOM, "forward: out of memory");
+        }
+        for (uint32_t u = 0; u < p->n_uses; u++) {
+            const sym_pack_use *use = &p->schedule[u];
+            if (use->kind != SYM_PACK_USE_FULL) continue;
+            const sym_pack *pk = &p->packs[use->pack_id];
+            for (uint32_t i = 0; i < pk->n_pieces; i++) {
+                int st = piece_stage(&p->weights[p->pieces[pk->piece0 + i].weight_idx]);
+                if (st < 0) continue;
+                bool on_cpu = f->cpu_pack[use->pack_id];
+                if (pass == 0) {
+                    f->stage_units[st + 1]++;
+                    if (on_cpu) f->stage_cpu[st]++;
+                } else if (pass == 2) {
+                    uint32_t at = f->stage_units[st] +
+                                  (on_cpu ? cpu_fill[st]++ : f->stage_cpu[st] + fill[st]++);
+                    f->units[at] = (struct split_unit){u, i};
+                }
+            }
+        }
+        if (pass == 0)
+            for (int st = 0; st < n_st; st++) f->stage_units[st + 1] += f->stage_units[st];
+        sym_free(fill);
+        sym_free(cpu_fill);
+    }
+    f->cpu = cpu;
+    return SYM_OK;
+}
+
+/* The stage input the CPU pieces of stage s read, and the device tensor their outputs go to
+ * (accumulate: added into x). */
+static const sym_tensor *split_input(const chunk_ctx *c, int s) {
+    return s == ST_ATTN_OUT ? &c->att : s == ST_FFN_OUT ? &c->gate : &c->xn;
+}
+
+/* Where in f->h_out a role's outputs live, and the device tensor they belong to. */
+static float *split_out(sym_forward_pass *f, chunk_ctx *c, sym_tensor_role role,
+                        sym_tensor **dev) {
+    const sym_hparams *hp = f->hp;
+    int64_t qd = (int64_t)hp->n_head * hp->head_dim, kvd = (int64_t)hp->n_head_kv * hp->head_dim;
+    float *o = f->h_out;
+    switch (role) {
+    case SYM_ROLE_WQ: *dev = &c->q; return o;
+    case SYM_ROLE_WK: *dev = &c->k; return o + qd;
+    case SYM_ROLE_WV: *dev = &c->v; return o + qd + kvd;
+    case SYM_ROLE_W_GATE: *dev = &c->gate; return o + qd + 2 * kvd;
+    case SYM_ROLE_W_UP: *dev = &c->up; return o + qd + 2 * kvd + hp->n_ff;
+    default: *dev = &c->x; return o + qd + 2 * kvd + 2 * hp->n_ff; /* dx */
+    }
+}
+
+/* Runs the CPU units of stage st (the GPU has recorded the stage's input), then writes their
+ * outputs into the device tensors is done by split_finish. */
+static sym_status split_cpu_units(sym_forward_pass *f, chunk_ctx *c, int st) {
+    const sym_pack_plan *p = f->plan;
+    uint32_t u0 = f->stage_units[st], n_cpu = f->stage_cpu[st];
+    if (!n_cpu) return SYM_OK;
+    const sym_tensor *in = split_input(c, st % 4); /* read back by run_split */
+    if (st % 4 == ST_ATTN_OUT || st % 4 == ST_FFN_OUT) {
+        sym_tensor *dev;
+        float *dx = split_out(f, c, SYM_ROLE_WO, &dev);
+        memset(dx, 0, (size_t)f->hp->n_embd * sizeof *dx);
+    }
+    sym_tensor x = {.type = SYM_DT_F32, .n_cols = in->n_cols, .n_rows = 1, .data = f->h_in};
+    sym_pack_handle h = {0};
+    bool pinned = false;
+    sym_status ret = SYM_OK;
+    for (uint32_t k = u0; k < u0 + n_cpu && ret == SYM_OK; k++) {
+        const struct split_unit *un = &f->units[k];
+        uint32_t id = p->schedule[un->use].pack_id;
+        if (!pinned || h.pack_id != id) {
+            if (pinned) sym_pack_manager_release(f->pm, &h);
+            pinned = false;
+            sym_pack_manager_set_position(f->pm, un->use);
+            if ((ret = get_pack(f, id, SYM_TIER_RAM, &h)) != SYM_OK) break;
+            pinned = true;
+        }
+        const sym_pack *pk = &p->packs[id];
+        const sym_pack_piece *pc = &p->pieces[pk->piece0 + un->piece];
+        sym_tensor w, *dev;
+        if ((ret = sym_pack_manager_view(f->pm, &h, un->piece, &w)) != SYM_OK) break;
+        float *o = split_out(f, c, p->weights[pc->weight_idx].role, &dev);
+        sym_tensor out = {.type = SYM_DT_F32, .n_cols = pc->n_rows, .n_rows = 1,
+                          .data = o + pc->row0};
+        f->cpu->ops->matmul(f->cpu, &out, &x, &w, NULL);
+        ret = f->cpu->ops->sync(f->cpu);
+        f->ss.cpu_bytes += pc->n_bytes;
+    }
+    if (pinned) sym_pack_manager_release(f->pm, &h);
+    return ret;
+}
+
+/* Writes the CPU units' outputs of stage st into the device tensors (in the ops stream). */
+static sym_status split_finish(sym_forward_pass *f, chunk_ctx *c, int st) {
+    const sym_pack_plan *p = f->plan;
+    sym_backend *b = f->b;
+    uint32_t u0 = f->stage_units[st], n_cpu = f->stage_cpu[st];
+    if (!n_cpu) return SYM_OK;
+    if (st % 4 == ST_ATTN_OUT || st % 4 == ST_FFN_OUT) { /* x += dx (zero outside CPU rows) */
+        sym_tensor *dev;
+        float *dx = split_out(f, c, SYM_ROLE_WO, &dev);
+        sym_tensor t = f->tmp;
+        t.n_rows = 1;
+        t.n_cols = f->hp->n_embd;
+        SYM_TRY(b->ops->write(b, &t, dx, (size_t)f->hp->n_embd * sizeof *dx));
+        b->ops->add(b, &c->x, &c->x, &t);
+        return SYM_OK;
+    }
+    for (uint32_t k = u0; k < u0 + n_cpu; k++) {
+        const struct split_unit *un = &f->units[k];
+        const sym_pack *pk = &p->packs[p->schedule[un->use].pack_id];
+        const sym_pack_piece *pc = &p->pieces[pk->piece0 + un->piece];
+        sym_tensor *dev;
+        float *o = split_out(f, c, p->weights[pc->weight_idx].role, &dev);
+        sym_tensor v = col_view(dev, pc->row0, pc->n_rows);
+        SYM_TRY(b->ops->write(b, &v, o + pc->row0, (size_t)pc->n_rows * sizeof *o));
+    }
+    return SYM_OK;
+}
+
+/* One decoded token with the split: stage by stage, then the output as usual. */
+static sym_status run_split(sym_forward_pass *f, chunk_ctx *c, bool want_logits) {
+    const sym_pack_plan *p = f->plan;
+    int n_st = 4 * f->hp->n_layer;
+    /* packs the CPU computes have no business in VRAM (prefill may have brought them) */
+    for (uint32_t id = 0; id < p->n_packs; id++)
+        if (f->cpu_pack[id] && sym_pack_manager_tier_of(f->pm, id) == SYM_TIER_DEVICE)
+            (void)sym_pack_manager_unload(f->pm, id, SYM_TIER_DEVICE);
+    for (int st = 0; st < n_st; st++) {
+        SYM_TRY(stage_enter(f, c, st / 4, st % 4));
+        /* the stage input on the host (the one wait per stage), then the GPU pieces recorded and
+         * submitted, so the GPU runs them while the CPU computes its own */
+        if (f->stage_cpu[st]) {
+            const sym_tensor *in = split_input(c, st % 4);
+            SYM_TRY(f->b->ops->read(f->b, in, f->h_in, (size_t)in->n_cols * sizeof(float)));
+        }
+        sym_pack_handle h = {0};
+        bool pinned = false;
+        sym_status ret = SYM_OK;
+        for (uint32_t k = f->stage_units[st] + f->stage_cpu[st];
+             k < f->stage_units[st + 1] && ret == SYM_OK; k++) {
+            const struct split_unit *un = &f->units[k];
+            uint32_t id = p->schedule[un->use].pack_id;
+            if (!pinned || h.pack_id != id) {
+                if (pinned) defer_release(f, &h);
+                pinned = false;
+                sym_pack_manager_set_position(f->pm, un->use);
+                if ((ret = get_pack(f, id, f->tier, &h)) != SYM_OK) break;
+                pinned = true;
+                prefetch_after(f, un->use);
+            }
+            ret = run_piece(f, c, &h, un->piece, want_logits);
+        }
+        if (pinned) defer_release(f, &h);
+        SYM_TRY(ret);
+        SYM_TRY(split_cpu_units(f, c, st));
+        SYM_TRY(split_finish(f, c, st));
+    }
+    if (!want_logits) return SYM_OK;
+    for (uint32_t u = 0; u < p->n_uses; u++) { /* the output projection */
+        const sym_pack_use *use = &p->schedule[u];
+        if (use->kind != SYM_PACK_USE_FULL || !is_output_use(f, use)) continue;
+        const sym_pack *pk = &p->packs[use->pack_id];
+        sym_pack_handle h;
+        sym_pack_manager_set_position(f->pm, u);
+        SYM_TRY(get_pack(f, use->pack_id, f->tier, &h));
+        prefetch_after(f, u);
+        sym_status st = SYM_OK;
+        for (uint32_t i = 0; i < pk->n_pieces && st == SYM_OK; i++)
+            st = run_piece(f, c, &h, i, want_logits);
+        defer_release(f, &h);
+        SYM_TRY(st);
+    }
+    return SYM_OK;
+}
+
 /* One chunk through every pack of the schedule. */
 static sym_status run_streamed(sym_forward_pass *f, const int32_t *ids, int n, int pos0,
                                bool want_logits) {
@@ -656,6 +977,7 @@ static sym_status run_streamed(sym_forward_pass *f, const int32_t *ids, int n, i
                    .v = sym_tensor_rows(&f->v, 0, n), .att = sym_tensor_rows(&f->att, 0, n),
                    .gate = sym_tensor_rows(&f->gate, 0, n), .up = sym_tensor_rows(&f->up, 0, n)};
     f->stage = -1;
+    f->split_now = f->cpu && n == 1;
     bool embedded = false;
     sym_pack_manager_set_position(f->pm, 0);
     for (uint32_t u = 0; u < p->n_uses; u++) {
@@ -673,6 +995,10 @@ static sym_status run_streamed(sym_forward_pass *f, const int32_t *ids, int n, i
             SYM_TRY(b->ops->write(b, &c.x, f->x_host,
                                   (size_t)n * (size_t)f->hp->n_embd * sizeof *f->x_host));
             embedded = true;
+        }
+        if (f->split_now) { /* the layers stage by stage, then the output */
+            SYM_TRY(run_split(f, &c, want_logits));
+            break;
         }
         if (!want_logits && is_output_use(f, use)) continue;
         if (pk->type == SYM_PACK_EXPERT && !expert_needed(f, pk)) continue;

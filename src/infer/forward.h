@@ -21,6 +21,7 @@ typedef struct sym_forward_options {
 typedef struct sym_forward_stream_stats {
     uint64_t n_gets; /* packs pinned */
     double get_ms;   /* host time spent pinning them (waiting for uploads / reads) */
+    uint64_t cpu_bytes; /* weight bytes the CPU computed from RAM (the split) */
 } sym_forward_stream_stats;
 
 typedef struct sym_forward_pass sym_forward_pass;
@@ -44,11 +45,26 @@ sym_status sym_forward_set_packs(sym_forward_pass *f, sym_pack_manager *pm,
                                  const sym_pack_plan *plan, sym_tier tier, int lookahead);
 void sym_forward_stream_stats_get(const sym_forward_pass *f, sym_forward_stream_stats *out);
 
+/* The CPU/GPU split of decode: packs with cpu_pack[id] set (n_packs entries, copied) are
+ * computed on cpu (a host backend, borrowed) from the RAM tier in single-token chunks, the rest
+ * uploaded and computed on the forward pass's backend. Needs streaming (set_packs first); dense
+ * models without Q/K/V biases (else SYM_ERR_UNSUPPORTED). */
+sym_status sym_forward_set_split(sym_forward_pass *f, sym_backend *cpu, const bool *cpu_pack);
+
 /* Mixtures of experts: called after each layer's routing with the tokens' choices (valid during
  * the call). For traces and the oracle. */
 typedef struct sym_moe_route sym_moe_route;
 typedef void (*sym_forward_route_fn)(void *user, int layer, const sym_moe_route *route);
 void sym_forward_set_route_hook(sym_forward_pass *f, sym_forward_route_fn fn, void *user);
+
+/* Expert prediction (streamed mixtures of experts): before layer l runs, layer l's router is
+ * applied to the residual stream layer l - 1 left, and the top n_expert_used experts of each
+ * token are prefetched. Off unless asked ([memory] predict_experts). */
+void sym_forward_set_predict(sym_forward_pass *f, bool on);
+/* Per layer since create: experts predicted and then used (right), predicted (guessed), used
+ * (distinct per chunk). precision = right / guessed, recall = right / used. */
+void sym_forward_prediction_stats(const sym_forward_pass *f, int layer, uint64_t *right,
+                                  uint64_t *guessed, uint64_t *used);
 
 void sym_forward_reset(sym_forward_pass *f);
 int sym_forward_n_past(const sym_forward_pass *f);

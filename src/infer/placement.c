@@ -2,11 +2,18 @@
 #include "infer/placement.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
+#include "base/threadpool.h"
+
+#include "base/alloc.h"
 #include "base/log.h"
+#include "cpu/ops.h"
+#include "cpu/probe.h"
 #ifdef SYM_HAVE_VULKAN
 #include "vk/ops.h"
 #endif
@@ -149,11 +156,116 @@ static double measure_link(sym_backend *vk, sym_vk_xfer *x, uint64_t room) {
 /* Bytes a cyclic scan moves per token into a tier of capacity cap (Belady keeps what fits
  * beside the window of packs in use and prefetched). */
 static uint64_t moved_per_token(const sym_pack_plan *p, uint64_t cap, int lookahead) {
-    uint64_t full = p->full_bytes_per_token;
+    /* a mixture of experts reads only the routed experts: n_expert_used / n_expert of them */
+    uint64_t full = p->n_expert > 0 ? p->routed_bytes_per_token : p->full_bytes_per_token;
+    if (cap >= p->pow2_bytes) return 0; /* every pack fits at once: after the first token */
     uint64_t window = (uint64_t)(lookahead + 2) * p->largest_pack_bytes;
     uint64_t kept = cap > window ? cap - window : 0;
     if (kept >= p->total_bytes) return 0;
     return full > kept ? full - kept : 0;
+}
+
+static int split_threads(const sym_config *cfg) {
+    if (cfg->n_threads > 0) return cfg->n_threads;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 3 ? (int)n - 2 : 1; /* the transfer and I/O threads need cores too */
+}
+
+/* The CPU's matrix-vector rate from RAM: the CPU backend's own f16 product over a buffer of at
+ * most 512 MiB and half the RAM budget left (freed before the RAM tier is taken), best of three.
+ * Creates pl->cpu. 0 if there is no room for a meaningful measurement. */
+static double measure_cpu(sym_placement *pl, const sym_config *cfg) {
+    uint64_t rss = rss_now() + RAM_MARGIN;
+    uint64_t room = pl->ram_budget > rss ? (pl->ram_budget - rss) / 2 : 0;
+    size_t bytes = room < (512ull << 20) ? (size_t)(room / (8 << 20) * (8 << 20)) : 512u << 20;
+    if (bytes < (64u << 20)) return 0;
+    void *buf = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (buf == MAP_FAILED) return 0;
+    memset(buf, 0x3c, bytes); /* f16 1.0-ish values */
+    const int64_t cols = 4096, rows = (int64_t)(bytes / (2 * (size_t)cols));
+    float *x = sym_calloc((size_t)cols + (size_t)rows, sizeof *x);
+    double best = 0;
+    if (x && sym_cpu_backend_create(split_threads(cfg), &pl->cpu) == SYM_OK) {
+        sym_backend *c = pl->cpu;
+        sym_tensor w = {.type = SYM_DT_F16, .n_cols = cols, .n_rows = rows, .data = buf};
+        sym_tensor xv = {.type = SYM_DT_F32, .n_cols = cols, .n_rows = 1, .data = x};
+        sym_tensor out = {.type = SYM_DT_F32, .n_cols = rows, .n_rows = 1, .data = x + cols};
+        for (int i = 0; i < 4; i++) {
+            struct timespec t0, t1;
+            clock_gettime(CLOCK_MONOTONIC, &t0);
+            c->ops->matmul(c, &out, &xv, &w, NULL);
+            if (c->ops->sync(c) != SYM_OK) break;
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+            if (i > 0 && s > 0 && (double)bytes / s > best) best = (double)bytes / s;
+        }
+    }
+    sym_free(x);
+    munmap(buf, bytes);
+    return best / 1e9;
+}
+
+/* The CPU/GPU split of decode: when the weights stream over the link from a RAM tier that holds
+ * them all, the CPU can compute a share X of the streamed bytes from RAM meanwhile. With the
+ * CPU's rate c and the link's u, the token takes max(X / c, (S - X) / u) for S streamed bytes:
+ * X = S c / (c + u). The CPU's packs are picked evenly through the schedule among the layers'
+ * MLP packs. */
+static sym_status plan_split(sym_placement *pl, const sym_config *cfg, const sym_model *m,
+                             sym_forward_pass *f) {
+    const sym_hparams *hp = sym_model_hparams(m);
+    const sym_pack_plan *p = pl->plan;
+    /* SYM_SPLIT_FRACTION (tests): the share of the layers' bytes the CPU takes, whatever the
+     * rates */
+    const char *force = getenv("SYM_SPLIT_FRACTION");
+    double forced = force && *force ? atof(force) : -1;
+    if (!pl->device || !cfg->cpu_gpu_split || hp->n_expert > 0 || hp->qkv_bias) return SYM_OK;
+    if (forced < 0 && (pl->link_gbps <= 0 || pl->cpu_gbps <= 0 || pl->disk_bytes_per_token > 0 ||
+                       pl->stream_bytes_per_token == 0))
+        return SYM_OK;
+    int threads = split_threads(cfg);
+    double c = pl->cpu_gbps > 0 ? pl->cpu_gbps : 1.0;
+    double u = pl->link_gbps, S = (double)pl->stream_bytes_per_token;
+    double X = S * c / (c + u);
+    if (forced < 0 && X < 0.05 * S) return SYM_OK; /* not worth a read-back per stage */
+    /* MLP packs only: two read-backs per layer instead of four, and two thirds of the bytes */
+    uint64_t eligible = 0;
+    for (uint32_t i = 0; i < p->n_uses; i++) {
+        const sym_pack *pk = &p->packs[p->schedule[i].pack_id];
+        if (p->schedule[i].kind == SYM_PACK_USE_FULL && pk->type == SYM_PACK_MLP)
+            eligible += pk->n_bytes;
+    }
+    if (!eligible) return SYM_OK;
+    double t = forced >= 0 ? forced : X / (double)eligible;
+    if (t > 0.9) t = 0.9;
+    bool *cpu_pack = sym_calloc(p->n_packs, sizeof *cpu_pack);
+    if (!cpu_pack) return SYM_FAIL(SYM_ERR_OOM, "placement: out of memory");
+    uint64_t seen = 0, on_cpu = 0;
+    for (uint32_t i = 0; i < p->n_uses; i++) {
+        const sym_pack *pk = &p->packs[p->schedule[i].pack_id];
+        if (p->schedule[i].kind != SYM_PACK_USE_FULL || pk->type != SYM_PACK_MLP) continue;
+        seen += pk->n_bytes;
+        if ((double)(on_cpu + pk->n_bytes / 2) <= t * (double)seen) {
+            cpu_pack[pk->id] = true;
+            on_cpu += pk->n_bytes;
+        }
+    }
+    sym_status st = pl->cpu ? SYM_OK : sym_cpu_backend_create(threads, &pl->cpu);
+    if (st == SYM_OK) st = sym_forward_set_split(f, pl->cpu, cpu_pack);
+    sym_free(cpu_pack);
+    if (st != SYM_OK) {
+        if (pl->cpu) pl->cpu->ops->destroy(pl->cpu);
+        pl->cpu = NULL;
+        return st;
+    }
+    pl->split = true;
+    pl->cpu_gbps = c;
+    pl->cpu_bytes_per_token = on_cpu;
+    double gpu = S - (double)on_cpu;
+    if (gpu < 0) gpu = 0;
+    double tc = (double)on_cpu / (c * 1e9), tg = u > 0 ? gpu / (u * 1e9) : 0;
+    pl->predicted_tok_s = tc > 0 || tg > 0 ? 1.0 / (tc > tg ? tc : tg) : 0;
+    return SYM_OK;
 }
 
 sym_status sym_placement_stream(sym_placement *pl, const sym_config *cfg, sym_backend *b,
@@ -228,6 +340,9 @@ sym_status sym_placement_stream(sym_placement *pl, const sym_config *cfg, sym_ba
     if (pl->device && pl->device_tier_bytes > pl->plan->pow2_bytes + pl->plan->largest_pack_bytes)
         pl->device_tier_bytes = pl->plan->pow2_bytes + pl->plan->largest_pack_bytes;
     o.device_budget_bytes = pl->device_tier_bytes;
+    const sym_hparams *mhp = sym_model_hparams(m);
+    if (pl->device && cfg->cpu_gpu_split && mhp->n_expert == 0 && !mhp->qkv_bias)
+        pl->cpu_gbps = measure_cpu(pl, cfg);
     uint64_t rss = rss_now() + RAM_MARGIN;
     SYM_CHECK(pl->ram_budget > rss, SYM_ERR_BUDGET,
               "the RAM budget of %.3f GB is taken by the process as it stands (%.3f GB with "
@@ -265,6 +380,11 @@ sym_status sym_placement_stream(sym_placement *pl, const sym_config *cfg, sym_ba
     pl->disk_bytes_per_token = moved_per_token(pl->plan, pl->ram_tier_bytes, lookahead);
     if (pl->device && pl->link_gbps > 0 && pl->stream_bytes_per_token)
         pl->predicted_tok_s = pl->link_gbps * 1e9 / (double)pl->stream_bytes_per_token;
+    SYM_TRY(plan_split(pl, cfg, m, f));
+    if (!pl->split && pl->cpu) { /* measured, not needed */
+        pl->cpu->ops->destroy(pl->cpu);
+        pl->cpu = NULL;
+    }
     char line[512];
     sym_placement_describe(pl, line, sizeof line);
     SYM_INFO("%s", line);
@@ -294,12 +414,19 @@ void sym_placement_describe(const sym_placement *pl, char *buf, size_t cap) {
     if (n > 0 && (size_t)n < cap && pl->link_gbps > 0)
         n += snprintf(buf + n, cap - (size_t)n, "; link measured %.1f GB/s%s", pl->link_gbps,
                       pl->direct_uploads ? " (transfer queue, imported host memory)" : "");
+    if (n > 0 && (size_t)n < cap && pl->split)
+        n += snprintf(buf + n, cap - (size_t)n,
+                      "; CPU/GPU split: the CPU decodes %.2f GB per token from RAM (its f16 "
+                      "product measured at %.0f GB/s)",
+                      GB(pl->cpu_bytes_per_token), pl->cpu_gbps);
     if (n > 0 && (size_t)n < cap && pl->predicted_tok_s > 0)
-        snprintf(buf + n, cap - (size_t)n, " -> predicted %.2f tok/s (upload-bound)",
-                 pl->predicted_tok_s);
+        snprintf(buf + n, cap - (size_t)n, " -> predicted %.2f tok/s (%s)", pl->predicted_tok_s,
+                 pl->split ? "link and CPU" : "upload-bound");
 }
 
 void sym_placement_destroy(sym_placement *pl) {
+    if (pl->cpu) pl->cpu->ops->destroy(pl->cpu);
+    pl->cpu = NULL;
     sym_pack_manager_destroy(pl->pm);
     sym_pack_plan_destroy(pl->plan);
     pl->pm = NULL;

@@ -43,6 +43,11 @@ typedef struct sym_placement {
     double link_gbps;          /* host -> device, measured at open (0: not measured) */
     bool direct_uploads;       /* uploads on the transfer queue from imported host memory */
     double predicted_tok_s;    /* from the measured link rate (0: unknown) */
+    /* the CPU/GPU split of decode (cpu_gpu_split) */
+    bool split;
+    double cpu_gbps;           /* the CPU's matrix-vector rate assumed (measured RAM read rate) */
+    uint64_t cpu_bytes_per_token; /* planned bytes the CPU computes per decoded token */
+    sym_backend *cpu;          /* the CPU backend doing it (owned) */
 } sym_placement;
 
 /* Resolves the budgets and decides RESIDENT or STREAMED for backend b (device: a Vulkan backend);

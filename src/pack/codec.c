@@ -265,7 +265,7 @@ static sym_status split_compress(sym_codec_ctx *c, int level, uint32_t es, const
         if (st == SYM_ERR_RANGE || got >= n_el) {
             /* zstd does not shrink this plane (mantissa noise): keep it raw */
             if (n_el > room) return SYM_FAIL(SYM_ERR_RANGE, "codec: bytesplit does not fit");
-            memcpy(dst + pos, plane, n_el);
+            if (n_el) memcpy(dst + pos, plane, n_el); /* plane is NULL when empty */
             got = n_el;
             mode = 0;
         }
@@ -273,7 +273,7 @@ static sym_status split_compress(sym_codec_ctx *c, int level, uint32_t es, const
         put_u64(dst + 2 + 9 * p, got);
         pos += got;
     }
-    memcpy(dst + pos, src + n_el * es, tail);
+    if (tail) memcpy(dst + pos, src + n_el * es, tail);
     *out_n = pos + tail;
     return SYM_OK;
 }
@@ -306,7 +306,7 @@ static sym_status split_decompress(sym_codec_ctx *c, uint32_t es, const uint8_t 
         return SYM_FAIL(SYM_ERR_FORMAT, "codec: bytesplit stream has %zu bytes, its planes %zu",
                         n, pos + tail);
     join_planes(plane_at, n_el, es, dst);
-    memcpy(dst + n_el * es, src + pos, tail);
+    if (tail) memcpy(dst + n_el * es, src + pos, tail);
     return SYM_OK;
 }
 
@@ -367,8 +367,16 @@ static void zfp_done(zfp_field *f, zfp_stream *z) {
     zfp_field_free(f);
 }
 
+/* A zfp stream: the raw size (u64, little-endian: the decoder cannot tell a size that is off by a
+ * few bytes from the bits alone), the reversible zfp bits of the whole f32s, the 0-3 tail bytes. */
+#define ZFP_HEADER 8
+
 static sym_status zfp_compress_f32(sym_codec_ctx *c, const uint8_t *src, size_t n, uint8_t *dst,
                                    size_t cap, size_t *out_n) {
+    if (cap < ZFP_HEADER) return SYM_FAIL(SYM_ERR_RANGE, "codec: zfp stream does not fit in %zu", cap);
+    for (int i = 0; i < ZFP_HEADER; i++) dst[i] = (uint8_t)((uint64_t)n >> (8 * i));
+    dst += ZFP_HEADER;
+    cap -= ZFP_HEADER;
     size_t n_f = n / 4, tail = n % 4, max = 0, got = 0;
     if (n_f) {
         zfp_field *f;
@@ -392,19 +400,27 @@ static sym_status zfp_compress_f32(sym_codec_ctx *c, const uint8_t *src, size_t 
     } else if (tail > cap) {
         return SYM_FAIL(SYM_ERR_RANGE, "codec: zfp stream does not fit in %zu", cap);
     }
-    memcpy(dst + got, src + n_f * 4, tail);
-    *out_n = got + tail;
+    if (tail) memcpy(dst + got, src + n_f * 4, tail);
+    *out_n = ZFP_HEADER + got + tail;
     return SYM_OK;
 }
 
 static sym_status zfp_decompress_f32(sym_codec_ctx *c, const uint8_t *src, size_t n, uint8_t *dst,
                                      size_t raw_n) {
+    if (n < ZFP_HEADER) return SYM_FAIL(SYM_ERR_FORMAT, "codec: zfp stream is truncated");
+    uint64_t stored = 0;
+    for (int i = 0; i < ZFP_HEADER; i++) stored |= (uint64_t)src[i] << (8 * i);
+    if (stored != raw_n)
+        return SYM_FAIL(SYM_ERR_FORMAT, "codec: zfp stream holds %llu bytes, not %zu",
+                        (unsigned long long)stored, raw_n);
+    src += ZFP_HEADER;
+    n -= ZFP_HEADER;
     size_t n_f = raw_n / 4, tail = raw_n % 4;
     if (n < tail) return SYM_FAIL(SYM_ERR_FORMAT, "codec: zfp stream is truncated");
     size_t zn = n - tail;
     if (n_f == 0) {
         if (zn) return SYM_FAIL(SYM_ERR_FORMAT, "codec: zfp stream too long");
-        memcpy(dst, src, tail);
+        if (tail) memcpy(dst, src, tail);
         return SYM_OK;
     }
     /* decode from a zero-padded copy as large as the worst-case stream: the decoder trusts its
@@ -439,7 +455,7 @@ static sym_status zfp_decompress_f32(sym_codec_ctx *c, const uint8_t *src, size_
     zfp_done(f, z);
     SYM_TRY(st);
     if (!aligned) memcpy(dst, out, n_f * 4);
-    memcpy(dst + n_f * 4, src + zn, tail);
+    if (tail) memcpy(dst + n_f * 4, src + zn, tail);
     return SYM_OK;
 }
 #endif

@@ -67,6 +67,8 @@ static const struct {
     {"--no-compression", NULL, "memory", "enable_compression", "false"},
     {"--disable-gpu", NULL, "performance", "enable_gpu", "false"},
     {"--no-subgroups", NULL, "performance", "use_subgroup_ops", "false"},
+    {"--no-split", NULL, "performance", "cpu_gpu_split", "false"},
+    {"--predict-experts", NULL, "memory", "predict_experts", "true"},
     {"--fp16-math", NULL, "performance", "use_fp16_math", "true"},
     {"--profile", NULL, "performance", "enable_profiling", "true"},
     {"--threads", "-t", "performance", "n_threads", NULL},
@@ -195,6 +197,10 @@ void cli_common_help(FILE *out) {
           "      --fp32                  f32 everywhere (KV cache included)\n"
           "      --fp16-math             allow fp16 arithmetic in GPU kernels\n"
           "      --no-subgroups          do not use subgroup operations in GPU kernels\n"
+          "      --predict-experts       streaming a mixture of experts: prefetch the experts the next\n"
+          "                              layer's router predicts from the current hidden state\n"
+          "      --no-split              streaming on a GPU: upload every streamed pack rather than\n"
+          "                              decoding a share of them on the CPU from RAM\n"
           "      --workgroup-size X Y    GPU workgroup size\n"
           "      --profile               per-kernel GPU timing table\n"
           "      --shader-dir DIR        compile GLSL from DIR at run time (hot reload)\n"

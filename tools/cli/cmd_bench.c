@@ -233,6 +233,9 @@ int cmd_bench(int argc, char **argv) {
         json_object_object_add(sj, "predicted_decode_tok_s", json_object_new_double(m.predicted_tok_s));
         json_object_object_add(sj, "decode_bytes_uploaded_per_token", json_object_new_double(up_tok));
         json_object_object_add(sj, "decode_bytes_read_disk_per_token", json_object_new_double(disk_tok));
+        json_object_object_add(sj, "split", json_object_new_boolean(m.split));
+        json_object_object_add(sj, "decode_bytes_cpu_per_token",
+                               json_object_new_double((double)(sm[2].bytes_cpu - sm[1].bytes_cpu) / g));
         json_object_object_add(sj, "decode_stall_ms_per_token",
                                json_object_new_double((sm[2].stall_ms - sm[1].stall_ms) / g));
         json_object_object_add(sj, "decode_upload_ms_per_token",
@@ -254,6 +257,31 @@ int cmd_bench(int argc, char **argv) {
         if (disk_tok > 0 && n_gen > 0)
             json_object_object_add(sj, "decode_disk_gb_s",
                                    json_object_new_double(disk_tok * tg[reps - 1] / 1e9));
+        uint64_t p_right = 0, p_guess = 0, p_used = 0;
+        json_object *pl = json_object_new_array();
+        for (int l = 0;; l++) { /* expert prediction, per layer (mixtures of experts) */
+            uint64_t r = 0, gu = 0, u = 0;
+            sym_engine_prediction_stats(e, l, &r, &gu, &u);
+            if ((l > 0 && !gu && !u) || l >= 4096) break; /* past the last layer */
+            if (!gu && !u) continue;
+            json_object *lj = json_object_new_object();
+            json_object_object_add(lj, "layer", json_object_new_int(l));
+            json_object_object_add(lj, "precision", json_object_new_double(gu ? (double)r / (double)gu : 0));
+            json_object_object_add(lj, "recall", json_object_new_double(u ? (double)r / (double)u : 0));
+            json_object_array_add(pl, lj);
+            p_right += r, p_guess += gu, p_used += u;
+        }
+        if (p_guess || p_used) {
+            json_object *pj = json_object_new_object();
+            json_object_object_add(pj, "precision", json_object_new_double(
+                                                        p_guess ? (double)p_right / (double)p_guess : 0));
+            json_object_object_add(pj, "recall", json_object_new_double(
+                                                     p_used ? (double)p_right / (double)p_used : 0));
+            json_object_object_add(pj, "per_layer", pl);
+            json_object_object_add(sj, "expert_prediction", pj);
+        } else {
+            json_object_put(pl);
+        }
         json_object_object_add(o, "streaming", sj);
     }
     json_object_object_add(o, "peak_ram_bytes", json_object_new_int64((int64_t)m.peak_ram_bytes));
