@@ -4,11 +4,13 @@
  * every step; the memory really allocated (device allocations, host arena and staging, counted by
  * wrappers) and the high-water marks never exceed the budgets; budgets below the minimum working
  * set fail at create saying what is needed; Belady moves no more bytes than LRU on the cyclic
- * schedule (fewer when more than one pack fits); random operation sequences; pinned-full tiers
+ * schedule (fewer when more than one pack fits) and the vitality oracle as the policy moves
+ * exactly what Belady moves; random operation sequences; pinned-full tiers
  * fail with SYM_ERR_BUDGET instead of hanging; concurrent gets and prefetches; shutdown with
  * moves in flight; the scheduler runs jobs in priority order, honours cancel and reprioritize.
  * Faults (failing reads and allocations, cancellation, the page cache) are in
  * test_tier_faults.c. Run under ASan and TSan too. */
+#include "tier/oracle.h"
 #include "tier_util.h"
 
 #define STAGING 8192u
@@ -201,6 +203,11 @@ static uint64_t bytes_moved(const fixture *fx, sym_tier tier, double units, sym_
 
 static void test_belady_vs_lru(const fixture *fx) {
     int strictly = 0, n = 0;
+    /* the vitality oracle as the manager's policy: on a dense schedule it is Belady's rule */
+    sym_oracle *orc = NULL;
+    sym_oracle_options oo;
+    sym_oracle_options_init(&oo);
+    CHECK_OK(sym_oracle_create_for_plan(fx->plan, &oo, &orc));
     for (int tier = 0; tier < 2; tier++)
         for (double units = 1; units <= 8; units *= 1.5) {
             uint64_t b = bytes_moved(fx, (sym_tier)tier, units, sym_evict_policy_belady());
@@ -208,6 +215,12 @@ static void test_belady_vs_lru(const fixture *fx) {
             CHECK(b != UINT64_MAX && b <= l, "%s: %s %.2f units: Belady moved %llu, LRU %llu",
                   fx->name, sym_tier_name((sym_tier)tier), units, (unsigned long long)b,
                   (unsigned long long)l);
+            if (orc) {
+                uint64_t v = bytes_moved(fx, (sym_tier)tier, units, sym_oracle_evict_policy(orc));
+                CHECK(v == b, "%s: %s %.2f units: the oracle moved %llu, Belady %llu", fx->name,
+                      sym_tier_name((sym_tier)tier), units, (unsigned long long)v,
+                      (unsigned long long)b);
+            }
             strictly += b < l;
             n++;
             fprintf(stderr,
@@ -217,6 +230,7 @@ static void test_belady_vs_lru(const fixture *fx) {
                     (unsigned long long)l);
         }
     CHECK(strictly >= n / 2, "%s: Belady beat LRU in only %d of %d budgets", fx->name, strictly, n);
+    sym_oracle_destroy(orc);
 }
 
 /* ---- random operation sequences -------------------------------------------------------------- */

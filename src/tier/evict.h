@@ -2,8 +2,9 @@
  *
  * A policy is one small function. The pack manager calls it under its lock with the packs it may
  * evict (READY in that tier, no handle, no move reading them) and evicts the one it returns,
- * repeating until the allocation fits. The vitality oracle (a later issue) will be another
- * policy; two are built in:
+ * repeating until the allocation fits. The vitality oracle (oracle.h, sym_oracle_evict_policy)
+ * is another: it makes Belady's choices for the packs of a dense schedule and scores expert packs
+ * by their predicted use. Two are built in here:
  *   Belady  the pack whose next use in the cyclic schedule is farthest from the cursor. For the
  *           known schedule of a dense model this is the offline optimum (Belady's MIN): on a
  *           cyclic scan of N packs through room for C it keeps C - 1 packs and streams the rest,

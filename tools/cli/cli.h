@@ -99,5 +99,6 @@ int cmd_make_model(int argc, char **argv);
 int cmd_pack(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_devices(int argc, char **argv); /* devices.c */
+int cmd_policy_sim(int argc, char **argv);
 
 #endif

@@ -22,6 +22,7 @@ static const command k_commands[] = {
     {"make-model", cmd_make_model, "write a synthetic model with random weights (GGUF or safetensors)"},
     {"tokenize", cmd_tokenize, "print the token ids (or pieces) of a text"},
     {"devices", cmd_devices, "list Vulkan devices and their capabilities [--json]"},
+    {"policy-sim", cmd_policy_sim, "replay a pack-access trace under eviction policies (LRU ... MIN)"},
 };
 #define N_COMMANDS (sizeof k_commands / sizeof k_commands[0])
 
