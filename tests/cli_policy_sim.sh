@@ -54,4 +54,15 @@ check '[[ $rc -eq 2 ]]' "cache 0%: rc=$rc"
 out=$("$SYM" policy-sim --dense no-such-preset 2>&1); rc=$?
 check '[[ $rc -eq 1 && "$out" == *"unknown preset"* ]]' "unknown preset: rc=$rc $out"
 
+# a trace of a real run (run --trace-out): a mixture of experts, its tokens and expert records
+"$SYM" make-model --preset tiny-moe -o "$TMP/moe.gguf" >/dev/null 2>&1
+"$SYM" run -m "$TMP/moe.gguf" -p "hello world" -n 6 --temp 0 --backend cpu \
+  --trace-out "$TMP/run.symtrace" --stats-json "$TMP/run.json" >/dev/null 2>&1; rc=$?
+check '[[ $rc -eq 0 && -s "$TMP/run.symtrace" ]]' "run --trace-out: rc=$rc"
+n_tok=$(python3 -c "import json; d=json.load(open('$TMP/run.json')); print(d['prompt_tokens'] + d['generated_tokens'] - 1)")
+out=$("$SYM" policy-sim --trace "$TMP/run.symtrace" 2>&1); rc=$?
+check '[[ $rc -eq 0 && "$out" == *"$n_tok tokens"* && "$out" == *"expert prediction"* ]]' "policy-sim on the run's trace ($n_tok tokens): rc=$rc $out"
+out=$("$SYM" run -m "$TMP/moe.gguf" -p "hi" -n 2 --backend cpu --trace-out "$TMP/no/such/dir/t.symtrace" 2>&1 >/dev/null); rc=$?
+check '[[ $rc -ne 0 && "$out" == *"SYM_ERR_IO"* ]]' "trace into a missing directory: rc=$rc $out"
+
 exit $fail

@@ -18,6 +18,7 @@
 #include "infer/check.h"
 #include "infer/forward.h"
 #include "infer/placement.h"
+#include "infer/trace_rec.h"
 #include "model/model.h"
 #include "text/sampler.h"
 #include "text/tokenizer.h"
@@ -37,6 +38,8 @@ struct sym_engine {
     char device_name[256];
     sym_forward_pass *fwd;
     sym_placement place;
+    sym_pack_plan *trace_plan; /* --trace-out on a resident model: a plan of its own */
+    sym_trace_rec *trace;
     sym_tier_stats base[SYM_TIER_N_MEM]; /* pack manager counters at the last metrics reset */
     double base_stall_ms;
     uint64_t base_cpu_bytes;
@@ -216,6 +219,8 @@ sym_status sym_engine_open(const sym_engine_options *o, sym_engine **out) {
 void sym_engine_close(sym_engine *e) {
     if (!e) return;
     sym_forward_destroy(e->fwd); /* gives its pinned packs back first */
+    sym_trace_rec_destroy(e->trace);
+    sym_pack_plan_destroy(e->trace_plan);
     sym_placement_destroy(&e->place);
     if (e->backend) e->backend->ops->destroy(e->backend);
     sym_tokenizer_destroy(e->tok);
@@ -263,6 +268,27 @@ sym_backend *sym_engine_backend(sym_engine *e) { return e->backend; }
 void sym_engine_prediction_stats(const sym_engine *e, int layer, uint64_t *right,
                                  uint64_t *guessed, uint64_t *used) {
     sym_forward_prediction_stats(e->fwd, layer, right, guessed, used);
+}
+
+sym_status sym_engine_trace_start(sym_engine *e) {
+    if (e->trace) return SYM_OK;
+    const sym_pack_plan *plan = e->place.plan;
+    if (!plan) {
+        sym_pack_options po;
+        sym_pack_options_init(&po);
+        SYM_TRY(sym_pack_limit_from_mb(e->params.cfg.max_pack_mb, &po.max_pack_bytes));
+        SYM_TRY(sym_pack_plan_create(e->model, &po, &e->trace_plan));
+        plan = e->trace_plan;
+    }
+    SYM_TRY(sym_trace_rec_create(plan, sym_forward_n_batch(e->fwd), &e->trace));
+    sym_forward_set_route_hook(e->fwd, sym_trace_rec_route, e->trace);
+    sym_forward_set_chunk_hook(e->fwd, sym_trace_rec_chunk, e->trace);
+    return SYM_OK;
+}
+
+sym_status sym_engine_trace_write(sym_engine *e, const char *path) {
+    SYM_CHECK(e->trace, SYM_ERR_ARG, "engine: no trace was started");
+    return sym_trace_rec_write(e->trace, path);
 }
 
 void sym_engine_placement(const sym_engine *e, char *buf, size_t cap) {

@@ -42,6 +42,11 @@ sym_backend *sym_engine_backend(sym_engine *e);
 /* Expert prediction per layer (see sym_forward_prediction_stats). */
 void sym_engine_prediction_stats(const sym_engine *e, int layer, uint64_t *right,
                                  uint64_t *guessed, uint64_t *used);
+/* Pack-access traces (infer/trace_rec.h): records every token evaluated from now on;
+ * sym_engine_trace_write writes them as a .symtrace (the recording's first error, or the
+ * file's). */
+sym_status sym_engine_trace_start(sym_engine *e);
+sym_status sym_engine_trace_write(sym_engine *e, const char *path);
 /* The placement line ("placement: resident ..." / "placement: streaming ..."). */
 void sym_engine_placement(const sym_engine *e, char *buf, size_t cap);
 

@@ -40,6 +40,8 @@ struct sym_forward_pass {
     sym_moe_route route;       /* the last layer's routing */
     sym_forward_route_fn route_fn;
     void *route_user;
+    void (*chunk_fn)(void *user, int n_tok);
+    void *chunk_user;
 
     /* streaming (opt.streamed): matrices come from the pack manager, piece by piece */
     sym_pack_manager *pm;      /* borrowed; NULL until sym_forward_set_packs */
@@ -331,6 +333,12 @@ sym_status sym_forward_set_packs(sym_forward_pass *f, sym_pack_manager *pm,
 }
 
 void sym_forward_set_predict(sym_forward_pass *f, bool on) { f->predict = on; }
+
+void sym_forward_set_chunk_hook(sym_forward_pass *f, void (*fn)(void *user, int n_tok),
+                                void *user) {
+    f->chunk_fn = fn;
+    f->chunk_user = user;
+}
 
 void sym_forward_prediction_stats(const sym_forward_pass *f, int layer, uint64_t *right,
                                   uint64_t *guessed, uint64_t *used) {
@@ -1087,6 +1095,7 @@ sym_status sym_forward_eval(sym_forward_pass *f, const int32_t *ids, int n_tok, 
             release_deferred(f, 1);
             SYM_TRY(st);
             SYM_TRY(ss);
+            if (f->chunk_fn) f->chunk_fn(f->chunk_user, n);
             f->kv.n_past += n;
             done += n;
             if (done == n_tok && logits)
@@ -1098,6 +1107,7 @@ sym_status sym_forward_eval(sym_forward_pass *f, const int32_t *ids, int n_tok, 
             (void)o->sync(f->b);
             return st;
         }
+        if (f->chunk_fn) f->chunk_fn(f->chunk_user, n);
         f->kv.n_past += n;
         done += n;
         if (done == n_tok && logits) {

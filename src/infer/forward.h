@@ -56,6 +56,9 @@ sym_status sym_forward_set_split(sym_forward_pass *f, sym_backend *cpu, const bo
 typedef struct sym_moe_route sym_moe_route;
 typedef void (*sym_forward_route_fn)(void *user, int layer, const sym_moe_route *route);
 void sym_forward_set_route_hook(sym_forward_pass *f, sym_forward_route_fn fn, void *user);
+/* Called after each chunk of n_tok tokens has run (traces). */
+void sym_forward_set_chunk_hook(sym_forward_pass *f, void (*fn)(void *user, int n_tok),
+                                void *user);
 
 /* Expert prediction (streamed mixtures of experts): before layer l runs, layer l's router is
  * applied to the residual stream layer l - 1 left, and the top n_expert_used experts of each

@@ -21,7 +21,9 @@ static void help(FILE *out) {
             "  -c, --ctx N              context length (default: the model's)\n"
             "  -b, --batch N            prefill chunk in tokens (default 256)\n"
             "      --ignore-eos         keep generating past end-of-sequence\n"
-            "      --stats-json FILE    write timing and memory statistics as JSON\n");
+            "      --stats-json FILE    write timing and memory statistics as JSON\n"
+            "      --trace-out FILE     write the run's pack accesses as a .symtrace (for\n"
+            "                           symbiote policy-sim --trace FILE)\n");
     cli_sampling_help(out);
     fputc('\n', out);
     cli_common_help(out);
@@ -125,7 +127,7 @@ int cmd_run(int argc, char **argv) {
     sym_sampling_init(&sp);
     sp.seed = 0;
     bool seed_set = false, ignore_eos = false;
-    const char *prompt = "", *prompt_file = NULL, *stats_path = NULL;
+    const char *prompt = "", *prompt_file = NULL, *stats_path = NULL, *trace_path = NULL;
     long long n_predict = 128, v;
     for (int i = 0; i < argc;) {
         const char *a = argv[i];
@@ -147,6 +149,7 @@ int cmd_run(int argc, char **argv) {
         if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) prompt = val;
         else if (!strcmp(a, "-f") || !strcmp(a, "--file")) prompt_file = val;
         else if (!strcmp(a, "--stats-json")) stats_path = val;
+        else if (!strcmp(a, "--trace-out")) trace_path = val;
         else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) {
             if (!cli_parse_int(a, val, -1, 1 << 30, &n_predict)) return 2;
         } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx")) {
@@ -180,6 +183,11 @@ int cmd_run(int argc, char **argv) {
     sym_status st = sym_engine_open_params(&ep, &e);
     if (st != SYM_OK) {
         free(file_prompt);
+        return cli_fail(st);
+    }
+    if (trace_path && (st = sym_engine_trace_start(e)) != SYM_OK) {
+        free(file_prompt);
+        sym_engine_close(e);
         return cli_fail(st);
     }
     char place[512];
@@ -217,6 +225,10 @@ int cmd_run(int argc, char **argv) {
         cli_print_profile(stderr, e, "prompt and generation, ms per token",
                           (double)(m.prompt_tokens + m.generated_tokens));
     if (stats_path && write_stats(stats_path, &m, sym_engine_device_name(e), sp.seed)) rc = 1;
+    if (trace_path) {
+        sym_status ts = sym_engine_trace_write(e, trace_path);
+        if (ts != SYM_OK) rc = cli_fail(ts);
+    }
     sym_engine_close(e);
     free(file_prompt);
     return rc;
