@@ -5,7 +5,6 @@
 #include <time.h>
 
 #include "base/alloc.h"
-#include "base/half.h"
 #include "cpu/ref.h"
 #include "infer/fused.h"
 #include "infer/moe.h"
@@ -57,6 +56,7 @@ struct sym_forward_pass {
     uint32_t n_deferred, deferred_head, cap_deferred;
     int stage;                 /* the last stage begun (see stage_enter), -1 before the first */
     bool split_now;            /* the chunk running is split between the CPU and the GPU */
+    bool cpu_packs_to_drop;    /* a chunk without the split ran: CPU packs may sit in VRAM */
     int exp_cur;               /* streamed experts: the expert whose pieces are running (-1) */
     int exp_n;                 /* ... the tokens routed to it */
     int64_t exp_down_rows;     /* ... rows of its down projection done */
@@ -118,9 +118,9 @@ static void release(sym_backend *b, sym_tensor *t) {
     if (t->n_rows) b->ops->release(b, t);
 }
 
-/* Columns of the streaming scratch: the widest row slice of a matrix whose product has more
- * than one row (the output projection only ever has one). */
-static int64_t stream_tmp_cols(const sym_hparams *hp) {
+/* The widest input or output of a layer's products (the output projection aside): columns of the
+ * streaming scratch, the widest row slice whose product has more than one row. */
+int64_t sym_forward_widest(const sym_hparams *hp) {
     int64_t c = hp->n_embd;
     if (hp->n_ff > c) c = hp->n_ff;
     if ((int64_t)hp->n_head * hp->head_dim > c) c = (int64_t)hp->n_head * hp->head_dim;
@@ -131,7 +131,7 @@ uint64_t sym_forward_scratch_bytes(const sym_hparams *hp, const sym_forward_opti
     uint64_t q = (uint64_t)hp->n_head * hp->head_dim, kvd = (uint64_t)hp->n_head_kv * hp->head_dim;
     uint64_t nb = (uint64_t)(o->n_batch < o->n_ctx ? o->n_batch : o->n_ctx);
     uint64_t act = nb * (2 * hp->n_embd + 2 * q + 2 * kvd + 2 * hp->n_ff) * 4;
-    if (o->streamed) act += nb * (uint64_t)stream_tmp_cols(hp) * 4;
+    if (o->streamed) act += nb * (uint64_t)sym_forward_widest(hp) * 4;
     if (hp->n_expert > 0) act += nb * (uint64_t)(hp->n_expert + 2 * hp->n_embd + 2 * hp->n_ff) * 4;
     return act + (uint64_t)hp->n_vocab * 4 +
            sym_kv_cache_bytes(hp->n_layer, o->n_ctx, (int)kvd, o->kv_type);
@@ -240,7 +240,7 @@ sym_status sym_forward_create(sym_backend *b, const sym_model *m, const sym_forw
         f->pred_layer = -1;
     }
     if (opts->streamed) {
-        SYM_TRY_GOTO(b->ops->alloc(b, &f->tmp, SYM_DT_F32, stream_tmp_cols(hp), nb));
+        SYM_TRY_GOTO(b->ops->alloc(b, &f->tmp, SYM_DT_F32, sym_forward_widest(hp), nb));
         f->x_host = sym_malloc((size_t)nb * (size_t)hp->n_embd * sizeof *f->x_host);
         if (!f->x_host) SYM_FAIL_GOTO(SYM_ERR_OOM, "forward: out of memory");
     }
@@ -575,24 +575,7 @@ static void gather_rows(sym_forward_pass *f, const sym_pack_handle *h, const int
             int64_t r = ids[j] - pc->row0;
             if (r < 0 || r >= pc->n_rows) continue;
             float *dst = f->x_host + (size_t)j * (size_t)ne;
-            const char *row = (const char *)t.data + (size_t)r * (size_t)ne * sym_dtype_size(t.type);
-            for (int64_t e = 0; e < ne; e++) {
-                switch (t.type) {
-                case SYM_DT_F32: memcpy(&dst[e], row + 4 * e, 4); break;
-                case SYM_DT_F16: {
-                    uint16_t u;
-                    memcpy(&u, row + 2 * e, 2);
-                    dst[e] = sym_f16_to_f32(u);
-                    break;
-                }
-                default: {
-                    uint16_t u;
-                    memcpy(&u, row + 2 * e, 2);
-                    dst[e] = sym_bf16_to_f32(u);
-                    break;
-                }
-                }
-            }
+            for (int64_t e = 0; e < ne; e++) dst[e] = sym_ref_get(&t, r, e);
         }
     }
 }
@@ -743,6 +726,20 @@ static sym_status run_piece(sym_forward_pass *f, chunk_ctx *c, const sym_pack_ha
     return SYM_OK;
 }
 
+/* Pins the pack of schedule entry u in the ops' tier, prefetches ahead, runs its pieces and
+ * defers its release. */
+static sym_status run_pack(sym_forward_pass *f, chunk_ctx *c, uint32_t u, bool want_logits) {
+    const sym_pack *pk = &f->plan->packs[f->plan->schedule[u].pack_id];
+    sym_pack_handle h;
+    SYM_TRY(get_pack(f, pk->id, f->tier, &h));
+    prefetch_after(f, u);
+    sym_status st = SYM_OK;
+    for (uint32_t i = 0; i < pk->n_pieces && st == SYM_OK; i++)
+        st = run_piece(f, c, &h, i, want_logits);
+    defer_release(f, &h);
+    return st;
+}
+
 static bool is_output_use(const sym_forward_pass *f, const sym_pack_use *use) {
     const sym_pack *pk = &f->plan->packs[use->pack_id];
     return pk->type == SYM_PACK_OUTPUT || (pk->type == SYM_PACK_EMBED) ||
@@ -779,9 +776,7 @@ sym_status sym_forward_set_split(sym_forward_pass *f, sym_backend *cpu, const bo
     f->stage_units = sym_calloc((size_t)n_st + 1, sizeof *f->stage_units);
     f->stage_cpu = sym_calloc((size_t)n_st, sizeof *f->stage_cpu);
     f->units = sym_calloc(p->n_pieces + p->n_uses, sizeof *f->units);
-    int64_t wide = hp->n_embd;
-    if (hp->n_ff > wide) wide = hp->n_ff;
-    if ((int64_t)hp->n_head * hp->head_dim > wide) wide = (int64_t)hp->n_head * hp->head_dim;
+    int64_t wide = sym_forward_widest(hp);
     /* outputs: q | k | v | gate | up | dx, each at its own offset */
     int64_t qd = (int64_t)hp->n_head * hp->head_dim, kvd = (int64_t)hp->n_head_kv * hp->head_dim;
     f->h_in = sym_malloc((size_t)wide * sizeof *f->h_in);
@@ -921,10 +916,11 @@ static sym_status split_finish(sym_forward_pass *f, chunk_ctx *c, int st) {
 static sym_status run_split(sym_forward_pass *f, chunk_ctx *c, bool want_logits) {
     const sym_pack_plan *p = f->plan;
     int n_st = 4 * f->hp->n_layer;
-    /* packs the CPU computes have no business in VRAM (prefill may have brought them) */
-    for (uint32_t id = 0; id < p->n_packs; id++)
+    /* packs the CPU computes have no business in VRAM (a prefill may have brought them) */
+    for (uint32_t id = 0; f->cpu_packs_to_drop && id < p->n_packs; id++)
         if (f->cpu_pack[id] && sym_pack_manager_tier_of(f->pm, id) == SYM_TIER_DEVICE)
             (void)sym_pack_manager_unload(f->pm, id, SYM_TIER_DEVICE);
+    f->cpu_packs_to_drop = false;
     for (int st = 0; st < n_st; st++) {
         SYM_TRY(stage_enter(f, c, st / 4, st % 4));
         /* the stage input on the host (the one wait per stage), then the GPU pieces recorded and
@@ -959,16 +955,8 @@ static sym_status run_split(sym_forward_pass *f, chunk_ctx *c, bool want_logits)
     for (uint32_t u = 0; u < p->n_uses; u++) { /* the output projection */
         const sym_pack_use *use = &p->schedule[u];
         if (use->kind != SYM_PACK_USE_FULL || !is_output_use(f, use)) continue;
-        const sym_pack *pk = &p->packs[use->pack_id];
-        sym_pack_handle h;
         sym_pack_manager_set_position(f->pm, u);
-        SYM_TRY(get_pack(f, use->pack_id, f->tier, &h));
-        prefetch_after(f, u);
-        sym_status st = SYM_OK;
-        for (uint32_t i = 0; i < pk->n_pieces && st == SYM_OK; i++)
-            st = run_piece(f, c, &h, i, want_logits);
-        defer_release(f, &h);
-        SYM_TRY(st);
+        SYM_TRY(run_pack(f, c, u, want_logits));
     }
     return SYM_OK;
 }
@@ -986,6 +974,7 @@ static sym_status run_streamed(sym_forward_pass *f, const int32_t *ids, int n, i
                    .gate = sym_tensor_rows(&f->gate, 0, n), .up = sym_tensor_rows(&f->up, 0, n)};
     f->stage = -1;
     f->split_now = f->cpu && n == 1;
+    if (f->cpu && !f->split_now) f->cpu_packs_to_drop = true;
     bool embedded = false;
     sym_pack_manager_set_position(f->pm, 0);
     for (uint32_t u = 0; u < p->n_uses; u++) {
@@ -1010,13 +999,7 @@ static sym_status run_streamed(sym_forward_pass *f, const int32_t *ids, int n, i
         }
         if (!want_logits && is_output_use(f, use)) continue;
         if (pk->type == SYM_PACK_EXPERT && !expert_needed(f, pk)) continue;
-        SYM_TRY(get_pack(f, use->pack_id, f->tier, &h));
-        prefetch_after(f, u);
-        sym_status st = SYM_OK;
-        for (uint32_t i = 0; i < pk->n_pieces && st == SYM_OK; i++)
-            st = run_piece(f, &c, &h, i, want_logits);
-        defer_release(f, &h);
-        SYM_TRY(st);
+        SYM_TRY(run_pack(f, &c, u, want_logits));
     }
     SYM_CHECK(f->stage == f->hp->n_layer * 4 + (want_logits ? 0 : -1), SYM_ERR_INTERNAL,
               "forward: the pack schedule did not cover every layer (stage %d)", f->stage);

@@ -75,6 +75,8 @@ int sym_forward_n_ctx(const sym_forward_pass *f);
 int sym_forward_n_batch(const sym_forward_pass *f);
 /* Bytes of backend memory the forward pass allocates besides the weights (KV + activations). */
 uint64_t sym_forward_scratch_bytes(const sym_hparams *hp, const sym_forward_options *opts);
+/* The widest input or output of a layer's products: max(n_embd, n_ff, n_head * head_dim). */
+int64_t sym_forward_widest(const sym_hparams *hp);
 /* Bytes of the vectors (norms, biases as f32) a streamed forward pass keeps resident. */
 uint64_t sym_forward_vector_bytes(const sym_model *m);
 

@@ -74,11 +74,9 @@ static uint64_t vram_auto(sym_backend *b) {
 static uint64_t kernel_scratch(sym_backend *b, const sym_hparams *hp, const sym_forward_options *fo) {
 #ifdef SYM_HAVE_VULKAN
     if (!vk_of(b)) return 0;
-    uint64_t k = (uint64_t)hp->n_embd;
-    if ((uint64_t)hp->n_ff > k) k = (uint64_t)hp->n_ff;
-    if ((uint64_t)hp->n_head * hp->head_dim > k) k = (uint64_t)hp->n_head * hp->head_dim;
     uint64_t nb = (uint64_t)(fo->n_batch < fo->n_ctx ? fo->n_batch : fo->n_ctx);
-    return sym_vk_backend_scratch_bound(b, nb, k, (uint64_t)hp->n_head, (uint64_t)hp->head_dim);
+    return sym_vk_backend_scratch_bound(b, nb, (uint64_t)sym_forward_widest(hp),
+                                        (uint64_t)hp->n_head, (uint64_t)hp->head_dim);
 #else
     (void)b, (void)hp, (void)fo;
     return 0;
@@ -109,7 +107,8 @@ sym_status sym_placement_decide(sym_placement *pl, const sym_config *cfg, sym_ba
     pl->streamed = true;
     if (!n_batch_given && fo->n_batch < STREAM_BATCH) fo->n_batch = STREAM_BATCH;
     if (fo->n_batch > fo->n_ctx) fo->n_batch = fo->n_ctx;
-    pl->scratch_bytes = sym_forward_scratch_bytes(hp, fo) + kernel_scratch(b, hp, fo) +
+    pl->kernel_scratch_bytes = kernel_scratch(b, hp, fo);
+    pl->scratch_bytes = sym_forward_scratch_bytes(hp, fo) + pl->kernel_scratch_bytes +
                         sym_forward_vector_bytes(m);
     SYM_CHECK(pl->scratch_bytes < budget, SYM_ERR_BUDGET,
               "the %s budget of %.3f GB cannot hold the KV cache, activations and scratch "
@@ -281,13 +280,7 @@ sym_status sym_placement_stream(sym_placement *pl, const sym_config *cfg, sym_ba
 #ifdef SYM_HAVE_VULKAN
         sym_backend *vk = vk_of(b);
         if (vk) {
-            const sym_hparams *hp = sym_model_hparams(m);
-            uint64_t k = (uint64_t)hp->n_embd;
-            if ((uint64_t)hp->n_ff > k) k = (uint64_t)hp->n_ff;
-            if ((uint64_t)hp->n_head * hp->head_dim > k) k = (uint64_t)hp->n_head * hp->head_dim;
-            SYM_TRY(sym_vk_backend_reserve_scratch(
-                vk, sym_vk_backend_scratch_bound(vk, (uint64_t)sym_forward_n_batch(f), k,
-                                                 (uint64_t)hp->n_head, (uint64_t)hp->head_dim)));
+            SYM_TRY(sym_vk_backend_reserve_scratch(vk, pl->kernel_scratch_bytes));
             held = b->ops->held_bytes(b);
             const sym_vk_caps *c = sym_vk_backend_caps(vk);
             o.device_max_alloc_bytes = c->max_memory_allocation_size < c->max_buffer_size

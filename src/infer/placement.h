@@ -33,6 +33,7 @@ typedef struct sym_placement {
     uint64_t ram_budget;       /* bytes */
     uint64_t weight_bytes;     /* every weight once */
     uint64_t scratch_bytes;    /* KV cache + activations (+ kernel scratch on devices) */
+    uint64_t kernel_scratch_bytes; /* the Vulkan kernels' scratch bound (reserved when streaming) */
     /* streamed only */
     sym_pack_plan *plan;
     sym_pack_manager *pm;

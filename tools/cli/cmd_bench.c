@@ -179,7 +179,9 @@ int cmd_bench(int argc, char **argv) {
 
     sym_model *model = NULL;
     uint64_t weight_bytes = 0, n_params = 0, token_bytes = 0, flop_params = 0;
+    int n_layer = 0;
     if (sym_model_open(c.cfg.model_path, &model) == SYM_OK) {
+        n_layer = sym_model_hparams(model)->n_layer;
         weight_bytes = sym_model_weight_bytes(model);
         n_params = sym_model_n_params(model);
         /* a decoded token reads every weight once except the embedding table (one row) unless
@@ -262,10 +264,9 @@ int cmd_bench(int argc, char **argv) {
                                    json_object_new_double(disk_tok * tg[reps - 1] / 1e9));
         uint64_t p_right = 0, p_guess = 0, p_used = 0;
         json_object *pl = json_object_new_array();
-        for (int l = 0;; l++) { /* expert prediction, per layer (mixtures of experts) */
+        for (int l = 0; l < n_layer; l++) { /* expert prediction, per layer (mixtures of experts) */
             uint64_t r = 0, gu = 0, u = 0;
             sym_engine_prediction_stats(e, l, &r, &gu, &u);
-            if ((l > 0 && !gu && !u) || l >= 4096) break; /* past the last layer */
             if (!gu && !u) continue;
             json_object *lj = json_object_new_object();
             json_object_object_add(lj, "layer", json_object_new_int(l));
