@@ -19,7 +19,8 @@ sym_status sym_vk_shader_dir_open(const char *dir, sym_vk_shader_dir **out) {
     *out = NULL;
     return SYM_FAIL(SYM_ERR_UNSUPPORTED,
                     "vulkan: shader dir '%s': this build has no run-time shader compiler "
-                    "(libshaderc was not found or could not be linked when it was configured)",
+                    "(libshaderc was switched off, missing or unusable when it was configured: "
+                    "cmake/shaderc.cmake)",
                     dir);
 }
 
