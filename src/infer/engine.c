@@ -3,11 +3,13 @@
  * and the CPU backend. */
 #include "infer/engine.h"
 
+#include <errno.h>
 #include <json-c/json.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -74,8 +76,19 @@ static sym_status create_cpu(sym_engine *e) {
     return SYM_OK;
 }
 
+/* A shader dir that does not exist is an error whichever backend runs (the Vulkan backend also
+ * checks what it holds); on a backend without shaders it is ignored with a warning. */
+static sym_status check_shader_dir(const char *dir) {
+    struct stat sb;
+    if (stat(dir, &sb) != 0)
+        return SYM_FAIL(SYM_ERR_IO, "shader dir '%s': %s", dir, strerror(errno));
+    SYM_CHECK(S_ISDIR(sb.st_mode), SYM_ERR_IO, "shader dir '%s' is not a directory", dir);
+    return SYM_OK;
+}
+
 static sym_status create_backend(sym_engine *e) {
     const char *want = e->params.backend ? e->params.backend : "auto";
+    if (e->params.cfg.shader_dir[0]) SYM_TRY(check_shader_dir(e->params.cfg.shader_dir));
     if (!strcmp(want, "reference")) {
         SYM_TRY(sym_ref_backend_create(&e->backend));
         e->backend_name = "reference";
@@ -161,6 +174,9 @@ sym_status sym_engine_open_params(const sym_engine_params *p, sym_engine **out) 
         .rope_scale = (float)p->cfg.scale_factor,
     };
     SYM_TRY_GOTO(create_backend(e));
+    if (p->cfg.shader_dir[0] && strcmp(e->backend_name, "vulkan") != 0)
+        SYM_WARN("shader dir %s ignored: the %s backend runs no GPU kernels", p->cfg.shader_dir,
+                 e->backend_name);
     const char *check = getenv("VK_SYMBIOTE_CHECK");
     if (check && strcmp(check, "0") != 0 && *check) {
         const char *tol = getenv("VK_SYMBIOTE_CHECK_TOL");

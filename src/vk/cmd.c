@@ -537,6 +537,13 @@ int sym_vk_cmd_mark_done(sym_vk_cmd *c, uint64_t mark, int wait, sym_status *st)
     return 1;
 }
 
+int sym_vk_cmd_idle(const sym_vk_cmd *c) {
+    if (c->recording) return 0;
+    for (int i = 0; i < N_CB; i++)
+        if (c->pending[i]) return 0;
+    return 1;
+}
+
 void sym_vk_cmd_set_wait(sym_vk_cmd *c, VkSemaphore sem, const _Atomic uint64_t *value) {
     c->wait_sem = sem;
     c->wait_value = value;

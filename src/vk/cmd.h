@@ -84,6 +84,9 @@ int sym_vk_cmd_mark_done(sym_vk_cmd *c, uint64_t mark, int wait, sym_status *st)
 /* From now on every submission waits for sem (a timeline semaphore) to reach *value (read at
  * submission; 0: no wait): the transfer queue's uploads (vk/xfer.h). sem NULL: no waits. */
 void sym_vk_cmd_set_wait(sym_vk_cmd *c, VkSemaphore sem, const _Atomic uint64_t *value);
+/* 1 if nothing is recorded and nothing submitted is still to be waited for (after a flush, or
+ * before the first command): no command buffer refers to a pipeline. */
+int sym_vk_cmd_idle(const sym_vk_cmd *c);
 /* Destroys b once the work recorded so far has completed (now if there is none). */
 void sym_vk_cmd_release(sym_vk_cmd *c, sym_vk_buffer *b);
 

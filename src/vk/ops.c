@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/alloc.h"
 #include "base/half.h"
@@ -26,6 +27,7 @@ void sym_vk_options_from_config(sym_vk_options *o, const sym_config *cfg) {
     o->use_subgroups = cfg->use_subgroup_ops;
     o->use_fp16_math = cfg->use_fp16_math;
     o->profiling = cfg->enable_profiling;
+    o->shader_dir = cfg->shader_dir[0] ? cfg->shader_dir : NULL;
 }
 
 /* ---- shared helpers ------------------------------------------------------------------------- */
@@ -132,6 +134,20 @@ void sym_vkb_grid(uint64_t n, uint32_t *gx, uint32_t *gy) {
     }
 }
 
+static int64_t mono_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void sym_vkb_poll_shaders(sym_vkb *b) {
+    if (!sym_vk_cmd_idle(b->cmd)) return;
+    int64_t now = mono_ns();
+    if (b->poll_ns > 0 && now - b->last_poll_ns < b->poll_ns) return;
+    b->last_poll_ns = now;
+    b->n_reloads += (uint64_t)sym_vk_pipelines_reload(b->pipes);
+}
+
 static sym_status get_pipe(sym_vkb *b, sym_vk_kernel k, sym_vk_variant var, const sym_vk_spec *spec,
                            const sym_vk_pipeline **out) {
     return sym_vk_pipeline_get(b->pipes, k, var, spec, out);
@@ -154,6 +170,7 @@ static sym_status vk_alloc(sym_backend *bb, sym_tensor *t, sym_dtype type, int64
     sym_vkb *b = sym_vkb_of(bb);
     size_t bytes = 0;
     memset(t, 0, sizeof *t);
+    sym_vkb_begin_op(b);
     SYM_TRY(tensor_size(type, n_cols, n_rows, &bytes));
     sym_vk_buffer *vb;
     SYM_TRY(sym_vk_buffer_create(b->dev, bytes, SYM_VK_MEM_DEVICE, &vb));
@@ -182,6 +199,7 @@ static void scan_bf16(sym_vk_buffer *vb, const void *src, size_t bytes) {
 
 static sym_status vk_write(sym_backend *bb, sym_tensor *t, const void *src, size_t bytes) {
     sym_vkb *b = sym_vkb_of(bb);
+    sym_vkb_begin_op(b);
     SYM_TRY(sym_vkb_check_tensor(t, "write", "tensor", SYM_DT_COUNT));
     SYM_CHECK(bytes <= sym_tensor_bytes(t), SYM_ERR_ARG, "write: %zu bytes into a %zu-byte tensor",
               bytes, sym_tensor_bytes(t));
@@ -247,7 +265,8 @@ static sym_status vk_read(sym_backend *bb, const sym_tensor *t, void *dst, size_
 #define OP_BEGIN(bb)                                                                               \
     sym_vkb *b = sym_vkb_of(bb);                                                                   \
     sym_status st = SYM_OK;                                                                        \
-    if (b->err != SYM_OK) return
+    if (b->err != SYM_OK) return;                                                                  \
+    sym_vkb_begin_op(b)
 #define OP_TRY(expr)                                                                               \
     do {                                                                                           \
         st = (expr);                                                                               \
@@ -726,6 +745,10 @@ void sym_vk_backend_stats(const sym_backend *b, sym_vk_cmd_stats *out) {
     sym_vk_cmd_get_stats(((const sym_vkb *)b)->cmd, out);
 }
 
+uint64_t sym_vk_backend_shader_reloads(const sym_backend *b) {
+    return ((const sym_vkb *)b)->n_reloads;
+}
+
 sym_status sym_vk_backend_create(const sym_vk_options *opts, sym_backend **out) {
     *out = NULL;
     sym_vk_options o;
@@ -820,6 +843,18 @@ sym_status sym_vk_backend_create(const sym_vk_options *opts, sym_backend **out) 
                       (unsigned long long)b->max_range);
     int push = b->dev->push_descriptor_enabled && !o.force_descriptor_pool;
     SYM_TRY_GOTO(sym_vk_pipelines_create(b->dev, push, o.pipeline_cache_dir, &b->pipes));
+    if (o.shader_dir && *o.shader_dir) {
+        SYM_TRY_GOTO(sym_vk_pipelines_use_shader_dir(b->pipes, o.shader_dir));
+        b->hot = 1;
+        b->poll_ns = o.shader_poll_ms < 0    ? 0
+                     : o.shader_poll_ms == 0 ? 500000000
+                                             : (int64_t)o.shader_poll_ms * 1000000;
+        b->last_poll_ns = mono_ns();
+        SYM_INFO("vulkan: kernels compiled at run time from %s, rebuilt when their sources "
+                 "change",
+                 o.shader_dir);
+    }
+    b->o.shader_dir = NULL; /* borrowed from the caller; the pipelines keep a copy */
     int every = o.submit_every;
     if (every == 0) {
         const char *env = getenv("SYM_VK_SUBMIT_EVERY");

@@ -62,17 +62,24 @@ typedef struct sym_vk_options {
     uint64_t max_binding_bytes;     /* cap on one descriptor's range below the device's
                                      * maxStorageBufferRange (0: the device's); tests use it to make
                                      * small tensors take the sliced paths */
+    const char *shader_dir;         /* non-NULL, not "": kernels are compiled at run time from
+                                     * DIR/<kernel>.comp and rebuilt when their sources change
+                                     * (hot reload, docs/VULKAN.md); copied at creation */
+    int shader_poll_ms;             /* with shader_dir: sources are checked for changes at the
+                                     * first op after the GPU went idle (each token), at most
+                                     * this often (0: 500 ms; -1: every time) */
 } sym_vk_options;
 
 void sym_vk_options_init(sym_vk_options *o);
 /* Defaults, then [performance] workgroup_size_x/_y, use_subgroup_ops, use_fp16_math,
- * enable_profiling from cfg. */
+ * enable_profiling, shader_dir from cfg (o borrows cfg's shader_dir until backend creation). */
 void sym_vk_options_from_config(sym_vk_options *o, const sym_config *cfg);
 
 /* Opens the device and creates the backend; *out is owned by the caller (ops->destroy).
  * SYM_ERR_NO_DEVICE without a Vulkan device, SYM_ERR_ARG for bad options or a device index/name
- * that matches none, SYM_ERR_UNSUPPORTED if fp16 math is asked of a device without it,
- * SYM_ERR_VULKAN if a call fails. */
+ * that matches none, SYM_ERR_UNSUPPORTED if fp16 math is asked of a device without it or a
+ * shader dir of a build without libshaderc, SYM_ERR_IO if the shader dir is not a directory
+ * holding .comp files, SYM_ERR_VULKAN if a call fails. */
 sym_status sym_vk_backend_create(const sym_vk_options *opts, sym_backend **out);
 
 /* 1 if b was made by sym_vk_backend_create. The functions below require it. */
@@ -86,6 +93,9 @@ void sym_vk_backend_profile_reset(sym_backend *b);
 /* Profiling on or off at run time (see sym_vk_cmd_set_profiling). */
 sym_status sym_vk_backend_set_profiling(sym_backend *b, int on);
 void sym_vk_backend_stats(const sym_backend *b, sym_vk_cmd_stats *out);
+/* With a shader dir: kernels rebuilt from changed sources so far (a source that failed to
+ * compile does not count). */
+uint64_t sym_vk_backend_shader_reloads(const sym_backend *b);
 const sym_vk_device *sym_vk_backend_device(const sym_backend *b);
 /* Device scratch the kernels may ask for with prefill chunks of n_batch tokens, products of at
  * most max_k inputs and attention of n_head heads of head_dim: an upper bound, so that a hard

@@ -225,6 +225,7 @@ void sym_vkb_attention(sym_backend *bb, sym_tensor *out, const sym_tensor *q, co
                        float scale) {
     sym_vkb *b = sym_vkb_of(bb);
     if (b->err != SYM_OK) return;
+    sym_vkb_begin_op(b);
     sym_status st;
     if ((st = sym_vkb_check_tensor(q, "attention", "q", SYM_DT_F32)) != SYM_OK ||
         (st = sym_vkb_check_tensor(out, "attention", "out", SYM_DT_F32)) != SYM_OK ||

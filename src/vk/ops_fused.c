@@ -130,6 +130,7 @@ static sym_status attn_in(sym_vkb *b, const sym_attn_in_args *a) {
 void sym_vkb_attn_in(sym_backend *bb, const sym_attn_in_args *a) {
     sym_vkb *b = sym_vkb_of(bb);
     if (b->err != SYM_OK) return;
+    sym_vkb_begin_op(b);
     sym_status st = attn_in_check(a);
     if (st == SYM_OK) {
         const sym_tensor *all[] = {a->x, a->norm, a->wq, a->wk, a->wv, a->q};
@@ -183,6 +184,7 @@ void sym_vkb_ffn_in(sym_backend *bb, sym_tensor *out, const sym_tensor *x, const
                     sym_tensor *up) {
     sym_vkb *b = sym_vkb_of(bb);
     if (b->err != SYM_OK) return;
+    sym_vkb_begin_op(b);
     const char *op = "ffn_in";
     sym_status st = check_norm(x, norm, op);
     if (st == SYM_OK) st = sym_vkb_check_tensor(w_gate, op, "W_gate", SYM_DT_COUNT);
@@ -210,6 +212,7 @@ void sym_vkb_matmul_add(sym_backend *bb, sym_tensor *out, const sym_tensor *x, c
     (void)tmp; /* every product path adds in its epilogue */
     sym_vkb *b = sym_vkb_of(bb);
     if (b->err != SYM_OK) return;
+    sym_vkb_begin_op(b);
     sym_vkb_latch(b, sym_vkb_matmul_ex(b, out, x, w, NULL, NULL, 0.0f, 1));
 }
 
@@ -217,6 +220,7 @@ void sym_vkb_norm_matmul(sym_backend *bb, sym_tensor *out, const sym_tensor *x,
                          const sym_tensor *norm, float eps, const sym_tensor *w, sym_tensor *xn) {
     sym_vkb *b = sym_vkb_of(bb);
     if (b->err != SYM_OK) return;
+    sym_vkb_begin_op(b);
     sym_status st = check_norm(x, norm, "norm_matmul");
     if (st == SYM_OK) {
         if (!sym_vkb_mv_ok(b, (uint64_t)x->n_rows) || b->no_fused ||

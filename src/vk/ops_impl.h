@@ -36,9 +36,21 @@ typedef struct sym_vkb {
     sym_vk_buffer *dummy;    /* bound where a kernel's optional tensor is absent */
     sym_status err;          /* latched error of an op (SYM_OK if none) */
     char err_msg[512];
+    int hot;                 /* kernels come from a shader dir: poll it for changes */
+    int64_t poll_ns;         /* least time between two polls (0: every idle op) */
+    int64_t last_poll_ns;    /* CLOCK_MONOTONIC of the last poll */
+    uint64_t n_reloads;      /* kernels rebuilt by hot reload */
 } sym_vkb;
 
 static inline sym_vkb *sym_vkb_of(sym_backend *b) { return (sym_vkb *)b; }
+
+/* Hot reload's poll point, at the start of every op (before it takes a pipeline): when nothing
+ * is recorded or in flight and poll_ns has passed, rebuilds the kernels whose sources changed.
+ * Pipelines are dropped only there, so no command buffer and no op still uses them. */
+void sym_vkb_poll_shaders(sym_vkb *b);
+static inline void sym_vkb_begin_op(sym_vkb *b) {
+    if (b->hot) sym_vkb_poll_shaders(b);
+}
 
 /* Records the first failure of an op; later ops of the batch are skipped until read/sync. */
 void sym_vkb_latch(sym_vkb *b, sym_status st);

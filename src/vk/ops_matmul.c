@@ -264,5 +264,6 @@ void sym_vkb_matmul(sym_backend *bb, sym_tensor *out, const sym_tensor *x, const
                     const sym_tensor *bias) {
     sym_vkb *b = sym_vkb_of(bb);
     if (b->err != SYM_OK) return;
+    sym_vkb_begin_op(b);
     sym_vkb_latch(b, sym_vkb_matmul_ex(b, out, x, w, bias, NULL, 0.0f, 0));
 }

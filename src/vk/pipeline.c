@@ -11,6 +11,7 @@
 #include "base/alloc.h"
 #include "base/log.h"
 #include "vk/push.h"
+#include "vk/shader_dir.h"
 #include "vk/shaders.h"
 
 #define MAX_PIPELINES 256
@@ -44,6 +45,8 @@ static const struct {
 };
 
 static const char *const k_suffix[] = {"", "_nosg", "_fp16"};
+/* the define each variant is compiled with (cmake/shaders.cmake) */
+static const char *const k_define[] = {NULL, "NO_SUBGROUP_EXT", "FP16_VARIANT"};
 
 typedef struct entry {
     sym_vk_kernel kernel;
@@ -63,6 +66,7 @@ struct sym_vk_pipelines {
     VkShaderModule module[SYM_VK_K_COUNT][3];
     entry entries[MAX_PIPELINES];
     int n_entries;
+    sym_vk_shader_dir *src; /* NULL: the embedded SPIR-V */
 };
 
 const char *sym_vk_kernel_name(sym_vk_kernel k) {
@@ -280,16 +284,39 @@ void sym_vk_pipelines_destroy(sym_vk_pipelines *p) {
         if (p->dsl[k]) vkDestroyDescriptorSetLayout(dev, p->dsl[k], NULL);
     }
     if (p->cache) vkDestroyPipelineCache(dev, p->cache, NULL);
+    sym_vk_shader_dir_close(p->src);
     sym_free(p);
 }
 
-/* The SPIR-V of a variant. The hot-reload seam: a shader directory would compile here. */
-static const sym_vk_shader_blob *shader_code(sym_vk_kernel k, sym_vk_variant var) {
+/* The SPIR-V of a variant: compiled from the shader dir if there is one and it holds the
+ * kernel's source, else embedded. */
+static sym_status shader_code(sym_vk_pipelines *p, sym_vk_kernel k, sym_vk_variant var,
+                              const uint32_t **code, size_t *bytes, int *from_dir) {
+    *from_dir = 0;
+    if (p->src) {
+        SYM_TRY(sym_vk_shader_dir_get(p->src, k_kernels[k].name, k_define[var], code, bytes));
+        *from_dir = *code != NULL;
+        if (*code) return SYM_OK;
+    }
     char name[64];
     snprintf(name, sizeof name, "%s%s", k_kernels[k].name, k_suffix[var]);
     for (size_t i = 0; i < sym_vk_n_shader_blobs; i++)
-        if (!strcmp(sym_vk_shader_blobs[i].name, name)) return &sym_vk_shader_blobs[i];
-    return NULL;
+        if (!strcmp(sym_vk_shader_blobs[i].name, name)) {
+            *code = sym_vk_shader_blobs[i].code;
+            *bytes = sym_vk_shader_blobs[i].bytes;
+            return SYM_OK;
+        }
+    return SYM_FAIL(SYM_ERR_INTERNAL, "vulkan: kernel %s is not embedded", name);
+}
+
+/* err: SYM_ERR_INTERNAL for embedded code (ours), SYM_ERR_FORMAT for a shader dir's. */
+static sym_status check_push_bytes(sym_vk_kernel k, sym_vk_variant var, const uint32_t *code,
+                                   size_t bytes, sym_status err) {
+    int pb = sym_vk_spirv_push_bytes(code, bytes);
+    SYM_CHECK(pb == (int)k_kernels[k].push_bytes, err,
+              "vulkan: kernel %s%s declares %d push-constant bytes, src/vk/push.h %u",
+              k_kernels[k].name, k_suffix[var], pb, k_kernels[k].push_bytes);
+    return SYM_OK;
 }
 
 static sym_status ensure_layout(sym_vk_pipelines *p, sym_vk_kernel k) {
@@ -327,16 +354,13 @@ static sym_status ensure_layout(sym_vk_pipelines *p, sym_vk_kernel k) {
 
 static sym_status ensure_module(sym_vk_pipelines *p, sym_vk_kernel k, sym_vk_variant var) {
     if (p->module[k][var]) return SYM_OK;
-    const sym_vk_shader_blob *blob = shader_code(k, var);
-    SYM_CHECK(blob, SYM_ERR_INTERNAL, "vulkan: kernel %s%s is not embedded", k_kernels[k].name,
-              k_suffix[var]);
-    int pb = sym_vk_spirv_push_bytes(blob->code, blob->bytes);
-    SYM_CHECK(pb == (int)k_kernels[k].push_bytes, SYM_ERR_INTERNAL,
-              "vulkan: kernel %s%s declares %d push-constant bytes, src/vk/push.h %u",
-              k_kernels[k].name, k_suffix[var], pb, k_kernels[k].push_bytes);
-    VkShaderModuleCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
-                                   .codeSize = blob->bytes,
-                                   .pCode = blob->code};
+    const uint32_t *code;
+    size_t bytes;
+    int from_dir;
+    SYM_TRY(shader_code(p, k, var, &code, &bytes, &from_dir));
+    SYM_TRY(check_push_bytes(k, var, code, bytes, from_dir ? SYM_ERR_FORMAT : SYM_ERR_INTERNAL));
+    VkShaderModuleCreateInfo ci = {
+        .sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO, .codeSize = bytes, .pCode = code};
     SYM_VK_TRY(vkCreateShaderModule(p->d->dev, &ci, NULL, &p->module[k][var]));
     return SYM_OK;
 }
@@ -387,4 +411,42 @@ sym_status sym_vk_pipeline_get(sym_vk_pipelines *p, sym_vk_kernel k, sym_vk_vari
               spec->v[7]);
     *out = &e->p;
     return SYM_OK;
+}
+
+/* ---- run-time compilation, hot reload ----------------------------------------------------- */
+
+sym_status sym_vk_pipelines_use_shader_dir(sym_vk_pipelines *p, const char *dir) {
+    SYM_CHECK(!p->src, SYM_ERR_ARG, "vulkan: a shader dir is already in use");
+    SYM_TRY(sym_vk_shader_dir_open(dir, &p->src));
+    /* kernels made so far came from the embedded SPIR-V */
+    for (int k = 0; k < SYM_VK_K_COUNT; k++)
+        drop_kernel(p, (sym_vk_kernel)k);
+    return SYM_OK;
+}
+
+static sym_status vet(void *user, const char *kernel, const char *define, const uint32_t *code,
+                      size_t bytes) {
+    (void)user;
+    for (int k = 0; k < SYM_VK_K_COUNT; k++) {
+        if (strcmp(k_kernels[k].name, kernel) != 0) continue;
+        int var = 0;
+        for (int v = 1; v < 3; v++)
+            if (define && !strcmp(define, k_define[v])) var = v;
+        return check_push_bytes((sym_vk_kernel)k, (sym_vk_variant)var, code, bytes, SYM_ERR_FORMAT);
+    }
+    return SYM_FAIL(SYM_ERR_INTERNAL, "vulkan: no kernel named %s", kernel);
+}
+
+int sym_vk_pipelines_reload(sym_vk_pipelines *p) {
+    if (!p->src) return 0;
+    const char *changed[SYM_VK_K_COUNT];
+    int n = sym_vk_shader_dir_poll(p->src, vet, NULL, changed, SYM_VK_K_COUNT);
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < SYM_VK_K_COUNT; k++)
+            if (!strcmp(k_kernels[k].name, changed[i])) drop_kernel(p, (sym_vk_kernel)k);
+    return n;
+}
+
+const char *sym_vk_pipelines_shader_dir(const sym_vk_pipelines *p) {
+    return p->src ? sym_vk_shader_dir_path(p->src) : NULL;
 }

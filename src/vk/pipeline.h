@@ -1,10 +1,9 @@
 /* pipeline.h — compute pipelines: one descriptor-set layout and pipeline layout per kernel, one
  * pipeline per (kernel variant, specialization constants), created on first use and kept; the
  * driver's pipeline cache is loaded from and saved to $XDG_CACHE_HOME/symbiote/ (or
- * ~/.cache/symbiote/). SPIR-V comes from the embedded table (shaders.h) through one function,
- * shader_code() in pipeline.c: the seam where run-time compilation from a shader directory (hot
- * reload) plugs in; sym_vk_pipelines_drop() discards a kernel's modules and pipelines so they are
- * rebuilt on next use. Not thread-safe: the engine's thread only.
+ * ~/.cache/symbiote/). SPIR-V comes from the embedded table (shaders.h) or, with a shader
+ * directory, from GLSL compiled at run time (shader_dir.h); sym_vk_pipelines_reload() rebuilds
+ * the kernels whose sources changed (hot reload). Not thread-safe: the engine's thread only.
  */
 #ifndef SYM_VK_PIPELINE_H
 #define SYM_VK_PIPELINE_H
@@ -76,8 +75,23 @@ void sym_vk_pipelines_destroy(sym_vk_pipelines *p);
 sym_status sym_vk_pipeline_get(sym_vk_pipelines *p, sym_vk_kernel k, sym_vk_variant var,
                                const sym_vk_spec *spec, const sym_vk_pipeline **out);
 
-/* Destroys kernel k's pipelines and shader modules (device idle); they are rebuilt on demand. */
+/* Destroys kernel k's pipelines and shader modules (device idle); they are rebuilt on demand.
+ * Every pointer from sym_vk_pipeline_get is invalid afterwards (entries move). */
 void sym_vk_pipelines_drop(sym_vk_pipelines *p, sym_vk_kernel k);
+
+/* From now on kernels are compiled from DIR/<kernel>.comp at run time (see shader_dir.h; a
+ * kernel without a file there keeps its embedded SPIR-V); pipelines made so far are dropped, as
+ * by sym_vk_pipelines_drop. SYM_ERR_UNSUPPORTED in a build without libshaderc, SYM_ERR_IO if DIR
+ * is not a directory holding .comp files. */
+sym_status sym_vk_pipelines_use_shader_dir(sym_vk_pipelines *p, const char *dir);
+/* Hot reload: recompiles the kernels whose sources changed since they were compiled; each that
+ * compiles (every variant in use) and keeps its push-constant block is dropped, so its next use
+ * builds the new pipeline; one that does not keeps its pipelines and the error is logged.
+ * Returns the number of kernels dropped (0 without a shader dir). Same conditions as drop:
+ * the device is idle and no pipeline pointer is held. */
+int sym_vk_pipelines_reload(sym_vk_pipelines *p);
+/* The shader dir in use, NULL if none. */
+const char *sym_vk_pipelines_shader_dir(const sym_vk_pipelines *p);
 
 const char *sym_vk_kernel_name(sym_vk_kernel k);
 /* Bytes of the push-constant block declared in a SPIR-V module (0 if none); -1 if the module
