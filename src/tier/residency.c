@@ -91,7 +91,9 @@ sym_evict_ctx sym_residency_policy_ctx(const sym_pack_manager *pm, int t) {
                            .now_tick = pm->tick,
                            .last_tick = pm->last_tick[t],
                            .use_idx0 = pm->use_idx0,
-                           .use_pos = pm->use_pos};
+                           .use_pos = pm->use_pos,
+                           .used_bytes = pm->used[t] - pm->st[t].staging_bytes,
+                           .capacity_bytes = pm->st[t].capacity_bytes - pm->st[t].staging_bytes};
 }
 
 static bool evictable(const res *r) {
