@@ -369,6 +369,8 @@ static void on_read_done(sym_pack_manager *pm, uint32_t id, sym_status st, const
     s->prefetch = false;
     pm->st[RAM].n_loads++;
     pm->st[RAM].bytes_in += pm->plan->packs[id].n_bytes;
+    if (pm->plan->packs[id].type == SYM_PACK_EXPERT)
+        pm->st[RAM].expert_bytes_in += pm->plan->packs[id].n_bytes;
     pm->last_tick[RAM][id] = ++pm->tick;
     res *d = &ps->r[DEV];
     if (d->state == LOADING && !d->upload_queued && start_upload(pm, id) != SYM_OK) {
@@ -403,6 +405,8 @@ static void on_upload_done(sym_pack_manager *pm, uint32_t id, sym_status st, con
     d->prefetch = false;
     pm->st[DEV].n_loads++;
     pm->st[DEV].bytes_in += pm->plan->packs[id].n_bytes;
+    if (pm->plan->packs[id].type == SYM_PACK_EXPERT)
+        pm->st[DEV].expert_bytes_in += pm->plan->packs[id].n_bytes;
     pm->last_tick[DEV][id] = ++pm->tick;
 }
 
