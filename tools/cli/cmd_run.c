@@ -117,7 +117,8 @@ static int write_stats(const char *path, const sym_metrics *m, const char *devic
         if (m->oracle_samples) {
             json_object_object_add(o, "oracle_samples_learned",
                                    json_object_new_int64((int64_t)m->oracle_samples));
-            json_object_object_add(o, "oracle_log_loss", json_object_new_double(m->oracle_log_loss));
+            json_object_object_add(o, "oracle_log_loss",
+                                   json_object_new_double(m->oracle_log_loss));
         }
     }
     json_object_object_add(o, "backend", json_object_new_string(m->backend ? m->backend : "?"));
