@@ -133,6 +133,13 @@ typedef struct sym_metrics {
     uint64_t vram_tier_bytes, ram_tier_bytes; /* what the budgets left for packs */
     int split;              /* 1: the CPU decodes a share of the streamed packs from RAM */
     uint64_t bytes_cpu;     /* weight bytes the CPU computed from RAM (the split) */
+    /* eviction (streaming) */
+    const char *eviction_policy; /* "oracle", "belady", "lru" — static string; NULL: resident */
+    uint64_t expert_hits, expert_misses; /* gets of EXPERT packs in the tier the ops read from */
+    uint64_t expert_bytes_moved; /* expert bytes brought into it (uploaded; on the CPU, read) */
+    uint64_t oracle_samples;     /* samples the oracle's MLP has learned from, loaded ones too */
+    double oracle_log_loss;      /* mean log loss of its expert predictions (0: none) */
+    uint64_t vram_tier_high_water_bytes, ram_tier_high_water_bytes; /* the most the tiers held */
 } sym_metrics;
 void sym_metrics_get(const sym_engine *engine, sym_metrics *out);
 void sym_metrics_reset(sym_engine *engine);

@@ -29,10 +29,14 @@ int main(void) {
     sym_config c;
     sym_config_defaults(&c);
     CHECK(c.enable_gpu && c.prefetch_lookahead == 4 && c.max_pack_mb == 0, "defaults");
+    CHECK(c.eviction_policy == SYM_EVICT_CHOICE_AUTO && c.eviction_aggression == 0.5,
+          "eviction defaults");
+    CHECK(!strcmp(sym_evict_choice_name(SYM_EVICT_CHOICE_ORACLE), "oracle"), "policy names");
 
     char path[1024];
     const char *good = "; comment\n[memory]\nvram_budget_gb = 4.5\nram_budget_gb=12\n"
                        "prefetch_lookahead = 7\neviction_aggression = 0.25\n"
+                       "eviction_policy = LRU\n"
                        "enable_compression = no\ncompression_algorithm = zstd\n"
                        "max_packs_in_memory = 100\n\n[performance]\nenable_gpu = false\n"
                        "workgroup_size_x = 128\nworkgroup_size_y = 2\nuse_subgroup_ops = off\n"
@@ -45,6 +49,7 @@ int main(void) {
     unlink(path);
     CHECK(c.vram_budget_gb == 4.5 && c.ram_budget_gb == 12 && c.prefetch_lookahead == 7, "memory");
     CHECK(c.eviction_aggression == 0.25 && !c.enable_compression, "memory 2");
+    CHECK(c.eviction_policy == SYM_EVICT_CHOICE_LRU, "eviction_policy %d", (int)c.eviction_policy);
     CHECK(c.compression_algorithm == SYM_CODEC_CHOICE_ZSTD && c.max_packs_in_memory == 100, "memory 3");
     CHECK(!c.enable_gpu && c.workgroup_size_x == 128 && c.workgroup_size_y == 2, "performance");
     CHECK(!c.use_subgroup_ops && c.use_fp16_math && c.scale_factor == 2 && c.enable_profiling,
@@ -72,6 +77,8 @@ int main(void) {
     expect_error("[performance]\nenable_gpu = maybe\n", "not a boolean", 2);
     expect_error("[logging]\nlog_level = LOUD\n", "not a log level", 2);
     expect_error("[memory]\ncompression_algorithm = lzma\n", "unknown codec", 2);
+    expect_error("[memory]\neviction_policy = lfu\n", "unknown eviction policy 'lfu'", 2);
+    expect_error("[memory]\neviction_aggression = -0.01\n", "outside [0, 1]", 2);
     expect_error("[memory]\nthis line has no equals sign\n", "syntax error", 2);
     expect_error("vram_budget_gb = 1\n", "unknown section []", 1);
     CHECK_STATUS(sym_config_load_ini(&c, "/nonexistent/dir/x.ini"), SYM_ERR_IO);
@@ -85,5 +92,18 @@ int main(void) {
     setenv("VK_SYMBIOTE_RAM_GB", "-1", 1);
     CHECK_STATUS(sym_config_apply_env(&c), SYM_ERR_CONFIG);
     CHECK(strstr(sym_last_error(), "VK_SYMBIOTE_RAM_GB") != NULL, "%s", sym_last_error());
+
+    /* the cache directory: $XDG_CACHE_HOME/symbiote when absolute, else ~/.cache/symbiote */
+    char dir[64];
+    setenv("XDG_CACHE_HOME", "/x/cache", 1);
+    CHECK(sym_cache_dir(dir, sizeof dir) && !strcmp(dir, "/x/cache/symbiote"), "xdg: %s", dir);
+    setenv("XDG_CACHE_HOME", "relative", 1);
+    setenv("HOME", "/home/u", 1);
+    CHECK(sym_cache_dir(dir, sizeof dir) && !strcmp(dir, "/home/u/.cache/symbiote"), "home: %s",
+          dir);
+    CHECK(!sym_cache_dir(dir, 8) && dir[0] == '\0', "a path that does not fit");
+    unsetenv("XDG_CACHE_HOME");
+    unsetenv("HOME");
+    CHECK(!sym_cache_dir(dir, sizeof dir) && dir[0] == '\0', "no HOME, no XDG_CACHE_HOME");
     return test_finish("test_config");
 }

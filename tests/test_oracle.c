@@ -5,7 +5,8 @@
  *     layout, and learning a fixed routing;
  *   - the weight file: round trip, and truncated / flipped / wrong-version / wrong-key / NaN files
  *     refused with the weights unchanged;
- *   - as the pack manager's policy it makes exactly Belady's choices on dense plans;
+ *   - as the pack manager's policy it makes exactly Belady's choices on dense plans and among
+ *     the dense packs of MoE plans; their experts rank by the routing it is told and learns;
  *   - replaying dense traces, the oracle moves within 2% of MIN's bytes at every cache size while
  *     LRU's gap is far larger; on skewed MoE traces it moves fewer bytes than LRU and LFU, and its
  *     expert predictions beat the frequency and last-token baselines. */
@@ -387,52 +388,88 @@ static void test_weights_file(void) {
     sym_oracle_destroy(fresh);
 }
 
-/* ---- the pack manager's policy: Belady's choices on dense plans ------------------------------ */
+/* ---- the pack manager's policy: Belady's choices on dense packs ------------------------------ */
 
+/* The schedule index of a plan, as the pack manager keeps it (evict.h's use_idx0 / use_pos). */
+typedef struct sched_index {
+    uint32_t *idx0, *pos;
+} sched_index;
+
+static sched_index index_plan(const sym_pack_plan *p) {
+    sched_index x = {calloc(p->n_packs + 1, sizeof *x.idx0), malloc(p->n_uses * sizeof *x.pos)};
+    uint32_t *fill = calloc(p->n_packs, sizeof *fill);
+    for (uint32_t u = 0; u < p->n_uses; u++)
+        x.idx0[p->schedule[u].pack_id + 1]++;
+    for (uint32_t i = 0; i < p->n_packs; i++)
+        x.idx0[i + 1] += x.idx0[i];
+    for (uint32_t u = 0; u < p->n_uses; u++) {
+        uint32_t id = p->schedule[u].pack_id;
+        x.pos[x.idx0[id] + fill[id]++] = u;
+    }
+    free(fill);
+    return x;
+}
+
+static sym_evict_ctx plan_ctx(const sym_pack_plan *p, const sched_index *x, uint32_t next_pos,
+                              const uint64_t *last) {
+    return (sym_evict_ctx){.plan = p,
+                           .tier = 0,
+                           .next_pos = next_pos,
+                           .now_tick = 1000,
+                           .last_tick = last,
+                           .use_idx0 = x->idx0,
+                           .use_pos = x->pos,
+                           .used_bytes = 90,
+                           .capacity_bytes = 100};
+}
+
+/* Dense plans: every choice is Belady's. Plans with EXPERT packs (the oracle's slot layout, fed
+ * random routings): every choice among their dense packs is Belady's, refusals included. */
 static void test_belady_equivalence(test_rng *r) {
     static const struct {
         const char *preset;
         uint64_t limit;
-    } plans[] = {{"tinyllama-1.1b", 32u << 20}, {"tiny-qwen2", 6000}, {"llama2-7b", 64u << 20}};
+    } plans[] = {{"tinyllama-1.1b", 32u << 20}, {"tiny-qwen2", 6000},
+                 {"llama2-7b", 64u << 20},      {"tiny-moe", 4096},
+                 {"mini-moe", 1u << 20},        {"mixtral-8x7b", 64u << 20}};
     for (size_t k = 0; k < sizeof plans / sizeof plans[0]; k++) {
         sym_pack_plan *p = NULL;
         CHECK_OK(sym_trace_plan_preset(plans[k].preset, SYM_DT_F16, plans[k].limit, &p));
         if (!p) continue;
-        uint32_t *idx0 = calloc(p->n_packs + 1, sizeof *idx0), *pos = malloc(p->n_uses * 4);
-        uint32_t *fill = calloc(p->n_packs, 4), *cands = malloc(p->n_packs * 4);
+        sched_index x = index_plan(p);
+        uint32_t *cands = malloc(p->n_packs * 4), *dense = malloc(p->n_packs * 4), n_dense = 0;
         uint64_t *last = calloc(p->n_packs, 8);
-        for (uint32_t u = 0; u < p->n_uses; u++)
-            idx0[p->schedule[u].pack_id + 1]++;
         for (uint32_t i = 0; i < p->n_packs; i++)
-            idx0[i + 1] += idx0[i];
-        for (uint32_t u = 0; u < p->n_uses; u++) {
-            uint32_t id = p->schedule[u].pack_id;
-            pos[idx0[id] + fill[id]++] = u;
-        }
+            if (p->packs[i].type != SYM_PACK_EXPERT) dense[n_dense++] = i;
         sym_oracle_options oo;
         sym_oracle_options_init(&oo);
         oo.eviction_aggression = unit(r);
         sym_oracle *o = NULL;
         CHECK_OK(sym_oracle_create_for_plan(p, &oo, &o));
+        if (!o) continue;
         sym_evict_policy pol = sym_oracle_evict_policy(o);
         CHECK(pol.fn == sym_oracle_evict && pol.user == o && !strcmp(pol.name, "oracle"),
               "the policy struct");
+        int32_t ex[8];
+        float w[8] = {0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f};
         int same = 0, trials = 3000;
         for (int t = 0; t < trials; t++) {
-            uint32_t n = 1 + (uint32_t)test_rng_below(r, p->n_packs < 24 ? p->n_packs : 24);
+            if (p->n_expert && t % 7 == 0) { /* a routed layer, now and then a new pass */
+                int l = (int)test_rng_below(r, (uint64_t)p->n_layer);
+                for (int j = 0; j < p->n_expert_used; j++)
+                    ex[j] = (j + (int)test_rng_below(r, (uint64_t)p->n_expert)) % p->n_expert;
+                if (p->n_expert_used == 2 && ex[0] == ex[1]) ex[1] = (ex[0] + 1) % p->n_expert;
+                CHECK_OK(sym_oracle_route(o, l, 1, p->n_expert_used, ex, w));
+                if (test_rng_below(r, 4) == 0) sym_oracle_end_pass(o);
+            }
+            uint32_t n = 1 + (uint32_t)test_rng_below(r, n_dense < 24 ? n_dense : 24);
             for (uint32_t i = 0; i < n; i++)
-                cands[i] = (uint32_t)test_rng_below(r, p->n_packs);
+                cands[i] = dense[test_rng_below(r, n_dense)];
             for (uint32_t i = 0; i < p->n_packs; i++)
                 last[i] = test_rng_below(r, 1000);
-            sym_evict_ctx c = {.plan = p,
-                               .tier = 0,
-                               .next_pos = (uint32_t)test_rng_below(r, p->n_uses),
-                               .now_tick = 1000,
-                               .last_tick = last,
-                               .use_idx0 = idx0,
-                               .use_pos = pos};
-            uint32_t for_pack = test_rng_below(r, 4) == 0 ? SYM_EVICT_NO_PACK
-                                                          : (uint32_t)test_rng_below(r, p->n_packs);
+            sym_evict_ctx c = plan_ctx(p, &x, (uint32_t)test_rng_below(r, p->n_uses), last);
+            uint32_t for_pack =
+                test_rng_below(r, 4) == 0 ? SYM_EVICT_NO_PACK : dense[test_rng_below(r, n_dense)];
             bool optional = test_rng_below(r, 2);
             int64_t want = sym_evict_belady(NULL, &c, cands, n, for_pack, optional);
             int64_t got = pol.fn(pol.user, &c, cands, n, for_pack, optional);
@@ -440,11 +477,11 @@ static void test_belady_equivalence(test_rng *r) {
         }
         CHECK(same == trials, "%s: the oracle policy agreed with Belady in %d of %d choices",
               plans[k].preset, same, trials);
-        /* predictions follow the schedule */
+        /* predictions follow the schedule (dense plans: their skeleton is the schedule) */
         uint32_t ids[8];
         uint32_t got = sym_oracle_predict_next_packs(o, p->n_uses, 8, ids, NULL);
         bool in_order = got == 8;
-        for (uint32_t i = 0, u = 0; i < got && in_order; u++) {
+        for (uint32_t i = 0, u = 0; i < got && in_order && !p->n_expert; u++) {
             uint32_t id = p->schedule[u].pack_id;
             bool seen = false;
             for (uint32_t j = 0; j < i; j++)
@@ -453,13 +490,94 @@ static void test_belady_equivalence(test_rng *r) {
         }
         CHECK(in_order, "%s: predict_next_packs does not follow the schedule", plans[k].preset);
         sym_oracle_destroy(o);
-        free(idx0);
-        free(pos);
-        free(fill);
+        free(x.idx0);
+        free(x.pos);
+        free(dense);
         free(cands);
         free(last);
         sym_pack_plan_destroy(p);
     }
+}
+
+/* The plan pack of expert e of layer l (its first, if it has several). */
+static uint32_t expert_pack(const sym_pack_plan *p, int l, int e) {
+    for (uint32_t i = 0; i < p->n_packs; i++)
+        if (p->packs[i].type == SYM_PACK_EXPERT && p->packs[i].layer == l &&
+            p->packs[i].expert == e)
+            return i;
+    return UINT32_MAX;
+}
+
+/* Schedule index of the first use of plan pack id. */
+static uint32_t first_use(const sym_pack_plan *p, uint32_t id) { return p->packs[id].first_use; }
+
+/* Experts on a MoE plan: what the router chose in this pass stays for its use, what it did not
+ * leaves first; across passes the often chosen expert outlives the rarely chosen one that
+ * Belady would keep (it is listed earlier). */
+static void test_plan_experts(void) {
+    sym_pack_plan *p = NULL;
+    CHECK_OK(sym_trace_plan_preset("tiny-moe", SYM_DT_F16, 1u << 20, &p));
+    if (!p) return;
+    sched_index x = index_plan(p);
+    uint64_t *last = calloc(p->n_packs, 8);
+    sym_oracle_options oo;
+    sym_oracle_options_init(&oo);
+    oo.eviction_aggression = 0; /* the floor aside: keys alone */
+    sym_oracle *o = NULL;
+    CHECK_OK(sym_oracle_create_for_plan(p, &oo, &o));
+    int k = p->n_expert_used, ne = p->n_expert;
+    CHECK(k == 2 && ne == 8, "tiny-moe routes 2 of 8 experts (%d of %d)", k, ne);
+    int32_t bad[2] = {0, 8};
+    float w[2] = {0.6f, 0.4f};
+    CHECK_STATUS(sym_oracle_route(o, 2, 1, k, bad, w), SYM_ERR_ARG); /* no layer 2 */
+    CHECK_STATUS(sym_oracle_route(o, 0, 1, 3, bad, w), SYM_ERR_ARG); /* k is 2 */
+    CHECK_STATUS(sym_oracle_route(o, 0, 1, k, bad, w), SYM_ERR_ARG); /* expert 8 of 8 */
+    /* many passes: layer 0 chooses experts 7 and (t % 3) */
+    for (int t = 0; t < 200; t++) {
+        int32_t ex[2] = {7, t % 3};
+        for (int l = 0; l < p->n_layer; l++)
+            CHECK_OK(sym_oracle_route(o, l, 1, k, ex, w));
+        sym_oracle_end_pass(o);
+    }
+    uint32_t hot = expert_pack(p, 0, 7), cold = expert_pack(p, 0, 5), warm = expert_pack(p, 0, 1);
+    uint32_t first0 = expert_pack(p, 0, 0);
+    CHECK(hot != UINT32_MAX && cold != UINT32_MAX && warm != UINT32_MAX, "expert packs");
+    /* a new pass, before layer 0 routes: Belady evicts expert 7 (listed last), the oracle 5 */
+    sym_evict_ctx c = plan_ctx(p, &x, 0, last);
+    uint32_t cands[3] = {hot, cold, warm};
+    CHECK(sym_evict_belady(NULL, &c, cands, 3, SYM_EVICT_NO_PACK, false) == 0,
+          "Belady keeps the expert listed first");
+    CHECK(sym_oracle_evict(o, &c, cands, 3, SYM_EVICT_NO_PACK, false) == 1,
+          "the oracle evicts the never chosen expert");
+    cands[1] = first0; /* chosen a third of the time against every time */
+    CHECK(sym_oracle_evict(o, &c, cands, 2, SYM_EVICT_NO_PACK, false) == 1,
+          "the oracle keeps the expert chosen every time");
+    /* layer 0 routes to 5 and 6 in this pass; the cursor at its expert block */
+    int32_t now[2] = {5, 6};
+    CHECK_OK(sym_oracle_route(o, 0, 1, k, now, w));
+    c = plan_ctx(p, &x, first_use(p, first0), last);
+    cands[0] = hot;
+    cands[1] = cold; /* chosen now: about to be used */
+    CHECK(sym_oracle_evict(o, &c, cands, 2, SYM_EVICT_NO_PACK, false) == 0,
+          "the expert the router chose now stays, the hot one not chosen leaves");
+    /* a prefetch of the chosen expert may evict what was not chosen; one of a dense pack far
+     * ahead may not evict the chosen expert */
+    CHECK(sym_oracle_evict(o, &c, &hot, 1, cold, true) == 0, "prefetch of a chosen expert");
+    uint32_t far = p->schedule[p->n_uses - 1].pack_id;
+    CHECK(sym_oracle_evict(o, &c, &cold, 1, far, true) == -1,
+          "a prefetch for a pack needed later evicted an expert about to be used");
+    /* the next pass: the choice is forgotten, 7 is hot again */
+    sym_oracle_end_pass(o);
+    c = plan_ctx(p, &x, 0, last);
+    cands[0] = hot;
+    cands[1] = cold;
+    CHECK(sym_oracle_evict(o, &c, cands, 2, SYM_EVICT_NO_PACK, false) == 1,
+          "after the pass the hot expert outranks the one chosen once");
+    sym_oracle_destroy(o);
+    free(x.idx0);
+    free(x.pos);
+    free(last);
+    sym_pack_plan_destroy(p);
 }
 
 /* ---- replaying traces ------------------------------------------------------------------------ */
@@ -626,6 +744,7 @@ int main(void) {
     test_oracle_api();
     test_weights_file();
     test_belady_equivalence(&r);
+    test_plan_experts();
     test_dense_sim();
     test_moe_sim();
     test_predict();

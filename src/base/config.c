@@ -8,7 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
-typedef enum { K_BOOL, K_INT, K_DOUBLE, K_STRING, K_LOGLEVEL, K_CODEC } key_kind;
+typedef enum { K_BOOL, K_INT, K_DOUBLE, K_STRING, K_LOGLEVEL, K_CODEC, K_EVICT } key_kind;
 
 typedef struct key_spec {
     const char *section;
@@ -24,6 +24,7 @@ static const key_spec k_keys[] = {
     {"memory", "ram_budget_gb", K_DOUBLE, F(ram_budget_gb), 0, 1 << 20},
     {"memory", "prefetch_lookahead", K_INT, F(prefetch_lookahead), 0, 4096},
     {"memory", "eviction_aggression", K_DOUBLE, F(eviction_aggression), 0, 1},
+    {"memory", "eviction_policy", K_EVICT, F(eviction_policy), 0, 0},
     {"memory", "enable_compression", K_BOOL, F(enable_compression), 0, 0},
     {"memory", "compression_algorithm", K_CODEC, F(compression_algorithm), 0, 0},
     {"memory", "max_packs_in_memory", K_INT, F(max_packs_in_memory), 0, 1 << 30},
@@ -56,12 +57,31 @@ const char *sym_codec_choice_name(sym_codec_choice c) {
     return (unsigned)c < sizeof k_codecs / sizeof k_codecs[0] ? k_codecs[c] : "?";
 }
 
+static const char *const k_evicts[] = {"auto", "oracle", "belady", "lru"};
+
+const char *sym_evict_choice_name(sym_evict_choice c) {
+    return (unsigned)c < sizeof k_evicts / sizeof k_evicts[0] ? k_evicts[c] : "?";
+}
+
+bool sym_cache_dir(char *buf, size_t cap) {
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    int n = -1;
+    if (xdg && *xdg == '/')
+        n = snprintf(buf, cap, "%s/symbiote", xdg);
+    else if (home && *home)
+        n = snprintf(buf, cap, "%s/.cache/symbiote", home);
+    if (n > 0 && (size_t)n < cap) return true;
+    if (cap) buf[0] = '\0';
+    return false;
+}
+
 void sym_config_defaults(sym_config *cfg) {
     memset(cfg, 0, sizeof *cfg);
     cfg->vram_budget_gb = 0;
     cfg->ram_budget_gb = 0;
     cfg->prefetch_lookahead = 4;
     cfg->eviction_aggression = 0.5;
+    cfg->eviction_policy = SYM_EVICT_CHOICE_AUTO;
     cfg->enable_compression = true;
     cfg->compression_algorithm = SYM_CODEC_CHOICE_AUTO;
     cfg->max_packs_in_memory = 0;
@@ -170,6 +190,15 @@ sym_status sym_config_set(sym_config *cfg, const char *section, const char *key,
         }
         return SYM_FAIL(SYM_ERR_CONFIG, "%s: key '%s': unknown codec '%s' (auto, none, zstd, "
                         "blosc, zfp, bytesplit)", origin, key, value);
+    case K_EVICT:
+        for (size_t i = 0; i < sizeof k_evicts / sizeof k_evicts[0]; i++) {
+            if (strcasecmp(value, k_evicts[i]) == 0) {
+                *(sym_evict_choice *)field = (sym_evict_choice)i;
+                return SYM_OK;
+            }
+        }
+        return SYM_FAIL(SYM_ERR_CONFIG, "%s: key '%s': unknown eviction policy '%s' (auto, "
+                        "oracle, belady, lru)", origin, key, value);
     }
     return SYM_FAIL(SYM_ERR_INTERNAL, "config: bad key kind");
 }
@@ -245,6 +274,9 @@ void sym_config_write_ini(const sym_config *cfg, FILE *out) {
             break;
         case K_CODEC:
             fprintf(out, "%s\n", sym_codec_choice_name(*(const sym_codec_choice *)field));
+            break;
+        case K_EVICT:
+            fprintf(out, "%s\n", sym_evict_choice_name(*(const sym_evict_choice *)field));
             break;
         }
     }

@@ -2,7 +2,8 @@
  *
  * INI sections and keys (docs/CONFIG.md has the meaning and range of each):
  *   [memory]      vram_budget_gb ram_budget_gb prefetch_lookahead eviction_aggression
- *                 enable_compression compression_algorithm max_packs_in_memory max_pack_mb
+ *                 eviction_policy enable_compression compression_algorithm max_packs_in_memory
+ *                 max_pack_mb predict_experts
  *   [performance] enable_gpu enable_profiling workgroup_size_x workgroup_size_y use_subgroup_ops
  *                 use_fp16_math scale_factor n_threads shader_dir
  *   [logging]     log_level log_to_file log_file_path log_performance log_memory_usage
@@ -33,12 +34,23 @@ typedef enum sym_codec_choice {
     SYM_CODEC_CHOICE_BYTESPLIT,
 } sym_codec_choice;
 
+/* [memory] eviction_policy: what leaves a tier first when streaming (tier/evict.h, tier/oracle.h;
+ * base cannot include them). AUTO: the vitality oracle for mixtures of experts, Belady for dense
+ * models (on a dense model the oracle makes Belady's choices). */
+typedef enum sym_evict_choice {
+    SYM_EVICT_CHOICE_AUTO = 0,
+    SYM_EVICT_CHOICE_ORACLE,
+    SYM_EVICT_CHOICE_BELADY,
+    SYM_EVICT_CHOICE_LRU,
+} sym_evict_choice;
+
 typedef struct sym_config {
     /* [memory] */
     double vram_budget_gb;      /* 0: automatic (what the device reports free) */
     double ram_budget_gb;       /* 0: automatic (available RAM) */
     int prefetch_lookahead;     /* packs fetched ahead of use */
-    double eviction_aggression; /* 0..1: how early low-vitality packs leave */
+    double eviction_aggression; /* 0..1: how early low-vitality packs leave (the oracle's) */
+    sym_evict_choice eviction_policy;
     bool enable_compression;    /* false: `symbiote pack` stores every pack raw */
     sym_codec_choice compression_algorithm;
     int max_packs_in_memory;    /* 0: unlimited */
@@ -87,5 +99,12 @@ sym_status sym_config_apply_env(sym_config *cfg);
 void sym_config_write_ini(const sym_config *cfg, FILE *out);
 
 const char *sym_codec_choice_name(sym_codec_choice c);
+/* "auto", "oracle", "belady", "lru". */
+const char *sym_evict_choice_name(sym_evict_choice c);
+
+/* The directory of the caches symbiote keeps (the Vulkan pipeline cache, the oracle's weights):
+ * $XDG_CACHE_HOME/symbiote if XDG_CACHE_HOME is an absolute path, else $HOME/.cache/symbiote.
+ * false (buf "") when neither is set or the path does not fit in cap. */
+bool sym_cache_dir(char *buf, size_t cap);
 
 #endif

@@ -19,6 +19,7 @@
 #include "cpu/ref.h"
 #include "infer/check.h"
 #include "infer/forward.h"
+#include "infer/moe.h"
 #include "infer/placement.h"
 #include "infer/trace_rec.h"
 #include "model/model.h"
@@ -42,6 +43,11 @@ struct sym_engine {
     sym_placement place;
     sym_pack_plan *trace_plan; /* --trace-out on a resident model: a plan of its own */
     sym_trace_rec *trace;
+    /* the oracle policy of a streamed mixture of experts (place.oracle): its weight file */
+    char oracle_dir[SYM_CONFIG_PATH_MAX]; /* "": not persisted */
+    char oracle_key[256];                 /* the model and the device */
+    uint64_t oracle_trained0;             /* samples it had learned from at open */
+    bool oracle_failed;                   /* a routing it refused (warned once) */
     sym_tier_stats base[SYM_TIER_N_MEM]; /* pack manager counters at the last metrics reset */
     double base_stall_ms;
     uint64_t base_cpu_bytes;
@@ -136,6 +142,76 @@ static sym_status create_backend(sym_engine *e) {
     return create_cpu(e);
 }
 
+/* ---- the hooks of the forward pass: traces and the oracle ---------------------------------- */
+
+static bool oracle_on(const sym_engine *e) {
+    return e->place.oracle && e->place.plan && e->place.plan->n_expert > 0;
+}
+
+static void on_route(void *user, int layer, const sym_moe_route *route) {
+    sym_engine *e = user;
+    if (e->trace) sym_trace_rec_route(e->trace, layer, route);
+    if (!oracle_on(e) || e->oracle_failed) return;
+    if (sym_oracle_route(e->place.oracle, layer, route->n_tok, route->n_expert_used,
+                         route->expert, route->weight) != SYM_OK) {
+        SYM_WARN("oracle: %s; it stops learning (eviction goes on from what it knows)",
+                 sym_last_error());
+        e->oracle_failed = true;
+    }
+}
+
+static void on_chunk(void *user, int n_tok) {
+    sym_engine *e = user;
+    if (e->trace) sym_trace_rec_chunk(e->trace, n_tok);
+    if (oracle_on(e)) sym_oracle_end_pass(e->place.oracle);
+}
+
+/* The oracle's weights for this model and device: loaded if a valid file is there, else fresh
+ * (a file that is not valid: a warning); the hooks feed it the routing. */
+static void oracle_open(sym_engine *e) {
+    if (!oracle_on(e)) return;
+    sym_forward_set_route_hook(e->fwd, on_route, e);
+    sym_forward_set_chunk_hook(e->fwd, on_chunk, e);
+    const sym_hparams *hp = sym_model_hparams(e->model);
+    const char *path = e->params.cfg.model_path, *slash = strrchr(path, '/');
+    const char *name = slash && slash[1] ? slash + 1 : path;
+    const char *dev = strcmp(e->backend_name, "vulkan") == 0 ? e->device_name : e->backend_name;
+    snprintf(e->oracle_key, sizeof e->oracle_key,
+             "%.96s (%.16s, %d layers, %d experts, top %d, %llu bytes) @ %.80s", name, hp->arch,
+             hp->n_layer, hp->n_expert, hp->n_expert_used,
+             (unsigned long long)sym_model_weight_bytes(e->model), dev);
+    const char *dir = e->params.oracle_cache_dir;
+    if (dir) snprintf(e->oracle_dir, sizeof e->oracle_dir, "%s", dir);
+    else sym_cache_dir(e->oracle_dir, sizeof e->oracle_dir);
+    sym_oracle_loss loss;
+    if (e->oracle_dir[0]) {
+        sym_status st = sym_oracle_load(e->place.oracle, e->oracle_dir, e->oracle_key);
+        if (st == SYM_OK) {
+            sym_oracle_loss_get(e->place.oracle, &loss, false);
+            SYM_INFO("oracle: weights for '%s' loaded (%llu samples learned)", e->oracle_key,
+                     (unsigned long long)loss.n_trained);
+        } else if (st == SYM_ERR_IO) {
+            SYM_INFO("oracle: no saved weights for '%s' (%s): fresh ones", e->oracle_key,
+                     sym_last_error());
+        } else {
+            SYM_WARN("%s; starting from fresh weights", sym_last_error());
+        }
+    }
+    sym_oracle_loss_get(e->place.oracle, &loss, true);
+    e->oracle_trained0 = loss.n_trained;
+}
+
+/* Saves what the oracle learned since open (temporary file, then rename); a warning if it
+ * cannot. */
+static void oracle_close(sym_engine *e) {
+    if (!oracle_on(e) || !e->oracle_dir[0]) return;
+    sym_oracle_loss loss;
+    sym_oracle_loss_get(e->place.oracle, &loss, false);
+    if (loss.n_trained == e->oracle_trained0) return;
+    if (sym_oracle_save(e->place.oracle, e->oracle_dir, e->oracle_key) != SYM_OK)
+        SYM_WARN("%s; the oracle's weights were not saved", sym_last_error());
+}
+
 /* ---- open / close ------------------------------------------------------------------------------ */
 
 sym_status sym_engine_open_params(const sym_engine_params *p, sym_engine **out) {
@@ -196,6 +272,7 @@ sym_status sym_engine_open_params(const sym_engine_params *p, sym_engine **out) 
         SYM_TRY_GOTO(sym_placement_stream(&e->place, &p->cfg, e->backend, e->model, e->fwd,
                                           p->pread_fn, p->pread_user));
         sym_forward_set_predict(e->fwd, p->cfg.predict_experts);
+        oracle_open(e);
         e->metrics.streamed = 1;
     } else {
         char line[512];
@@ -234,6 +311,7 @@ sym_status sym_engine_open(const sym_engine_options *o, sym_engine **out) {
 
 void sym_engine_close(sym_engine *e) {
     if (!e) return;
+    oracle_close(e);
     sym_forward_destroy(e->fwd); /* gives its pinned packs back first */
     sym_trace_rec_destroy(e->trace);
     sym_pack_plan_destroy(e->trace_plan);
@@ -297,8 +375,8 @@ sym_status sym_engine_trace_start(sym_engine *e) {
         plan = e->trace_plan;
     }
     SYM_TRY(sym_trace_rec_create(plan, sym_forward_n_batch(e->fwd), &e->trace));
-    sym_forward_set_route_hook(e->fwd, sym_trace_rec_route, e->trace);
-    sym_forward_set_chunk_hook(e->fwd, sym_trace_rec_chunk, e->trace);
+    sym_forward_set_route_hook(e->fwd, on_route, e);
+    sym_forward_set_chunk_hook(e->fwd, on_chunk, e);
     return SYM_OK;
 }
 
@@ -501,6 +579,18 @@ void sym_metrics_get(const sym_engine *e, sym_metrics *out) {
         sym_forward_stream_stats_get(e->fwd, &ss);
         out->bytes_cpu = ss.cpu_bytes - e->base_cpu_bytes;
         out->disk_ms = (double)(r->io_ns - br->io_ns) / 1e6;
+        out->eviction_policy = e->place.policy_name;
+        out->expert_hits = use->expert_hits - buse->expert_hits;
+        out->expert_misses = use->expert_misses - buse->expert_misses;
+        out->expert_bytes_moved = use->expert_bytes_in - buse->expert_bytes_in;
+        out->vram_tier_high_water_bytes = d->high_water_bytes;
+        out->ram_tier_high_water_bytes = r->high_water_bytes;
+    }
+    if (oracle_on(e)) {
+        sym_oracle_loss loss;
+        sym_oracle_loss_get(e->place.oracle, &loss, false);
+        out->oracle_samples = loss.n_trained;
+        out->oracle_log_loss = loss.log_loss;
     }
     finish_rates(out);
 }
@@ -509,6 +599,10 @@ void sym_metrics_reset(sym_engine *e) {
     memset(&e->metrics, 0, sizeof e->metrics);
     e->metrics.backend = e->backend_name;
     tier_counters(e, e->base, &e->base_stall_ms);
+    if (oracle_on(e)) { /* a new window of the oracle's prediction loss */
+        sym_oracle_loss loss;
+        sym_oracle_loss_get(e->place.oracle, &loss, true);
+    }
     if (e->place.pm) {
         sym_forward_stream_stats ss;
         sym_forward_stream_stats_get(e->fwd, &ss);

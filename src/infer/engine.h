@@ -24,6 +24,9 @@ typedef struct sym_engine_params {
     /* Test seam: the pread the streaming engine's disk reads go through (NULL: pread(2)). */
     sym_pread_fn pread_fn;
     void *pread_user;
+    /* Where the oracle's weights are kept per model and device (streamed mixtures of experts
+     * under the oracle policy): NULL, sym_cache_dir(); "": neither loaded nor saved. */
+    const char *oracle_cache_dir;
 } sym_engine_params;
 
 void sym_engine_params_init(sym_engine_params *p);

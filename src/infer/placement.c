@@ -262,6 +262,25 @@ static sym_status plan_split(sym_placement *pl, const sym_config *cfg, const sym
     return SYM_OK;
 }
 
+/* The eviction policy of the pack manager (pl->plan made): the oracle is built on the plan. */
+static sym_status choose_policy(sym_placement *pl, const sym_config *cfg,
+                                sym_pack_manager_options *o) {
+    sym_evict_choice c = cfg->eviction_policy;
+    if (c == SYM_EVICT_CHOICE_AUTO)
+        c = pl->plan->n_expert > 0 ? SYM_EVICT_CHOICE_ORACLE : SYM_EVICT_CHOICE_BELADY;
+    if (c == SYM_EVICT_CHOICE_ORACLE) {
+        sym_oracle_options oo;
+        sym_oracle_options_init(&oo);
+        oo.eviction_aggression = cfg->eviction_aggression;
+        SYM_TRY(sym_oracle_create_for_plan(pl->plan, &oo, &pl->oracle));
+        o->policy = sym_oracle_evict_policy(pl->oracle);
+    } else {
+        o->policy = c == SYM_EVICT_CHOICE_LRU ? sym_evict_policy_lru() : sym_evict_policy_belady();
+    }
+    pl->policy_name = o->policy.name;
+    return SYM_OK;
+}
+
 sym_status sym_placement_stream(sym_placement *pl, const sym_config *cfg, sym_backend *b,
                                 const sym_model *m, sym_forward_pass *f, sym_pread_fn pread_fn,
                                 void *pread_user) {
@@ -328,6 +347,7 @@ sym_status sym_placement_stream(sym_placement *pl, const sym_config *cfg, sym_ba
     if (pl->device && pl->device_tier_bytes > pl->plan->pow2_bytes + pl->plan->largest_pack_bytes)
         pl->device_tier_bytes = pl->plan->pow2_bytes + pl->plan->largest_pack_bytes;
     o.device_budget_bytes = pl->device_tier_bytes;
+    SYM_TRY(choose_policy(pl, cfg, &o));
     const sym_hparams *mhp = sym_model_hparams(m);
     if (pl->device && cfg->cpu_gpu_split && mhp->n_expert == 0 && !mhp->qkv_bias)
         pl->cpu_gbps = measure_cpu(pl, cfg);
@@ -390,10 +410,10 @@ void sym_placement_describe(const sym_placement *pl, char *buf, size_t cap) {
     char vram[64] = "";
     if (pl->device) snprintf(vram, sizeof vram, "VRAM tier %.2f GB, ", GB(pl->device_tier_bytes));
     int n = snprintf(buf, cap,
-                     "placement: streaming %.2f GB of weights in %u packs — %sRAM tier %.2f GB; "
-                     "per token %.2f GB %s",
+                     "placement: streaming %.2f GB of weights in %u packs — %sRAM tier %.2f GB, "
+                     "eviction %s; per token %.2f GB %s",
                      GB(pl->weight_bytes), pl->plan ? pl->plan->n_packs : 0, vram,
-                     GB(pl->ram_tier_bytes),
+                     GB(pl->ram_tier_bytes), pl->policy_name ? pl->policy_name : "belady",
                      GB(pl->stream_bytes_per_token),
                      pl->device ? "over the host link" : "from disk");
     if (n > 0 && (size_t)n < cap && pl->device)
@@ -415,8 +435,10 @@ void sym_placement_describe(const sym_placement *pl, char *buf, size_t cap) {
 void sym_placement_destroy(sym_placement *pl) {
     if (pl->cpu) pl->cpu->ops->destroy(pl->cpu);
     pl->cpu = NULL;
-    sym_pack_manager_destroy(pl->pm);
+    sym_pack_manager_destroy(pl->pm); /* before the oracle its policy reads */
+    sym_oracle_destroy(pl->oracle);
     sym_pack_plan_destroy(pl->plan);
     pl->pm = NULL;
+    pl->oracle = NULL;
     pl->plan = NULL;
 }

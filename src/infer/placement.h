@@ -11,7 +11,9 @@
  * STREAMED  they do not: the forward pass keeps only the vectors (norms, biases), and the pack
  *           manager (tier/pack_manager.h) brings each pack of the plan (pack/pack.h) in schedule
  *           order into the tier the ops read from (DEVICE for Vulkan, RAM for the CPU), keeping
- *           what fits by Belady's rule and prefetching [memory] prefetch_lookahead packs ahead.
+ *           what fits by the eviction policy ([memory] eviction_policy: Belady's rule for dense
+ *           models, the vitality oracle for mixtures of experts, which the engine tells each
+ *           layer's routing) and prefetching [memory] prefetch_lookahead packs ahead.
  *           On Vulkan the RAM tier is imported host memory and uploads run on the transfer queue
  *           (vk/xfer.h); the disk tier is read with O_DIRECT.
  * A budget below the minimum working set (the KV cache, activations and scratch plus one pack)
@@ -25,6 +27,7 @@
 
 #include "base/config.h"
 #include "infer/forward.h"
+#include "tier/oracle.h"
 
 typedef struct sym_placement {
     bool streamed;
@@ -49,6 +52,9 @@ typedef struct sym_placement {
     double cpu_gbps;           /* the CPU's matrix-vector rate assumed (measured RAM read rate) */
     uint64_t cpu_bytes_per_token; /* planned bytes the CPU computes per decoded token */
     sym_backend *cpu;          /* the CPU backend doing it (owned) */
+    /* eviction ([memory] eviction_policy; auto: the oracle for mixtures of experts, else Belady) */
+    const char *policy_name;   /* "oracle", "belady", "lru" (static) */
+    sym_oracle *oracle;        /* the oracle policy's (owned), NULL for the others */
 } sym_placement;
 
 /* Resolves the budgets and decides RESIDENT or STREAMED for backend b (device: a Vulkan backend);

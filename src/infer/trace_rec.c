@@ -9,7 +9,7 @@
 struct sym_trace_rec {
     const sym_pack_plan *plan;
     sym_trace *t;
-    uint32_t *dense_id;   /* plan pack -> trace pack (UINT32_MAX for EXPERT packs) */
+    uint32_t *trace_id;   /* plan pack -> trace pack (trace.h's numbering) */
     int max_tok, n_layer, n_expert, k;
     int32_t *expert;      /* (n_layer, max_tok, k): this chunk's routing */
     float *weight;
@@ -27,30 +27,10 @@ sym_status sym_trace_rec_create(const sym_pack_plan *plan, int max_tok, sym_trac
     r->n_expert = plan->n_expert;
     r->k = plan->n_expert_used;
     sym_status st = SYM_OK;
-    r->dense_id = sym_malloc(plan->n_packs * sizeof *r->dense_id);
-    if (!r->dense_id) SYM_FAIL_GOTO(SYM_ERR_OOM, "trace: out of memory");
-    uint32_t n_dense = 0;
-    for (uint32_t i = 0; i < plan->n_packs; i++)
-        r->dense_id[i] = plan->packs[i].type == SYM_PACK_EXPERT ? UINT32_MAX : n_dense++;
-    SYM_TRY_GOTO(sym_trace_create(n_dense, plan->n_layer, (uint32_t)r->n_expert, (uint32_t)r->k,
-                                  &r->t));
-    for (uint32_t i = 0; i < plan->n_packs; i++) {
-        const sym_pack *pk = &plan->packs[i];
-        if (pk->type == SYM_PACK_EXPERT) continue;
-        SYM_TRY_GOTO(sym_trace_set_pack(r->t, r->dense_id[i], pk->buffer_bytes, pk->layer));
-    }
-    if (r->n_expert > 0) { /* an expert's bytes: all of its packs */
-        for (int l = 0; l < plan->n_layer; l++)
-            for (int e = 0; e < r->n_expert; e++) {
-                uint64_t b = 0;
-                for (uint32_t i = 0; i < plan->n_packs; i++)
-                    if (plan->packs[i].type == SYM_PACK_EXPERT && plan->packs[i].layer == l &&
-                        plan->packs[i].expert == e)
-                        b += plan->packs[i].buffer_bytes;
-                if (b)
-                    SYM_TRY_GOTO(sym_trace_set_pack(
-                        r->t, n_dense + (uint32_t)(l * r->n_expert + e), b, l));
-            }
+    r->trace_id = sym_malloc(plan->n_packs * sizeof *r->trace_id);
+    if (!r->trace_id) SYM_FAIL_GOTO(SYM_ERR_OOM, "trace: out of memory");
+    SYM_TRY_GOTO(sym_trace_create_for_plan(plan, r->trace_id, &r->t));
+    if (r->n_expert > 0) {
         size_t n = (size_t)plan->n_layer * (size_t)max_tok * (size_t)r->k;
         r->expert = sym_malloc(n * sizeof *r->expert);
         r->weight = sym_malloc(n * sizeof *r->weight);
@@ -67,7 +47,7 @@ fail:
 void sym_trace_rec_destroy(sym_trace_rec *r) {
     if (!r) return;
     sym_trace_destroy(r->t);
-    sym_free(r->dense_id);
+    sym_free(r->trace_id);
     sym_free(r->expert);
     sym_free(r->weight);
     sym_free(r);
@@ -95,7 +75,7 @@ void sym_trace_rec_chunk(void *user, int n_tok) {
             if (pk->type != SYM_PACK_EXPERT) {
                 sym_trace_kind kind = p->schedule[u].kind == SYM_PACK_USE_GATHER
                                           ? SYM_TRACE_GATHER : SYM_TRACE_FULL;
-                r->err = sym_trace_append(r->t, r->token, r->dense_id[pk->id], kind,
+                r->err = sym_trace_append(r->t, r->token, r->trace_id[pk->id], kind,
                                           SYM_TRACE_PROB_UNKNOWN);
                 continue;
             }

@@ -33,6 +33,8 @@ typedef struct sym_evict_ctx {
     const uint64_t *last_tick; /* per pack: tick of its latest get or load in this tier */
     const uint32_t *use_idx0;  /* per pack p: use_pos[use_idx0[p] .. use_idx0[p + 1]) are */
     const uint32_t *use_pos;   /*   the schedule indices where p is used, ascending */
+    uint64_t used_bytes;       /* the tier's blocks in use and its capacity (0: unknown): */
+    uint64_t capacity_bytes;   /*   the pressure a policy may weigh */
 } sym_evict_ctx;
 
 /* Schedule entries from the cursor to pack_id's next use: 0 if it is used at next_pos, at most

@@ -81,6 +81,12 @@ struct sym_oracle {
     float *snap_gap;
     uint64_t *last_slot;
     uint64_t *n_slots; /* per layer: slots closed */
+    /* the engine's side (sym_oracle_create_for_plan of a MoE plan, sym_oracle_route) */
+    uint32_t *plan_map; /* plan pack -> oracle pack; NULL: not made from a MoE plan */
+    uint32_t n_plan_packs;
+    uint64_t pass;         /* walks of the schedule ended (sym_oracle_end_pass) */
+    uint64_t *routed_pass; /* per layer: the pass its router last ran in (NEVER: not yet) */
+    uint64_t *chosen_pass; /* per expert: the pass it was last chosen in */
     /* training */
     float (*buf_x)[SYM_ORACLE_N_IN];
     float *buf_y;
@@ -237,6 +243,9 @@ void sym_oracle_destroy(sym_oracle *o) {
     sym_free(o->n_slots);
     sym_free(o->buf_x);
     sym_free(o->buf_y);
+    sym_free(o->plan_map);
+    sym_free(o->routed_pass);
+    sym_free(o->chosen_pass);
     sym_free(o);
 }
 
@@ -374,17 +383,22 @@ sym_status sym_oracle_create(const sym_oracle_layout *l, const sym_oracle_option
     o->n_slots = sym_calloc((size_t)o->n_layer + 1, sizeof *o->n_slots);
     o->buf_x = sym_malloc(BUF_SAMPLES * sizeof *o->buf_x);
     o->buf_y = sym_malloc(BUF_SAMPLES * sizeof *o->buf_y);
+    o->routed_pass = sym_malloc(((size_t)o->n_layer + 1) * sizeof *o->routed_pass);
+    o->chosen_pass = sym_malloc((ne + 1) * sizeof *o->chosen_pass);
     sym_status st = SYM_OK;
     if (!o->bytes || !o->skel || !o->use_idx0 || !o->use_pos || !o->slot_start || !o->open_chosen ||
         !o->open_prob || !o->snap_x || !o->snap_p || !o->rate || !o->ring_x || !o->ring_p ||
         !o->ring_hit || !o->ring_n || !o->n_chosen || !o->gap || !o->snap_gap || !o->last_prob ||
-        !o->hint || !o->p || !o->last_slot || !o->n_slots || !o->buf_x || !o->buf_y)
+        !o->hint || !o->p || !o->last_slot || !o->n_slots || !o->buf_x || !o->buf_y ||
+        !o->routed_pass || !o->chosen_pass)
         SYM_FAIL_GOTO(SYM_ERR_OOM, "oracle: out of memory");
     memcpy(o->bytes, l->pack_bytes, (size_t)o->n_packs * sizeof *o->bytes);
     memcpy(o->skel, l->skeleton, (size_t)o->n_skel * sizeof *o->skel);
     SYM_TRY_GOTO(index_skeleton(o));
     for (size_t i = 0; i <= ne; i++)
-        o->last_slot[i] = NEVER;
+        o->last_slot[i] = o->chosen_pass[i] = NEVER;
+    for (uint32_t i = 0; i <= o->n_layer; i++)
+        o->routed_pass[i] = NEVER;
     sym_oracle_mlp_init(&o->mlp, opt->seed,
                         o->n_expert ? (float)o->top_k / (float)o->n_expert : 0.5f);
     for (uint32_t i = 0; i < o->n_layer && o->n_expert; i++)
@@ -396,29 +410,68 @@ fail:
     return st;
 }
 
+/* The skeleton of a plan with EXPERT packs: its schedule in trace numbering (map), GATHER uses
+ * left out, each layer's EXPERT block one slot of top_k entries (as a run's trace has it). */
+static uint32_t plan_skeleton(const sym_pack_plan *plan, const uint32_t *map, uint32_t *skel) {
+    uint32_t n = 0;
+    int slot_layer = -1;
+    for (uint32_t u = 0; u < plan->n_uses; u++) {
+        const sym_pack_use *use = &plan->schedule[u];
+        const sym_pack *pk = &plan->packs[use->pack_id];
+        if (use->kind == SYM_PACK_USE_GATHER) continue;
+        if (pk->type != SYM_PACK_EXPERT) {
+            skel[n++] = map[pk->id];
+            continue;
+        }
+        if (pk->layer == slot_layer) continue;
+        slot_layer = pk->layer;
+        for (int j = 0; j < plan->n_expert_used; j++)
+            skel[n++] = SYM_ORACLE_SLOT | (uint32_t)pk->layer;
+    }
+    return n;
+}
+
 sym_status sym_oracle_create_for_plan(const sym_pack_plan *plan, const sym_oracle_options *opt,
                                       sym_oracle **out) {
     *out = NULL;
+    bool moe = plan->n_expert > 0;
+    /* a slot has n_expert_used entries where the schedule has n_expert or more */
+    size_t n_skel = (size_t)plan->n_uses + (moe ? (size_t)plan->n_layer * plan->n_expert_used : 0);
     uint64_t *bytes = sym_malloc((size_t)plan->n_packs * sizeof *bytes);
-    uint32_t *skel = sym_malloc(((size_t)plan->n_uses + 1) * sizeof *skel);
+    uint32_t *skel = sym_malloc((n_skel + 1) * sizeof *skel);
+    uint32_t *map = moe ? sym_malloc((size_t)plan->n_packs * sizeof *map) : NULL;
+    sym_trace *t = NULL;
     sym_status st = SYM_OK;
-    if (!bytes || !skel) {
-        st = SYM_FAIL(SYM_ERR_OOM, "oracle: out of memory");
+    if (!bytes || !skel || (moe && !map)) SYM_FAIL_GOTO(SYM_ERR_OOM, "oracle: out of memory");
+    sym_oracle_layout l = {.n_layer = plan->n_layer, .pack_bytes = bytes, .skeleton = skel};
+    if (moe) {
+        SYM_TRY_GOTO(sym_trace_create_for_plan(plan, map, &t));
+        for (uint32_t i = 0; i < t->n_packs; i++)
+            bytes[i] = t->packs[i].bytes;
+        l.n_packs = t->n_packs;
+        l.n_dense = t->n_dense;
+        l.n_expert = t->n_expert;
+        l.top_k = t->top_k;
+        l.n_skeleton = plan_skeleton(plan, map, skel);
     } else {
         for (uint32_t i = 0; i < plan->n_packs; i++)
             bytes[i] = plan->packs[i].buffer_bytes;
         for (uint32_t i = 0; i < plan->n_uses; i++)
             skel[i] = plan->schedule[i].pack_id;
-        sym_oracle_layout l = {.n_packs = plan->n_packs,
-                               .n_dense = plan->n_packs,
-                               .n_layer = plan->n_layer,
-                               .pack_bytes = bytes,
-                               .skeleton = skel,
-                               .n_skeleton = plan->n_uses};
-        st = sym_oracle_create(&l, opt, out);
+        l.n_packs = l.n_dense = plan->n_packs;
+        l.n_skeleton = plan->n_uses;
     }
+    SYM_TRY_GOTO(sym_oracle_create(&l, opt, out));
+    if (moe) {
+        (*out)->plan_map = map;
+        (*out)->n_plan_packs = plan->n_packs;
+        map = NULL;
+    }
+fail:
+    sym_trace_destroy(t);
     sym_free(bytes);
     sym_free(skel);
+    sym_free(map);
     return st;
 }
 
@@ -545,6 +598,31 @@ sym_status sym_oracle_access(sym_oracle *o, uint32_t pack_id, float prob) {
 void sym_oracle_start_token(sym_oracle *o) {
     close_slot(o);
     if (o->pos != 0) seek(o, 0);
+}
+
+sym_status sym_oracle_route(sym_oracle *o, int layer, int n_tok, int k, const int32_t *expert,
+                            const float *weight) {
+    SYM_CHECK(o->n_expert && layer >= 0 && (uint32_t)layer < o->n_layer, SYM_ERR_ARG,
+              "oracle: layer %d has no experts to route to", layer);
+    SYM_CHECK(k == (int)o->top_k && n_tok >= 0, SYM_ERR_ARG,
+              "oracle: %d tokens routed to %d experts each; the layout has top_k %u", n_tok, k,
+              o->top_k);
+    for (int i = 0; i < n_tok * k; i++)
+        SYM_CHECK(expert[i] >= 0 && (uint32_t)expert[i] < o->n_expert, SYM_ERR_ARG,
+                  "oracle: layer %d routed to expert %d of %u", layer, expert[i], o->n_expert);
+    uint32_t base = o->n_dense + (uint32_t)layer * o->n_expert;
+    for (int i = 0; i < n_tok * k; i++) { /* each token one slot: top_k accesses */
+        SYM_TRY(sym_oracle_access(o, base + (uint32_t)expert[i], weight[i]));
+        o->chosen_pass[(size_t)layer * o->n_expert + (size_t)expert[i]] = o->pass;
+    }
+    o->routed_pass[layer] = o->pass;
+    return SYM_OK;
+}
+
+float sym_oracle_end_pass(sym_oracle *o) {
+    close_slot(o);
+    o->pass++;
+    return sym_oracle_update_model(o);
 }
 
 /* ---- scores and predictions ------------------------------------------------------------------ */
@@ -867,10 +945,24 @@ sym_status sym_oracle_load(sym_oracle *o, const char *cache_dir, const char *key
 
 /* ---- the pack manager's policy --------------------------------------------------------------- */
 
+/* The key of plan pack `pack` in schedule entries from the manager's cursor (oracle.h). */
 static double manager_key(const sym_oracle *o, const sym_evict_ctx *c, uint32_t pack) {
-    if (o && o->n_expert && pack >= o->n_dense && pack < o->n_packs)
-        return sym_oracle_score_pack(o, pack, 1.0, NULL).evict_key;
-    return sym_evict_next_use(c, pack);
+    double d = sym_evict_next_use(c, pack);
+    uint32_t id = o && o->plan_map && pack < o->n_plan_packs ? o->plan_map[pack] : 0;
+    if (!o || !o->plan_map || id < o->n_dense) return d; /* known: Belady */
+    uint32_t l = (id - o->n_dense) / o->n_expert;
+    size_t i = (size_t)(id - o->n_dense);
+    double n = (double)c->plan->n_uses;
+    double key = d + n * o->gap[i];
+    /* its listing ahead is in the pass under way, whose router already chose for its layer */
+    if (c->next_pos + d < n && o->routed_pass[l] == o->pass) {
+        if (o->chosen_pass[i] == o->pass) return d; /* about to be used */
+        key += n;                                   /* not before the next pass */
+    }
+    sym_oracle_telemetry tel = {
+        .vram_pressure = c->capacity_bytes ? (double)c->used_bytes / (double)c->capacity_bytes : 0};
+    if (o->p[i] < vitality_floor(o, &tel)) key += FLOOR_KEY;
+    return key;
 }
 
 int64_t sym_oracle_evict(void *user, const sym_evict_ctx *c, const uint32_t *cands, uint32_t n,

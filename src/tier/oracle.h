@@ -43,7 +43,8 @@
  * (file layout in oracle.c), versioned, checksummed and strictly checked.
  *
  * Threads: an oracle is used by one thread at a time (the pack manager calls its policy under
- * its lock).
+ * its lock, from the threads calling get / prefetch / evict_until: in the engine its own, which
+ * also reports the routing).
  */
 #ifndef SYM_TIER_ORACLE_H
 #define SYM_TIER_ORACLE_H
@@ -118,10 +119,14 @@ typedef struct sym_oracle sym_oracle;
  * *out. */
 sym_status sym_oracle_create(const sym_oracle_layout *l, const sym_oracle_options *o,
                              sym_oracle **out);
-/* The layout of a plan: its packs and its schedule, every pack scheduled. For a plan with
- * EXPERT packs (pack.h) that means every expert, ranked by the schedule as Belady ranks them:
- * ranking them by predicted use needs a layout with expert slots and the engine reporting the
- * router's choices (sym_oracle_access), which is not wired yet. */
+/* The layout of a plan, for the pack manager's policy (sym_oracle_evict_policy) over that plan.
+ * A dense plan: its packs and its whole schedule, every pack scheduled (the oracle is then
+ * Belady's rule). A plan with EXPERT packs (pack.h): the packs numbered as a trace of the plan
+ * numbers them (sym_trace_create_for_plan: the other packs dense, one oracle pack per expert
+ * however many plan packs hold it), the skeleton its schedule without GATHER uses and with each
+ * layer's EXPERT block as one slot of n_expert_used entries (what sym_policy_sim_layout makes of
+ * a run's trace); the router's choices come in through sym_oracle_route. SYM_ERR_ARG for a plan
+ * the layout cannot hold, SYM_ERR_OOM. */
 sym_status sym_oracle_create_for_plan(const sym_pack_plan *plan, const sym_oracle_options *o,
                                       sym_oracle **out);
 void sym_oracle_destroy(sym_oracle *o);
@@ -133,6 +138,17 @@ void sym_oracle_destroy(sym_oracle *o);
 sym_status sym_oracle_access(sym_oracle *o, uint32_t pack_id, float prob);
 /* Moves the cursor to the start of a token (the next one unless the cursor is at a start). */
 void sym_oracle_start_token(sym_oracle *o);
+
+/* The engine's side (an oracle of sym_oracle_create_for_plan): one walk of the plan's schedule
+ * (a pass: a chunk of tokens) routed layer's tokens to experts. expert[t * k + j] is token t's
+ * j-th expert (k = top_k) with routing weight weight[t * k + j]; each token is one slot of the
+ * layer, in order (as in a trace). Marks the layer routed in this pass, and the experts chosen,
+ * for the policy. SYM_ERR_ARG for a layer, k or expert out of range (nothing recorded then). */
+sym_status sym_oracle_route(sym_oracle *o, int layer, int n_tok, int k, const int32_t *expert,
+                            const float *weight);
+/* The pass is over (the chunk ran): the next one starts, and the MLP learns from the slots seen
+ * (sym_oracle_update_model; its return value). */
+float sym_oracle_end_pass(sym_oracle *o);
 
 /* The score of one pack at the cursor (see the top). reload_cost <= 0 counts as 1; tel may be
  * NULL. */
@@ -185,10 +201,19 @@ sym_status sym_oracle_load(sym_oracle *o, const char *cache_dir, const char *key
 const sym_oracle_mlp *sym_oracle_weights(const sym_oracle *o);
 void sym_oracle_set_weights(sym_oracle *o, const sym_oracle_mlp *m);
 
-/* The oracle as a pack manager policy (evict.h); o must outlive the manager. Scheduled packs are
- * ranked by sym_evict_next_use from the manager's cursor (the manager's plan is the oracle's
- * layout: sym_oracle_create_for_plan), packs that are experts of the oracle's layout by its own
- * score; a prefetch is refused like Belady's. */
+/* The oracle as a pack manager policy (evict.h); o must outlive the manager and come from
+ * sym_oracle_create_for_plan of the manager's plan (otherwise every pack is ranked as Belady
+ * ranks it). Keys are in schedule entries from the manager's cursor, so that dense packs and
+ * experts compare:
+ *   dense pack   sym_evict_next_use: exactly Belady's rule, ties and refusals included
+ *   expert pack  d = sym_evict_next_use to its next listing in the schedule; when that listing
+ *                is in the current pass and its layer was routed in this pass: d if the expert
+ *                was chosen (it is about to be used), else d + n_uses * (1 + gap) (not before
+ *                the next pass); otherwise d + n_uses * gap (gap as at the top: the expected
+ *                passes skipped before it is chosen). Experts below the vitality floor (the
+ *                pressure from the context's used / capacity) leave first, unless about to be
+ *                used.
+ * A prefetch is refused like Belady's: when no candidate's key exceeds the fetched pack's. */
 sym_evict_policy sym_oracle_evict_policy(sym_oracle *o);
 int64_t sym_oracle_evict(void *user, const sym_evict_ctx *c, const uint32_t *cands, uint32_t n,
                          uint32_t for_pack, bool optional);

@@ -273,15 +273,23 @@ sym_status sym_pack_manager_get(sym_pack_manager *pm, uint32_t pack_id, sym_tier
     sym_residency_move_cursor(pm, pack_id);
     pm->last_tick[t][pack_id] = ++pm->tick;
     uint32_t seen[SYM_TIER_N_MEM] = {ps->r[0].fail_seq, ps->r[1].fail_seq};
+    uint64_t ex = pm->plan->packs[pack_id].type == SYM_PACK_EXPERT;
     sym_status st = SYM_OK;
     if (r->state == SYM_RES_READY) {
         pm->st[t].hits++;
+        pm->st[t].expert_hits += ex;
         if (r->by_prefetch) pm->st[t].prefetch_hits++;
     } else {
         uint64_t t0 = now_ns();
         pm->st[t].misses++;
-        if (t == DEV) pm->st[RAM].hits += ps->r[RAM].state == SYM_RES_READY;
-        if (t == DEV) pm->st[RAM].misses += ps->r[RAM].state != SYM_RES_READY;
+        pm->st[t].expert_misses += ex;
+        if (t == DEV) {
+            bool in_ram = ps->r[RAM].state == SYM_RES_READY;
+            pm->st[RAM].hits += in_ram;
+            pm->st[RAM].misses += !in_ram;
+            pm->st[RAM].expert_hits += ex && in_ram;
+            pm->st[RAM].expert_misses += ex && !in_ram;
+        }
         st = sym_residency_bring(pm, pack_id, t, seen);
         pm->st[t].stall_ns += now_ns() - t0;
     }

@@ -91,7 +91,9 @@ sym_evict_ctx sym_residency_policy_ctx(const sym_pack_manager *pm, int t) {
                            .now_tick = pm->tick,
                            .last_tick = pm->last_tick[t],
                            .use_idx0 = pm->use_idx0,
-                           .use_pos = pm->use_pos};
+                           .use_pos = pm->use_pos,
+                           .used_bytes = pm->used[t] - pm->st[t].staging_bytes,
+                           .capacity_bytes = pm->st[t].capacity_bytes - pm->st[t].staging_bytes};
 }
 
 static bool evictable(const res *r) {
@@ -367,6 +369,8 @@ static void on_read_done(sym_pack_manager *pm, uint32_t id, sym_status st, const
     s->prefetch = false;
     pm->st[RAM].n_loads++;
     pm->st[RAM].bytes_in += pm->plan->packs[id].n_bytes;
+    if (pm->plan->packs[id].type == SYM_PACK_EXPERT)
+        pm->st[RAM].expert_bytes_in += pm->plan->packs[id].n_bytes;
     pm->last_tick[RAM][id] = ++pm->tick;
     res *d = &ps->r[DEV];
     if (d->state == LOADING && !d->upload_queued && start_upload(pm, id) != SYM_OK) {
@@ -401,6 +405,8 @@ static void on_upload_done(sym_pack_manager *pm, uint32_t id, sym_status st, con
     d->prefetch = false;
     pm->st[DEV].n_loads++;
     pm->st[DEV].bytes_in += pm->plan->packs[id].n_bytes;
+    if (pm->plan->packs[id].type == SYM_PACK_EXPERT)
+        pm->st[DEV].expert_bytes_in += pm->plan->packs[id].n_bytes;
     pm->last_tick[DEV][id] = ++pm->tick;
 }
 

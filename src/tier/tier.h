@@ -69,6 +69,8 @@ typedef struct sym_tier_stats {
     uint64_t prefetch_cancelled; /* queued prefetches cancelled to make room for a get */
     uint64_t stall_ns;           /* time get() calls for this tier spent waiting */
     uint64_t errors;             /* failed reads / uploads */
+    /* the part of hits, misses and bytes_in that is EXPERT packs (mixtures of experts) */
+    uint64_t expert_hits, expert_misses, expert_bytes_in;
 } sym_tier_stats;
 
 #endif

@@ -88,6 +88,47 @@ sym_status sym_trace_set_pack(sym_trace *t, uint32_t pack_id, uint64_t bytes, in
     return SYM_OK;
 }
 
+sym_status sym_trace_create_for_plan(const sym_pack_plan *plan, uint32_t *map, sym_trace **out) {
+    *out = NULL;
+    bool moe = plan->n_expert > 0;
+    SYM_CHECK(!moe || (plan->n_expert_used >= 1 && plan->n_expert_used <= plan->n_expert),
+              SYM_ERR_ARG, "trace: the plan routes to %d of %d experts", plan->n_expert_used,
+              plan->n_expert);
+    uint32_t n_dense = 0;
+    for (uint32_t i = 0; i < plan->n_packs; i++)
+        n_dense += plan->packs[i].type != SYM_PACK_EXPERT;
+    sym_trace *t = NULL;
+    SYM_TRY(sym_trace_create(n_dense, plan->n_layer, moe ? (uint32_t)plan->n_expert : 0,
+                             moe ? (uint32_t)plan->n_expert_used : 0, &t));
+    sym_status st = SYM_OK;
+    uint32_t next = 0;
+    for (uint32_t i = 0; i < plan->n_packs; i++) {
+        const sym_pack *p = &plan->packs[i];
+        uint32_t id;
+        if (p->type != SYM_PACK_EXPERT) {
+            id = next++;
+            SYM_TRY_GOTO(sym_trace_set_pack(t, id, p->buffer_bytes, p->layer));
+        } else {
+            if (!moe || p->layer < 0 || p->layer >= plan->n_layer || p->expert < 0 ||
+                p->expert >= plan->n_expert)
+                SYM_FAIL_GOTO(SYM_ERR_ARG, "trace: plan pack %u is expert %d of layer %d", i,
+                              p->expert, p->layer);
+            id = n_dense + (uint32_t)p->layer * (uint32_t)plan->n_expert + (uint32_t)p->expert;
+            t->packs[id].bytes += p->buffer_bytes; /* an expert is all its packs */
+        }
+        if (map) map[i] = id;
+    }
+    for (uint32_t i = n_dense; i < t->n_packs; i++)
+        if (!t->packs[i].bytes)
+            SYM_FAIL_GOTO(SYM_ERR_ARG, "trace: the plan has no packs for expert %u of layer %u",
+                          (i - n_dense) % t->n_expert, (i - n_dense) / t->n_expert);
+    *out = t;
+    return SYM_OK;
+fail:
+    sym_trace_destroy(t);
+    return st;
+}
+
 /* The record rules shared by append and the reader; NULL if r is fine, else what is wrong. */
 static const char *record_error(const sym_trace *t, uint32_t prev_token, uint32_t token,
                                 uint32_t pack_id, int layer, unsigned kind, float prob) {
@@ -364,10 +405,8 @@ sym_status sym_trace_dense(const sym_pack_plan *plan, uint32_t n_tokens, sym_tra
               "lists them all; make a mixture-of-experts trace (sym_trace_moe)",
               plan->n_expert, plan->n_expert_used);
     sym_trace *t = NULL;
-    SYM_TRY(sym_trace_create(plan->n_packs, plan->n_layer, 0, 0, &t));
+    SYM_TRY(sym_trace_create_for_plan(plan, NULL, &t)); /* dense: the plan's ids */
     sym_status st = SYM_OK;
-    for (uint32_t i = 0; i < plan->n_packs; i++)
-        SYM_TRY_GOTO(sym_trace_set_pack(t, i, plan->packs[i].buffer_bytes, plan->packs[i].layer));
     for (uint32_t tok = 0; tok < n_tokens; tok++)
         for (uint32_t u = 0; u < plan->n_uses; u++) {
             const sym_pack_use *use = &plan->schedule[u];
@@ -476,7 +515,6 @@ sym_status sym_trace_moe(const sym_pack_plan *plan, const sym_trace_moe_options 
     uint32_t n_layer = (uint32_t)plan->n_layer;
     sym_status st = SYM_OK;
     sym_trace *t = NULL;
-    /* the dense packs in order of first use, renumbered */
     uint32_t *new_id = sym_malloc((size_t)plan->n_packs * sizeof *new_id);
     uint32_t *rank = sym_malloc(((size_t)o->n_topics + 1) * n_layer * n_exp * sizeof *rank);
     double *noise = sym_malloc((size_t)n_exp * 2 * sizeof *noise);
@@ -486,44 +524,35 @@ sym_status sym_trace_moe(const sym_pack_plan *plan, const sym_trace_moe_options 
     if (!new_id || !rank || !noise || !who || !chosen || !prob)
         SYM_FAIL_GOTO(SYM_ERR_OOM, "moe trace: out of memory");
     uint32_t n_dense = 0;
-    uint64_t mlp0 = 0;
-    for (uint32_t i = 0; i < plan->n_packs; i++)
-        new_id[i] = UINT32_MAX;
-    for (uint32_t u = 0; u < plan->n_uses; u++) {
-        const sym_pack *p = &plan->packs[plan->schedule[u].pack_id];
-        if (p->type != slot_type && new_id[p->id] == UINT32_MAX) new_id[p->id] = n_dense++;
-    }
-    for (uint32_t i = 0; i < plan->n_packs; i++)
-        if (plan->packs[i].type == SYM_PACK_MLP && plan->packs[i].layer == 0)
-            mlp0 += plan->packs[i].n_bytes;
     uint64_t expert_bytes = o->expert_bytes;
-    if (!expert_bytes && !planned)
-        expert_bytes =
-            (mlp0 / k + SYM_PACK_RANGE_ALIGN - 1) / SYM_PACK_RANGE_ALIGN * SYM_PACK_RANGE_ALIGN;
-    if (!expert_bytes && !planned)
-        SYM_FAIL_GOTO(SYM_ERR_ARG, "moe trace: the plan has no MLP packs in layer 0");
-    SYM_TRY_GOTO(sym_trace_create(n_dense, plan->n_layer, n_exp, k, &t));
-    for (uint32_t i = 0; i < plan->n_packs; i++)
-        if (new_id[i] != UINT32_MAX)
-            SYM_TRY_GOTO(sym_trace_set_pack(t, new_id[i], plan->packs[i].buffer_bytes,
-                                            plan->packs[i].layer));
-    if (planned && !expert_bytes) { /* an expert is all its packs: they move together */
-        for (uint32_t i = 0; i < plan->n_packs; i++) {
-            const sym_pack *p = &plan->packs[i];
-            if (p->type != SYM_PACK_EXPERT) continue;
-            uint32_t id = n_dense + (uint32_t)p->layer * n_exp + (uint32_t)p->expert;
-            t->packs[id].bytes += p->buffer_bytes;
+    if (planned) { /* the plan's numbering: an expert is all its packs (they move together) */
+        SYM_TRY_GOTO(sym_trace_create_for_plan(plan, new_id, &t));
+        n_dense = t->n_dense;
+    } else { /* the dense packs in order of first use, renumbered, the MLP packs left out */
+        uint64_t mlp0 = 0;
+        for (uint32_t i = 0; i < plan->n_packs; i++)
+            new_id[i] = UINT32_MAX;
+        for (uint32_t u = 0; u < plan->n_uses; u++) {
+            const sym_pack *p = &plan->packs[plan->schedule[u].pack_id];
+            if (p->type != slot_type && new_id[p->id] == UINT32_MAX) new_id[p->id] = n_dense++;
         }
-        for (uint32_t i = n_dense; i < t->n_packs; i++)
-            if (!t->packs[i].bytes)
-                SYM_FAIL_GOTO(SYM_ERR_ARG,
-                              "moe trace: the plan has no packs for expert %u of "
-                              "layer %u",
-                              (i - n_dense) % n_exp, (i - n_dense) / n_exp);
-    } else {
+        for (uint32_t i = 0; i < plan->n_packs; i++)
+            if (plan->packs[i].type == SYM_PACK_MLP && plan->packs[i].layer == 0)
+                mlp0 += plan->packs[i].n_bytes;
+        if (!expert_bytes)
+            expert_bytes =
+                (mlp0 / k + SYM_PACK_RANGE_ALIGN - 1) / SYM_PACK_RANGE_ALIGN * SYM_PACK_RANGE_ALIGN;
+        if (!expert_bytes)
+            SYM_FAIL_GOTO(SYM_ERR_ARG, "moe trace: the plan has no MLP packs in layer 0");
+        SYM_TRY_GOTO(sym_trace_create(n_dense, plan->n_layer, n_exp, k, &t));
+        for (uint32_t i = 0; i < plan->n_packs; i++)
+            if (new_id[i] != UINT32_MAX)
+                SYM_TRY_GOTO(sym_trace_set_pack(t, new_id[i], plan->packs[i].buffer_bytes,
+                                                plan->packs[i].layer));
+    }
+    if (expert_bytes)
         for (uint32_t i = n_dense; i < t->n_packs; i++)
             SYM_TRY_GOTO(sym_trace_set_pack(t, i, expert_bytes, 0));
-    }
 
     /* rank[(z * n_layer + l) * n_exp + e]: expert e's rank under topic z in layer l; the
      * topic-independent ranks after them (z = n_topics) */

@@ -113,6 +113,15 @@ sym_status sym_trace_read(const char *path, sym_trace **out);
 /* The same from memory (data is not kept). */
 sym_status sym_trace_read_memory(const void *data, size_t size, sym_trace **out);
 
+/* An empty trace (no records) holding plan's packs in the numbering above: the packs that are
+ * not EXPERT packs are dense, numbered in order of first use (plan ids are that order) with their
+ * buffer_bytes and layer; a plan with EXPERT packs gives n_layer x n_expert expert packs, each
+ * the sum of its plan packs' buffer_bytes, top_k = n_expert_used. map (plan->n_packs entries, may
+ * be NULL) receives each plan pack's trace pack. The shared numbering of run traces
+ * (infer/trace_rec.h), synthetic ones (sym_trace_moe) and the oracle's layout of a plan.
+ * SYM_ERR_ARG for a plan the format cannot hold or an expert without packs, SYM_ERR_OOM. */
+sym_status sym_trace_create_for_plan(const sym_pack_plan *plan, uint32_t *map, sym_trace **out);
+
 /* ---- generators ------------------------------------------------------------------------------ */
 
 /* The plan of a synthetic model preset (model/writer.h: "tinyllama-1.1b", "llama2-7b", ...) in

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "base/alloc.h"
+#include "base/config.h"
 #include "base/log.h"
 #include "vk/push.h"
 #include "vk/shader_dir.h"
@@ -150,15 +151,8 @@ static void cache_path_for(const sym_vk_caps *c, const char *dir, char *out, siz
     if (dir && !*dir) return;
     if (dir)
         snprintf(base, sizeof base, "%s", dir);
-    else {
-        const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-        if (xdg && *xdg == '/')
-            snprintf(base, sizeof base, "%s/symbiote", xdg);
-        else if (home && *home)
-            snprintf(base, sizeof base, "%s/.cache/symbiote", home);
-        else
-            return;
-    }
+    else if (!sym_cache_dir(base, sizeof base))
+        return;
     snprintf(out, cap, "%s/vk-pipelines-%04x-%04x.bin", base, c->vendor_id, c->device_id);
 }
 

@@ -63,6 +63,7 @@ static const struct {
     {"--ram-gb", NULL, "memory", "ram_budget_gb", NULL},
     {"--prefetch-lookahead", NULL, "memory", "prefetch_lookahead", NULL},
     {"--eviction-aggression", NULL, "memory", "eviction_aggression", NULL},
+    {"--eviction-policy", NULL, "memory", "eviction_policy", NULL},
     {"--max-pack-mb", NULL, "memory", "max_pack_mb", NULL},
     {"--no-compression", NULL, "memory", "enable_compression", "false"},
     {"--disable-gpu", NULL, "performance", "enable_gpu", "false"},
@@ -185,7 +186,9 @@ void cli_common_help(FILE *out) {
           "      --vram-gb GB            VRAM budget, a hard limit (0: automatic) [$VK_SYMBIOTE_VRAM_GB]\n"
           "      --ram-gb GB             RAM budget, a hard limit (0: automatic) [$VK_SYMBIOTE_RAM_GB]\n"
           "      --prefetch-lookahead N  packs fetched ahead of use [$VK_SYMBIOTE_PREFETCH]\n"
-          "      --eviction-aggression X 0..1, how early low-vitality packs leave\n"
+          "      --eviction-aggression X 0..1, how early low-vitality packs leave (the oracle's)\n"
+          "      --eviction-policy P     streaming: oracle, belady, lru, or auto (the oracle for a\n"
+          "                              mixture of experts, belady for a dense model)\n"
           "      --max-pack-mb N         largest pack the planner makes (1..256; 0: automatic)\n"
           "      --no-compression        `symbiote pack`: store every pack raw\n"
           "      --disable-gpu           CPU backend only\n"

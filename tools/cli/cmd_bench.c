@@ -239,6 +239,21 @@ int cmd_bench(int argc, char **argv) {
         json_object_object_add(sj, "decode_bytes_uploaded_per_token", json_object_new_double(up_tok));
         json_object_object_add(sj, "decode_bytes_read_disk_per_token", json_object_new_double(disk_tok));
         json_object_object_add(sj, "split", json_object_new_boolean(m.split));
+        json_object_object_add(sj, "eviction_policy",
+                               json_object_new_string(m.eviction_policy ? m.eviction_policy : "?"));
+        json_object_object_add(sj, "decode_expert_bytes_moved_per_token",
+                               json_object_new_double((double)(sm[2].expert_bytes_moved -
+                                                               sm[1].expert_bytes_moved) / g));
+        int64_t eh = (int64_t)(sm[2].expert_hits - sm[1].expert_hits);
+        int64_t em = (int64_t)(sm[2].expert_misses - sm[1].expert_misses);
+        json_object_object_add(sj, "decode_expert_pack_hits", json_object_new_int64(eh));
+        json_object_object_add(sj, "decode_expert_pack_misses", json_object_new_int64(em));
+        if (m.oracle_samples) {
+            json_object_object_add(sj, "oracle_samples_learned",
+                                   json_object_new_int64((int64_t)m.oracle_samples));
+            json_object_object_add(sj, "oracle_log_loss",
+                                   json_object_new_double(m.oracle_log_loss));
+        }
         json_object_object_add(sj, "decode_bytes_cpu_per_token",
                                json_object_new_double((double)(sm[2].bytes_cpu - sm[1].bytes_cpu) / g));
         json_object_object_add(sj, "decode_stall_ms_per_token",

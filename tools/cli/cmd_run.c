@@ -106,6 +106,21 @@ static int write_stats(const char *path, const sym_metrics *m, const char *devic
     json_object_object_add(o, "disk_ms", json_object_new_double(m->disk_ms));
     json_object_object_add(o, "vram_tier_bytes", json_object_new_int64((int64_t)m->vram_tier_bytes));
     json_object_object_add(o, "ram_tier_bytes", json_object_new_int64((int64_t)m->ram_tier_bytes));
+    if (m->eviction_policy) {
+        json_object_object_add(o, "eviction_policy", json_object_new_string(m->eviction_policy));
+        json_object_object_add(o, "expert_pack_hits",
+                               json_object_new_int64((int64_t)m->expert_hits));
+        json_object_object_add(o, "expert_pack_misses",
+                               json_object_new_int64((int64_t)m->expert_misses));
+        json_object_object_add(o, "expert_bytes_moved",
+                               json_object_new_int64((int64_t)m->expert_bytes_moved));
+        if (m->oracle_samples) {
+            json_object_object_add(o, "oracle_samples_learned",
+                                   json_object_new_int64((int64_t)m->oracle_samples));
+            json_object_object_add(o, "oracle_log_loss",
+                                   json_object_new_double(m->oracle_log_loss));
+        }
+    }
     json_object_object_add(o, "backend", json_object_new_string(m->backend ? m->backend : "?"));
     json_object_object_add(o, "device", json_object_new_string(device));
     json_object_object_add(o, "seed", json_object_new_int64((int64_t)seed));
@@ -220,6 +235,15 @@ int cmd_run(int argc, char **argv) {
                 "%.1f ms (summed over threads)\n",
                 m.bytes_uploaded / 1e9, m.bytes_read_disk / 1e9, wall / n, m.stall_ms / n,
                 (wall - m.stall_ms) / n, m.upload_ms / n, m.disk_ms / n);
+        fprintf(stderr, "symbiote: eviction %s", m.eviction_policy ? m.eviction_policy : "?");
+        if (m.expert_hits + m.expert_misses)
+            fprintf(stderr, " | expert packs: %llu hits, %llu misses, %.3f GB moved",
+                    (unsigned long long)m.expert_hits, (unsigned long long)m.expert_misses,
+                    m.expert_bytes_moved / 1e9);
+        if (m.oracle_samples)
+            fprintf(stderr, " | oracle: log loss %.3f, %llu samples learned", m.oracle_log_loss,
+                    (unsigned long long)m.oracle_samples);
+        fputc('\n', stderr);
     }
     if (c.cfg.enable_profiling)
         cli_print_profile(stderr, e, "prompt and generation, ms per token",
