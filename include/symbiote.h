@@ -133,6 +133,11 @@ typedef struct sym_metrics {
     uint64_t vram_tier_bytes, ram_tier_bytes; /* what the budgets left for packs */
     int split;              /* 1: the CPU decodes a share of the streamed packs from RAM */
     uint64_t bytes_cpu;     /* weight bytes the CPU computed from RAM (the split) */
+    double cpu_ms;          /* time the CPU spent computing them */
+    double readback_ms;     /* time waiting for the GPU to read a stage's input back (the split) */
+    double cpu_gb_s;        /* the CPU's f16 product rate measured at open, alone (the split) */
+    double cpu_gb_s_loaded; /* ... and while the link uploads (0: not measured) */
+    double link_gb_s_loaded; /* the link's rate meanwhile */
 } sym_metrics;
 void sym_metrics_get(const sym_engine *engine, sym_metrics *out);
 void sym_metrics_reset(sym_engine *engine);
