@@ -135,6 +135,7 @@ typedef struct sym_metrics {
     uint64_t bytes_cpu;     /* weight bytes the CPU computed from RAM (the split) */
     double cpu_ms;          /* time the CPU spent computing them */
     double readback_ms;     /* time waiting for the GPU to read a stage's input back (the split) */
+    uint64_t readbacks;     /* ... how many times */
     double cpu_gb_s;        /* the CPU's f16 product rate measured at open, alone (the split) */
     double cpu_gb_s_loaded; /* ... and while the link uploads (0: not measured) */
     double link_gb_s_loaded; /* the link's rate meanwhile */

@@ -200,17 +200,21 @@ static int test_model(bool moe, bool vk) {
     }
     /* the CPU/GPU split: half of the layers' packs decoded on the CPU, in each order a stage
      * can run its pieces (SYM_SPLIT_ORDER) */
-    static const char *const orders[] = {"ready", "cpu", "gpu"};
-    for (int o = 0; vk && !moe && o < 3; o++) {
+    static const char *const orders[] = {"ready", "cpu", "gpu", "ready"};
+    uint64_t readbacks[4] = {0};
+    for (int o = 0; vk && !moe && o < 4; o++) {
         run_out sp = {0};
         setenv("SYM_SPLIT_FRACTION", "0.5", 1);
         setenv("SYM_SPLIT_ORDER", orders[o], 1);
+        if (o == 3) setenv("SYM_SPLIT_LAYERS", "0", 1); /* packs, not whole layers' MLPs */
 #ifdef SYM_HAVE_VULKAN
         sym_vk_buffer_device_peak_reset();
 #endif
         CHECK_OK(run(vram, ram, &sp));
         unsetenv("SYM_SPLIT_FRACTION");
         unsetenv("SYM_SPLIT_ORDER");
+        unsetenv("SYM_SPLIT_LAYERS");
+        readbacks[o] = sp.m.readbacks;
         CHECK(sp.m.split && sp.m.bytes_cpu > 0,
               "split (%s first): did not run (split %d, %llu CPU bytes)", orders[o], sp.m.split,
               (unsigned long long)sp.m.bytes_cpu);
@@ -224,12 +228,20 @@ static int test_model(bool moe, bool vk) {
                 CHECK(sp.ids[t] == r.ids[t], "split (%s first): greedy id %d: %d, resident %d",
                       orders[o], t, sp.ids[t], r.ids[t]);
             double d = max_rel_diff(r.logits, sp.logits, nl);
-            fprintf(stderr, "split (%s first): %llu bytes on the CPU, logits vs resident %.3g\n",
-                    orders[o], (unsigned long long)sp.m.bytes_cpu, d);
+            fprintf(stderr,
+                    "split (%s first%s): %llu bytes on the CPU, %llu read-backs, logits vs "
+                    "resident %.3g\n",
+                    orders[o], o == 3 ? ", packs" : "", (unsigned long long)sp.m.bytes_cpu,
+                    (unsigned long long)sp.m.readbacks, d);
             CHECK(d <= 1e-4, "split (%s first): logits differ by %g", orders[o], d);
         }
         free(sp.logits);
     }
+    /* whole layers' MLPs on the CPU read back once per CPU layer, packs twice */
+    if (vk && !moe)
+        CHECK(readbacks[0] > 0 && readbacks[0] < readbacks[3],
+              "split: %llu read-backs with whole layers, %llu with packs",
+              (unsigned long long)readbacks[0], (unsigned long long)readbacks[3]);
     if (moe) { /* the resident run against the reference backend */
         run_out f = {0};
         CHECK_OK(run_on("reference", 0, 0, &f));

@@ -44,6 +44,7 @@ struct sym_engine {
     double base_stall_ms;
     uint64_t base_cpu_bytes;
     double base_cpu_ms, base_readback_ms;
+    uint64_t base_readbacks;
     float *logits;    /* n_vocab: the last position's logits */
     int32_t *history; /* n_ctx: the ids in the KV cache */
     int n_history;
@@ -490,6 +491,7 @@ void sym_metrics_get(const sym_engine *e, sym_metrics *out) {
         out->bytes_cpu = ss.cpu_bytes - e->base_cpu_bytes;
         out->cpu_ms = ss.cpu_ms - e->base_cpu_ms;
         out->readback_ms = ss.readback_ms - e->base_readback_ms;
+        out->readbacks = ss.n_readbacks - e->base_readbacks;
         out->disk_ms = (double)(r->io_ns - br->io_ns) / 1e6;
     }
     finish_rates(out);
@@ -505,5 +507,6 @@ void sym_metrics_reset(sym_engine *e) {
         e->base_cpu_bytes = ss.cpu_bytes;
         e->base_cpu_ms = ss.cpu_ms;
         e->base_readback_ms = ss.readback_ms;
+        e->base_readbacks = ss.n_readbacks;
     }
 }

@@ -80,6 +80,8 @@ struct sym_forward_pass {
                                 * stage_units[s + 1]), the CPU ones first */
     uint32_t *stage_cpu;       /* (4 * n_layer): how many of them are CPU units */
     bool *unit_done;           /* per unit: recorded in the stage running */
+    bool *host_ffn;            /* (n_layer): the layer's whole MLP is the CPU's (its down
+                                * projection's input never leaves the host) */
     int split_order;           /* SPLIT_*: what a stage runs first */
     float *h_in, *h_out;       /* host: a stage's input (widest row) and the CPU pieces' outputs */
     sym_forward_stream_stats ss;
@@ -271,6 +273,7 @@ void sym_forward_destroy(sym_forward_pass *f) {
     sym_free(f->pred_na);
     sym_free(f->cpu_pack);
     sym_free(f->unit_done);
+    sym_free(f->host_ffn);
     sym_free(f->units);
     sym_free(f->stage_units);
     sym_free(f->stage_cpu);
@@ -788,6 +791,7 @@ sym_status sym_forward_set_split(sym_forward_pass *f, sym_backend *cpu, const bo
     f->stage_cpu = sym_calloc((size_t)n_st, sizeof *f->stage_cpu);
     f->units = sym_calloc(p->n_pieces + p->n_uses, sizeof *f->units);
     f->unit_done = sym_calloc(p->n_pieces + p->n_uses, sizeof *f->unit_done);
+    f->host_ffn = sym_calloc((size_t)hp->n_layer, sizeof *f->host_ffn);
     const char *order = getenv("SYM_SPLIT_ORDER");
     f->split_order = !order || !*order || !strcmp(order, "ready") ? SPLIT_READY_FIRST
                      : !strcmp(order, "cpu")                      ? SPLIT_CPU_FIRST
@@ -802,7 +806,7 @@ sym_status sym_forward_set_split(sym_forward_pass *f, sym_backend *cpu, const bo
     f->h_out = sym_malloc((size_t)(qd + 2 * kvd + 2 * (int64_t)hp->n_ff + hp->n_embd) *
                           sizeof *f->h_out);
     if (!f->cpu_pack || !f->stage_units || !f->stage_cpu || !f->units || !f->unit_done ||
-        !f->h_in || !f->h_out)
+        !f->host_ffn || !f->h_in || !f->h_out)
         return SYM_FAIL(SYM_ERR_OOM, "forward: out of memory");
     memcpy(f->cpu_pack, cpu_pack, p->n_packs * sizeof *f->cpu_pack);
     /* counting sort of the units by stage, CPU units first within a stage */
@@ -836,6 +840,12 @@ sym_status sym_forward_set_split(sym_forward_pass *f, sym_backend *cpu, const bo
             for (int st = 0; st < n_st; st++) f->stage_units[st + 1] += f->stage_units[st];
         sym_free(fill);
         sym_free(cpu_fill);
+    }
+    for (int l = 0; l < hp->n_layer; l++) {
+        int in = l * 4 + ST_FFN_IN, out = l * 4 + ST_FFN_OUT;
+        uint32_t n_in = f->stage_units[in + 1] - f->stage_units[in];
+        uint32_t n_out = f->stage_units[out + 1] - f->stage_units[out];
+        f->host_ffn[l] = n_in && n_out && f->stage_cpu[in] == n_in && f->stage_cpu[out] == n_out;
     }
     f->cpu = cpu;
     return SYM_OK;
@@ -923,6 +933,7 @@ static sym_status split_finish(sym_forward_pass *f, chunk_ctx *c, int st) {
         b->ops->add(b, &c->x, &c->x, &t);
         return SYM_OK;
     }
+    if (st % 4 == ST_FFN_IN && f->host_ffn[st / 4]) return SYM_OK; /* the CPU's down reads it */
     for (uint32_t k = u0; k < u0 + n_cpu; k++) {
         const struct split_unit *un = &f->units[k];
         const sym_pack *pk = &p->packs[p->schedule[un->use].pack_id];
@@ -975,12 +986,23 @@ static sym_status run_split(sym_forward_pass *f, chunk_ctx *c, bool want_logits)
     for (int st = 0; st < n_st; st++) {
         SYM_TRY(stage_enter(f, c, st / 4, st % 4));
         /* the stage input on the host: the one wait per stage */
-        if (f->stage_cpu[st]) {
+        if (st % 4 == ST_FFN_OUT && f->host_ffn[st / 4]) {
+            /* the down projection's input from the CPU's own gate and up products */
+            sym_tensor *dev;
+            int64_t n_ff = f->hp->n_ff;
+            float *g = split_out(f, c, SYM_ROLE_W_GATE, &dev), *up = g + n_ff;
+            sym_tensor gt = {.type = SYM_DT_F32, .n_cols = n_ff, .n_rows = 1, .data = g};
+            sym_tensor ut = {.type = SYM_DT_F32, .n_cols = n_ff, .n_rows = 1, .data = up};
+            sym_tensor ht = {.type = SYM_DT_F32, .n_cols = n_ff, .n_rows = 1, .data = f->h_in};
+            f->cpu->ops->silu_mul(f->cpu, &ht, &gt, &ut);
+            SYM_TRY(f->cpu->ops->sync(f->cpu));
+        } else if (f->stage_cpu[st]) {
             const sym_tensor *in = split_input(c, st % 4);
             struct timespec t0;
             clock_gettime(CLOCK_MONOTONIC, &t0);
             SYM_TRY(f->b->ops->read(f->b, in, f->h_in, (size_t)in->n_cols * sizeof(float)));
             f->ss.readback_ms += ms_since(&t0);
+            f->ss.n_readbacks++;
         }
         /* the GPU pieces whose packs are in VRAM already, submitted; then the CPU's own while
          * the GPU runs those and the link brings the rest; then the rest */

@@ -24,6 +24,7 @@ typedef struct sym_forward_stream_stats {
     uint64_t cpu_bytes; /* weight bytes the CPU computed from RAM (the split) */
     double cpu_ms;      /* host time computing them */
     double readback_ms; /* host time reading stage inputs back (waiting for the GPU) */
+    uint64_t n_readbacks; /* ... how many */
 } sym_forward_stream_stats;
 
 typedef struct sym_forward_pass sym_forward_pass;

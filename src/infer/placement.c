@@ -235,9 +235,8 @@ static double measure_cpu(sym_placement *pl, const sym_config *cfg, sym_backend 
     uint64_t room = pl->ram_budget > rss ? (pl->ram_budget - rss) / 2 : 0;
     size_t bytes = room < (512ull << 20) ? (size_t)(room / (8 << 20) * (8 << 20)) : 512u << 20;
     if (bytes < (64u << 20)) return 0;
-    void *buf = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-    if (buf == MAP_FAILED) return 0;
+    void *buf = sym_map_pages(bytes); /* pages like the RAM tier's */
+    if (!buf) return 0;
     memset(buf, 0x3c, bytes); /* f16 1.0-ish values */
     const int64_t cols = 4096, rows = (int64_t)(bytes / (2 * (size_t)cols));
     float *x = sym_calloc((size_t)cols + (size_t)rows, sizeof *x);
@@ -280,7 +279,7 @@ static double measure_cpu(sym_placement *pl, const sym_config *cfg, sym_backend 
 #endif
     }
     sym_free(x);
-    munmap(buf, bytes);
+    sym_unmap_pages(buf, bytes);
     return best / 1e9;
 }
 
@@ -327,16 +326,46 @@ static sym_status plan_split(sym_placement *pl, const sym_config *cfg, const sym
     if (t > 0.9) t = 0.9;
     bool *cpu_pack = sym_calloc(p->n_packs, sizeof *cpu_pack);
     if (!cpu_pack) return SYM_FAIL(SYM_ERR_OOM, "placement: out of memory");
+    /* whole layers' MLPs (default): the CPU computes gate, up and down of its layers, so its
+     * down projection needs no second read-back; SYM_SPLIT_LAYERS=0 (benchmarks) picks packs */
+    const char *layers = getenv("SYM_SPLIT_LAYERS");
+    bool whole = !(layers && !strcmp(layers, "0"));
     uint64_t seen = 0, on_cpu = 0;
+    uint64_t *layer_bytes = whole ? sym_calloc((size_t)hp->n_layer, sizeof *layer_bytes) : NULL;
+    if (whole && !layer_bytes) {
+        sym_free(cpu_pack);
+        return SYM_FAIL(SYM_ERR_OOM, "placement: out of memory");
+    }
+    for (uint32_t i = 0; whole && i < p->n_uses; i++) {
+        const sym_pack *pk = &p->packs[p->schedule[i].pack_id];
+        if (p->schedule[i].kind == SYM_PACK_USE_FULL && pk->type == SYM_PACK_MLP &&
+            pk->layer >= 0 && pk->layer < hp->n_layer)
+            layer_bytes[pk->layer] += pk->n_bytes;
+    }
+    for (int l = 0; whole && l < hp->n_layer; l++) { /* evenly through the layers */
+        uint64_t lb = layer_bytes[l];
+        seen += lb;
+        bool take = (double)(on_cpu + lb / 2) <= t * (double)seen;
+        if (take) on_cpu += lb;
+        layer_bytes[l] = take; /* from here on: the layer is the CPU's */
+    }
+    on_cpu = 0;
     for (uint32_t i = 0; i < p->n_uses; i++) {
         const sym_pack *pk = &p->packs[p->schedule[i].pack_id];
         if (p->schedule[i].kind != SYM_PACK_USE_FULL || pk->type != SYM_PACK_MLP) continue;
-        seen += pk->n_bytes;
-        if ((double)(on_cpu + pk->n_bytes / 2) <= t * (double)seen) {
+        bool mine;
+        if (whole) {
+            mine = pk->layer >= 0 && pk->layer < hp->n_layer && layer_bytes[pk->layer];
+        } else {
+            seen += pk->n_bytes;
+            mine = (double)(on_cpu + pk->n_bytes / 2) <= t * (double)seen;
+        }
+        if (mine && !cpu_pack[pk->id]) {
             cpu_pack[pk->id] = true;
             on_cpu += pk->n_bytes;
         }
     }
+    sym_free(layer_bytes);
     sym_status st = pl->cpu ? SYM_OK : sym_cpu_backend_create(threads, &pl->cpu);
     if (st == SYM_OK) st = sym_forward_set_split(f, pl->cpu, cpu_pack);
     sym_free(cpu_pack);

@@ -246,6 +246,8 @@ int cmd_bench(int argc, char **argv) {
                                    json_object_new_double((sm[2].cpu_ms - sm[1].cpu_ms) / g));
             json_object_object_add(sj, "decode_readback_ms_per_token",
                                    json_object_new_double((sm[2].readback_ms - sm[1].readback_ms) / g));
+            json_object_object_add(sj, "decode_readbacks_per_token",
+                                   json_object_new_double((double)(sm[2].readbacks - sm[1].readbacks) / g));
             json_object_object_add(sj, "cpu_gb_s", json_object_new_double(m.cpu_gb_s));
             json_object_object_add(sj, "cpu_gb_s_loaded", json_object_new_double(m.cpu_gb_s_loaded));
             json_object_object_add(sj, "link_gb_s_loaded", json_object_new_double(m.link_gb_s_loaded));
