@@ -133,6 +133,12 @@ typedef struct sym_metrics {
     uint64_t vram_tier_bytes, ram_tier_bytes; /* what the budgets left for packs */
     int split;              /* 1: the CPU decodes a share of the streamed packs from RAM */
     uint64_t bytes_cpu;     /* weight bytes the CPU computed from RAM (the split) */
+    double cpu_ms;          /* time the CPU spent computing them */
+    double readback_ms;     /* time waiting for the GPU to read a stage's input back (the split) */
+    uint64_t readbacks;     /* ... how many times */
+    double cpu_gb_s;        /* the CPU's f16 product rate measured at open, alone (the split) */
+    double cpu_gb_s_loaded; /* ... and while the link uploads (0: not measured) */
+    double link_gb_s_loaded; /* the link's rate meanwhile */
     /* eviction (streaming) */
     const char *eviction_policy; /* "oracle", "belady", "lru" — static string; NULL: resident */
     uint64_t expert_hits, expert_misses; /* gets of EXPERT packs in the tier the ops read from */

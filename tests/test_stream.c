@@ -552,31 +552,50 @@ static int test_model(bool moe, bool vk) {
         free(d1.logits);
         free(r1.logits);
     }
-    if (vk && !moe) { /* the CPU/GPU split: half of the layers' packs decoded on the CPU */
+    /* the CPU/GPU split: half of the layers' packs decoded on the CPU, in each order a stage
+     * can run its pieces (SYM_SPLIT_ORDER) */
+    static const char *const orders[] = {"ready", "cpu", "gpu", "ready"};
+    uint64_t readbacks[4] = {0};
+    for (int o = 0; vk && !moe && o < 4; o++) {
         run_out sp = {0};
         setenv("SYM_SPLIT_FRACTION", "0.5", 1);
+        setenv("SYM_SPLIT_ORDER", orders[o], 1);
+        if (o == 3) setenv("SYM_SPLIT_LAYERS", "0", 1); /* packs, not whole layers' MLPs */
 #ifdef SYM_HAVE_VULKAN
         sym_vk_buffer_device_peak_reset();
 #endif
         CHECK_OK(run(vram, ram, &sp));
         unsetenv("SYM_SPLIT_FRACTION");
-        CHECK(sp.m.split && sp.m.bytes_cpu > 0, "the split did not run (split %d, %llu CPU bytes)",
-              sp.m.split, (unsigned long long)sp.m.bytes_cpu);
+        unsetenv("SYM_SPLIT_ORDER");
+        unsetenv("SYM_SPLIT_LAYERS");
+        readbacks[o] = sp.m.readbacks;
+        CHECK(sp.m.split && sp.m.bytes_cpu > 0,
+              "split (%s first): did not run (split %d, %llu CPU bytes)", orders[o], sp.m.split,
+              (unsigned long long)sp.m.bytes_cpu);
 #ifdef SYM_HAVE_VULKAN
-        CHECK(sym_vk_buffer_device_peak() <= (uint64_t)(vram * 1e9), "split: high-water %llu",
+        CHECK(sym_vk_buffer_device_peak() <= (uint64_t)(vram * 1e9),
+              "split (%s first): high-water %llu", orders[o],
               (unsigned long long)sym_vk_buffer_device_peak());
 #endif
         if (sp.logits && r.logits) {
             for (int t = 0; t < N_GEN; t++)
-                CHECK(sp.ids[t] == r.ids[t], "split: greedy id %d: %d, resident %d", t, sp.ids[t],
-                      r.ids[t]);
+                CHECK(sp.ids[t] == r.ids[t], "split (%s first): greedy id %d: %d, resident %d",
+                      orders[o], t, sp.ids[t], r.ids[t]);
             double d = max_rel_diff(r.logits, sp.logits, nl);
-            fprintf(stderr, "split: %llu bytes on the CPU, logits vs resident %.3g\n",
-                    (unsigned long long)sp.m.bytes_cpu, d);
-            CHECK(d <= 1e-4, "split: logits differ by %g", d);
+            fprintf(stderr,
+                    "split (%s first%s): %llu bytes on the CPU, %llu read-backs, logits vs "
+                    "resident %.3g\n",
+                    orders[o], o == 3 ? ", packs" : "", (unsigned long long)sp.m.bytes_cpu,
+                    (unsigned long long)sp.m.readbacks, d);
+            CHECK(d <= 1e-4, "split (%s first): logits differ by %g", orders[o], d);
         }
         free(sp.logits);
     }
+    /* whole layers' MLPs on the CPU read back once per CPU layer, packs twice */
+    if (vk && !moe)
+        CHECK(readbacks[0] > 0 && readbacks[0] < readbacks[3],
+              "split: %llu read-backs with whole layers, %llu with packs",
+              (unsigned long long)readbacks[0], (unsigned long long)readbacks[3]);
     if (moe) { /* the resident run against the reference backend */
         run_out f = {0};
         CHECK_OK(run_on("reference", 0, 0, &f));

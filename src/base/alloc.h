@@ -23,6 +23,14 @@ void sym_free(void *ptr);
 char *sym_strndup(const char *s, size_t n);
 char *sym_strdup(const char *s);
 
+/* Large zero-filled anonymous mappings, faulted in at once (not through the injectable hooks:
+ * these are tiers, not objects). Where the kernel allows, backed by transparent huge pages
+ * (2 MiB aligned, MADV_HUGEPAGE): a scan of gigabytes then takes a TLB miss per 2 MiB instead of
+ * per 4 KiB. SYM_NO_THP=1 asks for plain pages. NULL on failure; free with sym_unmap_pages and
+ * the same len. */
+void *sym_map_pages(size_t len);
+void sym_unmap_pages(void *p, size_t len);
+
 /* Overflow-checked arithmetic for sizes: return 0 and leave *out unset on overflow. */
 static inline int sym_mul_ok(size_t a, size_t b, size_t *out) {
     return !__builtin_mul_overflow(a, b, out);

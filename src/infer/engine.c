@@ -51,6 +51,8 @@ struct sym_engine {
     sym_tier_stats base[SYM_TIER_N_MEM]; /* pack manager counters at the last metrics reset */
     double base_stall_ms;
     uint64_t base_cpu_bytes;
+    double base_cpu_ms, base_readback_ms;
+    uint64_t base_readbacks;
     float *logits;    /* n_vocab: the last position's logits */
     int32_t *history; /* n_ctx: the ids in the KV cache */
     int n_history;
@@ -561,6 +563,9 @@ void sym_metrics_get(const sym_engine *e, sym_metrics *out) {
     out->vram_tier_bytes = e->place.device_tier_bytes;
     out->ram_tier_bytes = e->place.ram_tier_bytes;
     out->split = e->place.split;
+    out->cpu_gb_s = e->place.split ? e->place.cpu_gbps : 0;
+    out->cpu_gb_s_loaded = e->place.split ? e->place.cpu_gbps_loaded : 0;
+    out->link_gb_s_loaded = e->place.split ? e->place.link_gbps_loaded : 0;
     if (e->place.pm) {
         sym_tier_stats st[SYM_TIER_N_MEM];
         double stall;
@@ -578,6 +583,9 @@ void sym_metrics_get(const sym_engine *e, sym_metrics *out) {
         sym_forward_stream_stats ss;
         sym_forward_stream_stats_get(e->fwd, &ss);
         out->bytes_cpu = ss.cpu_bytes - e->base_cpu_bytes;
+        out->cpu_ms = ss.cpu_ms - e->base_cpu_ms;
+        out->readback_ms = ss.readback_ms - e->base_readback_ms;
+        out->readbacks = ss.n_readbacks - e->base_readbacks;
         out->disk_ms = (double)(r->io_ns - br->io_ns) / 1e6;
         out->eviction_policy = e->place.policy_name;
         out->expert_hits = use->expert_hits - buse->expert_hits;
@@ -607,5 +615,8 @@ void sym_metrics_reset(sym_engine *e) {
         sym_forward_stream_stats ss;
         sym_forward_stream_stats_get(e->fwd, &ss);
         e->base_cpu_bytes = ss.cpu_bytes;
+        e->base_cpu_ms = ss.cpu_ms;
+        e->base_readback_ms = ss.readback_ms;
+        e->base_readbacks = ss.n_readbacks;
     }
 }

@@ -1,6 +1,7 @@
 #include "infer/forward.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -78,6 +79,10 @@ struct sym_forward_pass {
     uint32_t *stage_units;     /* (4 * n_layer + 1): units of stage s are units[stage_units[s] ..
                                 * stage_units[s + 1]), the CPU ones first */
     uint32_t *stage_cpu;       /* (4 * n_layer): how many of them are CPU units */
+    bool *unit_done;           /* per unit: recorded in the stage running */
+    bool *host_ffn;            /* (n_layer): the layer's whole MLP is the CPU's (its down
+                                * projection's input never leaves the host) */
+    int split_order;           /* SPLIT_*: what a stage runs first */
     float *h_in, *h_out;       /* host: a stage's input (widest row) and the CPU pieces' outputs */
     sym_forward_stream_stats ss;
 };
@@ -267,6 +272,8 @@ void sym_forward_destroy(sym_forward_pass *f) {
     sym_free(f->pred_np);
     sym_free(f->pred_na);
     sym_free(f->cpu_pack);
+    sym_free(f->unit_done);
+    sym_free(f->host_ffn);
     sym_free(f->units);
     sym_free(f->stage_units);
     sym_free(f->stage_cpu);
@@ -442,6 +449,11 @@ static void prefetch_after(sym_forward_pass *f, uint32_t u) {
         n++;
     }
 }
+
+/* What a split stage runs first: the GPU pieces whose packs are in VRAM, then the CPU's, then
+ * the GPU's others (default); the CPU's; or every GPU piece (each get waiting for its upload).
+ * SYM_SPLIT_ORDER=ready|cpu|gpu chooses (benchmarks). */
+enum { SPLIT_READY_FIRST = 0, SPLIT_CPU_FIRST, SPLIT_GPU_FIRST };
 
 /* Stages of a layer in their order; stage numbers are layer * 4 + stage, then OUT. */
 enum { ST_ATTN_IN = 0, ST_ATTN_OUT, ST_FFN_IN, ST_FFN_OUT };
@@ -750,9 +762,11 @@ static bool is_output_use(const sym_forward_pass *f, const sym_pack_use *use) {
 /* A decoded token reads every streamed byte once; the link and the CPU's RAM bandwidth are two
  * ways to get bytes to arithmetic. With a split, the CPU computes its packs' products from the
  * RAM tier while the transfer queue uploads the GPU's: per layer stage, the stage input is read
- * back once, the CPU pieces run first (the uploads of the GPU pieces, prefetched, move
- * meanwhile), then the GPU pieces, and the CPU's outputs are written into their columns before
- * the next stage. Single-token chunks only: prefill is the GPU's (its GEMMs are far faster). */
+ * back once; the GPU pieces whose packs are in VRAM already are submitted, the CPU pieces run
+ * (the GPU computes and the link brings the stage's other packs meanwhile), then the remaining
+ * GPU pieces, and the CPU's outputs are written into their columns before the next stage. (Had
+ * the GPU pieces gone first, each get would hold the CPU until the link delivered its pack.)
+ * Single-token chunks only: prefill is the GPU's (its GEMMs are far faster). */
 
 /* Layer stage of a piece's role, or -1 (vectors, output, experts). */
 static int piece_stage(const sym_pack_weight *pw) {
@@ -776,13 +790,23 @@ sym_status sym_forward_set_split(sym_forward_pass *f, sym_backend *cpu, const bo
     f->stage_units = sym_calloc((size_t)n_st + 1, sizeof *f->stage_units);
     f->stage_cpu = sym_calloc((size_t)n_st, sizeof *f->stage_cpu);
     f->units = sym_calloc(p->n_pieces + p->n_uses, sizeof *f->units);
+    f->unit_done = sym_calloc(p->n_pieces + p->n_uses, sizeof *f->unit_done);
+    f->host_ffn = sym_calloc((size_t)hp->n_layer, sizeof *f->host_ffn);
+    const char *order = getenv("SYM_SPLIT_ORDER");
+    f->split_order = !order || !*order || !strcmp(order, "ready") ? SPLIT_READY_FIRST
+                     : !strcmp(order, "cpu")                      ? SPLIT_CPU_FIRST
+                     : !strcmp(order, "gpu")                      ? SPLIT_GPU_FIRST
+                                                                  : -1;
+    SYM_CHECK(f->split_order >= 0, SYM_ERR_ARG,
+              "forward: SYM_SPLIT_ORDER is '%s', not ready, cpu or gpu", order);
     int64_t wide = sym_forward_widest(hp);
     /* outputs: q | k | v | gate | up | dx, each at its own offset */
     int64_t qd = (int64_t)hp->n_head * hp->head_dim, kvd = (int64_t)hp->n_head_kv * hp->head_dim;
     f->h_in = sym_malloc((size_t)wide * sizeof *f->h_in);
     f->h_out = sym_malloc((size_t)(qd + 2 * kvd + 2 * (int64_t)hp->n_ff + hp->n_embd) *
                           sizeof *f->h_out);
-    if (!f->cpu_pack || !f->stage_units || !f->stage_cpu || !f->units || !f->h_in || !f->h_out)
+    if (!f->cpu_pack || !f->stage_units || !f->stage_cpu || !f->units || !f->unit_done ||
+        !f->host_ffn || !f->h_in || !f->h_out)
         return SYM_FAIL(SYM_ERR_OOM, "forward: out of memory");
     memcpy(f->cpu_pack, cpu_pack, p->n_packs * sizeof *f->cpu_pack);
     /* counting sort of the units by stage, CPU units first within a stage */
@@ -816,6 +840,12 @@ sym_status sym_forward_set_split(sym_forward_pass *f, sym_backend *cpu, const bo
             for (int st = 0; st < n_st; st++) f->stage_units[st + 1] += f->stage_units[st];
         sym_free(fill);
         sym_free(cpu_fill);
+    }
+    for (int l = 0; l < hp->n_layer; l++) {
+        int in = l * 4 + ST_FFN_IN, out = l * 4 + ST_FFN_OUT;
+        uint32_t n_in = f->stage_units[in + 1] - f->stage_units[in];
+        uint32_t n_out = f->stage_units[out + 1] - f->stage_units[out];
+        f->host_ffn[l] = n_in && n_out && f->stage_cpu[in] == n_in && f->stage_cpu[out] == n_out;
     }
     f->cpu = cpu;
     return SYM_OK;
@@ -859,6 +889,8 @@ static sym_status split_cpu_units(sym_forward_pass *f, chunk_ctx *c, int st) {
     sym_pack_handle h = {0};
     bool pinned = false;
     sym_status ret = SYM_OK;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     for (uint32_t k = u0; k < u0 + n_cpu && ret == SYM_OK; k++) {
         const struct split_unit *un = &f->units[k];
         uint32_t id = p->schedule[un->use].pack_id;
@@ -881,6 +913,7 @@ static sym_status split_cpu_units(sym_forward_pass *f, chunk_ctx *c, int st) {
         f->ss.cpu_bytes += pc->n_bytes;
     }
     if (pinned) sym_pack_manager_release(f->pm, &h);
+    f->ss.cpu_ms += ms_since(&t0);
     return ret;
 }
 
@@ -900,6 +933,7 @@ static sym_status split_finish(sym_forward_pass *f, chunk_ctx *c, int st) {
         b->ops->add(b, &c->x, &c->x, &t);
         return SYM_OK;
     }
+    if (st % 4 == ST_FFN_IN && f->host_ffn[st / 4]) return SYM_OK; /* the CPU's down reads it */
     for (uint32_t k = u0; k < u0 + n_cpu; k++) {
         const struct split_unit *un = &f->units[k];
         const sym_pack *pk = &p->packs[p->schedule[un->use].pack_id];
@@ -910,6 +944,34 @@ static sym_status split_finish(sym_forward_pass *f, chunk_ctx *c, int st) {
         SYM_TRY(b->ops->write(b, &v, o + pc->row0, (size_t)pc->n_rows * sizeof *o));
     }
     return SYM_OK;
+}
+
+/* Records the GPU units [g0, g1) of a stage not run yet; ready_only: only those whose pack is in
+ * VRAM now (their gets do not wait for the link). Marks what it ran in f->unit_done. */
+static sym_status split_gpu_units(sym_forward_pass *f, chunk_ctx *c, uint32_t g0, uint32_t g1,
+                                  bool ready_only, bool want_logits) {
+    const sym_pack_plan *p = f->plan;
+    sym_pack_handle h = {0};
+    bool pinned = false;
+    sym_status ret = SYM_OK;
+    for (uint32_t k = g0; k < g1 && ret == SYM_OK; k++) {
+        const struct split_unit *un = &f->units[k];
+        uint32_t id = p->schedule[un->use].pack_id;
+        if (f->unit_done[k]) continue;
+        if (!pinned || h.pack_id != id) {
+            if (pinned) defer_release(f, &h);
+            pinned = false;
+            if (ready_only && sym_pack_manager_tier_of(f->pm, id) != SYM_TIER_DEVICE) continue;
+            sym_pack_manager_set_position(f->pm, un->use);
+            if ((ret = get_pack(f, id, f->tier, &h)) != SYM_OK) break;
+            pinned = true;
+            prefetch_after(f, un->use);
+        }
+        ret = run_piece(f, c, &h, un->piece, want_logits);
+        f->unit_done[k] = true;
+    }
+    if (pinned) defer_release(f, &h);
+    return ret;
 }
 
 /* One decoded token with the split: stage by stage, then the output as usual. */
@@ -923,32 +985,38 @@ static sym_status run_split(sym_forward_pass *f, chunk_ctx *c, bool want_logits)
     f->cpu_packs_to_drop = false;
     for (int st = 0; st < n_st; st++) {
         SYM_TRY(stage_enter(f, c, st / 4, st % 4));
-        /* the stage input on the host (the one wait per stage), then the GPU pieces recorded and
-         * submitted, so the GPU runs them while the CPU computes its own */
-        if (f->stage_cpu[st]) {
+        /* the stage input on the host: the one wait per stage */
+        if (st % 4 == ST_FFN_OUT && f->host_ffn[st / 4]) {
+            /* the down projection's input from the CPU's own gate and up products */
+            sym_tensor *dev;
+            int64_t n_ff = f->hp->n_ff;
+            float *g = split_out(f, c, SYM_ROLE_W_GATE, &dev), *up = g + n_ff;
+            sym_tensor gt = {.type = SYM_DT_F32, .n_cols = n_ff, .n_rows = 1, .data = g};
+            sym_tensor ut = {.type = SYM_DT_F32, .n_cols = n_ff, .n_rows = 1, .data = up};
+            sym_tensor ht = {.type = SYM_DT_F32, .n_cols = n_ff, .n_rows = 1, .data = f->h_in};
+            f->cpu->ops->silu_mul(f->cpu, &ht, &gt, &ut);
+            SYM_TRY(f->cpu->ops->sync(f->cpu));
+        } else if (f->stage_cpu[st]) {
             const sym_tensor *in = split_input(c, st % 4);
+            struct timespec t0;
+            clock_gettime(CLOCK_MONOTONIC, &t0);
             SYM_TRY(f->b->ops->read(f->b, in, f->h_in, (size_t)in->n_cols * sizeof(float)));
+            f->ss.readback_ms += ms_since(&t0);
+            f->ss.n_readbacks++;
         }
-        sym_pack_handle h = {0};
-        bool pinned = false;
-        sym_status ret = SYM_OK;
-        for (uint32_t k = f->stage_units[st] + f->stage_cpu[st];
-             k < f->stage_units[st + 1] && ret == SYM_OK; k++) {
-            const struct split_unit *un = &f->units[k];
-            uint32_t id = p->schedule[un->use].pack_id;
-            if (!pinned || h.pack_id != id) {
-                if (pinned) defer_release(f, &h);
-                pinned = false;
-                sym_pack_manager_set_position(f->pm, un->use);
-                if ((ret = get_pack(f, id, f->tier, &h)) != SYM_OK) break;
-                pinned = true;
-                prefetch_after(f, un->use);
-            }
-            ret = run_piece(f, c, &h, un->piece, want_logits);
+        /* the GPU pieces whose packs are in VRAM already, submitted; then the CPU's own while
+         * the GPU runs those and the link brings the rest; then the rest */
+        uint32_t g0 = f->stage_units[st] + f->stage_cpu[st], g1 = f->stage_units[st + 1];
+        memset(f->unit_done + g0, 0, (g1 - g0) * sizeof *f->unit_done);
+        if (f->split_order != SPLIT_GPU_FIRST && f->stage_cpu[st]) {
+            if (f->split_order == SPLIT_READY_FIRST)
+                SYM_TRY(split_gpu_units(f, c, g0, g1, true, want_logits));
+            if (g0 < g1) prefetch_after(f, f->units[g0].use);
+            SYM_TRY(split_cpu_units(f, c, st));
         }
-        if (pinned) defer_release(f, &h);
-        SYM_TRY(ret);
-        SYM_TRY(split_cpu_units(f, c, st));
+        SYM_TRY(split_gpu_units(f, c, g0, g1, false, want_logits));
+        if (f->split_order == SPLIT_GPU_FIRST || !f->stage_cpu[st])
+            SYM_TRY(split_cpu_units(f, c, st));
         SYM_TRY(split_finish(f, c, st));
     }
     if (!want_logits) return SYM_OK;

@@ -22,6 +22,9 @@ typedef struct sym_forward_stream_stats {
     uint64_t n_gets; /* packs pinned */
     double get_ms;   /* host time spent pinning them (waiting for uploads / reads) */
     uint64_t cpu_bytes; /* weight bytes the CPU computed from RAM (the split) */
+    double cpu_ms;      /* host time computing them */
+    double readback_ms; /* host time reading stage inputs back (waiting for the GPU) */
+    uint64_t n_readbacks; /* ... how many */
 } sym_forward_stream_stats;
 
 typedef struct sym_forward_pass sym_forward_pass;

@@ -3,6 +3,8 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 #include <sys/mman.h>
@@ -145,6 +147,58 @@ static double measure_link(sym_backend *vk, sym_vk_xfer *x, uint64_t room) {
     sym_vk_xfer_host_free(x, host, n);
     return gbps;
 }
+
+/* Uploads on the transfer queue, over and over until told to stop: the link's load while the CPU's
+ * rate is measured (both read the same RAM). */
+typedef struct link_load {
+    sym_backend *vk;
+    sym_vk_xfer *x;
+    sym_tensor t;
+    void *host;
+    uint64_t n;
+    _Atomic int stop;
+    uint64_t bytes;
+    double s;
+} link_load;
+
+#define LINK_LOAD_BYTES (64ull << 20)
+
+static void *link_load_run(void *arg) {
+    link_load *l = arg;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (!atomic_load(&l->stop)) {
+        if (sym_vk_backend_upload(NULL, l->vk, &l->t, l->host, l->n) != SYM_OK) break;
+        l->bytes += l->n;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    l->s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+    return NULL;
+}
+
+static bool link_load_start(link_load *l, sym_backend *vk, sym_vk_xfer *x, pthread_t *th) {
+    *l = (link_load){.vk = vk, .x = x, .n = LINK_LOAD_BYTES};
+    if (!vk || !x) return false;
+    l->host = sym_vk_xfer_host_alloc(x, l->n);
+    if (!l->host) return false;
+    if (vk->ops->alloc(vk, &l->t, SYM_DT_F32, (int64_t)(l->n / 4), 1) == SYM_OK &&
+        vk->ops->sync(vk) == SYM_OK) {
+        memset(l->host, 0x3c, l->n);
+        if (pthread_create(th, NULL, link_load_run, l) == 0) return true;
+        vk->ops->release(vk, &l->t);
+    }
+    sym_vk_xfer_host_free(x, l->host, l->n);
+    return false;
+}
+
+/* Stops the load; its rate in GB/s. */
+static double link_load_stop(link_load *l, pthread_t th) {
+    atomic_store(&l->stop, 1);
+    pthread_join(th, NULL);
+    l->vk->ops->release(l->vk, &l->t);
+    sym_vk_xfer_host_free(l->x, l->host, l->n);
+    return l->s > 0 ? (double)l->bytes / l->s / 1e9 : 0;
+}
 #endif
 
 /* Bytes a cyclic scan moves per token into a tier of capacity cap (Belady keeps what fits
@@ -165,17 +219,24 @@ static int split_threads(const sym_config *cfg) {
     return n > 3 ? (int)n - 2 : 1; /* the transfer and I/O threads need cores too */
 }
 
+static double secs_since(const struct timespec *t0) {
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) * 1e-9;
+}
+
 /* The CPU's matrix-vector rate from RAM: the CPU backend's own f16 product over a buffer of at
- * most 512 MiB and half the RAM budget left (freed before the RAM tier is taken), best of three.
- * Creates pl->cpu. 0 if there is no room for a meaningful measurement. */
-static double measure_cpu(sym_placement *pl, const sym_config *cfg) {
+ * most 512 MiB and half the RAM budget left (freed before the RAM tier is taken), best of three;
+ * then, where vk and xfer are given, again while the transfer queue uploads meanwhile (both read
+ * the same RAM: pl->cpu_gbps_loaded, pl->link_gbps_loaded). Creates pl->cpu. 0 if there is no
+ * room for a meaningful measurement. */
+static double measure_cpu(sym_placement *pl, const sym_config *cfg, sym_backend *vk, void *xfer) {
     uint64_t rss = rss_now() + RAM_MARGIN;
     uint64_t room = pl->ram_budget > rss ? (pl->ram_budget - rss) / 2 : 0;
     size_t bytes = room < (512ull << 20) ? (size_t)(room / (8 << 20) * (8 << 20)) : 512u << 20;
     if (bytes < (64u << 20)) return 0;
-    void *buf = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-    if (buf == MAP_FAILED) return 0;
+    void *buf = sym_map_pages(bytes); /* pages like the RAM tier's */
+    if (!buf) return 0;
     memset(buf, 0x3c, bytes); /* f16 1.0-ish values */
     const int64_t cols = 4096, rows = (int64_t)(bytes / (2 * (size_t)cols));
     float *x = sym_calloc((size_t)cols + (size_t)rows, sizeof *x);
@@ -185,18 +246,40 @@ static double measure_cpu(sym_placement *pl, const sym_config *cfg) {
         sym_tensor w = {.type = SYM_DT_F16, .n_cols = cols, .n_rows = rows, .data = buf};
         sym_tensor xv = {.type = SYM_DT_F32, .n_cols = cols, .n_rows = 1, .data = x};
         sym_tensor out = {.type = SYM_DT_F32, .n_cols = rows, .n_rows = 1, .data = x + cols};
-        for (int i = 0; i < 4; i++) {
-            struct timespec t0, t1;
+        bool ok = true;
+        for (int i = 0; i < 4 && ok; i++) {
+            struct timespec t0;
             clock_gettime(CLOCK_MONOTONIC, &t0);
             c->ops->matmul(c, &out, &xv, &w, NULL);
-            if (c->ops->sync(c) != SYM_OK) break;
-            clock_gettime(CLOCK_MONOTONIC, &t1);
-            double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
-            if (i > 0 && s > 0 && (double)bytes / s > best) best = (double)bytes / s;
+            ok = c->ops->sync(c) == SYM_OK;
+            double s = secs_since(&t0);
+            if (ok && i > 0 && s > 0 && (double)bytes / s > best) best = (double)bytes / s;
         }
+#ifdef SYM_HAVE_VULKAN
+        link_load l;
+        pthread_t th;
+        if (ok && link_load_start(&l, vk, xfer, &th)) {
+            /* a warm-up product, then the mean of eight while the link is busy throughout */
+            double s = 0;
+            for (int i = 0; i < 9 && ok; i++) {
+                struct timespec t0;
+                clock_gettime(CLOCK_MONOTONIC, &t0);
+                c->ops->matmul(c, &out, &xv, &w, NULL);
+                ok = c->ops->sync(c) == SYM_OK;
+                if (i > 0) s += secs_since(&t0);
+            }
+            double u = link_load_stop(&l, th);
+            if (ok && s > 0 && u > 0) {
+                pl->cpu_gbps_loaded = 8.0 * (double)bytes / s / 1e9;
+                pl->link_gbps_loaded = u;
+            }
+        }
+#else
+        (void)vk, (void)xfer;
+#endif
     }
     sym_free(x);
-    munmap(buf, bytes);
+    sym_unmap_pages(buf, bytes);
     return best / 1e9;
 }
 
@@ -220,6 +303,15 @@ static sym_status plan_split(sym_placement *pl, const sym_config *cfg, const sym
     int threads = split_threads(cfg);
     double c = pl->cpu_gbps > 0 ? pl->cpu_gbps : 1.0;
     double u = pl->link_gbps, S = (double)pl->stream_bytes_per_token;
+    /* the rates of the two working at once (they share the RAM) where measured;
+     * SYM_SPLIT_RATES=alone (benchmarks) takes each measured alone */
+    const char *rates = getenv("SYM_SPLIT_RATES");
+    pl->split_rates_loaded = pl->cpu_gbps_loaded > 0 && pl->link_gbps_loaded > 0 &&
+                             !(rates && !strcmp(rates, "alone"));
+    if (pl->split_rates_loaded) {
+        c = pl->cpu_gbps_loaded;
+        u = pl->link_gbps_loaded;
+    }
     double X = S * c / (c + u);
     if (forced < 0 && X < 0.05 * S) return SYM_OK; /* not worth a read-back per stage */
     /* MLP packs only: two read-backs per layer instead of four, and two thirds of the bytes */
@@ -234,16 +326,46 @@ static sym_status plan_split(sym_placement *pl, const sym_config *cfg, const sym
     if (t > 0.9) t = 0.9;
     bool *cpu_pack = sym_calloc(p->n_packs, sizeof *cpu_pack);
     if (!cpu_pack) return SYM_FAIL(SYM_ERR_OOM, "placement: out of memory");
+    /* whole layers' MLPs (default): the CPU computes gate, up and down of its layers, so its
+     * down projection needs no second read-back; SYM_SPLIT_LAYERS=0 (benchmarks) picks packs */
+    const char *layers = getenv("SYM_SPLIT_LAYERS");
+    bool whole = !(layers && !strcmp(layers, "0"));
     uint64_t seen = 0, on_cpu = 0;
+    uint64_t *layer_bytes = whole ? sym_calloc((size_t)hp->n_layer, sizeof *layer_bytes) : NULL;
+    if (whole && !layer_bytes) {
+        sym_free(cpu_pack);
+        return SYM_FAIL(SYM_ERR_OOM, "placement: out of memory");
+    }
+    for (uint32_t i = 0; whole && i < p->n_uses; i++) {
+        const sym_pack *pk = &p->packs[p->schedule[i].pack_id];
+        if (p->schedule[i].kind == SYM_PACK_USE_FULL && pk->type == SYM_PACK_MLP &&
+            pk->layer >= 0 && pk->layer < hp->n_layer)
+            layer_bytes[pk->layer] += pk->n_bytes;
+    }
+    for (int l = 0; whole && l < hp->n_layer; l++) { /* evenly through the layers */
+        uint64_t lb = layer_bytes[l];
+        seen += lb;
+        bool take = (double)(on_cpu + lb / 2) <= t * (double)seen;
+        if (take) on_cpu += lb;
+        layer_bytes[l] = take; /* from here on: the layer is the CPU's */
+    }
+    on_cpu = 0;
     for (uint32_t i = 0; i < p->n_uses; i++) {
         const sym_pack *pk = &p->packs[p->schedule[i].pack_id];
         if (p->schedule[i].kind != SYM_PACK_USE_FULL || pk->type != SYM_PACK_MLP) continue;
-        seen += pk->n_bytes;
-        if ((double)(on_cpu + pk->n_bytes / 2) <= t * (double)seen) {
+        bool mine;
+        if (whole) {
+            mine = pk->layer >= 0 && pk->layer < hp->n_layer && layer_bytes[pk->layer];
+        } else {
+            seen += pk->n_bytes;
+            mine = (double)(on_cpu + pk->n_bytes / 2) <= t * (double)seen;
+        }
+        if (mine && !cpu_pack[pk->id]) {
             cpu_pack[pk->id] = true;
             on_cpu += pk->n_bytes;
         }
     }
+    sym_free(layer_bytes);
     sym_status st = pl->cpu ? SYM_OK : sym_cpu_backend_create(threads, &pl->cpu);
     if (st == SYM_OK) st = sym_forward_set_split(f, pl->cpu, cpu_pack);
     sym_free(cpu_pack);
@@ -253,7 +375,6 @@ static sym_status plan_split(sym_placement *pl, const sym_config *cfg, const sym
         return st;
     }
     pl->split = true;
-    pl->cpu_gbps = c;
     pl->cpu_bytes_per_token = on_cpu;
     double gpu = S - (double)on_cpu;
     if (gpu < 0) gpu = 0;
@@ -285,6 +406,8 @@ sym_status sym_placement_stream(sym_placement *pl, const sym_config *cfg, sym_ba
                                 const sym_model *m, sym_forward_pass *f, sym_pread_fn pread_fn,
                                 void *pread_user) {
     sym_status st = SYM_OK;
+    sym_backend *load_vk = NULL; /* with the transfer queue: the CPU rate is measured under load */
+    void *load_xfer = NULL;
     SYM_CHECK(sym_model_format_of(m) != SYM_MODEL_SYMPACK, SYM_ERR_UNSUPPORTED,
               "streaming a .sympack is not supported yet (its packs are decompressed into RAM at "
               "open): run the GGUF it was made from, or raise the budget to hold the model");
@@ -307,6 +430,10 @@ sym_status sym_placement_stream(sym_placement *pl, const sym_config *cfg, sym_ba
                                            : c->max_buffer_size;
             sym_vk_xfer *x;
             if (sym_vk_backend_xfer(vk, &x) == SYM_OK) {
+                if (pl->vram_budget > held && pl->vram_budget - held >= LINK_LOAD_BYTES) {
+                    load_vk = vk; /* room for the load's buffer within the budget */
+                    load_xfer = x;
+                }
                 pl->link_gbps = measure_link(vk, x, pl->vram_budget > held ? pl->vram_budget - held : 0);
                 o.host_mem = (sym_tier_host_mem){
                     .alloc = (void *(*)(void *, size_t))sym_vk_xfer_host_alloc,
@@ -350,7 +477,7 @@ sym_status sym_placement_stream(sym_placement *pl, const sym_config *cfg, sym_ba
     SYM_TRY(choose_policy(pl, cfg, &o));
     const sym_hparams *mhp = sym_model_hparams(m);
     if (pl->device && cfg->cpu_gpu_split && mhp->n_expert == 0 && !mhp->qkv_bias)
-        pl->cpu_gbps = measure_cpu(pl, cfg);
+        pl->cpu_gbps = measure_cpu(pl, cfg, load_vk, load_xfer);
     uint64_t rss = rss_now() + RAM_MARGIN;
     SYM_CHECK(pl->ram_budget > rss, SYM_ERR_BUDGET,
               "the RAM budget of %.3f GB is taken by the process as it stands (%.3f GB with "
@@ -425,8 +552,14 @@ void sym_placement_describe(const sym_placement *pl, char *buf, size_t cap) {
     if (n > 0 && (size_t)n < cap && pl->split)
         n += snprintf(buf + n, cap - (size_t)n,
                       "; CPU/GPU split: the CPU decodes %.2f GB per token from RAM (its f16 "
-                      "product measured at %.0f GB/s)",
+                      "product measured at %.0f GB/s alone",
                       GB(pl->cpu_bytes_per_token), pl->cpu_gbps);
+    if (n > 0 && (size_t)n < cap && pl->split && pl->cpu_gbps_loaded > 0)
+        n += snprintf(buf + n, cap - (size_t)n,
+                      ", %.0f GB/s while the link moves %.1f GB/s%s", pl->cpu_gbps_loaded,
+                      pl->link_gbps_loaded, pl->split_rates_loaded ? ": planned with these" : "");
+    if (n > 0 && (size_t)n < cap && pl->split)
+        n += snprintf(buf + n, cap - (size_t)n, ")");
     if (n > 0 && (size_t)n < cap && pl->predicted_tok_s > 0)
         snprintf(buf + n, cap - (size_t)n, " -> predicted %.2f tok/s (%s)", pl->predicted_tok_s,
                  pl->split ? "link and CPU" : "upload-bound");

@@ -49,7 +49,10 @@ typedef struct sym_placement {
     double predicted_tok_s;    /* from the measured link rate (0: unknown) */
     /* the CPU/GPU split of decode (cpu_gpu_split) */
     bool split;
-    double cpu_gbps;           /* the CPU's matrix-vector rate assumed (measured RAM read rate) */
+    double cpu_gbps;           /* the CPU's f16 matrix-vector rate from RAM, measured alone */
+    double cpu_gbps_loaded;    /* ... while the transfer queue uploads (0: not measured) */
+    double link_gbps_loaded;   /* the link's rate meanwhile */
+    bool split_rates_loaded;   /* the split was planned with the two rates under load */
     uint64_t cpu_bytes_per_token; /* planned bytes the CPU computes per decoded token */
     sym_backend *cpu;          /* the CPU backend doing it (owned) */
     /* eviction ([memory] eviction_policy; auto: the oracle for mixtures of experts, else Belady) */

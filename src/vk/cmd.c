@@ -2,6 +2,7 @@
  * submission, timestamps. */
 #include "vk/cmd.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -27,6 +28,7 @@ struct sym_vk_cmd {
     VkCommandBuffer cbs[N_CB];
     VkFence fences[N_CB];
     int pending[N_CB];          /* submitted, fence not yet waited for */
+    double spin_s;              /* a wait polls the fence this long before blocking */
     uint64_t seq[N_CB];         /* submission number of each pending command buffer */
     uint64_t n_seq;             /* submissions so far */
     VkSemaphore wait_sem;       /* if set, every submission waits for it to reach *wait_value */
@@ -73,6 +75,9 @@ sym_status sym_vk_cmd_create(sym_vk_device *d, const sym_vk_cmd_options *o, sym_
     c->d = d;
     c->o = *o;
     if (!c->o.staging_bytes) c->o.staging_bytes = 64ull << 20;
+    /* SYM_VK_SPIN_US (benchmarks): poll a fence this many microseconds before sleeping on it */
+    const char *spin = getenv("SYM_VK_SPIN_US");
+    c->spin_s = spin && *spin ? atof(spin) * 1e-6 : 0;
     if (c->o.profiling && !d->caps.timestamp_valid_bits) {
         SYM_WARN("vulkan: the compute queue has no timestamps; profiling is off");
         c->o.profiling = 0;
@@ -144,6 +149,11 @@ static double now_s(void) {
 static sym_status wait_slot(sym_vk_cmd *c, int i) {
     if (!c->pending[i]) return SYM_OK;
     c->pending[i] = 0;
+    if (c->spin_s > 0) {
+        double t0 = now_s();
+        while (vkGetFenceStatus(c->d->dev, c->fences[i]) == VK_NOT_READY && now_s() - t0 < c->spin_s)
+            ;
+    }
     VkResult r = vkWaitForFences(c->d->dev, 1, &c->fences[i], VK_TRUE, UINT64_MAX);
     const char *what = "vkWaitForFences";
     if (r == VK_SUCCESS) what = "vkResetFences", r = vkResetFences(c->d->dev, 1, &c->fences[i]);

@@ -162,9 +162,8 @@ void *sym_vk_xfer_host_alloc(sym_vk_xfer *x, size_t bytes) {
     if (slot < 0 || bytes == 0) return NULL;
     uint64_t align = x->d->caps.host_import_align > 4096 ? x->d->caps.host_import_align : 4096;
     size_t len = (bytes + align - 1) / align * align;
-    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
-                   -1, 0);
-    if (p == MAP_FAILED) return NULL;
+    void *p = sym_map_pages(len);
+    if (!p) return NULL;
     mapping *m = &x->maps[slot];
     *m = (mapping){.ptr = p, .bytes = len, .import0 = x->n_imports, .used = 1};
     if (x->host_ptr_props && !getenv("SYM_VK_NO_HOST_IMPORT")) {
@@ -202,7 +201,7 @@ void sym_vk_xfer_host_free(sym_vk_xfer *x, void *ptr, size_t bytes) {
         drop_imports(x, m->import0, m->n_imports);
         if (m->import0 + m->n_imports == x->n_imports) x->n_imports = m->import0;
         pthread_mutex_unlock(&x->lock);
-        munmap(m->ptr, m->bytes);
+        sym_unmap_pages(m->ptr, m->bytes);
         m->used = 0;
         return;
     }

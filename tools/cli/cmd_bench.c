@@ -256,6 +256,17 @@ int cmd_bench(int argc, char **argv) {
         }
         json_object_object_add(sj, "decode_bytes_cpu_per_token",
                                json_object_new_double((double)(sm[2].bytes_cpu - sm[1].bytes_cpu) / g));
+        if (m.split) {
+            json_object_object_add(sj, "decode_cpu_ms_per_token",
+                                   json_object_new_double((sm[2].cpu_ms - sm[1].cpu_ms) / g));
+            json_object_object_add(sj, "decode_readback_ms_per_token",
+                                   json_object_new_double((sm[2].readback_ms - sm[1].readback_ms) / g));
+            json_object_object_add(sj, "decode_readbacks_per_token",
+                                   json_object_new_double((double)(sm[2].readbacks - sm[1].readbacks) / g));
+            json_object_object_add(sj, "cpu_gb_s", json_object_new_double(m.cpu_gb_s));
+            json_object_object_add(sj, "cpu_gb_s_loaded", json_object_new_double(m.cpu_gb_s_loaded));
+            json_object_object_add(sj, "link_gb_s_loaded", json_object_new_double(m.link_gb_s_loaded));
+        }
         json_object_object_add(sj, "decode_stall_ms_per_token",
                                json_object_new_double((sm[2].stall_ms - sm[1].stall_ms) / g));
         json_object_object_add(sj, "decode_upload_ms_per_token",
