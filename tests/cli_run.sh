@@ -20,6 +20,15 @@ done
 check 'grep -Eq "\"generated_tokens\": ?30," "$TMP/s.json"' "30 tokens generated: $(cat "$TMP/s.json")"
 check 'grep -q "tok/s" "$TMP/err"' "summary on stderr"
 
+# --progress: the live line goes to stderr (a line a second off a terminal, and the last one);
+# stdout is the same text as without it
+p=$("$SYM" run -m "$M" --disable-gpu --temp 0 -p "I dreamed" -n 30 --progress 2>"$TMP/perr")
+check '[[ "$p" == "$out" ]]' "--progress changed stdout: '$p'"
+check 'grep -Eq "^symbiote: \[token 30/30\] [0-9.]+ tok/s, [0-9.]+ ms/token" "$TMP/perr"' \
+  "no final progress line: $(cat "$TMP/perr")"
+"$SYM" run -m "$M" --disable-gpu --temp 0 -p "I dreamed" -n 5 --no-progress >/dev/null 2>"$TMP/perr"
+check '! grep -q "\[token" "$TMP/perr"' "--no-progress printed progress: $(cat "$TMP/perr")"
+
 # the prompt comes out exactly as given, even with odd whitespace
 out=$("$SYM" run -m "$M" --disable-gpu --temp 0 -p "  two  spaces" -n 3 2>/dev/null)
 check '[[ "$out" == "  two  spaces"* ]]' "prompt echoed exactly: '$out'"

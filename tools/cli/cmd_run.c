@@ -23,7 +23,12 @@ static void help(FILE *out) {
             "      --ignore-eos         keep generating past end-of-sequence\n"
             "      --stats-json FILE    write timing and memory statistics as JSON\n"
             "      --trace-out FILE     write the run's pack accesses as a .symtrace (for\n"
-            "                           symbiote policy-sim --trace FILE)\n");
+            "                           symbiote policy-sim --trace FILE)\n"
+            "      --progress           a live line on stderr while generating: tokens, tok/s,\n"
+            "                           ms per token waiting for packs / computing, ETA (the\n"
+            "                           default when stderr is a terminal and stdout is not;\n"
+            "                           a line a second when stderr is not a terminal)\n"
+            "      --no-progress        never\n");
     cli_sampling_help(out);
     fputc('\n', out);
     cli_common_help(out);
@@ -32,7 +37,49 @@ static void help(FILE *out) {
 typedef struct run_state {
     size_t n_out;
     int ok;
+    /* the live progress line (progress: 0 off, 1 rewritten in place, 2 a line a second) */
+    int progress;
+    sym_engine *e;
+    int max_tokens;
+    double t_first, t_shown;  /* when the first token came, when the line was last written */
+    sym_metrics m_first;      /* the counters then */
 } run_state;
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Decode so far, from the first generated token on (the prompt's prefill is not in it). */
+static void show_progress(run_state *rs, bool last) {
+    double t = now_s();
+    if (rs->n_out == 1) {
+        rs->t_first = t;
+        sym_metrics_get(rs->e, &rs->m_first);
+    }
+    if (!last && t - rs->t_shown < (rs->progress == 1 ? 0.2 : 1.0)) return;
+    rs->t_shown = t;
+    double n = (double)rs->n_out - 1, dt = t - rs->t_first;
+    char line[256];
+    int k = snprintf(line, sizeof line, "[token %zu", rs->n_out);
+    if (rs->max_tokens > 0) k += snprintf(line + k, sizeof line - (size_t)k, "/%d", rs->max_tokens);
+    k += snprintf(line + k, sizeof line - (size_t)k, "]");
+    if (n > 0 && dt > 0) {
+        sym_metrics m;
+        sym_metrics_get(rs->e, &m);
+        double ms = dt * 1e3 / n, wait = (m.stall_ms - rs->m_first.stall_ms) / n;
+        k += snprintf(line + k, sizeof line - (size_t)k, " %.2f tok/s, %.1f ms/token", n / dt, ms);
+        if (m.streamed)
+            k += snprintf(line + k, sizeof line - (size_t)k,
+                          " (%.1f waiting for packs, %.1f computing)", wait, ms - wait);
+        if (rs->max_tokens > 0 && !last)
+            k += snprintf(line + k, sizeof line - (size_t)k, " | ETA %.0f s",
+                          (double)(rs->max_tokens - (int)rs->n_out) * dt / n);
+    }
+    if (rs->progress == 1) fprintf(stderr, "\r\033[K%s%s", line, last ? "\n" : "");
+    else fprintf(stderr, "symbiote: %s\n", line);
+}
 
 static int on_token(void *user, int32_t id, const char *text, size_t len) {
     run_state *rs = user;
@@ -43,6 +90,7 @@ static int on_token(void *user, int32_t id, const char *text, size_t len) {
     }
     fflush(stdout);
     rs->n_out++;
+    if (rs->progress) show_progress(rs, false);
     return 0;
 }
 
@@ -142,6 +190,7 @@ int cmd_run(int argc, char **argv) {
     sym_sampling_init(&sp);
     sp.seed = 0;
     bool seed_set = false, ignore_eos = false;
+    int progress = -1; /* -1: by the terminals */
     const char *prompt = "", *prompt_file = NULL, *stats_path = NULL, *trace_path = NULL;
     long long n_predict = 128, v;
     for (int i = 0; i < argc;) {
@@ -156,6 +205,11 @@ int cmd_run(int argc, char **argv) {
         if (r > 0) continue;
         if (!strcmp(a, "--ignore-eos")) {
             ignore_eos = true;
+            i++;
+            continue;
+        }
+        if (!strcmp(a, "--progress") || !strcmp(a, "--no-progress")) {
+            progress = !strcmp(a, "--progress");
             i++;
             continue;
         }
@@ -210,10 +264,14 @@ int cmd_run(int argc, char **argv) {
     if (strstr(place, "streaming")) fprintf(stderr, "symbiote: %s\n", place);
     fwrite(prompt, 1, prompt_len, stdout);
     fflush(stdout);
-    run_state rs = {0, 1};
     int max_tokens = n_predict < 0 ? sym_n_ctx(e) : (int)n_predict;
+    bool err_tty = isatty(STDERR_FILENO);
+    if (progress < 0) progress = err_tty && !isatty(STDOUT_FILENO);
+    run_state rs = {.ok = 1, .e = e, .max_tokens = n_predict < 0 ? 0 : max_tokens,
+                    .progress = !progress ? 0 : err_tty ? 1 : 2};
     st = sym_generate_ex(e, prompt, prompt_len, max_tokens, &sp, ignore_eos, on_token, &rs);
     fflush(stdout);
+    if (rs.progress && rs.n_out) show_progress(&rs, true);
     int rc = 0;
     if (st != SYM_OK) rc = cli_fail(st);
     sym_metrics m;
