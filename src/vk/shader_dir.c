@@ -215,10 +215,10 @@ static shaderc_include_result *include_result(const char *name, char *content, s
 }
 
 static shaderc_include_result *include_error(const char *fmt, const char *a, const char *b) {
-    char msg[1200];
-    snprintf(msg, sizeof msg, fmt, a, b);
-    char *content = sym_strdup(msg);
+    int len = snprintf(NULL, 0, fmt, a, b); /* the whole message, however long the paths */
+    char *content = len >= 0 ? sym_malloc((size_t)len + 1) : NULL;
     if (!content) return NULL;
+    snprintf(content, (size_t)len + 1, fmt, a, b);
     /* an empty source name tells the compiler the include failed; content is the reason */
     return include_result("", content, strlen(content));
 }
