@@ -16,23 +16,22 @@ row() { # name, then env assignments / flags
   python3 - $OUT/$name.json $name <<'PY' || tail -3 $OUT/$name.log
 import json, sys
 d = json.load(open(sys.argv[1])); s = d['streaming']
-print('%-14s %6.2f tok/s (pred %5.2f)  up %.2f GB cpu %.2f GB  cpu %5.1f ms readback %4.1f ms stall %5.1f ms  cpu %3.0f/%3.0f link %4.1f/%4.1f GB/s' % (
+print('%-16s %6.2f tok/s (pred %5.2f)  up %.2f GB cpu %.2f GB  cpu %5.1f ms readback %4.1f ms x%3.0f stall %5.1f ms  cpu %3.0f/%3.0f link %4.1f/%4.1f GB/s' % (
   sys.argv[2], d['decode_tok_s']['median'], s['predicted_decode_tok_s'],
   s['decode_bytes_uploaded_per_token'] / 1e9, s.get('decode_bytes_cpu_per_token', 0) / 1e9,
-  s.get('decode_cpu_ms_per_token', 0), s.get('decode_readback_ms_per_token', 0),
+  s.get('decode_cpu_ms_per_token', 0), s.get('decode_readback_ms_per_token', 0), s.get('decode_readbacks_per_token', 0),
   s['decode_stall_ms_per_token'], s.get('cpu_gb_s', 0), s.get('cpu_gb_s_loaded', 0),
   s['link_gb_s'], s.get('link_gb_s_loaded', 0)))
 PY
 }
-row old_gpu_alone SYM_SPLIT_ORDER=gpu SYM_SPLIT_RATES=alone
-row ready
-row ready_alone SYM_SPLIT_RATES=alone
-row cpu_first SYM_SPLIT_ORDER=cpu
-row gpu_first SYM_SPLIT_ORDER=gpu
-row ready_spin SYM_VK_SPIN_US=300
-row ready_t16 -t 16
-row ready_t12 -t 12
-row share_0.60 SYM_SPLIT_FRACTION=0.60
-row share_0.70 SYM_SPLIT_FRACTION=0.70
-row share_0.80 SYM_SPLIT_FRACTION=0.80
+if [ -n "${VARIANTS:-}" ]; then eval "$VARIANTS"; exit 0; fi
+row packs_t14 SYM_SPLIT_LAYERS=0
+row layers_t14
+row layers_t16 -t 16
+row layers_nothp_t16 SYM_NO_THP=1 -t 16
+row packs_t16 SYM_SPLIT_LAYERS=0 -t 16
+row layers_0.70_t16 SYM_SPLIT_FRACTION=0.70 -t 16
+row layers_0.80_t16 SYM_SPLIT_FRACTION=0.80 -t 16
+row layers_gpu_t16 SYM_SPLIT_ORDER=gpu -t 16
 row nosplit --no-split
+row nosplit_nothp SYM_NO_THP=1 --no-split
