@@ -304,8 +304,8 @@ sym_status sym_placement_stream(sym_placement *pl, const sym_config *cfg, sym_ba
 #endif
         SYM_CHECK(pl->vram_budget > held, SYM_ERR_BUDGET,
                   "the VRAM budget of %.3f GB is taken by the KV cache, activations and scratch "
-                  "(%.3f GB): need more than that plus room for one pack (%.3f GB)",
-                  GB(pl->vram_budget), GB(held), GB(pl->plan->largest_pack_bytes));
+                  "(%.3f GB): need more than that plus room for at least one pack",
+                  GB(pl->vram_budget), GB(held));
         pl->device_tier_bytes = pl->vram_budget - held;
         pl->tier = SYM_TIER_DEVICE;
     } else {
