@@ -133,6 +133,9 @@ typedef struct sym_metrics {
     uint64_t vram_tier_bytes, ram_tier_bytes; /* what the budgets left for packs */
     int split;              /* 1: the CPU decodes a share of the streamed packs from RAM */
     uint64_t bytes_cpu;     /* weight bytes the CPU computed from RAM (the split) */
+    /* streaming a .sympack: bytes_read_disk counts the stored (compressed) bytes read */
+    uint64_t bytes_decompressed; /* raw bytes the I/O threads decompressed from the store */
+    double decompress_ms;        /* time they spent checking and decompressing (summed) */
 } sym_metrics;
 void sym_metrics_get(const sym_engine *engine, sym_metrics *out);
 void sym_metrics_reset(sym_engine *engine);

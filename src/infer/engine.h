@@ -9,6 +9,7 @@
 #include "symbiote.h"
 #include "text/chat.h"
 #include "tier/pack_io.h"
+#include "tier/tier.h"
 
 typedef struct sym_engine_params {
     sym_config cfg;            /* model_path, budgets, enable_gpu, threads, logging … */
@@ -24,6 +25,9 @@ typedef struct sym_engine_params {
     /* Test seam: the pread the streaming engine's disk reads go through (NULL: pread(2)). */
     sym_pread_fn pread_fn;
     void *pread_user;
+    /* Test seam: stream the weights through the pack manager even when they fit the budget, so
+     * that small real models (aidreams260K) exercise the streaming path; the budgets still hold. */
+    bool force_stream;
 } sym_engine_params;
 
 void sym_engine_params_init(sym_engine_params *p);
@@ -47,6 +51,10 @@ void sym_engine_prediction_stats(const sym_engine *e, int layer, uint64_t *right
  * file's). */
 sym_status sym_engine_trace_start(sym_engine *e);
 sym_status sym_engine_trace_write(sym_engine *e, const char *path);
+/* Streaming: the pack plan the engine streams with (a .sympack's own) and the pack manager's
+ * counters of a tier (DEVICE or RAM); NULL and zeros when the model is resident. */
+const sym_pack_plan *sym_engine_pack_plan(const sym_engine *e);
+void sym_engine_tier_stats(const sym_engine *e, sym_tier tier, sym_tier_stats *out);
 /* The placement line ("placement: resident ..." / "placement: streaming ..."). */
 void sym_engine_placement(const sym_engine *e, char *buf, size_t cap);
 

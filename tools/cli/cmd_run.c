@@ -104,6 +104,9 @@ static int write_stats(const char *path, const sym_metrics *m, const char *devic
     json_object_object_add(o, "link_gb_s", json_object_new_double(m->link_gb_s));
     json_object_object_add(o, "upload_ms", json_object_new_double(m->upload_ms));
     json_object_object_add(o, "disk_ms", json_object_new_double(m->disk_ms));
+    json_object_object_add(o, "bytes_decompressed",
+                           json_object_new_int64((int64_t)m->bytes_decompressed));
+    json_object_object_add(o, "decompress_ms", json_object_new_double(m->decompress_ms));
     json_object_object_add(o, "vram_tier_bytes", json_object_new_int64((int64_t)m->vram_tier_bytes));
     json_object_object_add(o, "ram_tier_bytes", json_object_new_int64((int64_t)m->ram_tier_bytes));
     json_object_object_add(o, "backend", json_object_new_string(m->backend ? m->backend : "?"));
@@ -220,6 +223,11 @@ int cmd_run(int argc, char **argv) {
                 "%.1f ms (summed over threads)\n",
                 m.bytes_uploaded / 1e9, m.bytes_read_disk / 1e9, wall / n, m.stall_ms / n,
                 (wall - m.stall_ms) / n, m.upload_ms / n, m.disk_ms / n);
+        if (m.bytes_decompressed)
+            fprintf(stderr,
+                    "symbiote: streaming | %.2f GB decompressed from the .sympack by the I/O "
+                    "threads, %.1f ms per pass (summed over threads)\n",
+                    m.bytes_decompressed / 1e9, m.decompress_ms / n);
     }
     if (c.cfg.enable_profiling)
         cli_print_profile(stderr, e, "prompt and generation, ms per token",
