@@ -61,7 +61,8 @@ typedef struct open_opts {
     double vram_gb, ram_gb;
     int max_pack_mb;
     bool no_compression;
-    bool stream; /* even when the model fits (the budgets still hold) */
+    bool stream;       /* even when the model fits (the budgets still hold) */
+    uint64_t ram_tier; /* at most this RAM tier (0: what the budget leaves) */
 } open_opts;
 
 static sym_status open_engine(const char *model, const open_opts *oo, sym_engine **e) {
@@ -77,6 +78,7 @@ static sym_status open_engine(const char *model, const open_opts *oo, sym_engine
     p.cfg.n_threads = 2;
     p.cfg.enable_compression = !oo->no_compression;
     p.force_stream = oo->stream;
+    p.ram_tier_cap = oo->ram_tier;
     return sym_engine_open_params(&p, e);
 }
 
@@ -107,7 +109,6 @@ static sym_status generate(sym_engine *e, run_out *r) {
     r->decode = r->m;
     r->decode.bytes_read_disk -= before.bytes_read_disk;
     r->decode.bytes_decompressed -= before.bytes_decompressed;
-    r->decode.pack_misses -= before.pack_misses;
     sym_engine_tier_stats(e, SYM_TIER_RAM, &r->ram);
     sym_engine_tier_stats(e, SYM_TIER_DEVICE, &r->dev);
     const sym_pack_plan *plan = sym_engine_pack_plan(e);
@@ -168,14 +169,25 @@ static sym_status pack_model(const char *src, const char *out, sym_codec_id id, 
     return st;
 }
 
+/* The resident set grows while an engine opens by an amount that varies (by a few hundred kB;
+ * under AddressSanitizer, whose allocator keeps freed memory in quarantine, by megabytes). */
+#if defined(__SANITIZE_ADDRESS__)
+#define RSS_SLACK (24u << 20)
+#define RSS_NOISE (22u << 20) /* beyond what the open itself should add */
+#else
+#define RSS_SLACK (2u << 20)
+#define RSS_NOISE 0u
+#endif
+
 /* Budgets that hold the KV cache and activations but only a few packs, so the disk tier feeds
- * every token: RAM = what the process holds now + the engine's 8 MiB margin + `tier` bytes (the
- * RSS grows while the engine opens: what is left for packs varies by a few hundred kB); on
+ * every token: RAM = what the process holds now + the engine's 8 MiB margin + `tier` bytes +
+ * RSS_SLACK, and the RAM tier capped at `tier` (so that it does not depend on the growth); on
  * Vulkan also a tiny VRAM budget. Streamed even when the model would fit the RAM budget (these
  * models are smaller than the engine's margin). */
 static open_opts stream_budget_vk(uint64_t tier, double vram_gb) {
     open_opts o = {0};
-    o.ram_gb = (double)(rss_bytes() + (8u << 20) + tier) / 1e9;
+    o.ram_gb = (double)(rss_bytes() + (8u << 20) + tier + RSS_SLACK) / 1e9;
+    o.ram_tier = tier;
     o.stream = true;
     if (g_vk) o.vram_gb = vram_gb;
     return o;
@@ -207,11 +219,13 @@ static void test_model_case(const model_case *mc) {
     CHECK_OK(run(mc->gguf, &resident, &r));
     CHECK(r.n_packs == 0, "%s: the resident run streamed", mc->name);
     /* the GGUF streamed with the same cut as the stores (1 MiB packs): the stores must give the
-     * very same numbers */
+     * very same numbers. Its RAM budget is roomier: streamed from a GGUF, the forward pass reads
+     * the vectors from the file mapping, whose pages (with the kernel's fault-around) count in
+     * the resident set measured at open */
     run_out g = {0};
     bool same_cut = mc->limit == MIB;
     if (same_cut) {
-        open_opts go = stream_budget_vk(mc->tier, mc->vram_gb);
+        open_opts go = stream_budget_vk(mc->tier + 4 * MIB, mc->vram_gb);
         go.max_pack_mb = 1;
         CHECK_OK(run(mc->gguf, &go, &g));
         CHECK(g.n_packs > 0, "%s: the GGUF run did not stream", mc->name);
@@ -238,23 +252,23 @@ static void test_model_case(const model_case *mc) {
         if (st == SYM_OK) {
             fprintf(stderr,
                     "%s: ratio %.3f, %u packs (%u compressed); decode: %llu bytes read, %llu "
-                    "decompressed, %llu misses; RAM tier %llu of %llu bytes at most, VRAM tier "
-                    "%llu; open grew the RSS by %llu bytes of %llu weight bytes\n",
+                    "decompressed; RAM tier %llu of %llu bytes at most, VRAM tier %llu; open grew "
+                    "the RSS by %llu bytes of %llu weight bytes\n",
                     what, ratio, n_packs, n_comp, (unsigned long long)t.decode.bytes_read_disk,
                     (unsigned long long)t.decode.bytes_decompressed,
-                    (unsigned long long)t.decode.pack_misses,
                     (unsigned long long)t.ram.high_water_bytes,
                     (unsigned long long)t.ram.budget_bytes,
                     (unsigned long long)t.dev.capacity_bytes, (unsigned long long)t.model_rss,
                     (unsigned long long)raw);
             CHECK(t.n_packs == n_packs, "%s: the engine streamed %u packs, the store has %u", what,
                   t.n_packs, n_packs);
-            /* the disk tier fed the decoded tokens: the RAM tier is smaller than the model */
-            CHECK(t.ram.capacity_bytes < raw && t.decode.pack_misses > 0 &&
-                      t.decode.bytes_read_disk > 0,
-                  "%s: did not stream from disk while decoding (RAM tier %llu bytes for %llu, "
-                  "%llu bytes read)",
-                  what, (unsigned long long)t.ram.capacity_bytes, (unsigned long long)raw,
+            /* the disk tier fed the decoded tokens: the RAM tier cannot hold every pack's block
+             * at once */
+            uint64_t pow2 = sym_store_plan(s)->pow2_bytes;
+            CHECK(t.ram.capacity_bytes < pow2 && t.decode.bytes_read_disk > 0,
+                  "%s: did not stream from disk while decoding (RAM tier %llu bytes for blocks "
+                  "of %llu, %llu bytes read)",
+                  what, (unsigned long long)t.ram.capacity_bytes, (unsigned long long)pow2,
                   (unsigned long long)t.decode.bytes_read_disk);
             CHECK(t.ram.high_water_bytes <= t.ram.budget_bytes && t.ram.budget_bytes > 0,
                   "%s: RAM tier high water %llu > budget %llu", what,
@@ -262,7 +276,7 @@ static void test_model_case(const model_case *mc) {
                   (unsigned long long)t.ram.budget_bytes);
             /* not decompressed at open: the open grew the process by the RAM tier (committed
              * at create) and the vectors, not by the weights */
-            CHECK(t.model_rss < t.ram.capacity_bytes + raw,
+            CHECK(t.model_rss < t.ram.capacity_bytes + raw + RSS_NOISE,
                   "%s: the open grew the process by %llu bytes (RAM tier %llu, weights %llu)", what,
                   (unsigned long long)t.model_rss, (unsigned long long)t.ram.capacity_bytes,
                   (unsigned long long)raw);
@@ -517,6 +531,16 @@ static sym_status make_synthetic(const char *path, sym_dtype dt, int n_embd, int
     return sym_make_model(&mo, path);
 }
 
+static sym_status make_preset(const char *path, const char *preset, int n_layer) {
+    sym_make_model_options mo;
+    sym_make_model_options_init(&mo);
+    SYM_TRY(sym_make_model_preset(&mo, preset));
+    mo.n_layer = n_layer;
+    mo.dtype = SYM_DT_F16;
+    mo.seed = 5;
+    return sym_make_model(&mo, path);
+}
+
 int main(int argc, char **argv) {
     if (argc > 1) g_backend = argv[1];
     g_vk = !strcmp(g_backend, "vulkan");
@@ -532,12 +556,16 @@ int main(int argc, char **argv) {
         if (st == SYM_ERR_NO_DEVICE) return TEST_SKIP;
     }
 
-    char aid[1024], f16[1200], bf16[1200];
+    char aid[1024], f16[1200], bf16[1200], moe[1200], qwen[1200];
     test_shared_path("models/aidreams260K.gguf", aid, sizeof aid);
     snprintf(f16, sizeof f16, "%s/synthetic-f16.gguf", g_dir);
     snprintf(bf16, sizeof bf16, "%s/synthetic-bf16.gguf", g_dir);
     CHECK_OK(make_synthetic(f16, SYM_DT_F16, 256, 688, 2048));
     CHECK_OK(make_synthetic(bf16, SYM_DT_BF16, 256, 688, 2048));
+    snprintf(moe, sizeof moe, "%s/tiny-moe.gguf", g_dir);
+    snprintf(qwen, sizeof qwen, "%s/tiny-qwen2.gguf", g_dir);
+    CHECK_OK(make_preset(moe, "tiny-moe", 2));    /* routers ride with the norms; expert packs */
+    CHECK_OK(make_preset(qwen, "tiny-qwen2", 8)); /* Q/K/V biases, tied embeddings */
 
     /* the streamed CPU pass computes exactly what the resident one does; on Vulkan the resident
      * run uses fused kernels (test_stream's tolerance) */
@@ -547,6 +575,7 @@ int main(int argc, char **argv) {
     static const sym_codec_id aid_codecs_vk[] = {SYM_CODEC_ZSTD};
     static const sym_codec_id half_codecs[] = {SYM_CODEC_BYTESPLIT, SYM_CODEC_ZSTD, SYM_CODEC_NONE};
     static const sym_codec_id half_codecs_vk[] = {SYM_CODEC_BYTESPLIT};
+    static const sym_codec_id moe_codecs[] = {SYM_CODEC_ZSTD, SYM_CODEC_BYTESPLIT};
     model_case cases[] = {
         {"aidreams-64k", aid, 64 * KIB, 600 * KIB, AID_VRAM_GB, g_vk ? aid_codecs_vk : aid_codecs,
          g_vk ? 1 : 4, tol},
@@ -554,8 +583,13 @@ int main(int argc, char **argv) {
         {"f16-1m", f16, MIB, 6 * MIB, 0.006, g_vk ? half_codecs_vk : half_codecs, g_vk ? 1 : 3,
          tol},
         {"bf16-256k", bf16, 256 * KIB, 1 * MIB, 0.006, half_codecs_vk, 1, tol},
+        /* CPU only (lavapipe is slow): a mixture of experts (streamed vs resident within
+         * test_stream's MoE tolerance; bit for bit against the GGUF streamed) and qwen2 */
+        {"moe-1m", moe, MIB, 800 * KIB, 0, moe_codecs, 2, 1e-4},
+        {"qwen2-1m", qwen, MIB, 800 * KIB, 0, half_codecs_vk, 1, tol},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    size_t n_cases = sizeof cases / sizeof cases[0] - (g_vk ? 2 : 0);
+    for (size_t i = 0; i < n_cases; i++)
         test_model_case(&cases[i]);
     if (!g_vk) test_plan_and_config(aid);
     char z[1200];

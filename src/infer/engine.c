@@ -185,6 +185,7 @@ sym_status sym_engine_open_params(const sym_engine_params *p, sym_engine **out) 
     SYM_TRY_GOTO(sym_placement_decide(&e->place, &p->cfg, e->backend,
                                       !strcmp(e->backend_name, "vulkan"), e->model, &fo,
                                       p->n_batch > 0, p->force_stream));
+    e->place.ram_tier_cap = p->ram_tier_cap;
     SYM_TRY_GOTO(sym_model_load_weights(e->model, e->place.streamed ? SYM_MODEL_LOAD_VECTORS
                                                                       : SYM_MODEL_LOAD_ALL));
     SYM_TRY_GOTO(sym_forward_create(e->backend, e->model, &fo, &e->fwd));

@@ -25,9 +25,13 @@ typedef struct sym_engine_params {
     /* Test seam: the pread the streaming engine's disk reads go through (NULL: pread(2)). */
     sym_pread_fn pread_fn;
     void *pread_user;
-    /* Test seam: stream the weights through the pack manager even when they fit the budget, so
-     * that small real models (aidreams260K) exercise the streaming path; the budgets still hold. */
+    /* Test seams: stream the weights through the pack manager even when they fit the budget, so
+     * that small real models (aidreams260K) exercise the streaming path; and cap the RAM tier at
+     * this many bytes (0: what --ram-gb leaves), so that a test's tier does not depend on how
+     * much the process grew while opening (a sanitizer's allocator grows it by megabytes). The
+     * budgets still hold. */
     bool force_stream;
+    uint64_t ram_tier_cap;
 } sym_engine_params;
 
 void sym_engine_params_init(sym_engine_params *p);

@@ -363,6 +363,8 @@ sym_status sym_placement_stream(sym_placement *pl, const sym_config *cfg, sym_ba
               "for one pack (%.3f GB)",
               GB(pl->ram_budget), GB(rss), GB(pl->plan->largest_pack_bytes));
     pl->ram_tier_bytes = pl->ram_budget - rss;
+    if (pl->ram_tier_cap && pl->ram_tier_bytes > pl->ram_tier_cap)
+        pl->ram_tier_bytes = pl->ram_tier_cap;
     /* I/O staging: 4 threads of 4 MiB where there is room, else less; from a store, each thread
      * holds the largest stored pack and its decoder's scratch */
     uint64_t stg = (pl->plan->largest_pack_bytes + 4095) / 4096 * 4096;

@@ -44,6 +44,7 @@ typedef struct sym_placement {
     sym_pack_manager *pm;
     sym_tier tier;             /* where the ops read packs */
     uint64_t device_tier_bytes, ram_tier_bytes;
+    uint64_t ram_tier_cap;     /* test seam (sym_engine_params): at most this RAM tier; 0: none */
     uint64_t stream_bytes_per_token; /* predicted bytes moved per decoded token (after the first) */
     uint64_t disk_bytes_per_token;   /* ... of which come from disk */
     double link_gbps;          /* host -> device, measured at open (0: not measured) */
