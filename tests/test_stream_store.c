@@ -121,7 +121,8 @@ static sym_status run(const char *model, const open_opts *oo, run_out *r) {
     sym_engine *e = NULL;
     uint64_t rss0 = rss_bytes();
     SYM_TRY(open_engine(model, oo, &e));
-    r->model_rss = rss_bytes() - rss0;
+    uint64_t rss1 = rss_bytes(); /* it may shrink (an allocator giving memory back) */
+    r->model_rss = rss1 > rss0 ? rss1 - rss0 : 0;
 
     sym_status st = generate(e, r);
     sym_engine_close(e);
