@@ -171,8 +171,9 @@ static sym_status pack_model(const char *src, const char *out, sym_codec_id id, 
 }
 
 /* The resident set grows while an engine opens by an amount that varies (by a few hundred kB;
- * under AddressSanitizer, whose allocator keeps freed memory in quarantine, by megabytes). */
-#if defined(__SANITIZE_ADDRESS__)
+ * under AddressSanitizer, whose allocator keeps freed memory in quarantine, or ThreadSanitizer, by
+ * megabytes). */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define RSS_SLACK (24u << 20)
 #define RSS_NOISE (22u << 20) /* beyond what the open itself should add */
 #else
