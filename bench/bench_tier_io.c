@@ -60,10 +60,12 @@ static void *reader(void *arg) {
     for (uint32_t id; (id = atomic_fetch_add(&r->next, 1)) < r->plan->n_packs;) {
         uint64_t got = 0;
         if (r->io) {
-            if (sym_pack_io_read(r->io, id, dst, staging, r->chunk, &got) != SYM_OK) {
+            sym_pack_io_counts c = {0, 0, 0};
+            if (sym_pack_io_read(r->io, 0, id, dst, staging, r->chunk, &c) != SYM_OK) {
                 fprintf(stderr, "bench_tier_io: %s\n", sym_last_error());
                 atomic_store(&r->failed, 1);
             }
+            got = c.io_bytes;
         } else {
             const sym_pack *k = &r->plan->packs[id];
             const sym_pack_range *rs = sym_pack_ranges(r->plan, k);

@@ -146,6 +146,9 @@ typedef struct sym_metrics {
     uint64_t oracle_samples;     /* samples the oracle's MLP has learned from, loaded ones too */
     double oracle_log_loss;      /* mean log loss of its expert predictions (0: none) */
     uint64_t vram_tier_high_water_bytes, ram_tier_high_water_bytes; /* the most the tiers held */
+    /* streaming a .sympack: bytes_read_disk counts the stored (compressed) bytes read */
+    uint64_t bytes_decompressed; /* raw bytes the I/O threads decompressed from the store */
+    double decompress_ms;        /* time they spent checking and decompressing (summed) */
 } sym_metrics;
 void sym_metrics_get(const sym_engine *engine, sym_metrics *out);
 void sym_metrics_reset(sym_engine *engine);

@@ -1,7 +1,9 @@
 #!/bin/bash
 # CLI: `symbiote pack` with each codec, `info` and `run` on the .sympack (the same text as from
 # the GGUF), --no-compression and [memory] enable_compression / compression_algorithm, --json;
-# a damaged pack exits 1 naming it; misuse exits 2; the source is never changed.
+# `run` streaming from a store under --ram-gb (same text, --stats-json), --max-pack-mb and
+# --no-compression against a store; a damaged pack exits 1 naming it; misuse exits 2; the source
+# is never changed.
 set -u
 SYM=$1; SHARED=$2; TMP=$3
 rm -rf "$TMP"; mkdir -p "$TMP"
@@ -48,6 +50,32 @@ check '[[ $rc -eq 1 && "$err" == *"SYM_ERR_CHECKSUM"*"pack 9 (output)"* ]]' "dam
 head -c 5000 "$TMP/b.sympack" > "$TMP/cut.sympack"
 err=$("$SYM" info "$TMP/cut.sympack" 2>&1); rc=$?
 check '[[ $rc -eq 1 && "$err" == *"SYM_ERR_FORMAT"*"truncated"* ]]' "truncated: rc=$rc $err"
+
+# streaming from a store: a synthetic f16 model (45 MB) under a RAM budget 16 MB below what the
+# resident run peaked at streams from the .sympack (the disk tier: stored bytes read, decompressed
+# by the I/O threads), same text as the resident GGUF; --stats-json counts stored bytes read and
+# raw bytes decompressed. (The budget follows the process's size, which a sanitizer inflates.)
+G="$TMP/s.gguf"
+"$SYM" make-model -o "$G" --n-embd 384 --n-layer 12 --n-head 6 --n-head-kv 3 --n-ff 1024 \
+  --n-vocab 2000 --dtype f16 >/dev/null 2>&1
+"$SYM" pack "$G" -o "$TMP/s.sympack" --codec bytesplit --max-pack-mb 1 -q >/dev/null
+want=$("$SYM" run -m "$G" -p "hello world" -n 12 --temp 0 --backend cpu --stats-json "$TMP/res.json" 2>/dev/null)
+peak=$(jget "$(cat "$TMP/res.json")" peak_ram_bytes)
+ram=$(awk "BEGIN { printf \"%.4f\", (${peak:-0} - 16000000) / 1e9 }")
+got=$("$SYM" run -m "$TMP/s.sympack" -p "hello world" -n 12 --temp 0 --backend cpu --ram-gb "$ram" \
+  -v --stats-json "$TMP/st.json" 2>"$TMP/st.log"); rc=$?
+check '[[ $rc -eq 0 && -n "$got" && "$got" == "$want" ]]' "streamed from the store (--ram-gb $ram): rc=$rc '$got' vs '$want'"
+check 'grep -q "placement: streaming.*compression ratio 1\.1" "$TMP/st.log"' "placement: $(grep placement "$TMP/st.log")"
+check 'grep -q "decompressed from the .sympack" "$TMP/st.log"' "no decompression line: $(tail -2 "$TMP/st.log")"
+st=$(cat "$TMP/st.json" 2>/dev/null)
+check '[[ $(jget "$st" streamed) == true && $(jget "$st" bytes_read_disk) -gt 0 && $(jget "$st" bytes_decompressed) -gt $(jget "$st" bytes_read_disk) && "$st" == *"\"decompress_ms\""* ]]' "stats: $st"
+err=$("$SYM" run -m "$TMP/s.sympack" -p "x" -n 2 --backend cpu --ram-gb "$ram" --max-pack-mb 2 2>&1 >/dev/null); rc=$?
+check '[[ $rc -eq 1 && "$err" == *"SYM_ERR_CONFIG"*"cannot be cut again"* ]]' "--max-pack-mb on a store: rc=$rc $err"
+err=$("$SYM" run -m "$TMP/s.sympack" -p "x" -n 2 --backend cpu --no-compression 2>&1 >/dev/null); rc=$?
+check '[[ $rc -eq 1 && "$err" == *"SYM_ERR_CONFIG"*"compressed packs"* ]]' "--no-compression on a compressed store: rc=$rc $err"
+"$SYM" pack "$M" -o "$TMP/r.sympack" --no-compression -q >/dev/null
+got=$("$SYM" run -m "$TMP/r.sympack" -p "Once upon a time" -n 40 --temp 0 --no-compression 2>/dev/null); rc=$?
+check '[[ $rc -eq 0 && "$got" == "$("$SYM" run -m "$M" -p "Once upon a time" -n 40 --temp 0 2>/dev/null)" ]]' "--no-compression on a raw store: rc=$rc"
 
 # misuse
 "$SYM" pack "$M" >/dev/null 2>&1; check '[[ $? -eq 2 ]]' "no output"

@@ -491,8 +491,8 @@ typedef struct order {
 } order;
 
 static void order_done(void *user, const sym_sched_job *job, sym_status st, const char *detail,
-                       uint64_t io_bytes, uint64_t ns) {
-    (void)detail, (void)io_bytes, (void)ns;
+                       const sym_pack_io_counts *counts, uint64_t ns) {
+    (void)detail, (void)counts, (void)ns;
     order *o = user;
     pthread_mutex_lock(&o->mu);
     if (o->n < SCHED_N) o->ids[o->n] = job->pack_id;

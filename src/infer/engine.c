@@ -23,6 +23,7 @@
 #include "infer/placement.h"
 #include "infer/trace_rec.h"
 #include "model/model.h"
+#include "pack/store.h"
 #include "text/sampler.h"
 #include "text/tokenizer.h"
 #ifdef SYM_HAVE_VULKAN
@@ -222,8 +223,17 @@ sym_status sym_engine_open_params(const sym_engine_params *p, sym_engine **out) 
     if (!e) return SYM_FAIL(SYM_ERR_OOM, "engine: out of memory");
     e->params = *p;
     sym_status st = SYM_OK;
-    SYM_TRY_GOTO(sym_model_open(p->cfg.model_path, &e->model));
+    /* lazily: a .sympack's packs are read once the placement knows whether they stay resident
+     * or stream from the store */
+    SYM_TRY_GOTO(sym_model_open_lazy(p->cfg.model_path, &e->model));
     const sym_hparams *hp = sym_model_hparams(e->model);
+    const sym_store *store = sym_model_store(e->model);
+    if (store && !p->cfg.enable_compression && sym_store_n_compressed(store) > 0)
+        SYM_FAIL_GOTO(SYM_ERR_CONFIG, "%s holds %u compressed packs of %u, and compression is off "
+                      "([memory] enable_compression = false, --no-compression): a store's codecs "
+                      "cannot be ignored; repack it with `symbiote pack --no-compression`, or "
+                      "turn compression on", p->cfg.model_path, sym_store_n_compressed(store),
+                      sym_store_plan(store)->n_packs);
 
     sym_str tok_json, tok_config;
     if (sym_model_gguf(e->model)) {
@@ -268,7 +278,10 @@ sym_status sym_engine_open_params(const sym_engine_params *p, sym_engine **out) 
              hp->n_head_kv, hp->n_vocab, e->backend_name, e->device_name, n_ctx);
     SYM_TRY_GOTO(sym_placement_decide(&e->place, &p->cfg, e->backend,
                                       !strcmp(e->backend_name, "vulkan"), e->model, &fo,
-                                      p->n_batch > 0));
+                                      p->n_batch > 0, p->force_stream));
+    e->place.ram_tier_cap = p->ram_tier_cap;
+    SYM_TRY_GOTO(sym_model_load_weights(e->model, e->place.streamed ? SYM_MODEL_LOAD_VECTORS
+                                                                      : SYM_MODEL_LOAD_ALL));
     SYM_TRY_GOTO(sym_forward_create(e->backend, e->model, &fo, &e->fwd));
     if (e->place.streamed) {
         SYM_TRY_GOTO(sym_placement_stream(&e->place, &p->cfg, e->backend, e->model, e->fwd,
@@ -369,6 +382,8 @@ void sym_engine_prediction_stats(const sym_engine *e, int layer, uint64_t *right
 sym_status sym_engine_trace_start(sym_engine *e) {
     if (e->trace) return SYM_OK;
     const sym_pack_plan *plan = e->place.plan;
+    const sym_store *store = sym_model_store(e->model);
+    if (!plan && store && e->params.cfg.max_pack_mb == 0) plan = sym_store_plan(store);
     if (!plan) {
         sym_pack_options po;
         sym_pack_options_init(&po);
@@ -385,6 +400,13 @@ sym_status sym_engine_trace_start(sym_engine *e) {
 sym_status sym_engine_trace_write(sym_engine *e, const char *path) {
     SYM_CHECK(e->trace, SYM_ERR_ARG, "engine: no trace was started");
     return sym_trace_rec_write(e->trace, path);
+}
+
+const sym_pack_plan *sym_engine_pack_plan(const sym_engine *e) { return e->place.plan; }
+
+void sym_engine_tier_stats(const sym_engine *e, sym_tier tier, sym_tier_stats *out) {
+    memset(out, 0, sizeof *out);
+    if (e->place.pm) sym_pack_manager_stats(e->place.pm, tier, out);
 }
 
 void sym_engine_placement(const sym_engine *e, char *buf, size_t cap) {
@@ -587,6 +609,8 @@ void sym_metrics_get(const sym_engine *e, sym_metrics *out) {
         out->readback_ms = ss.readback_ms - e->base_readback_ms;
         out->readbacks = ss.n_readbacks - e->base_readbacks;
         out->disk_ms = (double)(r->io_ns - br->io_ns) / 1e6;
+        out->bytes_decompressed = r->decoded_bytes - br->decoded_bytes;
+        out->decompress_ms = (double)(r->decode_ns - br->decode_ns) / 1e6;
         out->eviction_policy = e->place.policy_name;
         out->expert_hits = use->expert_hits - buse->expert_hits;
         out->expert_misses = use->expert_misses - buse->expert_misses;

@@ -9,6 +9,7 @@
 #include "symbiote.h"
 #include "text/chat.h"
 #include "tier/pack_io.h"
+#include "tier/tier.h"
 
 typedef struct sym_engine_params {
     sym_config cfg;            /* model_path, budgets, enable_gpu, threads, logging … */
@@ -27,6 +28,13 @@ typedef struct sym_engine_params {
     /* Where the oracle's weights are kept per model and device (streamed mixtures of experts
      * under the oracle policy): NULL, sym_cache_dir(); "": neither loaded nor saved. */
     const char *oracle_cache_dir;
+    /* Test seams: stream the weights through the pack manager even when they fit the budget, so
+     * that small real models (aidreams260K) exercise the streaming path; and cap the RAM tier at
+     * this many bytes (0: what --ram-gb leaves), so that a test's tier does not depend on how
+     * much the process grew while opening (a sanitizer's allocator grows it by megabytes). The
+     * budgets still hold. */
+    bool force_stream;
+    uint64_t ram_tier_cap;
 } sym_engine_params;
 
 void sym_engine_params_init(sym_engine_params *p);
@@ -50,6 +58,10 @@ void sym_engine_prediction_stats(const sym_engine *e, int layer, uint64_t *right
  * file's). */
 sym_status sym_engine_trace_start(sym_engine *e);
 sym_status sym_engine_trace_write(sym_engine *e, const char *path);
+/* Streaming: the pack plan the engine streams with (a .sympack's own) and the pack manager's
+ * counters of a tier (DEVICE or RAM); NULL and zeros when the model is resident. */
+const sym_pack_plan *sym_engine_pack_plan(const sym_engine *e);
+void sym_engine_tier_stats(const sym_engine *e, sym_tier tier, sym_tier_stats *out);
 /* The placement line ("placement: resident ..." / "placement: streaming ..."). */
 void sym_engine_placement(const sym_engine *e, char *buf, size_t cap);
 

@@ -16,6 +16,7 @@
 #include "base/log.h"
 #include "cpu/ops.h"
 #include "cpu/probe.h"
+#include "pack/store.h"
 #ifdef SYM_HAVE_VULKAN
 #include "vk/ops.h"
 #endif
@@ -87,7 +88,7 @@ static uint64_t kernel_scratch(sym_backend *b, const sym_hparams *hp, const sym_
 
 sym_status sym_placement_decide(sym_placement *pl, const sym_config *cfg, sym_backend *b,
                                 bool device, const sym_model *m, sym_forward_options *fo,
-                                bool n_batch_given) {
+                                bool n_batch_given, bool force_stream) {
     memset(pl, 0, sizeof *pl);
     const sym_hparams *hp = sym_model_hparams(m);
     pl->device = device;
@@ -102,7 +103,8 @@ sym_status sym_placement_decide(sym_placement *pl, const sym_config *cfg, sym_ba
     pl->scratch_bytes = sym_forward_scratch_bytes(hp, fo) + kernel_scratch(b, hp, fo);
     /* on the host, what the process already holds (runtime, tokenizer, driver) counts too */
     uint64_t base = device ? 0 : rss_now();
-    if (!budget || base + pl->weight_bytes + pl->scratch_bytes <= budget) return SYM_OK;
+    if (!force_stream && (!budget || base + pl->weight_bytes + pl->scratch_bytes <= budget))
+        return SYM_OK;
 
     /* streamed: a prefill chunk big enough that each pack moves once per 512 tokens */
     fo->streamed = 1;
@@ -402,15 +404,36 @@ static sym_status choose_policy(sym_placement *pl, const sym_config *cfg,
     return SYM_OK;
 }
 
+/* A .sympack streams with the pack table it was written with: its packs are the units the
+ * store compressed and checksummed, so the plan cannot be cut again. A pack size asked for in
+ * the configuration that differs from the store's is an error, not a silent re-cut. */
+static sym_status store_plan(sym_placement *pl, const sym_config *cfg, const sym_store *store) {
+    const sym_pack_plan *p = sym_store_plan(store);
+    if (cfg->max_pack_mb > 0) {
+        uint64_t want;
+        SYM_TRY(sym_pack_limit_from_mb(cfg->max_pack_mb, &want));
+        SYM_CHECK(want == p->max_pack_bytes, SYM_ERR_CONFIG,
+                  "%s was cut into packs of at most %.3g MiB when it was written, and a pack "
+                  "store's packs cannot be cut again: max_pack_mb = %d (--max-pack-mb) asks for "
+                  "%d MiB. Leave it at 0 (automatic: the store's packs), or repack with "
+                  "`symbiote pack --max-pack-mb %d`",
+                  sym_store_path(store), (double)p->max_pack_bytes / 1048576.0, cfg->max_pack_mb,
+                  cfg->max_pack_mb, cfg->max_pack_mb);
+    }
+    pl->plan = (sym_pack_plan *)p; /* borrowed: the store owns it (plan_borrowed) */
+    pl->plan_borrowed = true;
+    pl->store_raw_bytes = sym_store_raw_bytes(store);
+    pl->store_stored_bytes = sym_store_stored_bytes(store);
+    return SYM_OK;
+}
+
 sym_status sym_placement_stream(sym_placement *pl, const sym_config *cfg, sym_backend *b,
                                 const sym_model *m, sym_forward_pass *f, sym_pread_fn pread_fn,
                                 void *pread_user) {
     sym_status st = SYM_OK;
     sym_backend *load_vk = NULL; /* with the transfer queue: the CPU rate is measured under load */
     void *load_xfer = NULL;
-    SYM_CHECK(sym_model_format_of(m) != SYM_MODEL_SYMPACK, SYM_ERR_UNSUPPORTED,
-              "streaming a .sympack is not supported yet (its packs are decompressed into RAM at "
-              "open): run the GGUF it was made from, or raise the budget to hold the model");
+    const sym_store *store = sym_model_store(m);
 
     sym_pack_manager_options o;
     sym_pack_manager_options_init(&o);
@@ -450,8 +473,8 @@ sym_status sym_placement_stream(sym_placement *pl, const sym_config *cfg, sym_ba
 #endif
         SYM_CHECK(pl->vram_budget > held, SYM_ERR_BUDGET,
                   "the VRAM budget of %.3f GB is taken by the KV cache, activations and scratch "
-                  "(%.3f GB): need more than that plus room for one pack (%.3f GB)",
-                  GB(pl->vram_budget), GB(held), GB(pl->plan->largest_pack_bytes));
+                  "(%.3f GB): need more than that plus room for at least one pack",
+                  GB(pl->vram_budget), GB(held));
         pl->device_tier_bytes = pl->vram_budget - held;
         pl->tier = SYM_TIER_DEVICE;
     } else {
@@ -462,7 +485,9 @@ sym_status sym_placement_stream(sym_placement *pl, const sym_config *cfg, sym_ba
      * with few round trips; 16 of them leave room for the prefetch window) */
     sym_pack_options po;
     sym_pack_options_init(&po);
-    if (cfg->max_pack_mb > 0) {
+    if (store) {
+        SYM_TRY(store_plan(pl, cfg, store));
+    } else if (cfg->max_pack_mb > 0) {
         SYM_TRY(sym_pack_limit_from_mb(cfg->max_pack_mb, &po.max_pack_bytes));
     } else {
         uint64_t tier = pl->device ? pl->device_tier_bytes : pl->ram_budget - rss_now();
@@ -470,7 +495,7 @@ sym_status sym_placement_stream(sym_placement *pl, const sym_config *cfg, sym_ba
         while (mb < 128 && (mb * 2 << 20) * 16 <= tier) mb *= 2;
         po.max_pack_bytes = mb << 20;
     }
-    SYM_TRY(sym_pack_plan_create(m, &po, &pl->plan));
+    if (!store) SYM_TRY(sym_pack_plan_create(m, &po, &pl->plan));
     if (pl->device && pl->device_tier_bytes > pl->plan->pow2_bytes + pl->plan->largest_pack_bytes)
         pl->device_tier_bytes = pl->plan->pow2_bytes + pl->plan->largest_pack_bytes;
     o.device_budget_bytes = pl->device_tier_bytes;
@@ -485,14 +510,21 @@ sym_status sym_placement_stream(sym_placement *pl, const sym_config *cfg, sym_ba
               "for one pack (%.3f GB)",
               GB(pl->ram_budget), GB(rss), GB(pl->plan->largest_pack_bytes));
     pl->ram_tier_bytes = pl->ram_budget - rss;
-    /* I/O staging: 4 threads of 4 MiB where there is room, else less */
+    if (pl->ram_tier_cap && pl->ram_tier_bytes > pl->ram_tier_cap)
+        pl->ram_tier_bytes = pl->ram_tier_cap;
+    /* I/O staging: 4 threads of 4 MiB where there is room, else less; from a store, each thread
+     * holds the largest stored pack and its decoder's scratch */
     uint64_t stg = (pl->plan->largest_pack_bytes + 4095) / 4096 * 4096;
     if (stg > o.staging_bytes) stg = o.staging_bytes;
     if (stg < (64u << 10)) stg = 64u << 10;
     o.staging_bytes = (size_t)stg;
+    if (store) {
+        o.store = store;
+        stg = sym_store_reader_bytes(store);
+    }
     if (pl->ram_tier_bytes < 16 * 4 * stg) o.n_io_threads = 1;
     uint64_t ram_useful = pl->plan->pow2_bytes + pl->plan->largest_pack_bytes +
-                          (uint64_t)o.n_io_threads * o.staging_bytes;
+                          (uint64_t)o.n_io_threads * stg;
     if (pl->ram_tier_bytes > ram_useful) pl->ram_tier_bytes = ram_useful;
     o.ram_budget_bytes = pl->ram_tier_bytes;
 
@@ -513,6 +545,19 @@ sym_status sym_placement_stream(sym_placement *pl, const sym_config *cfg, sym_ba
     uint64_t cap = pl->device ? pl->device_tier_bytes : pl->ram_tier_bytes;
     pl->stream_bytes_per_token = moved_per_token(pl->plan, cap, lookahead);
     pl->disk_bytes_per_token = moved_per_token(pl->plan, pl->ram_tier_bytes, lookahead);
+    if (store && pl->store_raw_bytes) /* a store's packs come off the disk compressed */
+        pl->disk_bytes_per_token = (uint64_t)((double)pl->disk_bytes_per_token *
+                                              (double)pl->store_stored_bytes /
+                                              (double)pl->store_raw_bytes);
+    if (store) {
+        uint64_t cap_t = pl->device ? pl->device_tier_bytes : pl->ram_tier_bytes;
+        if (pl->plan->largest_pack_bytes > cap_t / 4)
+            SYM_WARN("%s: its packs (up to %.1f MiB, fixed when it was written) are large for a "
+                     "%s tier of %.1f MiB: few fit beside the prefetch window (repack with a "
+                     "smaller --max-pack-mb)",
+                     sym_store_path(store), (double)pl->plan->largest_pack_bytes / 1048576.0,
+                     pl->device ? "VRAM" : "RAM", (double)cap_t / 1048576.0);
+    }
     if (pl->device && pl->link_gbps > 0 && pl->stream_bytes_per_token)
         pl->predicted_tok_s = pl->link_gbps * 1e9 / (double)pl->stream_bytes_per_token;
     SYM_TRY(plan_split(pl, cfg, m, f));
@@ -543,9 +588,18 @@ void sym_placement_describe(const sym_placement *pl, char *buf, size_t cap) {
                      GB(pl->ram_tier_bytes), pl->policy_name ? pl->policy_name : "belady",
                      GB(pl->stream_bytes_per_token),
                      pl->device ? "over the host link" : "from disk");
+    const char *stored = pl->store_stored_bytes ? ", compressed" : "";
     if (n > 0 && (size_t)n < cap && pl->device)
-        n += snprintf(buf + n, cap - (size_t)n, " (%.2f GB of it from disk)",
-                      GB(pl->disk_bytes_per_token));
+        n += snprintf(buf + n, cap - (size_t)n, " (%.2f GB of it from disk%s)",
+                      GB(pl->disk_bytes_per_token), stored);
+    else if (n > 0 && (size_t)n < cap && pl->store_stored_bytes)
+        n += snprintf(buf + n, cap - (size_t)n, " (%.2f GB read%s)", GB(pl->disk_bytes_per_token),
+                      stored);
+    if (n > 0 && (size_t)n < cap && pl->store_stored_bytes)
+        n += snprintf(buf + n, cap - (size_t)n,
+                      "; the .sympack's packs are read as stored (compression ratio %.3f) and "
+                      "decompressed by the I/O threads",
+                      (double)pl->store_raw_bytes / (double)pl->store_stored_bytes);
     if (n > 0 && (size_t)n < cap && pl->link_gbps > 0)
         n += snprintf(buf + n, cap - (size_t)n, "; link measured %.1f GB/s%s", pl->link_gbps,
                       pl->direct_uploads ? " (transfer queue, imported host memory)" : "");
@@ -570,7 +624,7 @@ void sym_placement_destroy(sym_placement *pl) {
     pl->cpu = NULL;
     sym_pack_manager_destroy(pl->pm); /* before the oracle its policy reads */
     sym_oracle_destroy(pl->oracle);
-    sym_pack_plan_destroy(pl->plan);
+    if (!pl->plan_borrowed) sym_pack_plan_destroy(pl->plan);
     pl->pm = NULL;
     pl->oracle = NULL;
     pl->plan = NULL;

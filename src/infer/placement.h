@@ -15,7 +15,10 @@
  *           models, the vitality oracle for mixtures of experts, which the engine tells each
  *           layer's routing) and prefetching [memory] prefetch_lookahead packs ahead.
  *           On Vulkan the RAM tier is imported host memory and uploads run on the transfer queue
- *           (vk/xfer.h); the disk tier is read with O_DIRECT.
+ *           (vk/xfer.h); the disk tier is read with O_DIRECT. A .sympack streams with its own
+ *           pack table (max_pack_mb other than 0 or the store's is SYM_ERR_CONFIG): the disk tier
+ *           reads each pack's stored bytes from it, and the I/O threads check and decompress
+ *           them into the RAM tier.
  * A budget below the minimum working set (the KV cache, activations and scratch plus one pack)
  * fails with SYM_ERR_BUDGET naming the GB needed.
  */
@@ -38,10 +41,13 @@ typedef struct sym_placement {
     uint64_t scratch_bytes;    /* KV cache + activations (+ kernel scratch on devices) */
     uint64_t kernel_scratch_bytes; /* the Vulkan kernels' scratch bound (reserved when streaming) */
     /* streamed only */
-    sym_pack_plan *plan;
+    sym_pack_plan *plan;       /* owned, or the .sympack's own (plan_borrowed) */
+    bool plan_borrowed;
+    uint64_t store_raw_bytes, store_stored_bytes; /* streaming a .sympack: its totals; else 0 */
     sym_pack_manager *pm;
     sym_tier tier;             /* where the ops read packs */
     uint64_t device_tier_bytes, ram_tier_bytes;
+    uint64_t ram_tier_cap;     /* test seam (sym_engine_params): at most this RAM tier; 0: none */
     uint64_t stream_bytes_per_token; /* predicted bytes moved per decoded token (after the first) */
     uint64_t disk_bytes_per_token;   /* ... of which come from disk */
     double link_gbps;          /* host -> device, measured at open (0: not measured) */
@@ -60,13 +66,14 @@ typedef struct sym_placement {
     sym_oracle *oracle;        /* the oracle policy's (owned), NULL for the others */
 } sym_placement;
 
-/* Resolves the budgets and decides RESIDENT or STREAMED for backend b (device: a Vulkan backend);
- * sets fo->streamed and, when streaming and n_batch_given is false, a prefill chunk that streams
- * each pack once per 512 tokens. SYM_ERR_BUDGET for a budget that cannot hold even the KV cache
- * and activations. */
+/* Resolves the budgets and decides RESIDENT or STREAMED for backend b (device: a Vulkan backend;
+ * force_stream: STREAMED even if the weights fit, for tests of small real models); sets
+ * fo->streamed and, when streaming and n_batch_given is false, a prefill chunk that streams each
+ * pack once per 512 tokens. SYM_ERR_BUDGET for a budget that cannot hold even the KV cache and
+ * activations. */
 sym_status sym_placement_decide(sym_placement *pl, const sym_config *cfg, sym_backend *b,
                                 bool device, const sym_model *m, sym_forward_options *fo,
-                                bool n_batch_given);
+                                bool n_batch_given, bool force_stream);
 
 /* After the forward pass exists (streamed): plans the packs, measures the link, creates the pack
  * manager with what the budgets leave and hands it to f. Logs the placement. */

@@ -368,7 +368,7 @@ fail:
 
 /* ---- open / close -------------------------------------------------------------------------------- */
 
-static sym_status open_path(sym_model *m, const char *path) {
+static sym_status open_path(sym_model *m, const char *path, bool lazy) {
     struct stat sb;
     if (stat(path, &sb) != 0)
         return SYM_FAIL(SYM_ERR_IO, "model: cannot open '%s': %s", path, strerror(errno));
@@ -393,7 +393,7 @@ static sym_status open_path(sym_model *m, const char *path) {
     ssize_t got = read(fd, magic, 8);
     close(fd);
     if ((got == 8 && !memcmp(magic, "SYMPACK", 8)) || ends_with(path, ".sympack"))
-        return sym_model_open_store(m, path);
+        return sym_model_open_store(m, path, lazy);
     if ((got >= 4 && !memcmp(magic, "GGUF", 4)) || ends_with(path, ".gguf"))
         return open_gguf(m, path);
     bool is_index = ends_with(path, ".index.json"), is_st = ends_with(path, ".safetensors");
@@ -409,19 +409,36 @@ static sym_status open_path(sym_model *m, const char *path) {
     return st;
 }
 
-sym_status sym_model_open(const char *path, sym_model **out) {
+static sym_status open_model(const char *path, bool lazy, sym_model **out) {
     SYM_CHECK(path && out, SYM_ERR_ARG, "model: NULL argument");
     *out = NULL;
     sym_model *m = sym_calloc(1, sizeof *m);
     if (!m) return SYM_FAIL(SYM_ERR_OOM, "model: out of memory");
     m->bos_id = m->eos_id = -1;
-    sym_status st = open_path(m, path);
+    sym_status st = open_path(m, path, lazy);
     if (st != SYM_OK) {
         sym_model_close(m);
         return st;
     }
     *out = m;
     return SYM_OK;
+}
+
+sym_status sym_model_open(const char *path, sym_model **out) {
+    return open_model(path, false, out);
+}
+sym_status sym_model_open_lazy(const char *path, sym_model **out) {
+    return open_model(path, true, out);
+}
+
+sym_status sym_model_load_weights(sym_model *m, sym_model_load what) {
+    SYM_CHECK(what >= SYM_MODEL_LOAD_NONE && what <= SYM_MODEL_LOAD_ALL, SYM_ERR_ARG,
+              "model: unknown load request %d", (int)what);
+    return m->store ? sym_model_load_store(m, what) : SYM_OK;
+}
+
+sym_model_load sym_model_loaded(const sym_model *m) {
+    return m->store ? m->loaded : SYM_MODEL_LOAD_ALL;
 }
 
 void sym_model_close(sym_model *m) {
@@ -454,7 +471,7 @@ const char *sym_model_format_name(sym_model_format f) {
 
 sym_model_format sym_model_format_of(const sym_model *m) { return m->format; }
 const sym_store *sym_model_store(const sym_model *m) { return m->store; }
-uint64_t sym_model_host_bytes(const sym_model *m) { return m->image_bytes; }
+uint64_t sym_model_host_bytes(const sym_model *m) { return m->committed_bytes; }
 const sym_hparams *sym_model_hparams(const sym_model *m) { return &m->hp; }
 const sym_model_weights *sym_model_weights_of(const sym_model *m) { return &m->w; }
 uint64_t sym_model_n_weights(const sym_model *m) { return m->n_weights; }

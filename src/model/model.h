@@ -1,8 +1,9 @@
 /* model.h — an opened model: architecture, hyperparameters and a table of weight views, from a
  * GGUF file, a safetensors file / directory (sharded, with config.json) or a pack store
  * (.sympack, written by `symbiote pack`). GGUF and safetensors weights point into the read-only
- * file mappings (never copied whole); a .sympack's packs are decompressed at open into one
- * anonymous host mapping (sym_model_host_bytes) until the streaming engine reads them on demand.
+ * file mappings (never copied whole); a .sympack's packs are decompressed into one anonymous
+ * host mapping (sym_model_host_bytes): all of them at open, or with sym_model_open_lazy only what
+ * sym_model_load_weights asks for (the streaming engine reads the rest from the store on demand).
  * Names are the internal (GGUF) names.
  *
  * Supported: the llama family — llama 1/2/3, TinyLlama, Mistral (GGUF arch "llama"), Qwen2
@@ -106,6 +107,27 @@ typedef struct sym_store sym_store; /* pack/store.h */
 sym_status sym_model_open(const char *path, sym_model **out);
 void sym_model_close(sym_model *m);
 
+/* What of a model's weights are in memory (a .sympack opened lazily fills them on request). */
+typedef enum sym_model_load {
+    SYM_MODEL_LOAD_NONE = 0, /* views only: their data must not be read */
+    SYM_MODEL_LOAD_VECTORS,  /* the norms, biases and MoE routers (ffn_gate_inp): what a streamed
+                                forward pass keeps resident */
+    SYM_MODEL_LOAD_ALL,
+} sym_model_load;
+
+/* As sym_model_open, except that a .sympack's packs are not read: every weight view is set (its
+ * data points into address space reserved for it, without access) but holds nothing until
+ * sym_model_load_weights. GGUF and safetensors models are the same as from sym_model_open
+ * (their weights are file mappings, read as they are touched). For the streaming engine, which
+ * decides only after opening whether the weights stay resident or stream from the store. */
+sym_status sym_model_open_lazy(const char *path, sym_model **out);
+/* Fills the weights `what` names (no-op when they are there, and for other formats): reads,
+ * checks and decompresses the packs that hold them. Errors as sym_model_open for a .sympack
+ * (SYM_ERR_CHECKSUM naming a damaged pack, SYM_ERR_OOM). */
+sym_status sym_model_load_weights(sym_model *m, sym_model_load what);
+/* SYM_MODEL_LOAD_ALL for GGUF and safetensors models and a .sympack opened with sym_model_open. */
+sym_model_load sym_model_loaded(const sym_model *m);
+
 sym_model_format sym_model_format_of(const sym_model *m);
 const sym_hparams *sym_model_hparams(const sym_model *m);
 const sym_model_weights *sym_model_weights_of(const sym_model *m);
@@ -131,7 +153,8 @@ const char *sym_model_tokenizer_json(const sym_model *m);
 bool sym_model_tokenizer_text(const sym_model *m, sym_str *json, sym_str *config);
 
 /* .sympack: the open pack store (valid until sym_model_close) and the bytes of host memory the
- * decompressed weights take; NULL and 0 for other formats. */
+ * decompressed weights take (only those loaded, for a lazy open); NULL and 0 for other
+ * formats. */
 const sym_store *sym_model_store(const sym_model *m);
 uint64_t sym_model_host_bytes(const sym_model *m);
 

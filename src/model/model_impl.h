@@ -25,10 +25,13 @@ struct sym_model {
     char *tokenizer_json;
     int64_t bos_id, eos_id;  /* config.json (safetensors) */
     uint64_t n_params, weight_bytes;
-    /* .sympack: the store and the anonymous mapping the packs were decompressed into */
+    /* .sympack: the store and the anonymous mapping the packs are decompressed into */
     sym_store *store;
     void *image;
     uint64_t image_bytes;
+    uint64_t *image_offsets;  /* per store plan weight: its place in the image */
+    sym_model_load loaded;    /* what of the image holds its weights (NONE: a lazy open) */
+    uint64_t committed_bytes; /* bytes of weights in it */
 };
 
 /* A tensor found in a file, before validation against its spec. */
@@ -54,9 +57,11 @@ sym_status sym_model_bind(sym_model *m, uint64_t i, const sym_tensor_spec *s, co
  * name index. */
 void sym_model_finish_tables(sym_model *m);
 
-/* model_store.c: opens a .sympack into m (hyperparameters, tokenizer, weights decompressed into
- * one anonymous mapping); sym_model_close_store releases what it made. */
-sym_status sym_model_open_store(sym_model *m, const char *path);
+/* model_store.c: opens a .sympack into m (hyperparameters, tokenizer, the weights' views into one
+ * anonymous mapping, decompressed there now unless lazy); sym_model_load_store fills it later;
+ * sym_model_close_store releases what they made. */
+sym_status sym_model_open_store(sym_model *m, const char *path, bool lazy);
+sym_status sym_model_load_store(sym_model *m, sym_model_load what);
 void sym_model_close_store(sym_model *m);
 
 #endif

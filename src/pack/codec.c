@@ -460,6 +460,39 @@ static sym_status zfp_decompress_f32(sym_codec_ctx *c, const uint8_t *src, size_
 }
 #endif
 
+/* ---- scratch ----------------------------------------------------------------------------------- */
+
+size_t sym_codec_decompress_scratch(const sym_codec *c, uint32_t elem_size, size_t raw_n) {
+    sym_status st = sym_codec_check(c, elem_size);
+    if (st != SYM_OK) {
+        sym_clear_error();
+        return 0;
+    }
+    if (c->id == SYM_CODEC_BYTESPLIT) return raw_n / elem_size * elem_size;
+#if SYM_HAVE_ZFP
+    if (c->id == SYM_CODEC_ZFP && raw_n >= 4) {
+        zfp_field *f;
+        zfp_stream *z;
+        size_t max = 0;
+        if (zfp_open(NULL, raw_n / 4, &f, &z, &max) != SYM_OK) {
+            sym_clear_error();
+            return 0;
+        }
+        zfp_stream_close(z);
+        zfp_field_free(f);
+        return max + ZFP_SLACK;
+    }
+#endif
+    return 0;
+}
+
+sym_status sym_codec_ctx_reserve(sym_codec_ctx *ctx, const sym_codec *c, uint32_t elem_size,
+                                 size_t raw_n) {
+    size_t n = sym_codec_decompress_scratch(c, elem_size, raw_n);
+    void *p;
+    return n ? scratch(ctx, 0, n, &p) : SYM_OK;
+}
+
 /* ---- dispatch ---------------------------------------------------------------------------------- */
 
 sym_status sym_codec_compress(sym_codec_ctx *ctx, const sym_codec *c, uint32_t elem_size,

@@ -100,4 +100,15 @@ sym_status sym_codec_compress(sym_codec_ctx *ctx, const sym_codec *c, uint32_t e
 sym_status sym_codec_decompress(sym_codec_ctx *ctx, const sym_codec *c, uint32_t elem_size,
                                 const void *src, size_t n, void *dst, size_t raw_n);
 
+/* Bytes of scratch a ctx holds after decompressing raw_n bytes with c into a 4-byte aligned dst:
+ * raw_n for bytesplit (the decoded planes), zfp's worst-case stream plus slack for zfp (its
+ * zero-padded input copy), 0 for none, zstd and blosc (their libraries' own few kB aside).
+ * 0 as well when c does not apply (sym_codec_check fails). */
+size_t sym_codec_decompress_scratch(const sym_codec *c, uint32_t elem_size, size_t raw_n);
+/* Grows ctx's scratch to sym_codec_decompress_scratch(c, elem_size, raw_n) now, so that such a
+ * decompression allocates nothing of ours later (a streaming reader sizes it once, for its
+ * largest pack, and counts it in its memory budget). SYM_ERR_OOM. */
+sym_status sym_codec_ctx_reserve(sym_codec_ctx *ctx, const sym_codec *c, uint32_t elem_size,
+                                 size_t raw_n);
+
 #endif

@@ -649,13 +649,43 @@ void sym_store_reader_destroy(sym_store_reader *r) {
     sym_free(r);
 }
 
-static const char *pack_label(const sym_store *s, uint32_t id, char *buf, size_t cap) {
+const char *sym_store_pack_label(const sym_store *s, uint32_t id, char *buf, size_t cap) {
     const sym_pack *k = &s->plan->packs[id];
     if (k->layer >= 0)
         snprintf(buf, cap, "pack %u (%s, layer %d)", id, sym_pack_type_name(k->type), k->layer);
     else
         snprintf(buf, cap, "pack %u (%s)", id, sym_pack_type_name(k->type));
     return buf;
+}
+
+sym_status sym_store_decode_pack(const sym_store *s, sym_store_reader *r, uint32_t id,
+                                 const void *in, void *dst) {
+    SYM_CHECK(s && r && in && dst, SYM_ERR_ARG, "store: NULL argument");
+    SYM_CHECK(id < s->plan->n_packs, SYM_ERR_ARG, "store: no pack %u (%u packs)", id,
+              s->plan->n_packs);
+    const sym_store_pack *k = &s->packs[id];
+    char label[64];
+    if (XXH3_64bits(in, (size_t)k->stored_bytes) != k->stored_hash)
+        return SYM_FAIL(SYM_ERR_CHECKSUM, "store: %s: %s, %llu bytes at offset %llu, is damaged "
+                        "(checksum mismatch)", s->path,
+                        sym_store_pack_label(s, id, label, sizeof label),
+                        (unsigned long long)k->stored_bytes, (unsigned long long)k->file_offset);
+    if (k->codec.id == SYM_CODEC_NONE) { /* raw: the stored checksum is the raw one */
+        if (in != dst) memcpy(dst, in, (size_t)k->raw_bytes);
+        return SYM_OK;
+    }
+    sym_status st = sym_codec_decompress(r->codec, &k->codec, k->elem_size, in,
+                                         (size_t)k->stored_bytes, dst, (size_t)k->raw_bytes);
+    if (st != SYM_OK) {
+        sym_error_prefix("store: %s: %s", s->path,
+                         sym_store_pack_label(s, id, label, sizeof label));
+        return st;
+    }
+    if (XXH3_64bits(dst, (size_t)k->raw_bytes) != k->raw_hash)
+        return SYM_FAIL(SYM_ERR_CHECKSUM, "store: %s: %s decompresses to other bytes than were "
+                        "stored (checksum mismatch)", s->path,
+                        sym_store_pack_label(s, id, label, sizeof label));
+    return SYM_OK;
 }
 
 sym_status sym_store_read_pack_with(const sym_store *s, sym_store_reader *r, uint32_t id,
@@ -679,26 +709,53 @@ sym_status sym_store_read_pack_with(const sym_store *s, sym_store_reader *r, uin
     }
     sym_status st = read_at(s, k->file_offset, k->stored_bytes, in);
     if (st != SYM_OK) {
-        sym_error_prefix("%s: %s", s->path, pack_label(s, id, label, sizeof label));
+        sym_error_prefix("%s: %s", s->path, sym_store_pack_label(s, id, label, sizeof label));
         return st;
     }
-    if (XXH3_64bits(in, (size_t)k->stored_bytes) != k->stored_hash)
-        return SYM_FAIL(SYM_ERR_CHECKSUM, "store: %s: %s, %llu bytes at offset %llu, is damaged "
-                        "(checksum mismatch)", s->path, pack_label(s, id, label, sizeof label),
-                        (unsigned long long)k->stored_bytes, (unsigned long long)k->file_offset);
-    if (k->codec.id != SYM_CODEC_NONE) {
-        st = sym_codec_decompress(r->codec, &k->codec, k->elem_size, in, (size_t)k->stored_bytes,
-                                  dst, (size_t)k->raw_bytes);
-        if (st != SYM_OK) {
-            sym_error_prefix("store: %s: %s", s->path, pack_label(s, id, label, sizeof label));
-            return st;
-        }
-        if (XXH3_64bits(dst, (size_t)k->raw_bytes) != k->raw_hash)
-            return SYM_FAIL(SYM_ERR_CHECKSUM, "store: %s: %s decompresses to other bytes than "
-                            "were stored (checksum mismatch)", s->path,
-                            pack_label(s, id, label, sizeof label));
+    return sym_store_decode_pack(s, r, id, in, dst);
+}
+
+uint64_t sym_store_max_stored_bytes(const sym_store *s) {
+    uint64_t m = 0;
+    for (uint32_t i = 0; i < s->plan->n_packs; i++)
+        if (s->packs[i].stored_bytes > m) m = s->packs[i].stored_bytes;
+    return m;
+}
+
+/* The pack whose decoding needs the most scratch (its need in *bytes). */
+static uint32_t scratch_pack(const sym_store *s, uint64_t *bytes) {
+    uint32_t best = 0;
+    *bytes = 0;
+    for (uint32_t i = 0; i < s->plan->n_packs; i++) {
+        const sym_store_pack *k = &s->packs[i];
+        uint64_t n = sym_codec_decompress_scratch(&k->codec, k->elem_size, (size_t)k->raw_bytes);
+        if (n > *bytes) *bytes = n, best = i;
     }
-    return SYM_OK;
+    return best;
+}
+
+uint64_t sym_store_decode_scratch_bytes(const sym_store *s) {
+    uint64_t n;
+    scratch_pack(s, &n);
+    return n;
+}
+
+sym_status sym_store_reader_reserve(const sym_store *s, sym_store_reader *r) {
+    uint64_t n;
+    const sym_store_pack *k = &s->packs[scratch_pack(s, &n)];
+    return n ? sym_codec_ctx_reserve(r->codec, &k->codec, k->elem_size, (size_t)k->raw_bytes)
+             : SYM_OK;
+}
+
+uint64_t sym_store_reader_bytes(const sym_store *s) {
+    uint64_t a = SYM_STORE_ALIGN;
+    return (sym_store_max_stored_bytes(s) + a - 1) / a * a + sym_store_decode_scratch_bytes(s);
+}
+
+uint32_t sym_store_n_compressed(const sym_store *s) {
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < s->plan->n_packs; i++) n += s->packs[i].codec.id != SYM_CODEC_NONE;
+    return n;
 }
 
 sym_status sym_store_read_pack(const sym_store *s, uint32_t id, void *dst) {

@@ -92,6 +92,29 @@ sym_status sym_store_read_pack_with(const sym_store *s, sym_store_reader *r, uin
                                     void *dst);
 sym_status sym_store_read_pack(const sym_store *s, uint32_t pack_id, void *dst);
 
+/* The second half of a read, for callers that read the stored bytes themselves (the streaming
+ * engine's I/O threads, with O_DIRECT): stored holds pack_id's stored_bytes; checks their XXH3,
+ * decompresses into dst (raw_bytes), checks the raw XXH3. Errors as sym_store_read_pack_with,
+ * each naming the store and the pack ("pack 7 (mlp, layer 2), 1234 bytes at offset 81920, is
+ * damaged"). stored and dst must not overlap. */
+sym_status sym_store_decode_pack(const sym_store *s, sym_store_reader *r, uint32_t pack_id,
+                                 const void *stored, void *dst);
+/* "pack 7 (mlp, layer 2)" into buf; returns buf. */
+const char *sym_store_pack_label(const sym_store *s, uint32_t pack_id, char *buf, size_t cap);
+
+/* The largest stored_bytes of any pack. */
+uint64_t sym_store_max_stored_bytes(const sym_store *s);
+/* The decoder scratch a reader needs for the store's packs (the largest
+ * sym_codec_decompress_scratch over them), and sizing r's scratch to it now so that decoding
+ * allocates nothing later (SYM_ERR_OOM). */
+uint64_t sym_store_decode_scratch_bytes(const sym_store *s);
+sym_status sym_store_reader_reserve(const sym_store *s, sym_store_reader *r);
+/* Host memory one streaming reader of the store holds: a buffer for the largest pack's stored
+ * bytes rounded up to SYM_STORE_ALIGN (the read's O_DIRECT superset) plus the decoder scratch. */
+uint64_t sym_store_reader_bytes(const sym_store *s);
+/* Packs whose codec is not none. */
+uint32_t sym_store_n_compressed(const sym_store *s);
+
 /* ---- writing ----------------------------------------------------------------------------------- */
 
 typedef struct sym_store_write_options {

@@ -1,4 +1,5 @@
-/* pack_io.c — O_DIRECT (aligned supersets through staging) or pread + DONTNEED per file. */
+/* pack_io.c — O_DIRECT (aligned supersets through staging) or pread + DONTNEED per file; from a
+ * pack store, each pack's stored bytes into staging, then checked and decompressed. */
 #include "tier/pack_io.h"
 
 #include <errno.h>
@@ -7,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/alloc.h"
@@ -27,7 +29,17 @@ struct sym_pack_io {
     int n_files;
     sym_pread_fn pread_fn;
     void *pread_user;
+    /* a pack store: its one file is files[0] */
+    const sym_store *store;
+    sym_store_reader **readers; /* n_slots */
+    int n_slots;
 };
+
+static uint64_t now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
 
 const char *sym_io_mode_name(sym_io_mode m) {
     switch (m) {
@@ -138,8 +150,51 @@ fail:
     return st;
 }
 
+sym_status sym_pack_io_open_store(const sym_store *store, int n_slots, sym_io_mode mode,
+                                  sym_pread_fn pread_fn, void *pread_user, sym_pack_io **out) {
+    sym_status st = SYM_OK;
+    *out = NULL;
+    SYM_CHECK(store && n_slots > 0 && n_slots <= 64, SYM_ERR_ARG,
+              "tier: a store and 1..64 slots are needed");
+    SYM_CHECK(mode >= SYM_IO_AUTO && mode <= SYM_IO_BUFFERED, SYM_ERR_ARG,
+              "tier: unknown I/O mode %d", (int)mode);
+    sym_pack_io *io = sym_calloc(1, sizeof *io);
+    if (!io) return SYM_FAIL(SYM_ERR_OOM, "tier: out of memory");
+    io->plan = sym_store_plan(store);
+    io->store = store;
+    io->pread_fn = pread_fn ? pread_fn : plain_pread;
+    io->pread_user = pread_user;
+    io->files = sym_calloc(1, sizeof *io->files);
+    io->readers = sym_calloc((size_t)n_slots, sizeof *io->readers);
+    if (!io->files || !io->readers) SYM_FAIL_GOTO(SYM_ERR_OOM, "tier: out of memory");
+    io->files[0].fd = -1;
+    io->n_files = 1;
+    io->files[0].path = sym_strdup(sym_store_path(store));
+    if (!io->files[0].path) SYM_FAIL_GOTO(SYM_ERR_OOM, "tier: out of memory");
+    SYM_TRY_GOTO(open_file(&io->files[0], mode));
+    /* the store checked its packs against its size at open: a file that changed since is the
+     * size the header gave no more */
+    if (io->files[0].size_bytes != sym_store_file_bytes(store))
+        SYM_FAIL_GOTO(SYM_ERR_FORMAT, "tier: '%s' is %llu bytes now, %llu when it was opened",
+                      io->files[0].path, (unsigned long long)io->files[0].size_bytes,
+                      (unsigned long long)sym_store_file_bytes(store));
+    for (int i = 0; i < n_slots; i++) {
+        SYM_TRY_GOTO(sym_store_reader_create(&io->readers[i]));
+        io->n_slots = i + 1;
+        SYM_TRY_GOTO(sym_store_reader_reserve(store, io->readers[i]));
+    }
+    *out = io;
+    return SYM_OK;
+fail:
+    sym_pack_io_close(io);
+    return st;
+}
+
 void sym_pack_io_close(sym_pack_io *io) {
     if (!io) return;
+    for (int i = 0; io->readers && i < io->n_slots; i++)
+        sym_store_reader_destroy(io->readers[i]);
+    sym_free(io->readers);
     for (int i = 0; io->files && i < io->n_files; i++) {
         if (io->files[i].fd >= 0) close(io->files[i].fd);
         sym_free(io->files[i].path);
@@ -163,6 +218,17 @@ bool sym_pack_io_any_direct(const sym_pack_io *io) {
 }
 
 int sym_pack_io_n_files(const sym_pack_io *io) { return io->n_files; }
+
+const sym_store *sym_pack_io_store(const sym_pack_io *io) { return io->store; }
+
+uint64_t sym_pack_io_staging_need(const sym_pack_io *io) {
+    if (!io->store) return 0;
+    return (sym_store_max_stored_bytes(io->store) + A - 1) & ~(A - 1);
+}
+
+uint64_t sym_pack_io_slot_bytes(const sym_pack_io *io) {
+    return io->store ? sym_store_decode_scratch_bytes(io->store) : 0;
+}
 
 const char *sym_pack_io_path(const sym_pack_io *io, int file_idx) {
     return file_idx >= 0 && file_idx < io->n_files ? io->files[file_idx].path : "";
@@ -220,10 +286,40 @@ static sym_status read_direct(const sym_pack_io *io, const io_file *f, uint32_t 
     return SYM_OK;
 }
 
-sym_status sym_pack_io_read(const sym_pack_io *io, uint32_t pack_id, void *dst, void *staging,
-                            size_t staging_bytes, uint64_t *io_bytes) {
+/* A store's pack: its stored bytes into staging (O_DIRECT: the aligned superset, which ends
+ * inside the file because the file's size is a multiple of 4 KiB), then checked and decoded. */
+static sym_status read_store_pack(const sym_pack_io *io, int slot, uint32_t pack_id, void *dst,
+                                  char *staging, size_t staging_bytes, sym_pack_io_counts *c) {
+    const sym_store_pack *k = sym_store_pack_at(io->store, pack_id);
+    const io_file *f = &io->files[0];
+    uint64_t want = f->direct ? (k->stored_bytes + A - 1) & ~(A - 1) : k->stored_bytes;
+    SYM_CHECK(slot >= 0 && slot < io->n_slots, SYM_ERR_ARG, "tier: slot %d of %d", slot,
+              io->n_slots);
+    SYM_CHECK(staging && (uintptr_t)staging % A == 0 && staging_bytes >= want, SYM_ERR_ARG,
+              "tier: pack %u: %llu stored bytes need an aligned staging buffer that holds them "
+              "(%zu bytes given)",
+              pack_id, (unsigned long long)want, staging_bytes);
+    SYM_TRY(read_at_least(io, f, pack_id, staging, (size_t)want, (size_t)k->stored_bytes,
+                          k->file_offset, &c->io_bytes));
+    if (!f->direct) {
+        uint64_t p1 = (k->file_offset + k->stored_bytes + A - 1) & ~(A - 1);
+        (void)posix_fadvise(f->fd, (off_t)k->file_offset, (off_t)(p1 - k->file_offset),
+                            POSIX_FADV_DONTNEED);
+    }
+    uint64_t t0 = now_ns();
+    sym_status st = sym_store_decode_pack(io->store, io->readers[slot], pack_id, staging, dst);
+    c->decode_ns += now_ns() - t0;
+    SYM_TRY(st); /* the detail names the store and the pack */
+    if (k->codec.id != SYM_CODEC_NONE) c->decoded_bytes += k->raw_bytes;
+    return SYM_OK;
+}
+
+sym_status sym_pack_io_read(const sym_pack_io *io, int slot, uint32_t pack_id, void *dst,
+                            void *staging, size_t staging_bytes, sym_pack_io_counts *counts) {
     const sym_pack_plan *p = io->plan;
     SYM_CHECK(pack_id < p->n_packs, SYM_ERR_ARG, "tier: pack %u of %u", pack_id, p->n_packs);
+    if (io->store) return read_store_pack(io, slot, pack_id, dst, staging, staging_bytes, counts);
+    uint64_t *io_bytes = &counts->io_bytes;
     const sym_pack *k = &p->packs[pack_id];
     const sym_pack_range *rs = sym_pack_ranges(p, k);
     char *d = dst;

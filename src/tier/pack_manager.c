@@ -125,16 +125,20 @@ static sym_status create_device(sym_pack_manager *pm, uint64_t need, uint32_t la
 static sym_status create_ram(sym_pack_manager *pm, uint64_t need, uint32_t largest_id) {
     const sym_pack_manager_options *o = &pm->o;
     uint64_t budget = o->ram_budget_bytes;
-    int n_staging = sym_pack_io_any_direct(pm->io) ? o->n_io_threads : 0;
-    uint64_t staging = (uint64_t)n_staging * o->staging_bytes;
-    SYM_CHECK(budget >= staging && budget - staging >= need, SYM_ERR_BUDGET,
-              "tier: the RAM budget of %llu bytes (%.3f GB) cannot hold the largest pack (pack %u, "
-              "%llu bytes, a %llu-byte buddy block) plus %d I/O staging buffer(s) of %zu bytes: "
-              "need at least %llu bytes (%.3f GB)",
-              (unsigned long long)budget, GB(budget), largest_id,
-              (unsigned long long)pm->plan->packs[largest_id].buffer_bytes,
-              (unsigned long long)need, n_staging, o->staging_bytes,
-              (unsigned long long)(need + staging), GB(need + staging));
+    /* a store's packs are always read whole into staging, then decoded with the slot's scratch */
+    bool store = sym_pack_io_store(pm->io) != NULL;
+    int n_staging = store || sym_pack_io_any_direct(pm->io) ? o->n_io_threads : 0;
+    uint64_t per_thread = o->staging_bytes + sym_pack_io_slot_bytes(pm->io);
+    uint64_t staging = (uint64_t)n_staging * per_thread;
+    SYM_CHECK(
+        budget >= staging && budget - staging >= need, SYM_ERR_BUDGET,
+        "tier: the RAM budget of %llu bytes (%.3f GB) cannot hold the largest pack (pack %u, "
+        "%llu bytes, a %llu-byte buddy block) plus %d I/O %s of %llu bytes: "
+        "need at least %llu bytes (%.3f GB)",
+        (unsigned long long)budget, GB(budget), largest_id,
+        (unsigned long long)pm->plan->packs[largest_id].buffer_bytes, (unsigned long long)need,
+        n_staging, store ? "buffer(s) for stored bytes and decoding" : "staging buffer(s)",
+        (unsigned long long)per_thread, (unsigned long long)(need + staging), GB(need + staging));
     pm->arena_bytes = (budget - staging) & ~(MIN_BLOCK - 1); /* still >= need, a power of two */
     pm->arena = pm->o.host_mem.alloc(pm->o.host_mem.user, (size_t)pm->arena_bytes);
     SYM_CHECK(pm->arena, SYM_ERR_OOM, "tier: cannot allocate the %llu-byte RAM arena",
@@ -199,8 +203,16 @@ sym_status sym_pack_manager_create(const sym_pack_plan *plan, const char *const 
     uint64_t bytes = plan->packs[largest].buffer_bytes;
     uint64_t need = pow2ceil(bytes > MIN_BLOCK ? bytes : MIN_BLOCK);
 
-    SYM_TRY_GOTO(
-        sym_pack_io_open(plan, paths, n_files, o.io_mode, o.pread_fn, o.pread_user, &pm->io));
+    if (o.store) {
+        if (plan != sym_store_plan(o.store))
+            SYM_FAIL_GOTO(SYM_ERR_ARG, "tier: streaming a pack store needs the store's own plan");
+        SYM_TRY_GOTO(sym_pack_io_open_store(o.store, o.n_io_threads, o.io_mode, o.pread_fn,
+                                            o.pread_user, &pm->io));
+        pm->o.staging_bytes = (size_t)sym_pack_io_staging_need(pm->io);
+    } else {
+        SYM_TRY_GOTO(
+            sym_pack_io_open(plan, paths, n_files, o.io_mode, o.pread_fn, o.pread_user, &pm->io));
+    }
     pm->st[DEV].budget_bytes = o.device_budget_bytes;
     pm->st[RAM].budget_bytes = o.ram_budget_bytes;
     if (pm->dev) SYM_TRY_GOTO(create_device(pm, need, largest));
@@ -210,7 +222,7 @@ sym_status sym_pack_manager_create(const sym_pack_plan *plan, const char *const 
                                 .io = pm->io,
                                 .n_io_threads = o.n_io_threads,
                                 .staging = pm->staging,
-                                .staging_bytes = o.staging_bytes,
+                                .staging_bytes = pm->o.staging_bytes,
                                 .backend = pm->dev,
                                 .upload = o.upload,
                                 .upload_user = o.upload_user,

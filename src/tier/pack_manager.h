@@ -80,6 +80,14 @@ typedef struct sym_pack_manager_options {
     void *upload_user;
     sym_pread_fn pread_fn; /* default NULL: pread (fault injection in tests) */
     void *pread_user;
+    /* A pack store to stream from (pack/store.h; borrowed, outlives the manager), or NULL: the
+     * plan's ranges are read from the model files. With a store the plan must be
+     * sym_store_plan(store) and the paths are not used: the DISK tier is the store's file, each
+     * pack's stored bytes are read (O_DIRECT where allowed) into an I/O thread's staging buffer,
+     * checked and decompressed into the pack's RAM block by that thread. Staging is then the
+     * largest stored pack rounded up to 4 KiB per I/O thread (staging_bytes is ignored), plus
+     * the decoders' scratch; both count in ram_budget_bytes. */
+    const sym_store *store;
 } sym_pack_manager_options;
 
 /* Zeroes o and sets the defaults above (budgets stay 0: the caller must set ram_budget_bytes). */
@@ -96,10 +104,10 @@ typedef struct sym_pack_handle {
 } sym_pack_handle;
 
 /* Allocates the budgets (backend allocations, arena, staging), opens the files (paths[file_idx],
- * as in plan->ranges) and starts the workers. SYM_ERR_BUDGET if a budget cannot hold the minimum
- * working set (the detail gives bytes and GB needed); SYM_ERR_ARG for bad options; SYM_ERR_OOM
- * (or the backend's status) when an allocation fails; file errors as pack_io.h. On failure
- * nothing is left allocated. Caller owns *out. */
+ * as in plan->ranges; or the store's file, o->store) and starts the workers. SYM_ERR_BUDGET if a
+ * budget cannot hold the minimum working set (the detail gives bytes and GB needed); SYM_ERR_ARG
+ * for bad options; SYM_ERR_OOM (or the backend's status) when an allocation fails; file errors
+ * as pack_io.h. On failure nothing is left allocated. Caller owns *out. */
 sym_status sym_pack_manager_create(const sym_pack_plan *plan, const char *const *paths, int n_files,
                                    sym_backend *device, const sym_pack_manager_options *o,
                                    sym_pack_manager **out);
@@ -110,7 +118,8 @@ void sym_pack_manager_destroy(sym_pack_manager *pm);
 /* Brings pack_id to tier (DEVICE or RAM), waiting for it, pins it there and fills *h. Moves the
  * schedule cursor to this use. Errors: SYM_ERR_ARG (bad id or tier, no DEVICE tier),
  * SYM_ERR_BUDGET (no room: everything else in the tier is pinned), SYM_ERR_IO naming the pack
- * and file (the read failed), or the upload's error. */
+ * and file (the read failed), SYM_ERR_CHECKSUM / SYM_ERR_FORMAT naming the pack (from a store:
+ * a damaged pack), or the upload's error. */
 sym_status sym_pack_manager_get(sym_pack_manager *pm, uint32_t pack_id, sym_tier tier,
                                 sym_pack_handle *h);
 /* Unpins; *h is cleared. SYM_ERR_ARG if h does not hold a pin. */

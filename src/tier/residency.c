@@ -340,12 +340,14 @@ static void record_error(pack_state *ps, sym_status st, const char *detail) {
 }
 
 static void on_read_done(sym_pack_manager *pm, uint32_t id, sym_status st, const char *detail,
-                         uint64_t io_bytes, uint64_t ns) {
+                         const sym_pack_io_counts *c, uint64_t ns) {
     pack_state *ps = &pm->packs[id];
     res *s = &ps->r[RAM];
     SYM_ASSERT(s->state == LOADING);
-    pm->st[RAM].io_bytes += io_bytes;
-    pm->st[RAM].io_ns += ns;
+    pm->st[RAM].io_bytes += c->io_bytes;
+    pm->st[RAM].io_ns += ns - (c->decode_ns < ns ? c->decode_ns : ns);
+    pm->st[RAM].decoded_bytes += c->decoded_bytes;
+    pm->st[RAM].decode_ns += c->decode_ns;
     if (st != SYM_OK) {
         record_error(ps, st, detail);
         pm->st[RAM].errors++;
@@ -411,11 +413,11 @@ static void on_upload_done(sym_pack_manager *pm, uint32_t id, sym_status st, con
 }
 
 void sym_residency_on_done(void *user, const sym_sched_job *job, sym_status st, const char *detail,
-                           uint64_t io_bytes, uint64_t ns) {
+                           const sym_pack_io_counts *counts, uint64_t ns) {
     sym_pack_manager *pm = user;
     pthread_mutex_lock(&pm->mu);
     if (job->kind == SYM_SCHED_READ)
-        on_read_done(pm, job->pack_id, st, detail, io_bytes, ns);
+        on_read_done(pm, job->pack_id, st, detail, counts, ns);
     else
         on_upload_done(pm, job->pack_id, st, detail, ns);
     pthread_cond_broadcast(&pm->changed);

@@ -107,6 +107,6 @@ void sym_residency_move_cursor(sym_pack_manager *pm, uint32_t id);
 
 /* The scheduler's completion callback (user = pm). */
 void sym_residency_on_done(void *user, const sym_sched_job *job, sym_status st, const char *detail,
-                           uint64_t io_bytes, uint64_t ns);
+                           const sym_pack_io_counts *counts, uint64_t ns);
 
 #endif

@@ -140,13 +140,14 @@ static sym_status run_upload(sym_scheduler *s, const sym_sched_job *job) {
 
 /* Runs the job taken from the queue (state RUNNING), then marks the slot idle and reports. */
 static void run_and_report(sym_scheduler *s, sym_sched_job job, int staging_idx) {
-    uint64_t io_bytes = 0, t0 = now_ns();
+    sym_pack_io_counts counts = {0, 0, 0};
+    uint64_t t0 = now_ns();
     sym_status st;
     sym_clear_error();
     if (job.kind == SYM_SCHED_READ)
-        st = sym_pack_io_read(s->o.io, job.pack_id, job.host,
+        st = sym_pack_io_read(s->o.io, staging_idx, job.pack_id, job.host,
                               s->o.staging ? s->o.staging[staging_idx] : NULL, s->o.staging_bytes,
-                              &io_bytes);
+                              &counts);
     else
         st = run_upload(s, &job);
     uint64_t ns = now_ns() - t0;
@@ -154,7 +155,7 @@ static void run_and_report(sym_scheduler *s, sym_sched_job job, int staging_idx)
     s->slots[job.kind][job.pack_id].state = SLOT_IDLE;
     s->running[job.kind]--;
     pthread_mutex_unlock(&s->mu);
-    s->o.done(s->o.done_user, &job, st, st == SYM_OK ? "" : sym_last_error(), io_bytes, ns);
+    s->o.done(s->o.done_user, &job, st, st == SYM_OK ? "" : sym_last_error(), &counts, ns);
 }
 
 static void *worker_main(void *arg) {

@@ -53,17 +53,20 @@ typedef struct sym_sched_job {
 typedef sym_status (*sym_upload_fn)(void *user, sym_backend *b, sym_tensor *dst, const void *src,
                                     size_t bytes);
 
-/* status SYM_OK or the job's failure with detail (one line naming pack and file); io_bytes: bytes
- * the reads returned (READ); ns: time the job ran. */
+/* status SYM_OK or the job's failure with detail (one line naming pack and file); counts: what
+ * the reads did (READ: bytes read, bytes decompressed and the time it took; zeros for UPLOAD);
+ * ns: time the job ran. */
 typedef void (*sym_sched_done_fn)(void *user, const sym_sched_job *job, sym_status status,
-                                  const char *detail, uint64_t io_bytes, uint64_t ns);
+                                  const char *detail, const sym_pack_io_counts *counts,
+                                  uint64_t ns);
 
 typedef struct sym_scheduler_options {
     const sym_pack_plan *plan; /* borrowed; outlives the scheduler */
     const sym_pack_io *io;     /* borrowed; outlives the scheduler */
     int n_io_threads;          /* >= 1 */
     void *const *staging;      /* n_io_threads buffers (SYM_PACK_IO_ALIGN-aligned), or NULL when
-                                  no file is read with O_DIRECT; borrowed */
+                                  no file is read with O_DIRECT and no store is read; borrowed.
+                                  I/O thread i reads through staging[i] and decoder slot i */
     size_t staging_bytes;      /* each; a multiple of SYM_PACK_IO_ALIGN */
     sym_backend *backend;      /* the device (NULL: no UPLOAD jobs) */
     sym_upload_fn upload;      /* NULL: backend->ops->write */

@@ -52,7 +52,8 @@ sym_status sym_tier_piece_view(const sym_pack_plan *plan, uint32_t pack_id,
 typedef struct sym_tier_stats {
     uint64_t budget_bytes;     /* the hard limit given at create */
     uint64_t capacity_bytes;   /* what was allocated once at create (<= budget) */
-    uint64_t staging_bytes;    /* RAM: I/O staging buffers (part of capacity; 0 for DEVICE) */
+    uint64_t staging_bytes;    /* RAM: I/O staging buffers and, from a pack store, the decoders'
+                                  scratch (part of capacity; 0 for DEVICE) */
     uint64_t used_bytes;       /* blocks of packs READY or on their way, plus staging */
     uint64_t high_water_bytes; /* the most used_bytes ever (never above budget_bytes) */
     uint64_t n_resident;       /* packs READY in this tier */
@@ -61,8 +62,12 @@ typedef struct sym_tier_stats {
     uint64_t prefetch_hits;    /* hits on a pack a prefetch brought, first use after the move */
     uint64_t n_loads;          /* completed moves into this tier */
     uint64_t bytes_in;         /* RAM: pack bytes read from disk; DEVICE: bytes uploaded */
-    uint64_t io_bytes;         /* RAM: bytes actually read (O_DIRECT reads aligned supersets) */
-    uint64_t io_ns;            /* time spent in those reads / uploads (summed over workers) */
+    uint64_t io_bytes;         /* RAM: bytes actually read (O_DIRECT reads aligned supersets;
+                                  from a pack store the stored, compressed bytes) */
+    uint64_t io_ns;            /* time spent in those reads / uploads (summed over workers; RAM:
+                                  without decoding) */
+    uint64_t decoded_bytes;    /* RAM, from a pack store: raw bytes decompressed */
+    uint64_t decode_ns;        /* ... time spent checking and decompressing (summed over workers) */
     uint64_t evictions, evicted_bytes;
     uint64_t prefetches;         /* prefetch requests that started a move */
     uint64_t prefetch_dropped;   /* prefetch requests refused for lack of room the policy allows */

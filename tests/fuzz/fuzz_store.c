@@ -5,7 +5,9 @@
  * mutations reach the structure checks behind them rather than stopping at "damaged"; when the
  * store opens, each pack's stored checksum is recomputed too and the store reopened, so the
  * codecs decode mutated streams (their raw checksum still guards the result); a store that
- * still opens is then opened as a model (through a memfd), which binds its weights. */
+ * still opens is then opened as a model (through a memfd), which binds its weights, and lazily
+ * (the vectors alone, then everything), and its packs are read the streaming engine's way
+ * (tier/pack_io.h: stored bytes into staging, checked and decoded by an I/O slot). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -17,6 +19,7 @@
 
 #include "model/model.h"
 #include "pack/store.h"
+#include "tier/pack_io.h"
 
 #define MAX_INPUT (4u << 20)
 #define MAX_PACK_BYTES (16u << 20)
@@ -68,6 +71,37 @@ static void open_model(const uint8_t *p, size_t size) {
             (void)sink;
         }
         sym_model_close(m);
+        m = NULL;
+        if (sym_model_open_lazy(path, &m) == SYM_OK &&
+            sym_model_load_weights(m, SYM_MODEL_LOAD_VECTORS) == SYM_OK) {
+            const sym_weight *w = &sym_model_weights_of(m)->output_norm;
+            volatile uint8_t sink = ((const uint8_t *)w->data)[w->n_bytes - 1];
+            (void)sink;
+            if (sym_model_load_weights(m, SYM_MODEL_LOAD_ALL) == SYM_OK) {
+                w = sym_model_weight_at(m, 0);
+                sink = ((const uint8_t *)w->data)[w->n_bytes - 1];
+            }
+        }
+        sym_model_close(m);
+        sym_store *s = NULL;
+        sym_pack_io *io = NULL;
+        if (sym_store_open(path, &s) == SYM_OK &&
+            sym_pack_io_open_store(s, 1, SYM_IO_AUTO, NULL, NULL, &io) == SYM_OK) {
+            size_t need = (size_t)sym_pack_io_staging_need(io);
+            void *staging = NULL;
+            if (posix_memalign(&staging, SYM_PACK_IO_ALIGN, need ? need : SYM_PACK_IO_ALIGN) == 0) {
+                const sym_pack_plan *plan = sym_store_plan(s);
+                for (uint32_t i = 0; i < plan->n_packs; i++) {
+                    void *dst = malloc((size_t)plan->packs[i].buffer_bytes);
+                    sym_pack_io_counts c = {0, 0, 0};
+                    if (dst) sym_pack_io_read(io, 0, i, dst, staging, need, &c);
+                    free(dst);
+                }
+                free(staging);
+            }
+        }
+        sym_pack_io_close(io);
+        sym_store_close(s);
     }
     close(fd);
 }

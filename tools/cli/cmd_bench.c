@@ -15,6 +15,7 @@
 #include "cpu/probe.h"
 #include "infer/engine.h"
 #include "model/model.h"
+#include "pack/store.h"
 #ifdef SYM_HAVE_VULKAN
 #include "vk/probe.h"
 #endif
@@ -179,8 +180,10 @@ int cmd_bench(int argc, char **argv) {
 
     sym_model *model = NULL;
     uint64_t weight_bytes = 0, n_params = 0, token_bytes = 0, flop_params = 0;
+    json_object *store_j = NULL;
     int n_layer = 0;
-    if (sym_model_open(c.cfg.model_path, &model) == SYM_OK) {
+    /* lazily: only the tables are needed (a .sympack's packs stay on disk) */
+    if (sym_model_open_lazy(c.cfg.model_path, &model) == SYM_OK) {
         n_layer = sym_model_hparams(model)->n_layer;
         weight_bytes = sym_model_weight_bytes(model);
         n_params = sym_model_n_params(model);
@@ -196,6 +199,22 @@ int cmd_bench(int argc, char **argv) {
         uint64_t out_params = (uint64_t)ow->n_rows * (uint64_t)ow->n_cols;
         flop_params = n_params - (tied ? 0 : te_params) - out_params +
                       (n_prompt > 0 ? out_params / (uint64_t)n_prompt : out_params);
+        const sym_store *store = sym_model_store(model);
+        if (store) { /* what the disk tier reads: the packs as stored */
+            store_j = json_object_new_object();
+            uint64_t raw = sym_store_raw_bytes(store), stored = sym_store_stored_bytes(store);
+            json_object_object_add(store_j, "n_packs",
+                                   json_object_new_int64(sym_store_plan(store)->n_packs));
+            json_object_object_add(store_j, "n_compressed",
+                                   json_object_new_int64(sym_store_n_compressed(store)));
+            uint64_t limit = sym_store_plan(store)->max_pack_bytes;
+            json_object_object_add(store_j, "max_pack_bytes",
+                                   json_object_new_int64((int64_t)limit));
+            json_object_object_add(store_j, "raw_bytes", json_object_new_int64((int64_t)raw));
+            json_object_object_add(store_j, "stored_bytes", json_object_new_int64((int64_t)stored));
+            double ratio = stored ? (double)raw / (double)stored : 0;
+            json_object_object_add(store_j, "ratio", json_object_new_double(ratio));
+        }
         sym_model_close(model);
     }
 
@@ -204,6 +223,7 @@ int cmd_bench(int argc, char **argv) {
     json_object_object_add(o, "backend", json_object_new_string(sym_engine_backend_name(e)));
     json_object_object_add(o, "device", json_object_new_string(sym_engine_device_name(e)));
     json_object_object_add(o, "machine", sym_probe_machine_json());
+    if (store_j) json_object_object_add(o, "sympack", store_j);
     json_object_object_add(o, "n_params", json_object_new_int64((int64_t)n_params));
     json_object_object_add(o, "weight_bytes", json_object_new_int64((int64_t)weight_bytes));
     json_object_object_add(o, "bytes_read_per_token", json_object_new_int64((int64_t)token_bytes));
@@ -273,6 +293,15 @@ int cmd_bench(int argc, char **argv) {
                                json_object_new_double((sm[2].upload_ms - sm[1].upload_ms) / g));
         json_object_object_add(sj, "decode_disk_ms_per_token",
                                json_object_new_double((sm[2].disk_ms - sm[1].disk_ms) / g));
+        json_object_object_add(sj, "decode_bytes_decompressed_per_token",
+                               json_object_new_double((double)(sm[2].bytes_decompressed -
+                                                               sm[1].bytes_decompressed) / g));
+        json_object_object_add(
+            sj, "decode_decompress_ms_per_token",
+            json_object_new_double((sm[2].decompress_ms - sm[1].decompress_ms) / g));
+        json_object_object_add(sj, "prefill_bytes_decompressed",
+                               json_object_new_int64((int64_t)(sm[1].bytes_decompressed -
+                                                               sm[0].bytes_decompressed)));
         json_object_object_add(sj, "prefill_bytes_uploaded",
                                json_object_new_int64((int64_t)(sm[1].bytes_uploaded - sm[0].bytes_uploaded)));
         json_object_object_add(sj, "prefill_bytes_read_disk",

@@ -152,6 +152,9 @@ static int write_stats(const char *path, const sym_metrics *m, const char *devic
     json_object_object_add(o, "link_gb_s", json_object_new_double(m->link_gb_s));
     json_object_object_add(o, "upload_ms", json_object_new_double(m->upload_ms));
     json_object_object_add(o, "disk_ms", json_object_new_double(m->disk_ms));
+    json_object_object_add(o, "bytes_decompressed",
+                           json_object_new_int64((int64_t)m->bytes_decompressed));
+    json_object_object_add(o, "decompress_ms", json_object_new_double(m->decompress_ms));
     json_object_object_add(o, "vram_tier_bytes", json_object_new_int64((int64_t)m->vram_tier_bytes));
     json_object_object_add(o, "ram_tier_bytes", json_object_new_int64((int64_t)m->ram_tier_bytes));
     if (m->eviction_policy) {
@@ -302,6 +305,11 @@ int cmd_run(int argc, char **argv) {
             fprintf(stderr, " | oracle: log loss %.3f, %llu samples learned", m.oracle_log_loss,
                     (unsigned long long)m.oracle_samples);
         fputc('\n', stderr);
+        if (m.bytes_decompressed)
+            fprintf(stderr,
+                    "symbiote: streaming | %.2f GB decompressed from the .sympack by the I/O "
+                    "threads, %.1f ms per pass (summed over threads)\n",
+                    m.bytes_decompressed / 1e9, m.decompress_ms / n);
     }
     if (c.cfg.enable_profiling)
         cli_print_profile(stderr, e, "prompt and generation, ms per token",
