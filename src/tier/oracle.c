@@ -33,6 +33,10 @@
 #define FLOOR_KEY    1e15 /* above any expected distance: n_skeleton * (SHORT_TOKENS + 1 / P_MIN) */
 #define BACKLOG_S    0.01 /* a transfer backlog of this many seconds halves the vitality floor */
 #define BUF_SAMPLES  4096u
+/* the hedge between the MLP and the long-run rate (blend): each predictor's log loss, discounted
+ * by HEDGE_DECAY per labelled sample, weighs it by exp(-HEDGE_ETA * loss) */
+#define HEDGE_DECAY 0.999
+#define HEDGE_ETA   0.1
 
 #define W_MAGIC_BYTES 8
 #define W_KEY_CAP     256
@@ -72,10 +76,14 @@ struct sym_oracle {
     uint32_t horizon;
     float (*ring_x)[SYM_ORACLE_N_IN];
     float *ring_p;
+    float *ring_pm, *ring_pl; /* the two predictions p blends (the MLP's, the long-run rate's) */
     uint8_t *ring_hit;
     uint32_t *ring_n; /* per layer: snapshots pending */
     /* per expert, index l * n_expert + e */
     float *rate, *last_prob, *hint, *p;
+    float *pm, *pl;  /* p = w pm + (1 - w) pl: the MLP's prediction and the long-run rate's */
+    double hedge_m, hedge_l; /* their discounted log losses */
+    float w;                 /* the MLP's weight in p (sym_oracle_mlp_weight) */
     float *n_chosen; /* slots that chose it */
     float *gap;      /* expected tokens after the next slot until its next use */
     float *snap_gap;
@@ -230,6 +238,10 @@ void sym_oracle_destroy(sym_oracle *o) {
     sym_free(o->snap_p);
     sym_free(o->ring_x);
     sym_free(o->ring_p);
+    sym_free(o->ring_pm);
+    sym_free(o->ring_pl);
+    sym_free(o->pm);
+    sym_free(o->pl);
     sym_free(o->ring_hit);
     sym_free(o->ring_n);
     sym_free(o->rate);
@@ -283,13 +295,28 @@ static float per_slot(const sym_oracle *o, float p) {
     return 1.0f - powf(1.0f - fminf(p, 0.999999f), 1.0f / (float)o->horizon);
 }
 
+/* p of expert i from features x: with the MLP, its prediction blended with the long-run rate's
+ * (use within the horizon at the rate chosen / slots) by the hedge's weight, so that a router
+ * whose preferences do not drift, where counting beats the MLP's short memory, is served by the
+ * count; without, the recent rate x[0] */
+static void set_p(sym_oracle *o, size_t i, const float *x, float long_rate) {
+    if (!o->opt.use_mlp) {
+        o->p[i] = o->pm[i] = o->pl[i] = x[0];
+        return;
+    }
+    o->pm[i] = sym_oracle_mlp_predict(&o->mlp, x);
+    o->pl[i] = 1.0f - powf(1.0f - fminf(long_rate, 0.999999f), (float)o->horizon);
+    o->p[i] = o->w * o->pm[i] + (1.0f - o->w) * o->pl[i];
+}
+
 static void refresh_layer(sym_oracle *o, uint32_t l) {
     for (uint32_t e = 0; e < o->n_expert; e++) {
         float x[SYM_ORACLE_N_IN];
         size_t i = (size_t)l * o->n_expert + e;
         features(o, l, e, x);
-        o->p[i] = o->opt.use_mlp ? sym_oracle_mlp_predict(&o->mlp, x) : x[0];
-        o->gap[i] = expected_gap(per_slot(o, o->p[i]), long_run_rate(o, l, i, 0.0f));
+        float r = long_run_rate(o, l, i, 0.0f);
+        set_p(o, i, x, r);
+        o->gap[i] = expected_gap(per_slot(o, o->p[i]), r);
     }
 }
 
@@ -370,6 +397,11 @@ sym_status sym_oracle_create(const sym_oracle_layout *l, const sym_oracle_option
     size_t nr = ne * o->horizon + 1;
     o->ring_x = sym_calloc(nr, sizeof *o->ring_x);
     o->ring_p = sym_calloc(nr, sizeof *o->ring_p);
+    o->ring_pm = sym_calloc(nr, sizeof *o->ring_pm);
+    o->ring_pl = sym_calloc(nr, sizeof *o->ring_pl);
+    o->pm = sym_calloc(ne + 1, sizeof *o->pm);
+    o->pl = sym_calloc(ne + 1, sizeof *o->pl);
+    o->w = 0.5f;
     o->ring_hit = sym_calloc(nr, 1);
     o->ring_n = sym_calloc((size_t)o->n_layer + 1, sizeof *o->ring_n);
     o->rate = sym_calloc(ne + 1, sizeof *o->rate);
@@ -390,7 +422,7 @@ sym_status sym_oracle_create(const sym_oracle_layout *l, const sym_oracle_option
         !o->open_prob || !o->snap_x || !o->snap_p || !o->rate || !o->ring_x || !o->ring_p ||
         !o->ring_hit || !o->ring_n || !o->n_chosen || !o->gap || !o->snap_gap || !o->last_prob ||
         !o->hint || !o->p || !o->last_slot || !o->n_slots || !o->buf_x || !o->buf_y ||
-        !o->routed_pass || !o->chosen_pass)
+        !o->routed_pass || !o->chosen_pass || !o->ring_pm || !o->ring_pl || !o->pm || !o->pl)
         SYM_FAIL_GOTO(SYM_ERR_OOM, "oracle: out of memory");
     memcpy(o->bytes, l->pack_bytes, (size_t)o->n_packs * sizeof *o->bytes);
     memcpy(o->skel, l->skeleton, (size_t)o->n_skel * sizeof *o->skel);
@@ -493,8 +525,9 @@ static void predict_used(sym_oracle *o, uint32_t l, uint32_t e) {
     size_t i = (size_t)l * o->n_expert + e;
     float x[SYM_ORACLE_N_IN] = {o->rate[i] + RATE_ALPHA * (1.0f - o->rate[i]), 1.0f,
                                 o->open_prob[e], o->hint[i]};
-    o->p[i] = o->opt.use_mlp ? sym_oracle_mlp_predict(&o->mlp, x) : x[0];
-    o->gap[i] = expected_gap(per_slot(o, o->p[i]), long_run_rate(o, l, i, 1.0f));
+    float r = long_run_rate(o, l, i, 1.0f);
+    set_p(o, i, x, r);
+    o->gap[i] = expected_gap(per_slot(o, o->p[i]), r);
 }
 
 static size_t ring_at(const sym_oracle *o, uint32_t l, uint64_t slot) {
@@ -515,6 +548,8 @@ static void open_slot(sym_oracle *o, uint32_t l) {
         o->open_rest += o->snap_p[e];
         memcpy(o->ring_x[r + e], o->snap_x[e], sizeof o->ring_x[0]);
         o->ring_p[r + e] = o->snap_p[e];
+        o->ring_pm[r + e] = o->pm[(size_t)l * o->n_expert + e];
+        o->ring_pl[r + e] = o->pl[(size_t)l * o->n_expert + e];
         o->ring_hit[r + e] = 0;
     }
     o->ring_n[l]++;
@@ -533,8 +568,13 @@ static void close_slot(sym_oracle *o) {
     }
     if (o->ring_n[l] == o->horizon) {
         size_t r = ring_at(o, l, s + 1 - o->horizon);
-        for (uint32_t e = 0; e < n; e++)
+        for (uint32_t e = 0; e < n; e++) {
             record_sample(o, o->ring_x[r + e], o->ring_hit[r + e], o->ring_p[r + e]);
+            float y = o->ring_hit[r + e] ? 1.0f : 0.0f;
+            o->hedge_m = HEDGE_DECAY * o->hedge_m + log_loss(o->ring_pm[r + e], y);
+            o->hedge_l = HEDGE_DECAY * o->hedge_l + log_loss(o->ring_pl[r + e], y);
+        }
+        o->w = (float)(1.0 / (1.0 + exp(HEDGE_ETA * (o->hedge_m - o->hedge_l))));
         o->ring_n[l]--;
     }
     for (uint32_t e = 0; e < n; e++) {
