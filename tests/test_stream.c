@@ -51,6 +51,20 @@ typedef struct run_out {
     int streamed;
 } run_out;
 
+/* The open's load progress: calls, the last (done, total), and whether done only grew. */
+static struct load_seen {
+    uint64_t calls, done, total;
+    bool grew;
+} g_load;
+
+static void on_load(void *user, uint64_t done, uint64_t total) {
+    struct load_seen *l = user;
+    if (l->calls && done < l->done) l->grew = false;
+    l->calls++;
+    l->done = done;
+    l->total = total;
+}
+
 static sym_status open_engine_on(const char *backend, double vram_gb, double ram_gb,
                                  sym_pread_fn pr, void *pu, sym_engine **e) {
     sym_engine_params p;
@@ -68,6 +82,8 @@ static sym_status open_engine_on(const char *backend, double vram_gb, double ram
     p.oracle_cache_dir = g_cache_dir;
     p.pread_fn = pr;
     p.pread_user = pu;
+    p.load_progress = on_load;
+    p.load_progress_user = &g_load;
     return sym_engine_open_params(&p, e);
 }
 
@@ -95,6 +111,7 @@ static int argmax(const float *x, int n) {
 
 static sym_status run_on(const char *backend, double vram_gb, double ram_gb, run_out *r) {
     sym_engine *e;
+    g_load = (struct load_seen){.grew = true};
     SYM_TRY(open_engine_on(backend, vram_gb, ram_gb, NULL, NULL, &e));
     sym_metrics_reset(e);
     int32_t prompt[N_PROMPT];
@@ -477,6 +494,11 @@ static int test_model(bool moe, bool vk) {
 
     CHECK_OK(run(0, 0, &r));
     CHECK(!r.streamed, "the unlimited run streamed");
+    /* the resident open reported its load: bytes that only grew, to the model's weight bytes */
+    CHECK(g_load.calls > 0 && g_load.grew && g_load.total > 0 && g_load.done == g_load.total,
+          "load progress: %llu calls, %llu of %llu bytes, %s", (unsigned long long)g_load.calls,
+          (unsigned long long)g_load.done, (unsigned long long)g_load.total,
+          g_load.grew ? "growing" : "going back");
     if (s.logits && r.logits) {
         for (int t = 0; t < N_GEN; t++)
             CHECK(s.ids[t] == r.ids[t], "greedy id %d: streamed %d, resident %d", t, s.ids[t],

@@ -282,6 +282,11 @@ sym_status sym_engine_open_params(const sym_engine_params *p, sym_engine **out) 
     e->place.ram_tier_cap = p->ram_tier_cap;
     SYM_TRY_GOTO(sym_model_load_weights(e->model, e->place.streamed ? SYM_MODEL_LOAD_VECTORS
                                                                       : SYM_MODEL_LOAD_ALL));
+    if (!e->place.streamed && p->load_progress) {
+        fo.progress = p->load_progress;
+        fo.progress_user = p->load_progress_user;
+        fo.progress_total = sym_model_weight_bytes(e->model);
+    }
     SYM_TRY_GOTO(sym_forward_create(e->backend, e->model, &fo, &e->fwd));
     if (e->place.streamed) {
         SYM_TRY_GOTO(sym_placement_stream(&e->place, &p->cfg, e->backend, e->model, e->fwd,

@@ -35,6 +35,10 @@ typedef struct sym_engine_params {
      * budgets still hold. */
     bool force_stream;
     uint64_t ram_tier_cap;
+    /* Loading the weights at open (a resident model's copy to its backend): called with the bytes
+     * loaded so far and the model's weight bytes. NULL: none. */
+    void (*load_progress)(void *user, uint64_t done, uint64_t total);
+    void *load_progress_user;
 } sym_engine_params;
 
 void sym_engine_params_init(sym_engine_params *p);

@@ -21,6 +21,7 @@ typedef struct layer_tensors {
 } layer_tensors;
 
 struct sym_forward_pass {
+    uint64_t loaded_bytes; /* weights loaded so far (the open's progress) */
     sym_backend *b;
     const sym_hparams *hp;
     sym_forward_options opt;
@@ -94,16 +95,22 @@ static const sym_tensor *opt(const sym_tensor *t) { return t->n_rows ? t : NULL;
 
 /* ---- set-up ------------------------------------------------------------------------------------ */
 
-static sym_status load_weight(sym_backend *b, sym_tensor *t, const sym_weight *w) {
+static sym_status load_weight(sym_forward_pass *f, sym_backend *b, sym_tensor *t,
+                              const sym_weight *w) {
     if (!w->data) return SYM_OK; /* optional and absent */
     sym_status st = b->ops->load(b, t, w->data, w->type, w->n_cols, w->n_rows);
     if (st != SYM_OK) sym_error_prefix("loading %s", w->name);
+    if (st == SYM_OK && f->opt.progress) {
+        f->loaded_bytes += sym_dtype_size(w->type) * (uint64_t)w->n_cols * (uint64_t)w->n_rows;
+        f->opt.progress(f->opt.progress_user, f->loaded_bytes, f->opt.progress_total);
+    }
     return st;
 }
 
 /* Biases are tiny and the backend interface takes them as f32: convert once at load. */
-static sym_status load_bias(sym_backend *b, sym_tensor *t, const sym_weight *w) {
-    if (!w->data || w->type == SYM_DT_F32) return load_weight(b, t, w);
+static sym_status load_bias(sym_forward_pass *f, sym_backend *b, sym_tensor *t,
+                            const sym_weight *w) {
+    if (!w->data || w->type == SYM_DT_F32) return load_weight(f, b, t, w);
     size_t n = (size_t)w->n_cols * (size_t)w->n_rows;
     float *tmp = sym_malloc(n * sizeof *tmp);
     if (!tmp) return SYM_FAIL(SYM_ERR_OOM, "forward: out of memory converting %s", w->name);
@@ -175,44 +182,44 @@ sym_status sym_forward_create(sym_backend *b, const sym_model *m, const sym_forw
 
     /* vectors (norms, biases) always; matrices only when resident */
     bool mats = !opts->streamed;
-    if (mats) SYM_TRY_GOTO(load_weight(b, &f->token_embd, &mw->token_embd));
-    SYM_TRY_GOTO(load_weight(b, &f->output_norm, &mw->output_norm));
-    if (mats && !hp->tied_embeddings) SYM_TRY_GOTO(load_weight(b, &f->output, &mw->output));
+    if (mats) SYM_TRY_GOTO(load_weight(f, b, &f->token_embd, &mw->token_embd));
+    SYM_TRY_GOTO(load_weight(f, b, &f->output_norm, &mw->output_norm));
+    if (mats && !hp->tied_embeddings) SYM_TRY_GOTO(load_weight(f, b, &f->output, &mw->output));
     for (int l = 0; l < hp->n_layer; l++) {
         const sym_layer_weights *w = &mw->layers[l];
         layer_tensors *t = &f->layers[l];
-        SYM_TRY_GOTO(load_weight(b, &t->attn_norm, &w->attn_norm));
-        SYM_TRY_GOTO(load_bias(b, &t->bq, &w->bq));
-        SYM_TRY_GOTO(load_bias(b, &t->bk, &w->bk));
-        SYM_TRY_GOTO(load_bias(b, &t->bv, &w->bv));
-        SYM_TRY_GOTO(load_weight(b, &t->ffn_norm, &w->ffn_norm));
-        if (hp->n_expert > 0) SYM_TRY_GOTO(load_weight(b, &t->router, &w->ffn_gate_inp));
+        SYM_TRY_GOTO(load_weight(f, b, &t->attn_norm, &w->attn_norm));
+        SYM_TRY_GOTO(load_bias(f, b, &t->bq, &w->bq));
+        SYM_TRY_GOTO(load_bias(f, b, &t->bk, &w->bk));
+        SYM_TRY_GOTO(load_bias(f, b, &t->bv, &w->bv));
+        SYM_TRY_GOTO(load_weight(f, b, &t->ffn_norm, &w->ffn_norm));
+        if (hp->n_expert > 0) SYM_TRY_GOTO(load_weight(f, b, &t->router, &w->ffn_gate_inp));
         if (!mats) continue;
         if (hp->n_expert > 0) {
             t->experts = sym_calloc((size_t)hp->n_expert, sizeof *t->experts);
             if (!t->experts) SYM_FAIL_GOTO(SYM_ERR_OOM, "forward: out of memory");
             if (!hp->expert_split) {
-                SYM_TRY_GOTO(load_weight(b, &t->gate_exps, &w->ffn_gate_exps));
-                SYM_TRY_GOTO(load_weight(b, &t->up_exps, &w->ffn_up_exps));
-                SYM_TRY_GOTO(load_weight(b, &t->down_exps, &w->ffn_down_exps));
+                SYM_TRY_GOTO(load_weight(f, b, &t->gate_exps, &w->ffn_gate_exps));
+                SYM_TRY_GOTO(load_weight(f, b, &t->up_exps, &w->ffn_up_exps));
+                SYM_TRY_GOTO(load_weight(f, b, &t->down_exps, &w->ffn_down_exps));
                 for (int e = 0; e < hp->n_expert; e++)
                     t->experts[e] = sym_moe_expert_view(&t->gate_exps, &t->up_exps,
                                                         &t->down_exps, hp->n_expert, e);
             } else {
                 for (int e = 0; e < hp->n_expert; e++) {
-                    SYM_TRY_GOTO(load_weight(b, &t->experts[e].gate, &w->exp_gate[e]));
-                    SYM_TRY_GOTO(load_weight(b, &t->experts[e].up, &w->exp_up[e]));
-                    SYM_TRY_GOTO(load_weight(b, &t->experts[e].down, &w->exp_down[e]));
+                    SYM_TRY_GOTO(load_weight(f, b, &t->experts[e].gate, &w->exp_gate[e]));
+                    SYM_TRY_GOTO(load_weight(f, b, &t->experts[e].up, &w->exp_up[e]));
+                    SYM_TRY_GOTO(load_weight(f, b, &t->experts[e].down, &w->exp_down[e]));
                 }
             }
         }
-        SYM_TRY_GOTO(load_weight(b, &t->wq, &w->wq));
-        SYM_TRY_GOTO(load_weight(b, &t->wk, &w->wk));
-        SYM_TRY_GOTO(load_weight(b, &t->wv, &w->wv));
-        SYM_TRY_GOTO(load_weight(b, &t->wo, &w->wo));
-        SYM_TRY_GOTO(load_weight(b, &t->w_gate, &w->w_gate));
-        SYM_TRY_GOTO(load_weight(b, &t->w_up, &w->w_up));
-        SYM_TRY_GOTO(load_weight(b, &t->w_down, &w->w_down));
+        SYM_TRY_GOTO(load_weight(f, b, &t->wq, &w->wq));
+        SYM_TRY_GOTO(load_weight(f, b, &t->wk, &w->wk));
+        SYM_TRY_GOTO(load_weight(f, b, &t->wv, &w->wv));
+        SYM_TRY_GOTO(load_weight(f, b, &t->wo, &w->wo));
+        SYM_TRY_GOTO(load_weight(f, b, &t->w_gate, &w->w_gate));
+        SYM_TRY_GOTO(load_weight(f, b, &t->w_up, &w->w_up));
+        SYM_TRY_GOTO(load_weight(f, b, &t->w_down, &w->w_down));
     }
 
     int nb = f->opt.n_batch, qd = hp->n_head * hp->head_dim, kvd = hp->n_head_kv * hp->head_dim;

@@ -16,6 +16,10 @@ typedef struct sym_forward_options {
     float rope_scale;  /* extra linear RoPE position scale on top of the model's (0 or 1: none) */
     int streamed;      /* 1: only vectors (norms, biases) are loaded; the matrices stream through a
                         * pack manager (sym_forward_set_packs) */
+    /* called after each weight is loaded with the bytes so far and progress_total (NULL: none) */
+    void (*progress)(void *user, uint64_t done, uint64_t total);
+    void *progress_user;
+    uint64_t progress_total;
 } sym_forward_options;
 
 typedef struct sym_forward_stream_stats {

@@ -28,7 +28,7 @@ static void help(FILE *out) {
             "                           ms per token waiting for packs / computing, ETA (the\n"
             "                           default when stderr is a terminal and stdout is not;\n"
             "                           a line a second when stderr is not a terminal)\n"
-            "      --no-progress        never\n");
+            "      --no-progress        never (nor the loading bar a terminal shows at open)\n");
     cli_sampling_help(out);
     fputc('\n', out);
     cli_common_help(out);
@@ -79,6 +79,12 @@ static void show_progress(run_state *rs, bool last) {
     }
     if (rs->progress == 1) fprintf(stderr, "\r\033[K%s%s", line, last ? "\n" : "");
     else fprintf(stderr, "symbiote: %s\n", line);
+}
+
+/* The weights' load at open, on a terminal: shown once it has taken half a second. */
+static void on_load(void *user, uint64_t done, uint64_t total) {
+    cli_progress *p = user;
+    if (p->shown || cli_progress_elapsed(p) > 0.5) cli_progress_update(p, done, total);
 }
 
 static int on_token(void *user, int32_t id, const char *text, size_t len) {
@@ -251,8 +257,15 @@ int cmd_run(int argc, char **argv) {
     }
 
     cli_engine_params(&c, &ep);
+    cli_progress lp;
+    cli_progress_start(&lp, "symbiote: loading the weights");
+    if (progress != 0 && isatty(STDERR_FILENO)) {
+        ep.load_progress = on_load;
+        ep.load_progress_user = &lp;
+    }
     sym_engine *e = NULL;
     sym_status st = sym_engine_open_params(&ep, &e);
+    cli_progress_end(&lp);
     if (st != SYM_OK) {
         free(file_prompt);
         return cli_fail(st);
