@@ -37,8 +37,15 @@ if [ -d tests/fuzz ]; then
     [ -x "$f" ] || continue
     name=$(basename "$f")
     mkdir -p "build-fuzz/corpus/$name"
-    "$f" -max_total_time="${SYM_FUZZ_SECONDS:-30}" -rss_limit_mb=2048 "build-fuzz/corpus/$name" \
-      tests/fuzz/seeds/"$name" 2>&1 | tail -n 3
+    # a crash, leak or timeout fails the run (the log's tail shows what, the artifact is kept)
+    if ! "$f" -max_total_time="${SYM_FUZZ_SECONDS:-30}" -rss_limit_mb=2048 \
+        -artifact_prefix="build-fuzz/$name-" "build-fuzz/corpus/$name" tests/fuzz/seeds/"$name" \
+        >"build-fuzz/$name.log" 2>&1; then
+      tail -n 40 "build-fuzz/$name.log"
+      echo "== $name failed: build-fuzz/$name-*"
+      exit 1
+    fi
+    tail -n 3 "build-fuzz/$name.log"
   done
 fi
 echo "== all tests passed"

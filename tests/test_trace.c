@@ -311,6 +311,7 @@ static void test_append_rules(void) {
     if (!t) return;
     CHECK(t->n_packs == 4 && t->packs[2].layer == 0 && t->packs[3].expert == 1, "create: shape");
     CHECK_STATUS(sym_trace_set_pack(t, 0, 0, -1), SYM_ERR_ARG);
+    CHECK_STATUS(sym_trace_set_pack(t, 0, SYM_TRACE_MAX_PACK_BYTES + 1, -1), SYM_ERR_ARG);
     CHECK_STATUS(sym_trace_set_pack(t, 0, 100, 1), SYM_ERR_ARG);
     CHECK_STATUS(sym_trace_set_pack(t, 4, 100, 0), SYM_ERR_ARG);
     CHECK_OK(sym_trace_set_pack(t, 0, 100, -1));
@@ -469,6 +470,7 @@ static void test_corrupt(void) {
         {40, 4, t->n_tokens - 1, "token index is not below"},
         {40, 4, t->n_tokens + 1, "n_tokens"},
         {64, 4, 0, "no bytes"},
+        {68, 4, 0x40000000, "a pack may have"}, /* 2^62 bytes: sums over uses would wrap */
         {64 + 8, 4, 7, "layer"},
         {64 + 12, 4, 0, "expert index"},
         {64 + 16 * (size_t)t->n_dense + 12, 4, 3, "expert index"},

@@ -229,6 +229,10 @@ sym_status sym_policy_sim_run(const sym_trace *t, sym_policy_sim_kind k, uint64_
             largest_id = r->pack_id;
         }
     }
+    /* every use may move its pack: the byte counts stay below 2^64 */
+    SYM_CHECK(largest == 0 || t->n_records <= UINT64_MAX / largest, SYM_ERR_FORMAT,
+              "policy-sim: %llu uses of packs up to %llu bytes overflow the byte counts",
+              (unsigned long long)t->n_records, (unsigned long long)largest);
     SYM_CHECK(largest <= cache_bytes, SYM_ERR_BUDGET,
               "policy-sim: a cache of %llu bytes cannot hold pack %u (%llu bytes)",
               (unsigned long long)cache_bytes, largest_id, (unsigned long long)largest);

@@ -79,6 +79,9 @@ void sym_trace_destroy(sym_trace *t) {
 sym_status sym_trace_set_pack(sym_trace *t, uint32_t pack_id, uint64_t bytes, int layer) {
     SYM_CHECK(pack_id < t->n_packs, SYM_ERR_ARG, "trace: pack %u of %u", pack_id, t->n_packs);
     SYM_CHECK(bytes > 0, SYM_ERR_ARG, "trace: pack %u has no bytes", pack_id);
+    SYM_CHECK(bytes <= SYM_TRACE_MAX_PACK_BYTES, SYM_ERR_ARG,
+              "trace: pack %u has %llu bytes, more than the %llu a pack may have", pack_id,
+              (unsigned long long)bytes, (unsigned long long)SYM_TRACE_MAX_PACK_BYTES);
     if (pack_id < t->n_dense) {
         SYM_CHECK(layer >= -1 && layer < t->n_layer, SYM_ERR_ARG,
                   "trace: pack %u: layer %d is outside -1..%d", pack_id, layer, t->n_layer - 1);
@@ -119,8 +122,9 @@ sym_status sym_trace_create_for_plan(const sym_pack_plan *plan, uint32_t *map, s
         if (map) map[i] = id;
     }
     for (uint32_t i = n_dense; i < t->n_packs; i++)
-        if (!t->packs[i].bytes)
-            SYM_FAIL_GOTO(SYM_ERR_ARG, "trace: the plan has no packs for expert %u of layer %u",
+        if (!t->packs[i].bytes || t->packs[i].bytes > SYM_TRACE_MAX_PACK_BYTES)
+            SYM_FAIL_GOTO(SYM_ERR_ARG, "trace: the plan has %llu bytes of packs for expert %u of "
+                          "layer %u", (unsigned long long)t->packs[i].bytes,
                           (i - n_dense) % t->n_expert, (i - n_dense) / t->n_expert);
     *out = t;
     return SYM_OK;
@@ -306,6 +310,10 @@ static sym_status parse(const uint8_t *d, size_t size, sym_trace **out) {
         int32_t layer = (int32_t)get32(p + 8);
         uint32_t expert = get32(p + 12);
         if (bytes == 0) SYM_FAIL_GOTO(SYM_ERR_FORMAT, "trace: pack %u has no bytes", i);
+        if (bytes > SYM_TRACE_MAX_PACK_BYTES) /* the replays' byte sums must not wrap */
+            SYM_FAIL_GOTO(SYM_ERR_FORMAT, "trace: pack %u has %llu bytes, more than the %llu a pack "
+                          "may have", i, (unsigned long long)bytes,
+                          (unsigned long long)SYM_TRACE_MAX_PACK_BYTES);
         if (i < n_dense ? layer < -1 || layer >= (int32_t)n_layer : layer != t->packs[i].layer)
             SYM_FAIL_GOTO(SYM_ERR_FORMAT, "trace: pack %u: layer %d is wrong", i, (int)layer);
         if (expert != t->packs[i].expert)

@@ -53,6 +53,8 @@
 #define SYM_TRACE_PROB_UNKNOWN (-1.0f)
 #define SYM_TRACE_MAX_PACKS    (1u << 24)
 #define SYM_TRACE_MAX_LAYERS   65536
+/* 256 GiB: with at most SYM_TRACE_MAX_PACKS packs the working set stays below 2^62 bytes */
+#define SYM_TRACE_MAX_PACK_BYTES (1ull << 38)
 
 typedef enum sym_trace_kind {
     SYM_TRACE_FULL = 0, /* every byte of the pack is read */
