@@ -186,7 +186,10 @@ static void test_matmul(sym_backend *vk, test_rng *r, double tol16) {
             char what[96];
             snprintf(what, sizeof what, "matmul %s T=%d K=%d N=%d bias=%d",
                      sym_dtype_name(k_types[ti]), T, K, N, has_bias);
-            pair_check(vk, &out, k_types[ti] != SYM_DT_F32 ? tol16 : 1e-5, what);
+            /* sums of K products in another order than the reference's: their rounding grows
+             * like sqrt(K), so past 4096 terms the tolerance does too (K = 16384: twice) */
+            double grow = K > 4096 ? sqrt((double)K / 4096.0) : 1.0;
+            pair_check(vk, &out, (k_types[ti] != SYM_DT_F32 ? tol16 : 1e-5) * grow, what);
             pair_free(vk, &x);
             pair_free(vk, &w);
             pair_free(vk, &bias);
