@@ -123,6 +123,7 @@ typedef struct sym_metrics {
     uint64_t bytes_uploaded, bytes_read_disk;
     uint64_t pack_hits, pack_misses;
     double stall_ms;     /* streaming: time the forward pass waited for packs */
+    double stall_disk_ms; /* ... of it for packs that were not in RAM yet (the rest: uploads) */
     const char *backend; /* "cpu", "vulkan" — static string */
     /* streaming (all 0 when the model is resident) */
     int streamed;           /* 1: weights stream through the pack manager */

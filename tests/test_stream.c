@@ -488,9 +488,16 @@ static int test_model(bool moe, bool vk) {
 #endif
     CHECK(s.m.pack_misses > 0 && (vk ? s.m.bytes_uploaded : s.m.bytes_read_disk) > 0,
           "streaming moved nothing (misses %llu)", (unsigned long long)s.m.pack_misses);
-    fprintf(stderr, "streamed: %llu bytes uploaded, %llu read from disk, %llu hits, %llu misses\n",
+    fprintf(stderr, "streamed: %llu bytes uploaded, %llu read from disk, %llu hits, %llu misses; "
+            "waited %.2f ms, %.2f of it for the disk\n",
             (unsigned long long)s.m.bytes_uploaded, (unsigned long long)s.m.bytes_read_disk,
-            (unsigned long long)s.m.pack_hits, (unsigned long long)s.m.pack_misses);
+            (unsigned long long)s.m.pack_hits, (unsigned long long)s.m.pack_misses, s.m.stall_ms,
+            s.m.stall_disk_ms);
+    /* the wait for packs not yet in RAM is part of the wait, and on the CPU (whose ops read the
+     * RAM tier, which cannot hold the model) there is such a wait */
+    CHECK(s.m.stall_disk_ms >= 0 && s.m.stall_disk_ms <= s.m.stall_ms + 1e-9 &&
+              (vk || s.m.stall_disk_ms > 0),
+          "waits: %.3f ms for the disk of %.3f ms", s.m.stall_disk_ms, s.m.stall_ms);
 
     CHECK_OK(run(0, 0, &r));
     CHECK(!r.streamed, "the unlimited run streamed");

@@ -50,7 +50,7 @@ struct sym_engine {
     uint64_t oracle_trained0;             /* samples it had learned from at open */
     bool oracle_failed;                   /* a routing it refused (warned once) */
     sym_tier_stats base[SYM_TIER_N_MEM]; /* pack manager counters at the last metrics reset */
-    double base_stall_ms;
+    double base_stall_ms, base_stall_disk_ms;
     uint64_t base_cpu_bytes;
     double base_cpu_ms, base_readback_ms;
     uint64_t base_readbacks;
@@ -572,6 +572,13 @@ sym_status sym_generate(sym_engine *e, const char *prompt, int max_tokens,
     return sym_generate_ex(e, prompt, strlen(prompt), max_tokens, sampling, 0, on_token, user);
 }
 
+static double ss_disk_wait(const sym_engine *e) {
+    if (!e->place.pm) return 0;
+    sym_forward_stream_stats ss;
+    sym_forward_stream_stats_get(e->fwd, &ss);
+    return ss.disk_wait_ms;
+}
+
 static void tier_counters(const sym_engine *e, sym_tier_stats st[SYM_TIER_N_MEM], double *stall) {
     memset(st, 0, SYM_TIER_N_MEM * sizeof *st);
     *stall = 0;
@@ -606,6 +613,7 @@ void sym_metrics_get(const sym_engine *e, sym_metrics *out) {
         out->pack_hits = use->hits - buse->hits;
         out->pack_misses = use->misses - buse->misses;
         out->stall_ms = stall - e->base_stall_ms;
+        out->stall_disk_ms = ss_disk_wait(e) - e->base_stall_disk_ms;
         out->upload_ms = (double)(d->io_ns - bd->io_ns) / 1e6;
         sym_forward_stream_stats ss;
         sym_forward_stream_stats_get(e->fwd, &ss);
@@ -636,6 +644,7 @@ void sym_metrics_reset(sym_engine *e) {
     memset(&e->metrics, 0, sizeof e->metrics);
     e->metrics.backend = e->backend_name;
     tier_counters(e, e->base, &e->base_stall_ms);
+    e->base_stall_disk_ms = ss_disk_wait(e);
     if (oracle_on(e)) { /* a new window of the oracle's prediction loss */
         sym_oracle_loss loss;
         sym_oracle_loss_get(e->place.oracle, &loss, true);

@@ -417,6 +417,8 @@ static void defer_release(sym_forward_pass *f, sym_pack_handle *h) {
  * oldest of them and tries again. */
 static sym_status get_pack(sym_forward_pass *f, uint32_t id, sym_tier tier, sym_pack_handle *h) {
     release_deferred(f, 0);
+    /* not in RAM yet (absent or still being read): the wait is the disk's */
+    bool from_disk = sym_pack_manager_tier_of(f->pm, id) == SYM_TIER_DISK;
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     sym_status st;
@@ -425,7 +427,9 @@ static sym_status get_pack(sym_forward_pass *f, uint32_t id, sym_tier tier, sym_
         if (st != SYM_ERR_BUDGET || !f->n_deferred) break;
         release_oldest(f);
     }
-    f->ss.get_ms += ms_since(&t0);
+    double ms = ms_since(&t0);
+    f->ss.get_ms += ms;
+    if (from_disk) f->ss.disk_wait_ms += ms;
     f->ss.n_gets++;
     return st;
 }

@@ -25,6 +25,7 @@ typedef struct sym_forward_options {
 typedef struct sym_forward_stream_stats {
     uint64_t n_gets; /* packs pinned */
     double get_ms;   /* host time spent pinning them (waiting for uploads / reads) */
+    double disk_wait_ms; /* ... of which for packs not yet in RAM (the disk's share) */
     uint64_t cpu_bytes; /* weight bytes the CPU computed from RAM (the split) */
     double cpu_ms;      /* host time computing them */
     double readback_ms; /* host time reading stage inputs back (waiting for the GPU) */

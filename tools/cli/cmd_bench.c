@@ -289,6 +289,8 @@ int cmd_bench(int argc, char **argv) {
         }
         json_object_object_add(sj, "decode_stall_ms_per_token",
                                json_object_new_double((sm[2].stall_ms - sm[1].stall_ms) / g));
+        json_object_object_add(sj, "decode_stall_disk_ms_per_token",
+                               json_object_new_double((sm[2].stall_disk_ms - sm[1].stall_disk_ms) / g));
         json_object_object_add(sj, "decode_upload_ms_per_token",
                                json_object_new_double((sm[2].upload_ms - sm[1].upload_ms) / g));
         json_object_object_add(sj, "decode_disk_ms_per_token",

@@ -25,7 +25,8 @@ static void help(FILE *out) {
             "      --trace-out FILE     write the run's pack accesses as a .symtrace (for\n"
             "                           symbiote policy-sim --trace FILE)\n"
             "      --progress           a live line on stderr while generating: tokens, tok/s,\n"
-            "                           ms per token waiting for packs / computing, ETA (the\n"
+            "                           ms per token waiting for uploads / for the disk /\n"
+            "                           computing, ETA (the\n"
             "                           default when stderr is a terminal and stdout is not;\n"
             "                           a line a second when stderr is not a terminal)\n"
             "      --no-progress        never (nor the loading bar a terminal shows at open)\n");
@@ -69,10 +70,15 @@ static void show_progress(run_state *rs, bool last) {
         sym_metrics m;
         sym_metrics_get(rs->e, &m);
         double ms = dt * 1e3 / n, wait = (m.stall_ms - rs->m_first.stall_ms) / n;
+        double disk = (m.stall_disk_ms - rs->m_first.stall_disk_ms) / n;
         k += snprintf(line + k, sizeof line - (size_t)k, " %.2f tok/s, %.1f ms/token", n / dt, ms);
-        if (m.streamed)
+        if (m.streamed && m.vram_tier_bytes) /* a device: uploads, then reads */
             k += snprintf(line + k, sizeof line - (size_t)k,
-                          " (%.1f waiting for packs, %.1f computing)", wait, ms - wait);
+                          " (%.1f waiting for uploads, %.1f for disk, %.1f computing)",
+                          wait - disk, disk, ms - wait);
+        else if (m.streamed)
+            k += snprintf(line + k, sizeof line - (size_t)k,
+                          " (%.1f waiting for disk, %.1f computing)", disk, ms - wait);
         if (rs->max_tokens > 0 && !last)
             k += snprintf(line + k, sizeof line - (size_t)k, " | ETA %.0f s",
                           (double)(rs->max_tokens - (int)rs->n_out) * dt / n);
@@ -153,6 +159,7 @@ static int write_stats(const char *path, const sym_metrics *m, const char *devic
     json_object_object_add(o, "pack_hits", json_object_new_int64((int64_t)m->pack_hits));
     json_object_object_add(o, "pack_misses", json_object_new_int64((int64_t)m->pack_misses));
     json_object_object_add(o, "stall_ms", json_object_new_double(m->stall_ms));
+    json_object_object_add(o, "stall_disk_ms", json_object_new_double(m->stall_disk_ms));
     json_object_object_add(o, "streamed", json_object_new_boolean(m->streamed));
     json_object_object_add(o, "predicted_tok_s", json_object_new_double(m->predicted_tok_s));
     json_object_object_add(o, "link_gb_s", json_object_new_double(m->link_gb_s));
@@ -305,10 +312,11 @@ int cmd_run(int argc, char **argv) {
                                                         (double)m.generated_tokens;
         fprintf(stderr,
                 "symbiote: streaming | %.2f GB uploaded, %.2f GB read from disk | per pass "
-                "%.1f ms: %.1f waiting for packs, %.1f computing | uploads %.1f ms, disk reads "
-                "%.1f ms (summed over threads)\n",
-                m.bytes_uploaded / 1e9, m.bytes_read_disk / 1e9, wall / n, m.stall_ms / n,
-                (wall - m.stall_ms) / n, m.upload_ms / n, m.disk_ms / n);
+                "%.1f ms: %.1f waiting for uploads, %.1f waiting for disk, %.1f computing | "
+                "uploads %.1f ms, disk reads %.1f ms (summed over threads)\n",
+                m.bytes_uploaded / 1e9, m.bytes_read_disk / 1e9, wall / n,
+                (m.stall_ms - m.stall_disk_ms) / n, m.stall_disk_ms / n, (wall - m.stall_ms) / n,
+                m.upload_ms / n, m.disk_ms / n);
         fprintf(stderr, "symbiote: eviction %s", m.eviction_policy ? m.eviction_policy : "?");
         if (m.expert_hits + m.expert_misses)
             fprintf(stderr, " | expert packs: %llu hits, %llu misses, %.3f GB moved",
