@@ -123,83 +123,97 @@ sym_status sym_placement_decide(sym_placement *pl, const sym_config *cfg, sym_ba
     return SYM_OK;
 }
 
+static double secs_since(const struct timespec *t0) {
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) * 1e-9;
+}
+
 #ifdef SYM_HAVE_VULKAN
+/* 64 MiB of imported host memory and a device buffer to upload it into: what the link
+ * measurements copy. */
+#define LINK_TEST_BYTES (64ull << 20)
+
+typedef struct link_test {
+    sym_backend *vk;
+    sym_vk_xfer *x;
+    sym_tensor t;
+    void *host;
+} link_test;
+
+static bool link_test_open(link_test *l, sym_backend *vk, sym_vk_xfer *x) {
+    *l = (link_test){.vk = vk, .x = x};
+    if (!vk || !x || !(l->host = sym_vk_xfer_host_alloc(x, LINK_TEST_BYTES))) return false;
+    if (vk->ops->alloc(vk, &l->t, SYM_DT_F32, (int64_t)(LINK_TEST_BYTES / 4), 1) == SYM_OK) {
+        if (vk->ops->sync(vk) == SYM_OK) return true;
+        vk->ops->release(vk, &l->t);
+    }
+    sym_vk_xfer_host_free(x, l->host, LINK_TEST_BYTES);
+    return false;
+}
+
+static void link_test_close(link_test *l) {
+    l->vk->ops->release(l->vk, &l->t);
+    sym_vk_xfer_host_free(l->x, l->host, LINK_TEST_BYTES);
+}
+
+/* One upload of the buffer: its seconds, or -1 on failure. */
+static double link_test_upload(link_test *l) {
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (sym_vk_backend_upload(NULL, l->vk, &l->t, l->host, LINK_TEST_BYTES) != SYM_OK) return -1;
+    return secs_since(&t0);
+}
+
 /* Host -> device rate through the transfer queue: three 64 MiB copies (the first warms up). */
 static double measure_link(sym_backend *vk, sym_vk_xfer *x, uint64_t room) {
-    const uint64_t n = 64ull << 20;
-    if (room < n) return 0;
-    void *host = sym_vk_xfer_host_alloc(x, n);
-    if (!host) return 0;
-    sym_tensor t;
-    double gbps = 0;
-    if (vk->ops->alloc(vk, &t, SYM_DT_F32, (int64_t)(n / 4), 1) == SYM_OK &&
-        vk->ops->sync(vk) == SYM_OK) {
-        struct timespec t0, t1;
-        double best = 0;
-        for (int i = 0; i < 3; i++) {
-            clock_gettime(CLOCK_MONOTONIC, &t0);
-            if (sym_vk_backend_upload(NULL, vk, &t, host, n) != SYM_OK) break;
-            clock_gettime(CLOCK_MONOTONIC, &t1);
-            double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
-            if (i > 0 && s > 0 && (double)n / s / 1e9 > best) best = (double)n / s / 1e9;
-        }
-        gbps = best;
-        vk->ops->release(vk, &t);
+    link_test l;
+    if (room < LINK_TEST_BYTES || !link_test_open(&l, vk, x)) return 0;
+    double best = 0;
+    for (int i = 0; i < 3; i++) {
+        double s = link_test_upload(&l);
+        if (s < 0) break;
+        if (i > 0 && s > 0 && (double)LINK_TEST_BYTES / s / 1e9 > best)
+            best = (double)LINK_TEST_BYTES / s / 1e9;
     }
-    sym_vk_xfer_host_free(x, host, n);
-    return gbps;
+    link_test_close(&l);
+    return best;
 }
 
 /* Uploads on the transfer queue, over and over until told to stop: the link's load while the CPU's
  * rate is measured (both read the same RAM). */
 typedef struct link_load {
-    sym_backend *vk;
-    sym_vk_xfer *x;
-    sym_tensor t;
-    void *host;
-    uint64_t n;
+    link_test l;
     _Atomic int stop;
     uint64_t bytes;
     double s;
 } link_load;
 
-#define LINK_LOAD_BYTES (64ull << 20)
-
 static void *link_load_run(void *arg) {
-    link_load *l = arg;
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    while (!atomic_load(&l->stop)) {
-        if (sym_vk_backend_upload(NULL, l->vk, &l->t, l->host, l->n) != SYM_OK) break;
-        l->bytes += l->n;
+    link_load *ll = arg;
+    while (!atomic_load(&ll->stop)) {
+        double s = link_test_upload(&ll->l);
+        if (s < 0) break;
+        ll->bytes += LINK_TEST_BYTES;
+        ll->s += s;
     }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    l->s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
     return NULL;
 }
 
-static bool link_load_start(link_load *l, sym_backend *vk, sym_vk_xfer *x, pthread_t *th) {
-    *l = (link_load){.vk = vk, .x = x, .n = LINK_LOAD_BYTES};
-    if (!vk || !x) return false;
-    l->host = sym_vk_xfer_host_alloc(x, l->n);
-    if (!l->host) return false;
-    if (vk->ops->alloc(vk, &l->t, SYM_DT_F32, (int64_t)(l->n / 4), 1) == SYM_OK &&
-        vk->ops->sync(vk) == SYM_OK) {
-        memset(l->host, 0x3c, l->n);
-        if (pthread_create(th, NULL, link_load_run, l) == 0) return true;
-        vk->ops->release(vk, &l->t);
-    }
-    sym_vk_xfer_host_free(x, l->host, l->n);
+static bool link_load_start(link_load *ll, sym_backend *vk, sym_vk_xfer *x, pthread_t *th) {
+    *ll = (link_load){.bytes = 0};
+    if (!link_test_open(&ll->l, vk, x)) return false;
+    if (pthread_create(th, NULL, link_load_run, ll) == 0) return true;
+    link_test_close(&ll->l);
     return false;
 }
 
 /* Stops the load; its rate in GB/s. */
-static double link_load_stop(link_load *l, pthread_t th) {
-    atomic_store(&l->stop, 1);
+static double link_load_stop(link_load *ll, pthread_t th) {
+    atomic_store(&ll->stop, 1);
     pthread_join(th, NULL);
-    l->vk->ops->release(l->vk, &l->t);
-    sym_vk_xfer_host_free(l->x, l->host, l->n);
-    return l->s > 0 ? (double)l->bytes / l->s / 1e9 : 0;
+    link_test_close(&ll->l);
+    return ll->s > 0 ? (double)ll->bytes / ll->s / 1e9 : 0;
 }
 #endif
 
@@ -221,17 +235,20 @@ static int split_threads(const sym_config *cfg) {
     return n > 3 ? (int)n - 2 : 1; /* the transfer and I/O threads need cores too */
 }
 
-static double secs_since(const struct timespec *t0) {
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) * 1e-9;
-}
-
 /* The CPU's matrix-vector rate from RAM: the CPU backend's own f16 product over a buffer of at
  * most 512 MiB and half the RAM budget left (freed before the RAM tier is taken), best of three;
  * then, where vk and xfer are given, again while the transfer queue uploads meanwhile (both read
  * the same RAM: pl->cpu_gbps_loaded, pl->link_gbps_loaded). Creates pl->cpu. 0 if there is no
  * room for a meaningful measurement. */
+/* One product on c: its seconds, or -1 on failure. */
+static double timed_product(sym_backend *c, sym_tensor *out, const sym_tensor *x,
+                           const sym_tensor *w) {
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    c->ops->matmul(c, out, x, w, NULL);
+    return c->ops->sync(c) == SYM_OK ? secs_since(&t0) : -1;
+}
+
 static double measure_cpu(sym_placement *pl, const sym_config *cfg, sym_backend *vk, void *xfer) {
     uint64_t rss = rss_now() + RAM_MARGIN;
     uint64_t room = pl->ram_budget > rss ? (pl->ram_budget - rss) / 2 : 0;
@@ -250,11 +267,8 @@ static double measure_cpu(sym_placement *pl, const sym_config *cfg, sym_backend 
         sym_tensor out = {.type = SYM_DT_F32, .n_cols = rows, .n_rows = 1, .data = x + cols};
         bool ok = true;
         for (int i = 0; i < 4 && ok; i++) {
-            struct timespec t0;
-            clock_gettime(CLOCK_MONOTONIC, &t0);
-            c->ops->matmul(c, &out, &xv, &w, NULL);
-            ok = c->ops->sync(c) == SYM_OK;
-            double s = secs_since(&t0);
+            double s = timed_product(c, &out, &xv, &w);
+            ok = s >= 0;
             if (ok && i > 0 && s > 0 && (double)bytes / s > best) best = (double)bytes / s;
         }
 #ifdef SYM_HAVE_VULKAN
@@ -264,11 +278,9 @@ static double measure_cpu(sym_placement *pl, const sym_config *cfg, sym_backend 
             /* a warm-up product, then the mean of eight while the link is busy throughout */
             double s = 0;
             for (int i = 0; i < 9 && ok; i++) {
-                struct timespec t0;
-                clock_gettime(CLOCK_MONOTONIC, &t0);
-                c->ops->matmul(c, &out, &xv, &w, NULL);
-                ok = c->ops->sync(c) == SYM_OK;
-                if (i > 0) s += secs_since(&t0);
+                double si = timed_product(c, &out, &xv, &w);
+                ok = si >= 0;
+                if (ok && i > 0) s += si;
             }
             double u = link_load_stop(&l, th);
             if (ok && s > 0 && u > 0) {
@@ -453,7 +465,7 @@ sym_status sym_placement_stream(sym_placement *pl, const sym_config *cfg, sym_ba
                                            : c->max_buffer_size;
             sym_vk_xfer *x;
             if (sym_vk_backend_xfer(vk, &x) == SYM_OK) {
-                if (pl->vram_budget > held && pl->vram_budget - held >= LINK_LOAD_BYTES) {
+                if (pl->vram_budget > held && pl->vram_budget - held >= LINK_TEST_BYTES) {
                     load_vk = vk; /* room for the load's buffer within the budget */
                     load_xfer = x;
                 }

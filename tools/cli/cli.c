@@ -308,7 +308,7 @@ int cli_default_model(cli_common *c) {
     return 0;
 }
 
-static double mono_s(void) {
+double cli_now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
@@ -316,14 +316,14 @@ static double mono_s(void) {
 
 void cli_progress_start(cli_progress *p, const char *label) {
     p->label = label;
-    p->start_s = mono_s();
+    p->start_s = cli_now_s();
     p->last_s = 0;
     p->shown = false;
 }
 
 void cli_progress_update(void *user, uint64_t done, uint64_t total) {
     cli_progress *p = user;
-    double now = mono_s();
+    double now = cli_now_s();
     if (done < total && now - p->last_s < 0.25) return;
     p->last_s = now;
     p->shown = true;
@@ -344,4 +344,4 @@ void cli_progress_end(cli_progress *p) {
     if (p->shown) fputc('\n', stderr);
 }
 
-double cli_progress_elapsed(const cli_progress *p) { return mono_s() - p->start_s; }
+double cli_progress_elapsed(const cli_progress *p) { return cli_now_s() - p->start_s; }

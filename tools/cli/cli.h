@@ -52,6 +52,7 @@ void cli_progress_update(void *p, uint64_t done, uint64_t total);
 int cli_progress_update_fn(void *p, uint64_t done, uint64_t total); /* returns 0: go on */
 void cli_progress_end(cli_progress *p);
 double cli_progress_elapsed(const cli_progress *p); /* seconds since start */
+double cli_now_s(void);                              /* CLOCK_MONOTONIC, in seconds */
 
 /* Prints the common flags' help. */
 void cli_common_help(FILE *out);

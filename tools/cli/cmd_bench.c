@@ -35,12 +35,6 @@ static void help(FILE *out) {
     cli_common_help(out);
 }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -146,16 +140,16 @@ int cmd_bench(int argc, char **argv) {
     for (long long r = 0; st == SYM_OK && r < reps; r++) {
         sym_reset(e);
         sym_metrics_get(e, &sm[0]);
-        double t0 = now_s();
+        double t0 = cli_now_s();
         if (n_prompt > 0) st = sym_forward(e, ids, (size_t)n_prompt, NULL);
-        double t1 = now_s();
-        if (n_prompt == 0 && st == SYM_OK) st = sym_forward(e, ids, 1, NULL), t1 = now_s();
+        double t1 = cli_now_s();
+        if (n_prompt == 0 && st == SYM_OK) st = sym_forward(e, ids, 1, NULL), t1 = cli_now_s();
         vk_stats s0, s1;
         get_stats(e, &s0);
         sym_metrics_get(e, &sm[1]);
         for (long long i = 0; st == SYM_OK && i < n_gen; i++)
             st = sym_forward(e, &ids[n_prompt + 1 + i], 1, NULL);
-        double t2 = now_s();
+        double t2 = cli_now_s();
         sym_metrics_get(e, &sm[2]);
         get_stats(e, &s1);
         if (n_gen > 0) {

@@ -46,15 +46,9 @@ typedef struct run_state {
     sym_metrics m_first;      /* the counters then */
 } run_state;
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* Decode so far, from the first generated token on (the prompt's prefill is not in it). */
 static void show_progress(run_state *rs, bool last) {
-    double t = now_s();
+    double t = cli_now_s();
     if (rs->n_out == 1) {
         rs->t_first = t;
         sym_metrics_get(rs->e, &rs->m_first);
