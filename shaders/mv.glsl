@@ -10,6 +10,7 @@ layout(constant_id = 6) const uint NDTYPE = 0;
 layout(constant_id = 8) const uint SGS = 32; // the device's subgroup size (SPIR-V 1.5: fixed)
 layout(constant_id = 9) const uint KS = 1;   // subgroups sharing each group of dot rows
 layout(constant_id = 10) const bool NORM = false; // RMSNorm of x on the fly (g, eps)
+layout(constant_id = 11) const bool UNIT_G = false; // with NORM: g is 1 (folded into W): no g loads
 const uint MV_MAX_SG = WG / SGS;
 shared float mv_red[MV_MAX_SG * (NDR + 1u) * MAXT];
 

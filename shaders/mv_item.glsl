@@ -24,7 +24,7 @@ float acc[NDR * MAXT], ss[MAXT];
         uint n8 = MV_N_IN / 8u;
         for (uint i = lane_; i < n8; i += step_) {
             vec4 g0 = vec4(1.0), g1 = vec4(1.0);
-            if (mv_norm) {
+            if (mv_norm && !UNIT_G) {
                 if (NDTYPE == DT_F32) {
                     g0 = uintBitsToFloat(g4[MV_G_OFF / 4u + 2u * i]);
                     g1 = uintBitsToFloat(g4[MV_G_OFF / 4u + 2u * i + 1u]);
@@ -51,8 +51,10 @@ float acc[NDR * MAXT], ss[MAXT];
                 vec4 x0 = x4[xb], x1 = x4[xb + 1u];
                 if (mv_norm) {
                     ss[t] += dot(x0, x0) + dot(x1, x1);
-                    x0 *= g0;
-                    x1 *= g1;
+                    if (!UNIT_G) {
+                        x0 *= g0;
+                        x1 *= g1;
+                    }
                 }
                 [[unroll]] for (uint r = 0u; r < NDR; r++)
                     acc[r * MAXT + t] += dot(w0[r], x0) + dot(w1[r], x1);
@@ -61,7 +63,7 @@ float acc[NDR * MAXT], ss[MAXT];
     } else if (mv_ndr > 0u) {
         for (uint i = lane_; i < MV_N_IN; i += step_) {
             float gv = 1.0;
-            if (mv_norm) gv = elem_in_word(g[word_of(MV_G_OFF + i, NDTYPE)], MV_G_OFF + i, NDTYPE);
+            if (mv_norm && !UNIT_G) gv = elem_in_word(g[word_of(MV_G_OFF + i, NDTYPE)], MV_G_OFF + i, NDTYPE);
             float wsc[NDR];
             [[unroll]] for (uint r = 0u; r < NDR; r++) {
                 uint e = dr_base[r] + i;

@@ -197,6 +197,27 @@ static void test_rows(test_rng *r, int64_t n_tok, int64_t n, sym_dtype wt) {
     }
     if (wt != SYM_DT_F32) goto done; /* the rest do not depend on the weight type */
 
+    /* a weight of ones (w NULL: the norm folded into the products after it) */
+    snprintf(what, sizeof what, "rmsnorm ones %lld x %lld", (long long)n_tok, (long long)n);
+    g_ref->ops->rmsnorm(g_ref, &ref_out, &x, NULL, 1e-5f);
+    for (int64_t t = 0; t < n_tok; t++) {
+        double ss = 0;
+        for (int64_t i = 0; i < n; i++)
+            ss += (double)xd[t * n + i] * xd[t * n + i];
+        double sc = 1.0 / sqrt(ss / (double)n + 1e-5);
+        for (int64_t i = 0; i < n; i++)
+            exact[t * n + i] = xd[t * n + i] * sc;
+    }
+    e_ref = rel_err_exact(want, exact, n_tok * n);
+    for (int i = 0; i < g_n_cfg; i++) {
+        gbuf g;
+        sym_tensor out = tensor(SYM_DT_F32, n, n_tok, gbuf_new(&g, bytes));
+        g_cfg[i].b->ops->rmsnorm(g_cfg[i].b, &out, &x, NULL, 1e-5f);
+        check_f32_exact(what, &g_cfg[i], &g, out.data, want, n_tok * n, TOL_RMSNORM, 1, exact,
+                        e_ref);
+        free(g.raw);
+    }
+
     snprintf(what, sizeof what, "silu_mul %lld x %lld", (long long)n_tok, (long long)n);
     g_ref->ops->silu_mul(g_ref, &ref_out, &x, &u);
     for (int i = 0; i < g_n_cfg; i++) {

@@ -185,9 +185,79 @@ static void test_toy(const char *backend) {
     sym_engine_close(e);
 }
 
+/* Without --fp32 a device backend folds each layer's norm weights into the products that read
+ * the normed input (forward.c fold_norms): the logits must stay those of the unfolded run (same
+ * f16 KV cache, SYM_NO_FOLD_NORMS=1) up to the weights' rounding, and greedy ids must agree.
+ * The toy model's weights are f16 (folded products rounded to f16), aidreams260K's f32. */
+static void test_fold(const char *backend, const char *model, double tol) {
+    expect_case cases[4];
+    char path[1024];
+    int n = load_cases(model[0] == 'a' ? test_shared_path("models/aidreams260K.expected.txt",
+                                                          path, sizeof path)
+                                       : (snprintf(path, sizeof path,
+                                                   "%s/models/toy-fortunes.expected.txt",
+                                                   SYM_SOURCE_DIR),
+                                          path),
+                       cases, 4);
+    CHECK(n == 3, "fold %s: %d cases", model, n);
+    if (model[0] == 'a')
+        test_shared_path("models/aidreams260K.gguf", path, sizeof path);
+    else
+        snprintf(path, sizeof path, "%s/models/toy-fortunes.gguf", SYM_SOURCE_DIR);
+    setenv("SYM_NO_FOLD_NORMS", "1", 1);
+    sym_engine *plain = open_engine(path, backend, 0);
+    unsetenv("SYM_NO_FOLD_NORMS");
+    sym_engine *folded = open_engine(path, backend, 0);
+    if (!plain || !folded) {
+        sym_engine_close(plain);
+        sym_engine_close(folded);
+        return;
+    }
+    int nv = sym_n_vocab(folded);
+    float *a = malloc((size_t)nv * sizeof *a), *b = malloc((size_t)nv * sizeof *b);
+    for (int i = 0; i < n && a && b; i++) {
+        const expect_case *c = &cases[i];
+        sym_reset(plain);
+        sym_reset(folded);
+        CHECK_OK(sym_forward(plain, c->prompt_ids, (size_t)c->n_prompt, a));
+        CHECK_OK(sym_forward(folded, c->prompt_ids, (size_t)c->n_prompt, b));
+        double max_ref = 0, max_err = 0;
+        for (int k = 0; k < nv; k++) {
+            if (fabs(a[k]) > max_ref) max_ref = fabs(a[k]);
+            if (fabs(a[k] - b[k]) > max_err) max_err = fabs(a[k] - b[k]);
+        }
+        /* measured on lavapipe: 1.9e-5 (f32) and 2.6e-4 (f16) of the largest logit */
+        CHECK(max_err <= tol * max_ref, "fold %s case %d: logits differ by %.3g (max |logit| %g)",
+              model, i, max_err, max_ref);
+        fprintf(stderr, "fold/%s %s case %d: max |logit difference| %.2e of %.2f\n", backend,
+                model, i, max_err, max_ref);
+        /* decode steps too (the fused single-token kernels) */
+        int32_t ida = c->gen_ids[0], idb = c->gen_ids[0];
+        for (int t = 0; t < 8; t++) {
+            CHECK_OK(sym_forward(plain, &ida, 1, a));
+            CHECK_OK(sym_forward(folded, &idb, 1, b));
+            int am = 0, bm = 0;
+            for (int k = 1; k < nv; k++) {
+                if (a[k] > a[am]) am = k;
+                if (b[k] > b[bm]) bm = k;
+            }
+            CHECK(am == bm, "fold %s case %d step %d: greedy %d vs %d", model, i, t, am, bm);
+            ida = am, idb = bm;
+        }
+    }
+    free(a);
+    free(b);
+    sym_engine_close(plain);
+    sym_engine_close(folded);
+}
+
 int main(int argc, char **argv) {
     const char *backend = argc > 1 ? argv[1] : "cpu";
     test_aidreams(backend);
     test_toy(backend);
+    if (!strcmp(backend, "vulkan")) {
+        test_fold(backend, "aidreams", 1e-4);
+        test_fold(backend, "toy", 2e-3);
+    }
     return test_finish("test_e2e");
 }

@@ -166,6 +166,54 @@ static void test_rmsnorm(sym_backend *vk, test_rng *r) {
             pair_free(vk, &w);
             pair_free(vk, &out);
         }
+    /* a weight of ones (NULL: the norm folded into the next products) */
+    for (int s = 0; s < 3; s++) {
+        int T = shapes[s][0], n = shapes[s][1];
+        pair x, out;
+        pair_make(vk, &x, SYM_DT_F32, n, T, r, 3.0f);
+        pair_make(vk, &out, SYM_DT_F32, n, T, NULL, 0);
+        vk->ops->rmsnorm(vk, &out.d, &x.d, NULL, 1e-5f);
+        g_ref->ops->rmsnorm(g_ref, &out.h, &x.h, NULL, 1e-5f);
+        char what[96];
+        snprintf(what, sizeof what, "rmsnorm w=ones T=%d n=%d", T, n);
+        pair_check(vk, &out, 1e-5, what);
+        pair_free(vk, &x);
+        pair_free(vk, &out);
+    }
+}
+
+/* scale_cols: w[r][i] * g[i] rounded to w's type, bit for bit the reference's rounding; rows
+ * past the product of rows and columns a window holds take the sliced path (the small-window
+ * suite). An f16 matrix of odd rows is refused. */
+static void test_scale_cols(sym_backend *vk, test_rng *r) {
+    static const int shapes[][2] = {{1, 2}, {7, 258}, {33, 1002}, {700, 130}};
+    static const sym_dtype wts[] = {SYM_DT_F32, SYM_DT_F16};
+    for (int wi = 0; wi < 2; wi++)
+        for (int gi = 0; gi < 3; gi++)
+            for (int s = 0; s < 4; s++) {
+                int R = shapes[s][0], n = shapes[s][1] + (wts[wi] == SYM_DT_F32 ? s % 2 : 0);
+                pair w, g;
+                pair_make(vk, &w, wts[wi], n, R, r, 2.0f);
+                pair_make(vk, &g, k_types[gi], n, 1, r, 1.5f);
+                vk->ops->scale_cols(vk, &w.d, &g.d);
+                for (int i = 0; i < R; i++)
+                    for (int j = 0; j < n; j++)
+                        sym_ref_set(&w.h, i, j, sym_ref_get(&w.h, i, j) * sym_ref_get(&g.h, 0, j));
+                char what[96];
+                snprintf(what, sizeof what, "scale_cols W=%s g=%s %dx%d",
+                         sym_dtype_name(wts[wi]), sym_dtype_name(k_types[gi]), R, n);
+                pair_check(vk, &w, 0.0, what);
+                pair_free(vk, &w);
+                pair_free(vk, &g);
+            }
+    pair w, g;
+    pair_make(vk, &w, SYM_DT_F16, 5, 3, r, 1.0f);
+    pair_make(vk, &g, SYM_DT_F32, 5, 1, r, 1.0f);
+    vk->ops->scale_cols(vk, &w.d, &g.d);
+    sym_status st = vk->ops->sync(vk);
+    CHECK(st == SYM_ERR_UNSUPPORTED, "scale_cols of odd f16 rows: %s", sym_status_name(st));
+    pair_free(vk, &w);
+    pair_free(vk, &g);
 }
 
 /* Sums of K products in another order than the reference's: their rounding grows like sqrt(K),
@@ -481,12 +529,13 @@ static void test_attn_in(sym_backend *vk, test_rng *r, double tol16) {
                                   .freq_scale = c % 2 ? 0.5f : 1.0f,
                                   .neox = neox};
             sym_attn_in_args ad = a, ah = a;
-            ad.x = &x.d, ad.norm = &g.d, ad.wq = &wq.d, ad.wk = &wk.d, ad.wv = &wv.d;
+            int unit = c % 3 == 1; /* the norm folded into the weights: NULL */
+            ad.x = &x.d, ad.norm = unit ? NULL : &g.d, ad.wq = &wq.d, ad.wk = &wk.d, ad.wv = &wv.d;
             ad.bq = has_bias ? &bq.d : NULL, ad.bk = has_bias ? &bk.d : NULL;
             ad.bv = has_bias ? &bv.d : NULL;
             ad.q = &q.d, ad.k_cache = &kc.d, ad.v_cache = &vc.d, ad.xn = &xn.d, ad.k = &k.d,
             ad.v = &v.d;
-            ah.x = &x.h, ah.norm = &g.h, ah.wq = &wq.h, ah.wk = &wk.h, ah.wv = &wv.h;
+            ah.x = &x.h, ah.norm = unit ? NULL : &g.h, ah.wq = &wq.h, ah.wk = &wk.h, ah.wv = &wv.h;
             ah.bq = has_bias ? &bq.h : NULL, ah.bk = has_bias ? &bk.h : NULL;
             ah.bv = has_bias ? &bv.h : NULL;
             ah.q = &q.h, ah.k_cache = &kc.h, ah.v_cache = &vc.h, ah.xn = &xn.h, ah.k = &k.h,
@@ -496,7 +545,7 @@ static void test_attn_in(sym_backend *vk, test_rng *r, double tol16) {
             char what[160];
             snprintf(what, sizeof what,
                      "attn_in W=%s norm=%s cache=%s T=%d n=%d H=%d/%d D=%d pos0=%d neox=%d bias=%d",
-                     sym_dtype_name(wt), sym_dtype_name(nt), sym_dtype_name(ct), T, n, H, HKV, D,
+                     sym_dtype_name(wt), unit ? "ones" : sym_dtype_name(nt), sym_dtype_name(ct), T, n, H, HKV, D,
                      pos0, neox, has_bias);
             double tq = k_tol(wt != SYM_DT_F32 ? tol16 : 1e-5, n); /* sums of n_embd terms */
             pair_check(vk, &q, tq, what);
@@ -525,11 +574,14 @@ static void test_ffn_in(sym_backend *vk, test_rng *r, double tol16) {
             pair_make(vk, &out, SYM_DT_F32, F, T, NULL, 0);
             pair_make(vk, &xn, SYM_DT_F32, K, T, NULL, 0);
             pair_make(vk, &up, SYM_DT_F32, F, T, NULL, 0);
-            vk->ops->ffn_in(vk, &out.d, &x.d, &g.d, 1e-5f, &wg.d, &wu.d, &xn.d, &up.d);
-            sym_fused_ffn_in(g_ref, &out.h, &x.h, &g.h, 1e-5f, &wg.h, &wu.h, &xn.h, &up.h);
+            int unit = s % 2 == 1; /* the norm folded into the weights: NULL */
+            vk->ops->ffn_in(vk, &out.d, &x.d, unit ? NULL : &g.d, 1e-5f, &wg.d, &wu.d, &xn.d,
+                            &up.d);
+            sym_fused_ffn_in(g_ref, &out.h, &x.h, unit ? NULL : &g.h, 1e-5f, &wg.h, &wu.h, &xn.h,
+                             &up.h);
             char what[112];
             snprintf(what, sizeof what, "ffn_in W=%s norm=%s T=%d K=%d F=%d", sym_dtype_name(wt),
-                     sym_dtype_name(nt), T, K, F);
+                     unit ? "ones" : sym_dtype_name(nt), T, K, F);
             pair_check(vk, &out, k_tol(wt != SYM_DT_F32 ? tol16 : 1e-5, K), what);
             pair *all[] = {&x, &g, &wg, &wu, &out, &xn, &up};
             for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
@@ -602,6 +654,7 @@ static void run_suite(sym_backend *vk, test_rng *r, const char *name, double tol
     int before = g_test_failures;
     test_embed(vk, r);
     test_rmsnorm(vk, r);
+    test_scale_cols(vk, r);
     test_matmul(vk, r, tol16);
     test_matmul_bf16_range(vk, r);
     test_rope(vk, r);

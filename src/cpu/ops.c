@@ -199,7 +199,12 @@ static void rmsnorm_task(void *ctx, int64_t task, int thread_idx) {
         const float *x = j->x + t * j->n_cols;
         float ss = k->sumsq(x, j->n_cols);
         float scale = 1.0f / sqrtf(ss / (float)j->n_cols + j->eps);
-        k->scale_mul(j->out + t * j->n_cols, x, scale, j->w, j->wt, j->n_cols);
+        if (j->w) {
+            k->scale_mul(j->out + t * j->n_cols, x, scale, j->w, j->wt, j->n_cols);
+        } else { /* a weight of ones */
+            for (int64_t i = 0; i < j->n_cols; i++)
+                j->out[t * j->n_cols + i] = x[i] * scale;
+        }
     }
 }
 
@@ -207,15 +212,15 @@ static void cpu_rmsnorm(sym_backend *base, sym_tensor *out, const sym_tensor *x,
                         const sym_tensor *w, float eps) {
     sym_cpu_backend *b = (sym_cpu_backend *)base;
     if (x->type != SYM_DT_F32 || out->type != SYM_DT_F32 || !same_shape(x, out) ||
-        w->n_cols * w->n_rows != x->n_cols)
+        (w && w->n_cols * w->n_rows != x->n_cols))
         SYM_CPU_FAIL_RETURN(b, SYM_ERR_ARG, "rmsnorm: x (%lld x %lld), w of %lld",
                             (long long)x->n_rows, (long long)x->n_cols,
-                            (long long)(w->n_cols * w->n_rows));
+                            w ? (long long)(w->n_cols * w->n_rows) : 0ll);
     rows_job j = {.b = b,
                   .out = out->data,
                   .x = x->data,
-                  .w = w->data,
-                  .wt = w->type,
+                  .w = w ? w->data : NULL,
+                  .wt = w ? w->type : SYM_DT_F32,
                   .n_rows = x->n_rows,
                   .n_cols = x->n_cols,
                   .eps = eps};

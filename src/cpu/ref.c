@@ -126,7 +126,7 @@ static void ref_rmsnorm(sym_backend *b, sym_tensor *out, const sym_tensor *x, co
         }
         float scale = 1.0f / sqrtf(ss / (float)x->n_cols + eps);
         for (int64_t i = 0; i < x->n_cols; i++)
-            sym_ref_set(out, t, i, sym_ref_get(x, t, i) * scale * sym_ref_get(w, 0, i));
+            sym_ref_set(out, t, i, sym_ref_get(x, t, i) * scale * (w ? sym_ref_get(w, 0, i) : 1.0f));
     }
 }
 

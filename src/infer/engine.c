@@ -260,6 +260,8 @@ sym_status sym_engine_open_params(const sym_engine_params *p, sym_engine **out) 
         .n_batch = p->n_batch > 0 ? p->n_batch : DEFAULT_BATCH,
         .kv_type = p->fp32 ? SYM_DT_F32 : SYM_DT_F16,
         .rope_scale = (float)p->cfg.scale_factor,
+        /* --fp32 keeps every weight as stored; SYM_NO_FOLD_NORMS=1 too (measurements) */
+        .no_fold_norms = p->fp32 || (getenv("SYM_NO_FOLD_NORMS") && atoi(getenv("SYM_NO_FOLD_NORMS")) > 0),
     };
     SYM_TRY_GOTO(create_backend(e));
     if (p->cfg.shader_dir[0] && strcmp(e->backend_name, "vulkan") != 0)

@@ -16,6 +16,8 @@ typedef struct sym_forward_options {
     float rope_scale;  /* extra linear RoPE position scale on top of the model's (0 or 1: none) */
     int streamed;      /* 1: only vectors (norms, biases) are loaded; the matrices stream through a
                         * pack manager (sym_forward_set_packs) */
+    int no_fold_norms; /* 1: keep the RMSNorm weights apart from the products even where the
+                        * backend offers scale_cols (resident f32/f16 matrices get them folded) */
     /* called after each weight is loaded with the bytes so far and progress_total (NULL: none) */
     void (*progress)(void *user, uint64_t done, uint64_t total);
     void *progress_user;

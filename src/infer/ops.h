@@ -47,7 +47,8 @@ typedef struct sym_backend sym_backend;
 /* Arguments of the optional fused op attn_in (see sym_backend_ops). */
 typedef struct sym_attn_in_args {
     const sym_tensor *x;            /* (n_tok, n_embd) residual stream; not modified */
-    const sym_tensor *norm;         /* (1, n_embd) attention RMSNorm weight */
+    const sym_tensor *norm;         /* (1, n_embd) attention RMSNorm weight; NULL: ones (folded
+                                     * into Wq, Wk, Wv by scale_cols) */
     float eps;
     const sym_tensor *wq, *wk, *wv; /* (n_head * head_dim, n_embd), (n_head_kv * head_dim,
                                      * n_embd) twice */
@@ -81,7 +82,8 @@ typedef struct sym_backend_ops {
     /* out[t] = table[ids[t]] as f32; out: (n_tok, n_embd), table: (n_vocab, n_embd). */
     void (*embed)(sym_backend *b, sym_tensor *out, const sym_tensor *table, const int32_t *ids,
                   int n_tok);
-    /* out[t] = x[t] / sqrt(mean(x[t]^2) + eps) * w; x, out: (n_tok, n), w: (1, n). */
+    /* out[t] = x[t] / sqrt(mean(x[t]^2) + eps) * w; x, out: (n_tok, n), w: (1, n), or NULL for
+     * a weight of ones (the norm's weight folded into the products that follow, scale_cols). */
     void (*rmsnorm)(sym_backend *b, sym_tensor *out, const sym_tensor *x, const sym_tensor *w,
                     float eps);
     /* out[t][o] = sum_i x[t][i] * W[o][i] (+ bias[o]); x: (n_tok, n_in), W: (n_out, n_in),
@@ -133,12 +135,12 @@ typedef struct sym_backend_ops {
                        sym_tensor *tmp);
     /* out = silu(xn W_gate^T) * (xn W_up^T) with xn = rmsnorm(x, norm, eps): x (n_tok, n_embd),
      * W_gate, W_up (n_ff, n_embd), out (n_tok, n_ff); scratch xn (n_tok, n_embd) and
-     * up (n_tok, n_ff). */
+     * up (n_tok, n_ff). norm NULL: ones (folded into W_gate and W_up). */
     void (*ffn_in)(sym_backend *b, sym_tensor *out, const sym_tensor *x, const sym_tensor *norm,
                    float eps, const sym_tensor *w_gate, const sym_tensor *w_up, sym_tensor *xn,
                    sym_tensor *up);
     /* out = rmsnorm(x, norm, eps) W^T: x (n_tok, n_in), W (n_out, n_in), out (n_tok, n_out);
-     * scratch xn (n_tok, n_in). */
+     * scratch xn (n_tok, n_in). norm NULL: ones. */
     void (*norm_matmul)(sym_backend *b, sym_tensor *out, const sym_tensor *x,
                         const sym_tensor *norm, float eps, const sym_tensor *w, sym_tensor *xn);
 
@@ -166,6 +168,12 @@ typedef struct sym_backend_ops {
      * before the call returns. Every backend offers it. */
     void (*add_rows_scaled)(sym_backend *b, sym_tensor *out, const sym_tensor *a,
                             const int32_t *rows, const float *scales);
+    /* Optional (NULL: not offered; CPU backends borrow their weights and cannot). w[r][i] *=
+     * g[i] for every row r, rounded to w's type (to nearest even, as base/half.h does); w: a
+     * weight (n_rows, n) f32 or f16, g: (1, n) of any type. The forward pass folds an RMSNorm's
+     * weight into the products that read the norm's output with it, and then passes NULL for
+     * the norm: the fused kernels then load no norm weight per row. */
+    void (*scale_cols)(sym_backend *b, sym_tensor *w, const sym_tensor *g);
 } sym_backend_ops;
 
 struct sym_backend {

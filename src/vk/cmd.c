@@ -29,6 +29,7 @@ struct sym_vk_cmd {
     VkFence fences[N_CB];
     int pending[N_CB];          /* submitted, fence not yet waited for */
     double spin_s;              /* a wait polls the fence this long before blocking */
+    int no_barriers;            /* SYM_VK_DEBUG_NO_BARRIERS: measurement only (wrong results) */
     uint64_t seq[N_CB];         /* submission number of each pending command buffer */
     uint64_t n_seq;             /* submissions so far */
     VkSemaphore wait_sem;       /* if set, every submission waits for it to reach *wait_value */
@@ -76,6 +77,10 @@ sym_status sym_vk_cmd_create(sym_vk_device *d, const sym_vk_cmd_options *o, sym_
     c->o = *o;
     if (!c->o.staging_bytes) c->o.staging_bytes = 64ull << 20;
     /* SYM_VK_SPIN_US (benchmarks): poll a fence this many microseconds before sleeping on it */
+    /* SYM_VK_DEBUG_NO_BARRIERS=1 (benchmarks of what the barriers cost; results are wrong):
+     * dispatches follow each other without compute-to-compute barriers */
+    const char *nb = getenv("SYM_VK_DEBUG_NO_BARRIERS");
+    c->no_barriers = nb && *nb == '1';
     const char *spin = getenv("SYM_VK_SPIN_US");
     c->spin_s = spin && *spin ? atof(spin) * 1e-6 : 0;
     if (c->o.profiling && !d->caps.timestamp_valid_bits) {
@@ -260,6 +265,10 @@ static void track(sym_vk_cmd *c, const sym_vk_arg *a, uint32_t n, int is_transfe
     int need = c->o.profiling; /* timing serializes dispatches */
     for (uint32_t i = 0; i < n && !need; i++)
         need = conflicts(c, a[i].buf->buf, a[i].lo, a[i].hi, a[i].write);
+    if (need && c->no_barriers && !is_transfer && !c->transfer_since_barrier) {
+        c->n_writes = c->n_reads = 0; /* what the barriers cost: the hazards are left open */
+        need = 0;
+    }
     if (need) barrier_for(c, is_transfer);
     for (uint32_t i = 0; i < n; i++)
         if (a[i].lo < a[i].hi) note(c, a[i].buf->buf, a[i].lo, a[i].hi, a[i].write);

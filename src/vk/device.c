@@ -169,6 +169,7 @@ static sym_status query_caps(VkInstance inst, VkPhysicalDevice pd, sym_vk_caps *
     c->coopmat_khr = has_ext(ext, n_ext, "VK_KHR_cooperative_matrix");
     c->external_memory_host = has_ext(ext, n_ext, VK_EXT_EXTERNAL_MEMORY_HOST_EXTENSION_NAME);
     int has_maint4 = p0.apiVersion >= VK_API_VERSION_1_3;
+    int has_sm = has_ext(ext, n_ext, VK_NV_SHADER_SM_BUILTINS_EXTENSION_NAME);
     sym_free(ext);
 
     VkPhysicalDeviceExternalMemoryHostPropertiesEXT emh = {
@@ -181,9 +182,12 @@ static sym_status query_caps(VkInstance inst, VkPhysicalDevice pd, sym_vk_caps *
         .pNext = has_maint4 ? (void *)&m4 : c->external_memory_host ? (void *)&emh : NULL};
     VkPhysicalDeviceVulkan11Properties p11 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_PROPERTIES, .pNext = &p12};
+    VkPhysicalDeviceShaderSMBuiltinsPropertiesNV smp = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_SM_BUILTINS_PROPERTIES_NV, .pNext = &p11};
     VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2,
-                                      .pNext = &p11};
+                                      .pNext = has_sm ? (void *)&smp : (void *)&p11};
     vkGetPhysicalDeviceProperties2(pd, &p2);
+    c->sm_count = has_sm ? smp.shaderSMCount : 0;
     snprintf(c->driver_name, sizeof c->driver_name, "%s", p12.driverName);
     snprintf(c->driver_info, sizeof c->driver_info, "%s", p12.driverInfo);
     c->max_memory_allocation_size = p11.maxMemoryAllocationSize;

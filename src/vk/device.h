@@ -55,6 +55,7 @@ typedef struct sym_vk_caps {
     uint64_t max_memory_allocation_size;
     uint64_t max_buffer_size; /* from Vulkan 1.3 maintenance4; = max allocation size if unknown */
     uint32_t max_shared_bytes;
+    uint32_t sm_count; /* multiprocessors (VK_NV_shader_sm_builtins; 0: unknown) */
     uint32_t max_workgroup_invocations;
     uint32_t max_workgroup_size[3];
     uint32_t max_workgroup_count[3];

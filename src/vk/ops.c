@@ -345,20 +345,24 @@ static void vk_rmsnorm(sym_backend *bb, sym_tensor *out, const sym_tensor *x, co
     OP_BEGIN(bb);
     OP_TRY(sym_vkb_check_tensor(x, "rmsnorm", "x", SYM_DT_F32));
     OP_TRY(sym_vkb_check_tensor(out, "rmsnorm", "out", SYM_DT_F32));
-    OP_TRY(sym_vkb_check_tensor(w, "rmsnorm", "w", SYM_DT_COUNT));
-    OP_CHECK(out->n_rows == x->n_rows && out->n_cols == x->n_cols && w->n_cols == x->n_cols,
+    if (w) OP_TRY(sym_vkb_check_tensor(w, "rmsnorm", "w", SYM_DT_COUNT));
+    OP_CHECK(out->n_rows == x->n_rows && out->n_cols == x->n_cols && (!w || w->n_cols == x->n_cols),
              SYM_ERR_ARG, "rmsnorm: shapes disagree");
     uint64_t n = (uint64_t)x->n_cols, rows;
     OP_TRY(rows_fit(b, "rmsnorm", n * 4, &rows));
     const sym_vk_pipeline *p;
-    sym_vk_spec spec = sym_vkb_spec(b, b->wg, w->type);
+    sym_vk_spec spec = sym_vkb_spec(b, b->wg, w ? w->type : SYM_DT_F32);
     OP_TRY(get_pipe(b, SYM_VK_K_RMSNORM, b->red_var, &spec, &p));
     for (uint64_t r0 = 0; r0 < (uint64_t)x->n_rows; r0 += rows) {
         uint64_t nr = (uint64_t)x->n_rows - r0 < rows ? (uint64_t)x->n_rows - r0 : rows;
         sym_vk_arg a[3];
-        sym_vk_push_rmsnorm pc = {.n_cols = (uint32_t)n, .n_rows = (uint32_t)nr, .eps = eps};
+        sym_vk_push_rmsnorm pc = {
+            .n_cols = (uint32_t)n, .n_rows = (uint32_t)nr, .eps = eps, .unit_w = w == NULL};
         OP_TRY(sym_vkb_bind(b, x, r0 * n * 4, (r0 + nr) * n * 4, 0, &a[0], &pc.x_off));
-        OP_TRY(sym_vkb_bind(b, w, 0, n * sym_dtype_size(w->type), 0, &a[1], &pc.w_off));
+        if (w)
+            OP_TRY(sym_vkb_bind(b, w, 0, n * sym_dtype_size(w->type), 0, &a[1], &pc.w_off));
+        else
+            a[1] = sym_vkb_dummy_arg(b);
         OP_TRY(sym_vkb_bind(b, out, r0 * n * 4, (r0 + nr) * n * 4, 1, &a[2], &pc.out_off));
         uint32_t gx = nr < 65535 ? (uint32_t)nr : 65535; /* the shader loops over the rest */
         OP_TRY(sym_vk_cmd_dispatch(b->cmd, p, a, &pc, gx, 1, 1, (double)nr * (double)n * 8, 0));
@@ -562,6 +566,42 @@ fail:
     sym_vkb_latch(b, st);
 }
 
+/* w[r][i] = round(w[r][i] * g[i]), w in row windows; an invocation per 32-bit word of w. */
+static void vk_scale_cols(sym_backend *bb, sym_tensor *w, const sym_tensor *g) {
+    OP_BEGIN(bb);
+    OP_TRY(sym_vkb_check_tensor(w, "scale_cols", "w", SYM_DT_COUNT));
+    OP_TRY(sym_vkb_check_tensor(g, "scale_cols", "g", SYM_DT_COUNT));
+    OP_CHECK(g->n_cols * g->n_rows == w->n_cols, SYM_ERR_ARG,
+             "scale_cols: g of %lld for rows of %lld", (long long)(g->n_cols * g->n_rows),
+             (long long)w->n_cols);
+    OP_CHECK(w->type == SYM_DT_F32 || (w->type == SYM_DT_F16 && w->n_cols % 2 == 0),
+             SYM_ERR_UNSUPPORTED, "scale_cols: %s weights of %lld columns (f32, or f16 rows of "
+             "an even length)", sym_dtype_name(w->type), (long long)w->n_cols);
+    uint64_t n_cols = (uint64_t)w->n_cols, es = sym_dtype_size(w->type), fit;
+    OP_TRY(rows_fit(b, "scale_cols", n_cols * es, &fit));
+    const sym_vk_pipeline *p;
+    sym_vk_spec spec = sym_vkb_spec(b, b->wg, w->type);
+    spec.v[4] = (uint32_t)g->type;
+    OP_TRY(get_pipe(b, SYM_VK_K_SCALE_COLS, SYM_VK_VAR_DEFAULT, &spec, &p));
+    uint64_t words = w->type == SYM_DT_F32 ? n_cols : n_cols / 2;
+    uint32_t gx = (uint32_t)((words + b->wg - 1) / b->wg);
+    for (uint64_t r0 = 0; r0 < (uint64_t)w->n_rows; r0 += fit) {
+        uint64_t nr = (uint64_t)w->n_rows - r0 < fit ? (uint64_t)w->n_rows - r0 : fit;
+        sym_vk_arg a[2];
+        sym_vk_push_scale_cols pc = {.n_cols = (uint32_t)n_cols, .n_rows = (uint32_t)nr};
+        OP_TRY(sym_vkb_bind(b, w, r0 * n_cols * es, (r0 + nr) * n_cols * es, 1, &a[0], &pc.w_off));
+        OP_TRY(sym_vkb_bind(b, g, 0, n_cols * sym_dtype_size(g->type), 0, &a[1], &pc.g_off));
+        OP_CHECK(w->type == SYM_DT_F32 || pc.w_off % 2 == 0, SYM_ERR_INTERNAL,
+                 "scale_cols: f16 window at an odd element");
+        OP_TRY(sym_vk_cmd_dispatch(b->cmd, p, a, &pc, gx, nr < 65535 ? (uint32_t)nr : 65535, 1,
+                                   (double)nr * (double)n_cols * (double)es * 2,
+                                   (double)nr * (double)n_cols));
+    }
+    return;
+fail:
+    sym_vkb_latch(b, st);
+}
+
 /* softmax (out NULL: in place on x) and argmax (out: (n_rows, 1) f32). */
 static void row_op(sym_backend *bb, sym_vk_kernel k, const char *op, sym_tensor *x,
                    sym_tensor *out) {
@@ -721,6 +761,7 @@ static const sym_backend_ops k_vk_ops = {
     .ffn_in = sym_vkb_ffn_in,
     .norm_matmul = sym_vkb_norm_matmul,
     .add_rows_scaled = vk_add_rows_scaled,
+    .scale_cols = vk_scale_cols,
 };
 
 int sym_vk_backend_is(const sym_backend *b) { return b && b->ops == &k_vk_ops; }
@@ -817,6 +858,16 @@ sym_status sym_vk_backend_create(const sym_vk_options *opts, sym_backend **out) 
         b->coop_tile[i] = o.coop_tile[0] ? (uint32_t)o.coop_tile[i] : k_coop_default[i];
     for (int i = 0; i < 2; i++)
         b->coop_warps[i] = o.coop_warps[0] ? (uint32_t)o.coop_warps[i] : k_warps_default[i];
+    {
+        /* a tile the caller chose stays; else grids of fewer workgroups than 3/4 of the
+         * multiprocessors (where the device says how many) take smaller tiles (coop_shape). On
+         * an H100 (132): a 1.1B prefill's 64-workgroup products gain 16% with 64 x 64 tiles,
+         * while a 7B's 128-workgroup products lose 17% with 64 x 128 (docs/VULKAN.md). */
+        const char *env = getenv("SYM_VK_COOP_MIN_GROUPS");
+        b->coop_min_groups = o.coop_tile[0] || o.coop_warps[0] ? 0
+                             : env && *env                      ? (uint32_t)atoi(env)
+                                                                : c->sm_count * 3 / 4;
+    }
     {
         uint32_t sm = b->coop_tile[0], sn = b->coop_tile[1], pad = b->coop_tile[2],
                  bk8 = b->coop_tile[3], wm = b->coop_warps[0], wn = b->coop_warps[1];

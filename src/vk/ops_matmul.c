@@ -4,6 +4,8 @@
  * has it, the shared-memory kernel otherwise. Every path can add into out (accumulate: the
  * residual add fused). Tensors larger than one binding are cut into W row slices and token
  * chunks; each piece is a dispatch on its own windows. */
+#include <string.h>
+
 #include "vk/ops_impl.h"
 
 #define MATVEC_MAX_TOK 8
@@ -174,6 +176,23 @@ static sym_status gemm(sym_vkb *b, sym_tensor *out, const sym_tensor *x, const s
     return SYM_OK;
 }
 
+/* The cooperative-matrix tile of a product of tc tokens by n rows: the configured one (default
+ * 64 x 256, 8 subgroups), unless that gives fewer than coop_min_groups workgroups (a 512-token
+ * prefill of a 4096-row matrix: 128, under one per multiprocessor of an H100), then the first of
+ * 64 x 128 and 64 x 64 that gives enough, or the smallest. tile: SM SN PAD BK8; warps: WM WN. */
+static void coop_shape(const sym_vkb *b, uint64_t tc, uint64_t n, uint32_t tile[4],
+                       uint32_t warps[2]) {
+    static const uint32_t k_small[2][6] = {{2, 2, 1, 4, 2, 4}, {2, 2, 1, 4, 2, 2}};
+    memcpy(tile, b->coop_tile, sizeof b->coop_tile);
+    memcpy(warps, b->coop_warps, sizeof b->coop_warps);
+    for (int s = 0; s < 2 && b->coop_min_groups; s++) {
+        uint64_t bm = 16 * tile[0] * warps[0], bn = 16 * tile[1] * warps[1];
+        if ((tc + bm - 1) / bm * ((n + bn - 1) / bn) >= b->coop_min_groups) return;
+        memcpy(tile, k_small[s], 4 * sizeof *tile);
+        memcpy(warps, k_small[s] + 4, 2 * sizeof *warps);
+    }
+}
+
 static sym_status gemm_coop(sym_vkb *b, sym_tensor *out, const sym_tensor *x, const sym_tensor *w,
                             const sym_tensor *bias, int accumulate, const mm_plan *pl) {
     uint64_t k_pad = (pl->K + 31) / 32 * 32;
@@ -188,13 +207,15 @@ static sym_status gemm_coop(sym_vkb *b, sym_tensor *out, const sym_tensor *x, co
     const sym_vk_pipeline *ps, *pm;
     sym_vk_spec spec = sym_vkb_spec(b, b->wg, SYM_DT_F32);
     SYM_TRY(sym_vk_pipeline_get(b->pipes, SYM_VK_K_GEMM_SPLIT, b->red_var, &spec, &ps));
-    spec = sym_vkb_spec(b, 32 * b->coop_warps[0] * b->coop_warps[1], w->type);
+    uint32_t tile[4], warps[2];
+    coop_shape(b, pl->tc, pl->slice, tile, warps);
+    spec = sym_vkb_spec(b, 32 * warps[0] * warps[1], w->type);
     for (int i = 0; i < 4; i++)
-        spec.v[4 + i] = b->coop_tile[i];
-    spec.v[8] = b->coop_warps[0];
-    spec.v[9] = b->coop_warps[1];
-    uint64_t bm = 16 * b->coop_tile[0] * b->coop_warps[0];
-    uint64_t bn = 16 * b->coop_tile[1] * b->coop_warps[1];
+        spec.v[4 + i] = tile[i];
+    spec.v[8] = warps[0];
+    spec.v[9] = warps[1];
+    uint64_t bm = 16 * tile[0] * warps[0];
+    uint64_t bn = 16 * tile[1] * warps[1];
     SYM_TRY(sym_vk_pipeline_get(b->pipes, SYM_VK_K_MATMUL_COOP, SYM_VK_VAR_DEFAULT, &spec, &pm));
     for (uint64_t t0 = 0; t0 < pl->T; t0 += pl->tc) {
         uint64_t tc = pl->T - t0 < pl->tc ? pl->T - t0 : pl->tc;

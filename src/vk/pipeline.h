@@ -33,12 +33,13 @@ typedef enum sym_vk_kernel {
     SYM_VK_K_PROBE_READ,
     SYM_VK_K_SET_COLS,
     SYM_VK_K_ADD_ROWS_SCALED,
+    SYM_VK_K_SCALE_COLS,
     SYM_VK_K_COUNT
 } sym_vk_kernel;
 
 /* Specialization constant ids (shaders/common.glsl): 0 workgroup size, 1 use subgroups,
  * 2 fp16 math, 3 dtype, 4..10 per kernel. All 32-bit. */
-#define SYM_VK_N_SPEC       11
+#define SYM_VK_N_SPEC       12
 #define SYM_VK_MAX_BINDINGS 12 /* storage buffers of one kernel (mv_qkv) */
 typedef struct sym_vk_spec {
     uint32_t v[SYM_VK_N_SPEC];

@@ -20,8 +20,9 @@ SYM_VK_PUSH_CHECK(sym_vk_push_embed, 7);
 typedef struct sym_vk_push_rmsnorm {
     uint32_t n_cols, n_rows, x_off, w_off, out_off;
     float eps;
+    uint32_t unit_w; /* a weight of ones (w NULL): w is not read */
 } sym_vk_push_rmsnorm;
-SYM_VK_PUSH_CHECK(sym_vk_push_rmsnorm, 6);
+SYM_VK_PUSH_CHECK(sym_vk_push_rmsnorm, 7);
 
 /* matvec (n_tok <= 8): rows [row0, row0 + n_rows) of out come from the bound slice of W. */
 typedef struct sym_vk_push_matvec {
@@ -161,6 +162,12 @@ typedef struct sym_vk_push_add_rows {
 SYM_VK_PUSH_CHECK(sym_vk_push_add_rows, 6);
 
 /* softmax (in place) and argmax (out[row] = index as f32). */
+/* scale_cols: w[r][i] = round(w[r][i] * g[i]) for rows [0, n_rows) of the bound window. */
+typedef struct sym_vk_push_scale_cols {
+    uint32_t n_cols, n_rows, w_off, g_off;
+} sym_vk_push_scale_cols;
+SYM_VK_PUSH_CHECK(sym_vk_push_scale_cols, 4);
+
 typedef struct sym_vk_push_rows {
     uint32_t n_cols, n_rows, x_off, out_off;
 } sym_vk_push_rows;

@@ -45,6 +45,7 @@ static void print_text(const sym_vk_caps *c, int idx, int chosen) {
     printf("    maxBufferSize               %" PRIu64 "\n", c->max_buffer_size);
     printf("    maxComputeSharedMemorySize  %u\n", c->max_shared_bytes);
     printf("    maxComputeWorkGroupInvocations %u\n", c->max_workgroup_invocations);
+    if (c->sm_count) printf("    multiprocessors     %u\n", c->sm_count);
     for (uint32_t h = 0; h < c->n_heaps; h++) {
         printf("    heap %u: %8.2f GiB%s", h, (double)c->heaps[h].size_bytes / (1 << 30),
                c->heaps[h].device_local ? " device-local" : "");
@@ -99,6 +100,7 @@ static json_object *to_json(const sym_vk_caps *c, int idx, int chosen) {
                            json_object_new_int((int)c->max_shared_bytes));
     json_object_object_add(o, "max_workgroup_invocations",
                            json_object_new_int((int)c->max_workgroup_invocations));
+    if (c->sm_count) json_object_object_add(o, "multiprocessors", json_object_new_int((int)c->sm_count));
     json_object *heaps = json_object_new_array();
     for (uint32_t h = 0; h < c->n_heaps; h++) {
         json_object *jh = json_object_new_object();
