@@ -62,6 +62,7 @@ static sym_backend *make(int wg, int nr, int coop, int fp16) {
     o.matvec_rows = nr;
     o.use_coopmat = coop;
     o.use_fp16_math = fp16;
+    o.f32_gemm_act = !fp16; /* f32 activations (hi + lo) unless measuring fp16 math */
     o.profiling = 1;
     o.pipeline_cache_dir = "";
     sym_backend *b = NULL;

@@ -120,6 +120,7 @@ static sym_status create_backend(sym_engine *e) {
     }
     vo.force_integrated = e->params.force_integrated_gpu;
     vo.fp32_kv = e->params.fp32;
+    vo.f32_gemm_act = e->params.fp32; /* --fp32: f32 activations on tensor cores too */
     sym_status st = sym_vk_backend_create(&vo, &e->backend);
     if (st == SYM_OK) {
         const sym_vk_caps *caps = sym_vk_backend_caps(e->backend);

@@ -849,6 +849,7 @@ sym_status sym_vk_backend_create(const sym_vk_options *opts, sym_backend **out) 
                       "shaderFloat16",
                       c->name);
     b->fp16 = o.use_fp16_math && c->subgroup_arithmetic;
+    b->f32_gemm_act = o.f32_gemm_act;
     b->coopmat =
         b->dev->coopmat_enabled && c->subgroup_size == 32 && c->max_workgroup_invocations >= 128;
     /* default shape: 8 subgroups (2 x 4) of 32 x 64 (2 x 4 blocks), a 64 x 256 tile: 40 TFLOP/s

@@ -42,6 +42,9 @@ typedef struct sym_vk_options {
     int use_subgroups;            /* 1 (default): subgroup reductions where the device has them */
     int use_fp16_math; /* 1: f16 arithmetic where it pays (needs shaderFloat16); 0 default */
     int use_coopmat;   /* 1 (default): cooperative-matrix GEMM where the device offers it */
+    int f32_gemm_act;  /* 1: tensor-core GEMMs keep f32 activations (split into f16 hi + lo
+                        * halves: twice the tensor work); 0 (default): activations rounded to
+                        * f16 first, as other engines do (the engine sets 1 with --fp32) */
     int fp32_kv;       /* recorded for the engine, which picks the KV cache's dtype; the
                         * backend only converts to whatever dtype the cache tensor has */
     int profiling;     /* 1: per-kernel GPU timestamps (serializes dispatches) */

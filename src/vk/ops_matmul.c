@@ -236,7 +236,7 @@ static sym_status gemm_coop(sym_vkb *b, sym_tensor *out, const sym_tensor *x, co
                                    .k_pad = (uint32_t)k_pad,
                                    .out_stride = (uint32_t)pl->N,
                                    .has_bias = bias != NULL,
-                                   .use_lo = !b->fp16,
+                                   .use_lo = !b->fp16 && b->f32_gemm_act,
                                    .accumulate = accumulate != 0};
             SYM_TRY(sym_vkb_bind(b, &xs, 0, 4 * tc * k_pad, 0, &a[0], &pc.hi_off));
             pc.lo_off = pc.hi_off + (uint32_t)(tc * k_pad);
