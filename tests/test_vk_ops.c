@@ -319,7 +319,10 @@ static void test_attention(sym_backend *vk, test_rng *r) {
     static const int cfg[][5] = {/* T, n_head, n_head_kv, head_dim, pos0 */
                                  {1, 4, 4, 64, 0},     {1, 8, 2, 64, 300},  {3, 6, 3, 32, 17},
                                  {4, 2, 1, 128, 1000}, {1, 16, 1, 8, 2000}, {5, 4, 2, 64, 0},
-                                 {37, 4, 1, 32, 10},   {70, 2, 2, 80, 3},   {17, 3, 3, 6, 40}};
+                                 {37, 4, 1, 32, 10},   {70, 2, 2, 80, 3},   {17, 3, 3, 6, 40},
+                                 /* attn_prefill_rt: D % 4 == 0, <= 128 (128 needs 38 KiB of
+                                  * shared memory: attn_prefill on lavapipe) */
+                                 {65, 2, 1, 64, 0},    {33, 2, 2, 4, 7},    {100, 4, 2, 128, 50}};
     for (int ti = 0; ti < 3; ti++)
         for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++) {
             int T = cfg[c][0], H = cfg[c][1], HKV = cfg[c][2], D = cfg[c][3], pos0 = cfg[c][4];

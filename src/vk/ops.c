@@ -772,6 +772,11 @@ const sym_vk_caps *sym_vk_backend_caps(const sym_backend *b) {
 
 int sym_vk_backend_uses_coopmat(const sym_backend *b) { return ((const sym_vkb *)b)->coopmat; }
 
+int sym_vk_backend_f32_gemm_act(const sym_backend *b) {
+    const sym_vkb *v = (const sym_vkb *)b;
+    return v->f32_gemm_act && !v->fp16;
+}
+
 int sym_vk_backend_profile(const sym_backend *b, sym_vk_profile_entry *out, int cap) {
     return sym_vk_cmd_profile(((const sym_vkb *)b)->cmd, out, cap);
 }
@@ -850,6 +855,10 @@ sym_status sym_vk_backend_create(const sym_vk_options *opts, sym_backend **out) 
                       c->name);
     b->fp16 = o.use_fp16_math && c->subgroup_arithmetic;
     b->f32_gemm_act = o.f32_gemm_act;
+    {
+        const char *env = getenv("SYM_VK_NO_RT_ATTN");
+        b->no_rt_attn = env && atoi(env) > 0;
+    }
     b->coopmat =
         b->dev->coopmat_enabled && c->subgroup_size == 32 && c->max_workgroup_invocations >= 128;
     /* default shape: 8 subgroups (2 x 4) of 32 x 64 (2 x 4 blocks), a 64 x 256 tile: 40 TFLOP/s

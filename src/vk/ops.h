@@ -90,6 +90,8 @@ int sym_vk_backend_is(const sym_backend *b);
 const sym_vk_caps *sym_vk_backend_caps(const sym_backend *b);
 /* 1 if prefill products of f16/bf16 weights use the cooperative-matrix kernel. */
 int sym_vk_backend_uses_coopmat(const sym_backend *b);
+/* 1 if those products keep f32 activations (hi + lo halves), 0 if they round them to f16. */
+int sym_vk_backend_f32_gemm_act(const sym_backend *b);
 /* Per-kernel GPU time (profiling on): see sym_vk_cmd_profile. */
 int sym_vk_backend_profile(const sym_backend *b, sym_vk_profile_entry *out, int cap);
 void sym_vk_backend_profile_reset(sym_backend *b);

@@ -26,6 +26,7 @@ typedef struct sym_vkb {
     int no_fused;            /* attn_in, ffn_in, norm_matmul as their plain sequences */
     uint32_t coop_min_groups; /* fewer workgroups than this: a smaller tile (0: never) */
     int f32_gemm_act;         /* tensor-core GEMMs with f32 activations (hi + lo) */
+    int no_rt_attn;           /* prefill attention on attn_prefill only ($SYM_VK_NO_RT_ATTN) */
     uint64_t norm_fuse_max;  /* largest weights of norm_matmul's fused kernel */
     sym_vk_buffer *counters; /* zeroed uints for kernels that count finished workgroups */
     int use_sg;              /* spec constant USE_SUBGROUPS */

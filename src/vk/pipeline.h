@@ -34,6 +34,7 @@ typedef enum sym_vk_kernel {
     SYM_VK_K_SET_COLS,
     SYM_VK_K_ADD_ROWS_SCALED,
     SYM_VK_K_SCALE_COLS,
+    SYM_VK_K_ATTN_PREFILL_RT,
     SYM_VK_K_COUNT
 } sym_vk_kernel;
 

@@ -358,9 +358,13 @@ int cmd_bench(int argc, char **argv) {
             json_object_object_add(rl, "read_bytes", json_object_new_int64((int64_t)pr.read_bytes));
             json_object_object_add(rl, "f16_matrix_tflop_s", json_object_new_double(pr.f16_tflop_s));
             json_object_object_add(rl, "f16_matrix_max_tflop_s", json_object_new_double(pr.f16_max_tflop_s));
-            char shape[96];
-            snprintf(shape, sizeof shape, "%d x %d -> %d (f32 x f16, %s)", pr.gemm_m, pr.gemm_k,
-                     pr.gemm_n, pr.coopmat ? "cooperative matrix" : "shared memory");
+            char shape[128];
+            snprintf(shape, sizeof shape, "%d x %d -> %d (f32 activations%s x f16, %s)",
+                     pr.gemm_m, pr.gemm_k, pr.gemm_n,
+                     !pr.coopmat ? ""
+                     : sym_vk_backend_f32_gemm_act(sym_engine_backend(e)) ? " as f16 hi + lo"
+                                                                          : " rounded to f16",
+                     pr.coopmat ? "cooperative matrix" : "shared memory");
             json_object_object_add(rl, "f16_matrix_shape", json_object_new_string(shape));
             if (token_bytes && flop_params) {
                 double ceil_tg = pr.read_gb_s * 1e9 / (double)token_bytes;
