@@ -184,7 +184,9 @@ static void test_rmsnorm(sym_backend *vk, test_rng *r) {
 
 /* scale_cols: w[r][i] * g[i] rounded to w's type, bit for bit the reference's rounding; rows
  * past the product of rows and columns a window holds take the sliced path (the small-window
- * suite). An f16 matrix of odd rows is refused. */
+ * suite). A check-only call (apply 0) first must write nothing (else the result is scaled
+ * twice). An f16 matrix of odd rows is refused; one whose products overflow f16 is refused and
+ * left as it was. */
 static void test_scale_cols(sym_backend *vk, test_rng *r) {
     static const int shapes[][2] = {{1, 2}, {7, 258}, {33, 1002}, {700, 130}};
     static const sym_dtype wts[] = {SYM_DT_F32, SYM_DT_F16};
@@ -195,7 +197,8 @@ static void test_scale_cols(sym_backend *vk, test_rng *r) {
                 pair w, g;
                 pair_make(vk, &w, wts[wi], n, R, r, 2.0f);
                 pair_make(vk, &g, k_types[gi], n, 1, r, 1.5f);
-                vk->ops->scale_cols(vk, &w.d, &g.d);
+                CHECK_OK(vk->ops->scale_cols(vk, &w.d, &g.d, 0));
+                CHECK_OK(vk->ops->scale_cols(vk, &w.d, &g.d, 1));
                 for (int i = 0; i < R; i++)
                     for (int j = 0; j < n; j++)
                         sym_ref_set(&w.h, i, j, sym_ref_get(&w.h, i, j) * sym_ref_get(&g.h, 0, j));
@@ -209,9 +212,17 @@ static void test_scale_cols(sym_backend *vk, test_rng *r) {
     pair w, g;
     pair_make(vk, &w, SYM_DT_F16, 5, 3, r, 1.0f);
     pair_make(vk, &g, SYM_DT_F32, 5, 1, r, 1.0f);
-    vk->ops->scale_cols(vk, &w.d, &g.d);
-    sym_status st = vk->ops->sync(vk);
+    sym_status st = vk->ops->scale_cols(vk, &w.d, &g.d, 1);
     CHECK(st == SYM_ERR_UNSUPPORTED, "scale_cols of odd f16 rows: %s", sym_status_name(st));
+    pair_free(vk, &w);
+    pair_free(vk, &g);
+    /* |w| up to 2000 times |g| up to 60: beyond f16's 65504 somewhere */
+    pair_make(vk, &w, SYM_DT_F16, 64, 9, r, 2000.0f);
+    pair_make(vk, &g, SYM_DT_F32, 64, 1, r, 60.0f);
+    st = vk->ops->scale_cols(vk, &w.d, &g.d, 1);
+    CHECK(st == SYM_ERR_RANGE && strstr(sym_last_error(), "overflows"), "overflowing scale: %s: %s",
+          sym_status_name(st), sym_last_error());
+    pair_check(vk, &w, 0.0, "scale_cols refused: w unchanged");
     pair_free(vk, &w);
     pair_free(vk, &g);
 }

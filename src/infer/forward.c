@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "base/alloc.h"
+#include "base/log.h"
 #include "cpu/ref.h"
 #include "infer/fused.h"
 #include "infer/moe.h"
@@ -131,12 +132,31 @@ static void release(sym_backend *b, sym_tensor *t) {
     if (t->n_rows) b->ops->release(b, t);
 }
 
-/* The widest input or output of a layer's products (the output projection aside): columns of the
- * streaming scratch, the widest row slice whose product has more than one row. */
 /* Can scale_cols fold a norm into w? (f32, or f16 rows of an even length: bf16 would round the
  * products to 8 bits) */
 static bool foldable(const sym_tensor *w) {
     return w->type == SYM_DT_F32 || (w->type == SYM_DT_F16 && w->n_cols % 2 == 0);
+}
+
+/* Folds norm g into the n matrices of ws, all or none: every product is checked first (a
+ * product of finite values beyond the weights' type leaves them as they are: false). */
+static sym_status fold_group(sym_backend *b, sym_tensor **ws, int n, const sym_tensor *g,
+                             bool *folded) {
+    *folded = false;
+    for (int i = 0; i < n; i++)
+        if (!foldable(ws[i])) return SYM_OK;
+    for (int i = 0; i < n; i++) {
+        sym_status st = b->ops->scale_cols(b, ws[i], g, 0);
+        if (st == SYM_ERR_RANGE) {
+            SYM_WARN("forward: %s; the norm stays apart from these products", sym_last_error());
+            return SYM_OK;
+        }
+        SYM_TRY(st);
+    }
+    for (int i = 0; i < n; i++)
+        SYM_TRY(b->ops->scale_cols(b, ws[i], g, 1));
+    *folded = true;
+    return SYM_OK;
 }
 
 /* Folds each layer's attention norm into Wq, Wk, Wv and (dense MLPs) its FFN norm into W_gate
@@ -147,21 +167,15 @@ static sym_status fold_norms(sym_forward_pass *f) {
     sym_backend *b = f->b;
     for (int l = 0; l < f->hp->n_layer; l++) {
         layer_tensors *t = &f->layers[l];
-        if (foldable(&t->wq) && foldable(&t->wk) && foldable(&t->wv)) {
-            b->ops->scale_cols(b, &t->wq, &t->attn_norm);
-            b->ops->scale_cols(b, &t->wk, &t->attn_norm);
-            b->ops->scale_cols(b, &t->wv, &t->attn_norm);
-            t->attn_folded = true;
-        }
-        if (f->hp->n_expert == 0 && foldable(&t->w_gate) && foldable(&t->w_up)) {
-            b->ops->scale_cols(b, &t->w_gate, &t->ffn_norm);
-            b->ops->scale_cols(b, &t->w_up, &t->ffn_norm);
-            t->ffn_folded = true;
-        }
+        sym_tensor *attn[] = {&t->wq, &t->wk, &t->wv}, *ffn[] = {&t->w_gate, &t->w_up};
+        SYM_TRY(fold_group(b, attn, 3, &t->attn_norm, &t->attn_folded));
+        if (f->hp->n_expert == 0) SYM_TRY(fold_group(b, ffn, 2, &t->ffn_norm, &t->ffn_folded));
     }
-    return b->ops->sync(b);
+    return SYM_OK;
 }
 
+/* The widest input or output of a layer's products (the output projection aside): columns of the
+ * streaming scratch, the widest row slice whose product has more than one row. */
 int64_t sym_forward_widest(const sym_hparams *hp) {
     int64_t c = hp->n_embd;
     if (hp->n_ff > c) c = hp->n_ff;

@@ -170,10 +170,13 @@ typedef struct sym_backend_ops {
                             const int32_t *rows, const float *scales);
     /* Optional (NULL: not offered; CPU backends borrow their weights and cannot). w[r][i] *=
      * g[i] for every row r, rounded to w's type (to nearest even, as base/half.h does); w: a
-     * weight (n_rows, n) f32 or f16, g: (1, n) of any type. The forward pass folds an RMSNorm's
-     * weight into the products that read the norm's output with it, and then passes NULL for
-     * the norm: the fused kernels then load no norm weight per row. */
-    void (*scale_cols)(sym_backend *b, sym_tensor *w, const sym_tensor *g);
+     * weight (n_rows, n) f32 or f16 (f16 rows of an even length), g: (1, n) of any type.
+     * Synchronous: waits for pending work, checks every product first and returns SYM_ERR_RANGE,
+     * w unchanged, if one of finite values would not fit w's type; apply 0: only that check.
+     * The forward pass folds an RMSNorm's weight into the products that read the norm's output
+     * with it, and then passes NULL for the norm: the fused kernels then load no norm weight
+     * per row. */
+    sym_status (*scale_cols)(sym_backend *b, sym_tensor *w, const sym_tensor *g, int apply);
 } sym_backend_ops;
 
 struct sym_backend {

@@ -566,40 +566,60 @@ fail:
     sym_vkb_latch(b, st);
 }
 
-/* w[r][i] = round(w[r][i] * g[i]), w in row windows; an invocation per 32-bit word of w. */
-static void vk_scale_cols(sym_backend *bb, sym_tensor *w, const sym_tensor *g) {
-    OP_BEGIN(bb);
-    OP_TRY(sym_vkb_check_tensor(w, "scale_cols", "w", SYM_DT_COUNT));
-    OP_TRY(sym_vkb_check_tensor(g, "scale_cols", "g", SYM_DT_COUNT));
-    OP_CHECK(g->n_cols * g->n_rows == w->n_cols, SYM_ERR_ARG,
-             "scale_cols: g of %lld for rows of %lld", (long long)(g->n_cols * g->n_rows),
-             (long long)w->n_cols);
-    OP_CHECK(w->type == SYM_DT_F32 || (w->type == SYM_DT_F16 && w->n_cols % 2 == 0),
-             SYM_ERR_UNSUPPORTED, "scale_cols: %s weights of %lld columns (f32, or f16 rows of "
-             "an even length)", sym_dtype_name(w->type), (long long)w->n_cols);
+/* One pass of scale_cols over w's row windows (apply 0: only the overflow flag). */
+static sym_status scale_pass(sym_vkb *b, sym_tensor *w, const sym_tensor *g, int apply) {
     uint64_t n_cols = (uint64_t)w->n_cols, es = sym_dtype_size(w->type), fit;
-    OP_TRY(rows_fit(b, "scale_cols", n_cols * es, &fit));
+    SYM_TRY(rows_fit(b, "scale_cols", n_cols * es, &fit));
     const sym_vk_pipeline *p;
     sym_vk_spec spec = sym_vkb_spec(b, b->wg, w->type);
     spec.v[4] = (uint32_t)g->type;
-    OP_TRY(get_pipe(b, SYM_VK_K_SCALE_COLS, SYM_VK_VAR_DEFAULT, &spec, &p));
+    SYM_TRY(get_pipe(b, SYM_VK_K_SCALE_COLS, SYM_VK_VAR_DEFAULT, &spec, &p));
     uint64_t words = w->type == SYM_DT_F32 ? n_cols : n_cols / 2;
     uint32_t gx = (uint32_t)((words + b->wg - 1) / b->wg);
     for (uint64_t r0 = 0; r0 < (uint64_t)w->n_rows; r0 += fit) {
         uint64_t nr = (uint64_t)w->n_rows - r0 < fit ? (uint64_t)w->n_rows - r0 : fit;
-        sym_vk_arg a[2];
-        sym_vk_push_scale_cols pc = {.n_cols = (uint32_t)n_cols, .n_rows = (uint32_t)nr};
-        OP_TRY(sym_vkb_bind(b, w, r0 * n_cols * es, (r0 + nr) * n_cols * es, 1, &a[0], &pc.w_off));
-        OP_TRY(sym_vkb_bind(b, g, 0, n_cols * sym_dtype_size(g->type), 0, &a[1], &pc.g_off));
-        OP_CHECK(w->type == SYM_DT_F32 || pc.w_off % 2 == 0, SYM_ERR_INTERNAL,
-                 "scale_cols: f16 window at an odd element");
-        OP_TRY(sym_vk_cmd_dispatch(b->cmd, p, a, &pc, gx, nr < 65535 ? (uint32_t)nr : 65535, 1,
-                                   (double)nr * (double)n_cols * (double)es * 2,
-                                   (double)nr * (double)n_cols));
+        sym_vk_arg a[3];
+        sym_vk_push_scale_cols pc = {
+            .n_cols = (uint32_t)n_cols, .n_rows = (uint32_t)nr, .apply = apply != 0};
+        SYM_TRY(sym_vkb_bind(b, w, r0 * n_cols * es, (r0 + nr) * n_cols * es, apply, &a[0],
+                             &pc.w_off));
+        SYM_TRY(sym_vkb_bind(b, g, 0, n_cols * sym_dtype_size(g->type), 0, &a[1], &pc.g_off));
+        SYM_CHECK(w->type == SYM_DT_F32 || pc.w_off % 2 == 0, SYM_ERR_INTERNAL,
+                  "scale_cols: f16 window at an odd element");
+        a[2] = (sym_vk_arg){.buf = b->flag, .offset = 0, .range = b->flag->size, .lo = 0,
+                            .hi = 4, .write = 1};
+        SYM_TRY(sym_vk_cmd_dispatch(b->cmd, p, a, &pc, gx, nr < 65535 ? (uint32_t)nr : 65535, 1,
+                                    (double)nr * (double)n_cols * (double)es * (1 + apply),
+                                    (double)nr * (double)n_cols));
     }
-    return;
-fail:
-    sym_vkb_latch(b, st);
+    return SYM_OK;
+}
+
+/* w[r][i] = round(w[r][i] * g[i]): a checking pass, the flag read back, then (apply) the
+ * scaling pass. An invocation per 32-bit word of w. */
+static sym_status vk_scale_cols(sym_backend *bb, sym_tensor *w, const sym_tensor *g, int apply) {
+    sym_vkb *b = sym_vkb_of(bb);
+    if (b->err != SYM_OK) return b->err;
+    sym_vkb_begin_op(b);
+    SYM_TRY(sym_vkb_check_tensor(w, "scale_cols", "w", SYM_DT_COUNT));
+    SYM_TRY(sym_vkb_check_tensor(g, "scale_cols", "g", SYM_DT_COUNT));
+    SYM_CHECK(g->n_cols * g->n_rows == w->n_cols, SYM_ERR_ARG,
+              "scale_cols: g of %lld for rows of %lld", (long long)(g->n_cols * g->n_rows),
+              (long long)w->n_cols);
+    SYM_CHECK(w->type == SYM_DT_F32 || (w->type == SYM_DT_F16 && w->n_cols % 2 == 0),
+              SYM_ERR_UNSUPPORTED,
+              "scale_cols: %s weights of %lld columns (f32, or f16 rows of an even length)",
+              sym_dtype_name(w->type), (long long)w->n_cols);
+    SYM_TRY(sym_vk_cmd_zero(b->cmd, b->flag));
+    SYM_TRY(scale_pass(b, w, g, 0));
+    uint32_t flag = 0;
+    SYM_TRY(sym_vk_cmd_download(b->cmd, b->flag, 0, &flag, sizeof flag));
+    SYM_CHECK(!flag, SYM_ERR_RANGE,
+              "scale_cols: a %lld x %lld %s weight times its norm overflows %s (left as it is)",
+              (long long)w->n_rows, (long long)w->n_cols, sym_dtype_name(w->type),
+              sym_dtype_name(w->type));
+    if (apply) SYM_TRY(scale_pass(b, w, g, 1));
+    return SYM_OK;
 }
 
 /* softmax (out NULL: in place on x) and argmax (out: (n_rows, 1) f32). */
@@ -720,6 +740,7 @@ static void vk_destroy(sym_backend *bb) {
     if (b->dev) {
         sym_vk_buffer_destroy(b->dev, b->scratch);
         sym_vk_buffer_destroy(b->dev, b->dummy);
+        sym_vk_buffer_destroy(b->dev, b->flag);
         sym_vk_buffer_destroy(b->dev, b->counters);
     }
     sym_vk_pipelines_destroy(b->pipes);
@@ -927,6 +948,7 @@ sym_status sym_vk_backend_create(const sym_vk_options *opts, sym_backend **out) 
                              .submit_every = every > 0 ? every : 0};
     SYM_TRY_GOTO(sym_vk_cmd_create(b->dev, &co, &b->cmd));
     SYM_TRY_GOTO(sym_vk_buffer_create(b->dev, 64, SYM_VK_MEM_DEVICE, &b->dummy));
+    SYM_TRY_GOTO(sym_vk_buffer_create(b->dev, 64, SYM_VK_MEM_DEVICE, &b->flag));
     SYM_TRY_GOTO(sym_vk_buffer_create(b->dev, 64 << 10, SYM_VK_MEM_DEVICE, &b->counters));
     SYM_TRY_GOTO(sym_vk_cmd_zero(b->cmd, b->counters));
     SYM_INFO("vulkan: backend on %s: workgroup %u, matvec rows %u, subgroups %s, fp16 math %s, "

@@ -37,6 +37,7 @@ typedef struct sym_vkb {
     uint32_t coop_warps[2];  /* WM, WN (spec constants 8, 9) */
     sym_vk_buffer *scratch;  /* GEMM split rows, attention partials; grows */
     sym_vk_buffer *dummy;    /* bound where a kernel's optional tensor is absent */
+    sym_vk_buffer *flag;     /* scale_cols' overflow flag */
     sym_status err;          /* latched error of an op (SYM_OK if none) */
     char err_msg[512];
     int hot;                 /* kernels come from a shader dir: poll it for changes */

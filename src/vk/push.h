@@ -162,11 +162,12 @@ typedef struct sym_vk_push_add_rows {
 SYM_VK_PUSH_CHECK(sym_vk_push_add_rows, 6);
 
 /* softmax (in place) and argmax (out[row] = index as f32). */
-/* scale_cols: w[r][i] = round(w[r][i] * g[i]) for rows [0, n_rows) of the bound window. */
+/* scale_cols: w[r][i] = round(w[r][i] * g[i]) for rows [0, n_rows) of the bound window (apply
+ * 0: only flag products that overflow). */
 typedef struct sym_vk_push_scale_cols {
-    uint32_t n_cols, n_rows, w_off, g_off;
+    uint32_t n_cols, n_rows, w_off, g_off, apply;
 } sym_vk_push_scale_cols;
-SYM_VK_PUSH_CHECK(sym_vk_push_scale_cols, 4);
+SYM_VK_PUSH_CHECK(sym_vk_push_scale_cols, 5);
 
 typedef struct sym_vk_push_rows {
     uint32_t n_cols, n_rows, x_off, out_off;
