@@ -186,55 +186,39 @@ static uint64_t rt_shared(uint64_t D) { return 2 * 32 * (D + 4) * 4 + 32 * 33 * 
 
 static sym_status prefill(sym_vkb *b, const attn_args *a) {
     uint32_t max_shared = b->dev->caps.max_shared_bytes;
+    sym_vk_kernel kernel;
+    sym_vk_spec spec;
+    uint64_t bq; /* tokens per workgroup */
     if (a->D % 4 == 0 && a->D <= 128 && rt_shared(a->D) <= max_shared &&
         b->dev->caps.max_workgroup_invocations >= 128 && !b->no_rt_attn) {
         /* the register-tiled kernel: workgroups of 128 for (head, 32 tokens) */
-        uint64_t n_blocks = (a->T + 31) / 32;
-        SYM_CHECK(n_blocks <= 65535 && a->H <= 65535, SYM_ERR_UNSUPPORTED,
-                  "attention: %llu tokens in one call is too many", (unsigned long long)a->T);
-        sym_vk_spec spec = sym_vkb_spec(b, 128, a->k->type);
-        spec.v[4] = (uint32_t)a->D;
-        const sym_vk_pipeline *p;
-        SYM_TRY(
-            sym_vk_pipeline_get(b->pipes, SYM_VK_K_ATTN_PREFILL_RT, SYM_VK_VAR_DEFAULT, &spec, &p));
-        sym_vk_arg args[4];
-        sym_vk_push_attn_prefill pu = {.n_tok = (uint32_t)a->T,
-                                       .n_head = (uint32_t)a->H,
-                                       .n_head_kv = (uint32_t)a->HKV,
-                                       .pos0 = (uint32_t)a->pos0,
-                                       .q_stride = (uint32_t)a->q_stride,
-                                       .kv_stride = (uint32_t)a->kv_stride,
-                                       .out_stride = (uint32_t)a->out_stride,
-                                       .scale = a->scale};
-        SYM_TRY(bind_qkvo(b, a, &args[0], &pu.q_off, &args[1], &pu.k_off, &args[2], &pu.v_off,
-                          &args[3], &pu.out_off));
-        double kv_bytes = 2.0 * (double)n_blocks * (double)a->H * (double)a->n_pos *
-                          (double)(a->D * a->es) / 2.0;
-        return sym_vk_cmd_dispatch(b->cmd, p, args, &pu, (uint32_t)a->H, (uint32_t)n_blocks, 1,
-                                   kv_bytes,
-                                   2.0 * (double)a->T * (double)a->H * (double)a->n_pos *
-                                       (double)a->D);
-    }
-    uint64_t bq = 16, bkv = 32;
+        kernel = SYM_VK_K_ATTN_PREFILL_RT;
+        spec = sym_vkb_spec(b, 128, a->k->type);
+        bq = 32;
+    } else {
+        uint64_t bkv = 32;
+        bq = 16;
 #define SHARED(bq_, bkv_) ((2 * (bq_)*a->D + (bkv_)*a->D + (bq_) * (bkv_) + 3 * (bq_)) * 4)
-    while (SHARED(bq, bkv) > max_shared && bkv > 8)
-        bkv /= 2;
-    while (SHARED(bq, bkv) > max_shared && bq > 1)
-        bq /= 2;
-    while (SHARED(bq, bkv) > max_shared && bkv > 1)
-        bkv /= 2;
-    SYM_CHECK(SHARED(bq, bkv) <= max_shared, SYM_ERR_UNSUPPORTED,
-              "attention: head_dim %llu needs more shared memory", (unsigned long long)a->D);
+        while (SHARED(bq, bkv) > max_shared && bkv > 8)
+            bkv /= 2;
+        while (SHARED(bq, bkv) > max_shared && bq > 1)
+            bq /= 2;
+        while (SHARED(bq, bkv) > max_shared && bkv > 1)
+            bkv /= 2;
+        SYM_CHECK(SHARED(bq, bkv) <= max_shared, SYM_ERR_UNSUPPORTED,
+                  "attention: head_dim %llu needs more shared memory", (unsigned long long)a->D);
 #undef SHARED
+        kernel = SYM_VK_K_ATTN_PREFILL;
+        spec = sym_vkb_spec(b, b->wg, a->k->type);
+        spec.v[5] = (uint32_t)bq;
+        spec.v[6] = (uint32_t)bkv;
+    }
+    spec.v[4] = (uint32_t)a->D;
     uint64_t n_blocks = (a->T + bq - 1) / bq;
     SYM_CHECK(n_blocks <= 65535 && a->H <= 65535, SYM_ERR_UNSUPPORTED,
               "attention: %llu tokens in one call is too many", (unsigned long long)a->T);
-    sym_vk_spec spec = sym_vkb_spec(b, b->wg, a->k->type);
-    spec.v[4] = (uint32_t)a->D;
-    spec.v[5] = (uint32_t)bq;
-    spec.v[6] = (uint32_t)bkv;
     const sym_vk_pipeline *p;
-    SYM_TRY(sym_vk_pipeline_get(b->pipes, SYM_VK_K_ATTN_PREFILL, SYM_VK_VAR_DEFAULT, &spec, &p));
+    SYM_TRY(sym_vk_pipeline_get(b->pipes, kernel, SYM_VK_VAR_DEFAULT, &spec, &p));
     sym_vk_arg args[4];
     sym_vk_push_attn_prefill pu = {.n_tok = (uint32_t)a->T,
                                    .n_head = (uint32_t)a->H,
