@@ -163,6 +163,34 @@ static void test_matmul(test_rng *r, sym_dtype wt, int64_t n_tok, int64_t n_in, 
 
 /* ---- rmsnorm, silu_mul, add, softmax ---- */
 
+/* rmsnorm of x with weight w (NULL: ones) on every configuration, against the reference (into
+ * ref_out) and a double-precision computation (into exact). */
+static void check_rmsnorm(const char *what, const sym_tensor *x, const sym_tensor *w,
+                          sym_tensor *ref_out, double *exact) {
+    int64_t n_tok = x->n_rows, n = x->n_cols;
+    const float *xd = x->data;
+    float *want = ref_out->data;
+    size_t bytes = (size_t)(n_tok * n) * 4;
+    g_ref->ops->rmsnorm(g_ref, ref_out, x, w, 1e-5f);
+    for (int64_t t = 0; t < n_tok; t++) {
+        double ss = 0;
+        for (int64_t i = 0; i < n; i++)
+            ss += (double)xd[t * n + i] * xd[t * n + i];
+        double sc = 1.0 / sqrt(ss / (double)n + 1e-5);
+        for (int64_t i = 0; i < n; i++)
+            exact[t * n + i] = xd[t * n + i] * sc * (w ? sym_ref_get(w, 0, i) : 1.0);
+    }
+    double e_ref = rel_err_exact(want, exact, n_tok * n);
+    for (int i = 0; i < g_n_cfg; i++) {
+        gbuf g;
+        sym_tensor out = tensor(SYM_DT_F32, n, n_tok, gbuf_new(&g, bytes));
+        g_cfg[i].b->ops->rmsnorm(g_cfg[i].b, &out, x, w, 1e-5f);
+        check_f32_exact(what, &g_cfg[i], &g, out.data, want, n_tok * n, TOL_RMSNORM, 1, exact,
+                        e_ref);
+        free(g.raw);
+    }
+}
+
 static void test_rows(test_rng *r, int64_t n_tok, int64_t n, sym_dtype wt) {
     char what[80];
     size_t bytes = (size_t)(n_tok * n) * 4;
@@ -177,46 +205,12 @@ static void test_rows(test_rng *r, int64_t n_tok, int64_t n, sym_dtype wt) {
 
     snprintf(what, sizeof what, "rmsnorm %s %lld x %lld", sym_dtype_name(wt), (long long)n_tok,
              (long long)n);
-    g_ref->ops->rmsnorm(g_ref, &ref_out, &x, &w, 1e-5f);
-    for (int64_t t = 0; t < n_tok; t++) {
-        double ss = 0;
-        for (int64_t i = 0; i < n; i++)
-            ss += (double)xd[t * n + i] * xd[t * n + i];
-        double sc = 1.0 / sqrt(ss / (double)n + 1e-5);
-        for (int64_t i = 0; i < n; i++)
-            exact[t * n + i] = xd[t * n + i] * sc * sym_ref_get(&w, 0, i);
-    }
-    double e_ref = rel_err_exact(want, exact, n_tok * n);
-    for (int i = 0; i < g_n_cfg; i++) {
-        gbuf g;
-        sym_tensor out = tensor(SYM_DT_F32, n, n_tok, gbuf_new(&g, bytes));
-        g_cfg[i].b->ops->rmsnorm(g_cfg[i].b, &out, &x, &w, 1e-5f);
-        check_f32_exact(what, &g_cfg[i], &g, out.data, want, n_tok * n, TOL_RMSNORM, 1, exact,
-                        e_ref);
-        free(g.raw);
-    }
+    check_rmsnorm(what, &x, &w, &ref_out, exact);
     if (wt != SYM_DT_F32) goto done; /* the rest do not depend on the weight type */
 
     /* a weight of ones (w NULL: the norm folded into the products after it) */
     snprintf(what, sizeof what, "rmsnorm ones %lld x %lld", (long long)n_tok, (long long)n);
-    g_ref->ops->rmsnorm(g_ref, &ref_out, &x, NULL, 1e-5f);
-    for (int64_t t = 0; t < n_tok; t++) {
-        double ss = 0;
-        for (int64_t i = 0; i < n; i++)
-            ss += (double)xd[t * n + i] * xd[t * n + i];
-        double sc = 1.0 / sqrt(ss / (double)n + 1e-5);
-        for (int64_t i = 0; i < n; i++)
-            exact[t * n + i] = xd[t * n + i] * sc;
-    }
-    e_ref = rel_err_exact(want, exact, n_tok * n);
-    for (int i = 0; i < g_n_cfg; i++) {
-        gbuf g;
-        sym_tensor out = tensor(SYM_DT_F32, n, n_tok, gbuf_new(&g, bytes));
-        g_cfg[i].b->ops->rmsnorm(g_cfg[i].b, &out, &x, NULL, 1e-5f);
-        check_f32_exact(what, &g_cfg[i], &g, out.data, want, n_tok * n, TOL_RMSNORM, 1, exact,
-                        e_ref);
-        free(g.raw);
-    }
+    check_rmsnorm(what, &x, NULL, &ref_out, exact);
 
     snprintf(what, sizeof what, "silu_mul %lld x %lld", (long long)n_tok, (long long)n);
     g_ref->ops->silu_mul(g_ref, &ref_out, &x, &u);
@@ -257,7 +251,7 @@ static void test_rows(test_rng *r, int64_t n_tok, int64_t n, sym_dtype wt) {
         for (int64_t i = 0; i < n; i++)
             exact[t * n + i] /= sum;
     }
-    e_ref = rel_err_exact(want, exact, n_tok * n);
+    double e_ref = rel_err_exact(want, exact, n_tok * n);
     for (int i = 0; i < g_n_cfg; i++) {
         gbuf g;
         sym_tensor out = tensor(SYM_DT_F32, n, n_tok, gbuf_new(&g, bytes));

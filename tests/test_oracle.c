@@ -642,6 +642,19 @@ static sym_trace *moe_trace(uint64_t seed, uint32_t n_tokens) {
     return moe_trace_topics(seed, n_tokens, 0);
 }
 
+/* Bytes the oracle, LRU, LFU and MIN move through a cache of pct% of t's working set; printed
+ * as one line of GB. */
+static void moved_by_all(const sym_trace *t, int pct, const sym_policy_sim_options *so, uint64_t *o,
+                         uint64_t *l, uint64_t *f, uint64_t *m) {
+    uint64_t cache = sym_trace_working_set(t) / 100 * (uint64_t)pct;
+    *o = moved(t, SYM_POLICY_SIM_ORACLE, cache, so);
+    *l = moved(t, SYM_POLICY_SIM_LRU, cache, so);
+    *f = moved(t, SYM_POLICY_SIM_LFU, cache, so);
+    *m = moved(t, SYM_POLICY_SIM_MIN, cache, so);
+    fprintf(stderr, "  %d%%: %.2f / %.2f / %.2f / %.2f\n", pct, *o / 1e9, *l / 1e9, *f / 1e9,
+            *m / 1e9);
+}
+
 /* A router whose preferences do not drift (one topic: skewed, noisy, stationary) is LFU's best
  * case: counting is what predicts it, and the MLP's features are short memories. The oracle's
  * hedge then leans on the long-run rate: at every size it moves no more than 2% above LFU (the MLP
@@ -652,17 +665,12 @@ static void test_moe_sim_stationary(void) {
     for (uint64_t seed = 1; seed <= 2; seed++) {
         sym_trace *t = moe_trace_topics(seed, 160, 1);
         if (!t) continue;
-        uint64_t ws = sym_trace_working_set(t), sum_o = 0, sum_l = 0;
+        uint64_t sum_o = 0, sum_l = 0;
         fprintf(stderr, "stationary moe seed %llu: GB moved (oracle / lru / lfu / min)\n",
                 (unsigned long long)seed);
         for (int pct = 20; pct <= 80; pct += 20) {
-            uint64_t cache = ws / 100 * (uint64_t)pct;
-            uint64_t o = moved(t, SYM_POLICY_SIM_ORACLE, cache, &so);
-            uint64_t l = moved(t, SYM_POLICY_SIM_LRU, cache, &so);
-            uint64_t f = moved(t, SYM_POLICY_SIM_LFU, cache, &so);
-            uint64_t m = moved(t, SYM_POLICY_SIM_MIN, cache, &so);
-            fprintf(stderr, "  %d%%: %.2f / %.2f / %.2f / %.2f\n", pct, o / 1e9, l / 1e9, f / 1e9,
-                    m / 1e9);
+            uint64_t o, l, f, m;
+            moved_by_all(t, pct, &so, &o, &l, &f, &m);
             sum_o += o, sum_l += l;
             CHECK((double)o <= 1.02 * (double)f,
                   "stationary moe seed %llu at %d%%: the oracle moves %.2f GB, LFU %.2f",
@@ -685,19 +693,14 @@ static void test_moe_sim(void) {
     for (uint64_t seed = 1; seed <= 3; seed++) {
         sym_trace *t = moe_trace(seed, 160);
         if (!t) continue;
-        uint64_t ws = sym_trace_working_set(t), sum_o = 0, sum_l = 0, sum_f = 0;
+        uint64_t sum_o = 0, sum_l = 0, sum_f = 0;
         fprintf(stderr,
                 "moe seed %llu (32 experts, top 4, 160 tokens): GB moved "
                 "(oracle / lru / lfu / min)\n",
                 (unsigned long long)seed);
         for (int pct = 20; pct <= 80; pct += 20) {
-            uint64_t cache = ws / 100 * (uint64_t)pct;
-            uint64_t o = moved(t, SYM_POLICY_SIM_ORACLE, cache, &so);
-            uint64_t l = moved(t, SYM_POLICY_SIM_LRU, cache, &so);
-            uint64_t f = moved(t, SYM_POLICY_SIM_LFU, cache, &so);
-            uint64_t m = moved(t, SYM_POLICY_SIM_MIN, cache, &so);
-            fprintf(stderr, "  %d%%: %.2f / %.2f / %.2f / %.2f\n", pct, o / 1e9, l / 1e9, f / 1e9,
-                    m / 1e9);
+            uint64_t o, l, f, m;
+            moved_by_all(t, pct, &so, &o, &l, &f, &m);
             sum_o += o, sum_l += l, sum_f += f;
             uint64_t best = l < f ? l : f;
             CHECK((double)o <= 1.05 * (double)best,

@@ -22,6 +22,7 @@
 #include "model/model.h"
 #include "model/writer.h"
 #include "pack/store.h"
+#include "store_util.h"
 #include "test_util.h"
 
 static char g_dir[1024];
@@ -54,16 +55,6 @@ static int n_temporaries(void) {
     char cmd[1400];
     snprintf(cmd, sizeof cmd, "ls '%s' | grep -c '\\.tmp\\.' > /dev/null", g_dir);
     return system(cmd) == 0;
-}
-
-static sym_store_write_options opts(sym_codec_id id, uint64_t limit) {
-    sym_store_write_options o;
-    sym_store_write_options_init(&o);
-    o.auto_codec = id == SYM_CODEC_COUNT;
-    if (!o.auto_codec) o.codec = sym_codec_default(id);
-    o.max_pack_bytes = limit;
-    o.n_threads = 2;
-    return o;
 }
 
 /* ---- round trips ------------------------------------------------------------------------------- */
@@ -173,7 +164,8 @@ static void test_codecs_synthetic(void) {
         CHECK_OK(sym_make_model(&mo, src));
         for (size_t c = 0; c < sizeof ids / sizeof *ids; c++) {
             if (ids[c] != SYM_CODEC_COUNT && !sym_codec_available(ids[c])) continue;
-            sym_store_write_options o = opts(ids[c], 16 << 10); /* many packs, row slices */
+            /* many packs, row slices */
+            sym_store_write_options o = test_store_opts(ids[c], 16 << 10);
             if (ids[c] == SYM_CODEC_BLOSC && t == SYM_DT_BF16) {
                 o.codec.shuffle = SYM_BLOSC_BIT;
                 o.codec.inner = SYM_BLOSC_ZSTD;
@@ -201,21 +193,21 @@ static void test_real_models(void) {
     test_shared_path("models/aidreams260K.gguf", src, sizeof src);
     for (int id = 0; id < SYM_CODEC_COUNT; id++) {
         if (!sym_codec_available((sym_codec_id)id)) continue;
-        sym_store_write_options o = opts((sym_codec_id)id, 48 << 10);
+        sym_store_write_options o = test_store_opts((sym_codec_id)id, 48 << 10);
         char what[64];
         snprintf(what, sizeof what, "aidreams/%s", sym_codec_id_name((sym_codec_id)id));
         sym_store_write_stats s =
             pack_and_check(src, tmp_path("aidreams-codec.sympack", out, sizeof out), &o, what);
         CHECK(id == SYM_CODEC_NONE || s.n_by_codec[id] > 0, "%s: no pack used the codec", what);
     }
-    sym_store_write_options o = opts(SYM_CODEC_COUNT, 64 << 10);
+    sym_store_write_options o = test_store_opts(SYM_CODEC_COUNT, 64 << 10);
     pack_and_check(src, tmp_path("aidreams.sympack", out, sizeof out), &o, "aidreams/auto");
-    o = opts(SYM_CODEC_BYTESPLIT, 1 << 20);
+    o = test_store_opts(SYM_CODEC_BYTESPLIT, 1 << 20);
     pack_and_check(SYM_SOURCE_DIR "/models/toy-fortunes.gguf",
                    tmp_path("toy.sympack", out, sizeof out), &o, "toy-fortunes/bytesplit");
     /* a .sympack repacks (its metadata copy is the source's) */
     char again[1200];
-    o = opts(SYM_CODEC_ZSTD, 32 << 10);
+    o = test_store_opts(SYM_CODEC_ZSTD, 32 << 10);
     pack_and_check(out, tmp_path("toy2.sympack", again, sizeof again), &o, "toy repacked");
     sym_model *a = NULL, *b = NULL;
     CHECK_OK(sym_model_open(SYM_SOURCE_DIR "/models/toy-fortunes.gguf", &a));
@@ -237,7 +229,7 @@ static void test_safetensors_source(void) {
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     CHECK(system(cmd) == 0, "rm");
     CHECK_OK(sym_make_model(&mo, dir));
-    sym_store_write_options o = opts(SYM_CODEC_COUNT, 24 << 10);
+    sym_store_write_options o = test_store_opts(SYM_CODEC_COUNT, 24 << 10);
     pack_and_check(dir, tmp_path("st.sympack", out, sizeof out), &o, "safetensors/auto");
     sym_model *m = NULL;
     CHECK_OK(sym_model_open(out, &m));
@@ -485,7 +477,7 @@ static void test_write_failures(void) {
     CHECK_OK(sym_model_open(src, &m));
     if (!m) return;
     uint64_t src_hash = file_hash(src);
-    sym_store_write_options o = opts(SYM_CODEC_ZSTD, 64 << 10);
+    sym_store_write_options o = test_store_opts(SYM_CODEC_ZSTD, 64 << 10);
     /* interrupted: nothing left */
     o.progress = stop_after_one;
     g_calls = 0;
@@ -521,7 +513,7 @@ static void test_write_failures(void) {
     CHECK_STATUS(sym_store_write(m, g_dir, &o, NULL), SYM_ERR_ARG);
     o.codec.level = 0;
     CHECK_STATUS(sym_store_write(m, out, &o, NULL), SYM_ERR_ARG);
-    o = opts(SYM_CODEC_ZSTD, 0);
+    o = test_store_opts(SYM_CODEC_ZSTD, 0);
     CHECK_STATUS(sym_store_write(m, out, &o, NULL), SYM_ERR_ARG);
     CHECK(file_hash(src) == src_hash, "the source changed");
     sym_model_close(m);

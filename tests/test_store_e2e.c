@@ -9,6 +9,7 @@
 #include "infer/engine.h"
 #include "model/writer.h"
 #include "pack/store.h"
+#include "store_util.h"
 #include "test_util.h"
 
 #define MAX_IDS 512
@@ -42,12 +43,7 @@ static void pack(const char *src, const char *out, sym_codec_id id, uint64_t lim
     sym_model *m = NULL;
     CHECK_OK(sym_model_open(src, &m));
     if (!m) return;
-    sym_store_write_options o;
-    sym_store_write_options_init(&o);
-    o.auto_codec = id == SYM_CODEC_COUNT;
-    if (!o.auto_codec) o.codec = sym_codec_default(id);
-    o.max_pack_bytes = limit;
-    o.n_threads = 2;
+    sym_store_write_options o = test_store_opts(id, limit);
     sym_store_write_stats s;
     CHECK_OK(sym_store_write(m, out, &o, &s));
     fprintf(stderr, "packed %s: %u packs, ratio %.3f\n", src, s.n_packs,

@@ -132,15 +132,6 @@ static sym_status run(double vram_gb, double ram_gb, run_out *r) {
     return run_on(g_backend, vram_gb, ram_gb, r);
 }
 
-static double max_rel_diff(const float *a, const float *b, size_t n) {
-    double d = 0, s = 0;
-    for (size_t i = 0; i < n; i++) {
-        d = fmax(d, fabs((double)a[i] - b[i]));
-        s = fmax(s, fabs((double)a[i]));
-    }
-    return d / (s > 0 ? s : 1);
-}
-
 /* ---- fault injection: reads fail after a number of calls -------------------------------------- */
 typedef struct fail_reads {
     int after;
@@ -510,7 +501,7 @@ static int test_model(bool moe, bool vk) {
         for (int t = 0; t < N_GEN; t++)
             CHECK(s.ids[t] == r.ids[t], "greedy id %d: streamed %d, resident %d", t, s.ids[t],
                   r.ids[t]);
-        double d = max_rel_diff(r.logits, s.logits, nl);
+        double d = test_max_rel_diff(r.logits, s.logits, nl);
         /* the same kernels on the same rows; on Vulkan the resident run uses fused kernels
          * (norm folded into the product) where the streamed one runs the plain ops */
         double tol = vk || moe ? 1e-4 : 1e-5;
@@ -610,7 +601,7 @@ static int test_model(bool moe, bool vk) {
             for (int t = 0; t < N_GEN; t++)
                 CHECK(sp.ids[t] == r.ids[t], "split (%s first): greedy id %d: %d, resident %d",
                       orders[o], t, sp.ids[t], r.ids[t]);
-            double d = max_rel_diff(r.logits, sp.logits, nl);
+            double d = test_max_rel_diff(r.logits, sp.logits, nl);
             fprintf(stderr,
                     "split (%s first%s): %llu bytes on the CPU, %llu read-backs, logits vs "
                     "resident %.3g\n",
@@ -632,7 +623,7 @@ static int test_model(bool moe, bool vk) {
             int same = 0;
             for (int t = 0; t < N_GEN; t++)
                 same += f.ids[t] == r.ids[t];
-            double d = max_rel_diff(f.logits, r.logits, nl);
+            double d = test_max_rel_diff(f.logits, r.logits, nl);
             fprintf(stderr, "moe: %s vs reference: %d/%d greedy ids equal, logits %.3g\n",
                     g_backend, same, N_GEN, d);
             CHECK(same == N_GEN && d <= 1e-3, "moe %s vs reference: %d/%d ids, logits %g",

@@ -22,6 +22,7 @@
 #include "infer/engine.h"
 #include "model/writer.h"
 #include "pack/store.h"
+#include "store_util.h"
 #include "test_util.h"
 #ifdef SYM_HAVE_VULKAN
 #include "vk/buffer.h"
@@ -129,15 +130,6 @@ static sym_status run(const char *model, const open_opts *oo, run_out *r) {
     return st;
 }
 
-static double max_rel_diff(const float *a, const float *b, size_t n) {
-    double d = 0, s = 0;
-    for (size_t i = 0; i < n; i++) {
-        d = fmax(d, fabs((double)a[i] - b[i]));
-        s = fmax(s, fabs((double)a[i]));
-    }
-    return d / (s > 0 ? s : 1);
-}
-
 /* Same greedy ids; logits identical (tol 0) or within tol. */
 static void compare(const run_out *a, const run_out *b, double tol, const char *what) {
     if (!a->logits || !b->logits) return;
@@ -146,9 +138,9 @@ static void compare(const run_out *a, const run_out *b, double tol, const char *
     size_t n = (size_t)(N_GEN + 1) * (size_t)a->n_vocab;
     if (tol == 0) {
         CHECK(!memcmp(a->logits, b->logits, n * sizeof(float)), "%s: logits differ (max %.3g)",
-              what, max_rel_diff(a->logits, b->logits, n));
+              what, test_max_rel_diff(a->logits, b->logits, n));
     } else {
-        double d = max_rel_diff(a->logits, b->logits, n);
+        double d = test_max_rel_diff(a->logits, b->logits, n);
         CHECK(d <= tol, "%s: logits differ by %.3g > %g", what, d, tol);
     }
 }
@@ -157,12 +149,7 @@ static sym_status pack_model(const char *src, const char *out, sym_codec_id id, 
                              double *ratio) {
     sym_model *m = NULL;
     SYM_TRY(sym_model_open(src, &m));
-    sym_store_write_options o;
-    sym_store_write_options_init(&o);
-    o.auto_codec = id == SYM_CODEC_COUNT;
-    if (!o.auto_codec) o.codec = sym_codec_default(id);
-    o.max_pack_bytes = limit;
-    o.n_threads = 2;
+    sym_store_write_options o = test_store_opts(id, limit);
     sym_store_write_stats s;
     sym_status st = sym_store_write(m, out, &o, &s);
     sym_model_close(m);

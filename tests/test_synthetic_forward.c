@@ -89,15 +89,6 @@ static void forward(const sym_model *m, const int32_t *ids, int n_tok, int neox,
     o->destroy(b);
 }
 
-static double max_rel_diff(const float *a, const float *b, int n) {
-    double d = 0, scale = 0;
-    for (int i = 0; i < n; i++) {
-        d = fmax(d, fabs((double)a[i] - b[i]));
-        scale = fmax(scale, fabs((double)a[i]));
-    }
-    return d / (scale > 0 ? scale : 1);
-}
-
 static sym_model *make(sym_make_model_options *o, const char *name) {
     char path[1200], cmd[1400];
     snprintf(path, sizeof path, "%s/%s", g_dir, name);
@@ -126,7 +117,7 @@ static void same_function(const char *preset) {
     stats st = {0};
     forward(g, ids, 8, -1, lg, &st);
     forward(s, ids, 8, -1, ls, &st);
-    double d = max_rel_diff(lg, ls, n_vocab);
+    double d = test_max_rel_diff(lg, ls, (size_t)n_vocab);
     CHECK(d < 1e-4, "%s: GGUF and safetensors logits differ by %g (relative)", preset, d);
     double sd = 0;
     for (int i = 0; i < n_vocab; i++) sd += (double)lg[i] * lg[i];
@@ -135,7 +126,7 @@ static void same_function(const char *preset) {
     if (!strcmp(sym_model_hparams(g)->arch, "llama")) {
         /* the safetensors weights with GGUF's rotation are a different function */
         forward(s, ids, 8, 0, lx, &st);
-        double dx = max_rel_diff(lg, lx, n_vocab);
+        double dx = test_max_rel_diff(lg, lx, (size_t)n_vocab);
         CHECK(dx > 1e-3, "%s: swapping the RoPE layout changed nothing (%g)", preset, dx);
     }
     fprintf(stderr, "%s: logits rms %.3f, GGUF vs safetensors %.2g, residual rms max %.2f\n",

@@ -50,6 +50,17 @@ static inline int test_finish(const char *name) {
 typedef struct test_rng { uint64_t s; } test_rng;
 
 /* Seed from $SYM_TEST_SEED if set, else from the clock; printed either way. */
+/* max |a[i] - b[i]| over max |a[i]| (over 1 if a is all zeros): how far b is from a, relative
+ * to a's scale. */
+static inline double test_max_rel_diff(const float *a, const float *b, size_t n) {
+    double d = 0, s = 0;
+    for (size_t i = 0; i < n; i++) {
+        d = fmax(d, fabs((double)a[i] - b[i]));
+        s = fmax(s, fabs((double)a[i]));
+    }
+    return d / (s > 0 ? s : 1);
+}
+
 static inline test_rng test_rng_init(const char *name) {
     uint64_t seed;
     const char *env = getenv("SYM_TEST_SEED");
