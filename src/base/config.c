@@ -59,6 +59,13 @@ const char *sym_codec_choice_name(sym_codec_choice c) {
 
 static const char *const k_evicts[] = {"auto", "oracle", "belady", "lru"};
 
+/* The index of value among names (case-insensitive), -1 if it is none of them. */
+static int name_index(const char *value, const char *const *names, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (strcasecmp(value, names[i]) == 0) return (int)i;
+    return -1;
+}
+
 const char *sym_evict_choice_name(sym_evict_choice c) {
     return (unsigned)c < sizeof k_evicts / sizeof k_evicts[0] ? k_evicts[c] : "?";
 }
@@ -181,24 +188,22 @@ sym_status sym_config_set(sym_config *cfg, const char *section, const char *key,
         *(sym_log_level *)field = lv;
         return SYM_OK;
     }
-    case K_CODEC:
-        for (size_t i = 0; i < sizeof k_codecs / sizeof k_codecs[0]; i++) {
-            if (strcasecmp(value, k_codecs[i]) == 0) {
-                *(sym_codec_choice *)field = (sym_codec_choice)i;
-                return SYM_OK;
-            }
-        }
-        return SYM_FAIL(SYM_ERR_CONFIG, "%s: key '%s': unknown codec '%s' (auto, none, zstd, "
-                        "blosc, zfp, bytesplit)", origin, key, value);
-    case K_EVICT:
-        for (size_t i = 0; i < sizeof k_evicts / sizeof k_evicts[0]; i++) {
-            if (strcasecmp(value, k_evicts[i]) == 0) {
-                *(sym_evict_choice *)field = (sym_evict_choice)i;
-                return SYM_OK;
-            }
-        }
-        return SYM_FAIL(SYM_ERR_CONFIG, "%s: key '%s': unknown eviction policy '%s' (auto, "
-                        "oracle, belady, lru)", origin, key, value);
+    case K_CODEC: {
+        int i = name_index(value, k_codecs, sizeof k_codecs / sizeof k_codecs[0]);
+        if (i < 0)
+            return SYM_FAIL(SYM_ERR_CONFIG, "%s: key '%s': unknown codec '%s' (auto, none, zstd, "
+                            "blosc, zfp, bytesplit)", origin, key, value);
+        *(sym_codec_choice *)field = (sym_codec_choice)i;
+        return SYM_OK;
+    }
+    case K_EVICT: {
+        int i = name_index(value, k_evicts, sizeof k_evicts / sizeof k_evicts[0]);
+        if (i < 0)
+            return SYM_FAIL(SYM_ERR_CONFIG, "%s: key '%s': unknown eviction policy '%s' (auto, "
+                            "oracle, belady, lru)", origin, key, value);
+        *(sym_evict_choice *)field = (sym_evict_choice)i;
+        return SYM_OK;
+    }
     }
     return SYM_FAIL(SYM_ERR_INTERNAL, "config: bad key kind");
 }
