@@ -39,7 +39,7 @@ typedef enum sym_vk_kernel {
 } sym_vk_kernel;
 
 /* Specialization constant ids (shaders/common.glsl): 0 workgroup size, 1 use subgroups,
- * 2 fp16 math, 3 dtype, 4..10 per kernel. All 32-bit. */
+ * 2 fp16 math, 3 dtype, 4..11 per kernel. All 32-bit. */
 #define SYM_VK_N_SPEC       12
 #define SYM_VK_MAX_BINDINGS 12 /* storage buffers of one kernel (mv_qkv) */
 typedef struct sym_vk_spec {
