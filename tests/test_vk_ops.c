@@ -32,6 +32,7 @@
 #include "infer/fused.h"
 #include "test_util.h"
 #include "vk/ops.h"
+#include "vk/probe.h"
 
 #include "base/half.h"
 
@@ -690,6 +691,24 @@ static void run_suite(sym_backend *vk, test_rng *r, const char *name, double tol
 
 /* ---- error paths -------------------------------------------------------------------------- */
 
+/* probe_chain (bench_vk_sync): a chain of dependent products run as one dispatch with grid
+ * barriers, and as one dispatch per product, against the host's f64 chain; on a device that
+ * says how many multiprocessors it has, one workgroup on each (the barriers then synchronize
+ * them), else one workgroup. */
+static void test_probe_chain(sym_backend *vk) {
+    g_suite = "probe_chain";
+    const int sizes[2] = {264, 1032}, counts[2] = {5, 3};
+    for (int i = 0; i < 2; i++) {
+        sym_vk_chain_probe pr;
+        sym_status st = sym_vk_probe_chain(vk, sizes[i], counts[i], 0, 128, 3, 0, &pr);
+        if (st == SYM_ERR_UNSUPPORTED) return;
+        CHECK_OK(st);
+        CHECK(pr.persist_err <= 1e-5 && pr.split_err <= 1e-5,
+              "chain of %d x %d^2 on %d groups: errors %.3g (grid barriers) %.3g (dispatches)",
+              counts[i], sizes[i], pr.n_groups, pr.persist_err, pr.split_err);
+    }
+}
+
 static void test_errors(sym_backend *vk) {
     g_suite = "errors";
     sym_tensor t;
@@ -787,6 +806,7 @@ int main(void) {
     int has_fp16 = caps->shader_float16 && caps->subgroup_arithmetic;
     int coop = sym_vk_backend_uses_coopmat(vk);
     run_suite(vk, &r, "default", 1e-5);
+    test_probe_chain(vk);
     test_errors(vk);
     vk->ops->destroy(vk);
 

@@ -213,6 +213,7 @@ static sym_status query_caps(VkInstance inst, VkPhysicalDevice pd, sym_vk_caps *
     c->shader_float16 = f12.shaderFloat16;
     c->storage_16bit = f11.storageBuffer16BitAccess;
     c->vulkan_memory_model = f12.vulkanMemoryModel;
+    c->memory_model_device_scope = f12.vulkanMemoryModel && f12.vulkanMemoryModelDeviceScope;
     c->timeline_semaphore = f12.timelineSemaphore;
     /* the cooperative-matrix kernel's SPIR-V uses the Vulkan memory model */
     if (c->coopmat_nv && cmf.cooperativeMatrix && c->shader_float16 && c->vulkan_memory_model) {
@@ -639,7 +640,8 @@ sym_status sym_vk_device_open(const sym_vk_device_request *req, sym_vk_device **
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
         .pNext = d->coopmat_enabled ? &cmf : NULL,
         .shaderFloat16 = d->fp16_enabled ? VK_TRUE : VK_FALSE,
-        .vulkanMemoryModel = d->coopmat_enabled ? VK_TRUE : VK_FALSE};
+        .vulkanMemoryModel = c->vulkan_memory_model ? VK_TRUE : VK_FALSE,
+        .vulkanMemoryModelDeviceScope = c->memory_model_device_scope ? VK_TRUE : VK_FALSE};
     VkPhysicalDeviceVulkan11Features f11 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
         .pNext = &f12,

@@ -30,6 +30,8 @@ typedef struct sym_vk_caps {
     int shader_float16;      /* VkPhysicalDeviceVulkan12Features.shaderFloat16 */
     int storage_16bit;       /* storageBuffer16BitAccess */
     int vulkan_memory_model; /* vulkanMemoryModel (the cooperative-matrix kernel needs it) */
+    int memory_model_device_scope; /* and vulkanMemoryModelDeviceScope (grid barriers: enabled
+                                    * with it; shaders/grid_sync.glsl) */
     uint32_t subgroup_size;
     uint32_t subgroup_ops;   /* VkSubgroupFeatureFlags usable in compute shaders (0 if none) */
     int subgroup_arithmetic; /* subgroupAdd/Max usable in compute shaders */

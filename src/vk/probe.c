@@ -1,6 +1,7 @@
 /* probe.c — device read bandwidth and f16 matrix rate with the backend's kernels (probe.h). */
 #include "vk/probe.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -140,5 +141,135 @@ fail:
     if (g.x.buf) bb->ops->release(bb, &g.x);
     if (g.w.buf) bb->ops->release(bb, &g.w);
     if (g.out.buf) bb->ops->release(bb, &g.out);
+    return st;
+}
+
+/* ---- dependent products: grid barriers against pipeline barriers ------------------------------ */
+
+typedef struct chain_ctx {
+    sym_vk_buffer *w, *x, *sync;
+    const sym_vk_pipeline *p;
+    uint32_t n, n_mat, groups, base;
+    int persist;
+} chain_ctx;
+
+static sym_status chain_once(sym_vkb *b, void *ctx) {
+    chain_ctx *c = ctx;
+    uint64_t wbytes = (uint64_t)c->n * c->n * 2 * c->n_mat, xbytes = (uint64_t)c->n * 4;
+    uint32_t steps = c->persist ? 1 : c->n_mat;
+    for (uint32_t s = 0; s < steps; s++) {
+        uint32_t ph0 = c->persist ? 0 : s, ph1 = c->persist ? c->n_mat : s + 1;
+        sym_vk_arg a[3] = {
+            {.buf = c->w, .offset = 0, .range = wbytes, .lo = 0, .hi = wbytes},
+            {.buf = c->x, .offset = 0, .range = xbytes * (c->n_mat + 1), .lo = xbytes * ph0,
+             .hi = xbytes * (ph1 + 1), .write = 1},
+            {.buf = c->sync, .offset = 0, .range = 64, .lo = 0, .hi = 4, .write = ph1 - ph0 > 1}};
+        sym_vk_push_probe_chain pc = {.n = c->n, .ph0 = ph0, .ph1 = ph1, .base = c->base};
+        c->base += (ph1 - ph0 - 1) * c->groups;
+        SYM_TRY(sym_vk_cmd_dispatch(b->cmd, c->p, a, &pc, c->groups, 1, 1,
+                                    (double)wbytes / c->n_mat * (ph1 - ph0), 0));
+    }
+    return SYM_OK;
+}
+
+/* The worst vector's max |x - ref| / max |ref| over the chain's outputs. */
+static double chain_err(const float *x, const double *ref, uint32_t n, uint32_t n_mat) {
+    double worst = 0;
+    for (uint32_t k = 1; k <= n_mat; k++) {
+        double md = 0, mr = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            double d = fabs((double)x[(size_t)k * n + i] - ref[(size_t)k * n + i]);
+            if (!(d <= md)) md = d; /* NaN counts as the worst */
+            if (fabs(ref[(size_t)k * n + i]) > mr) mr = fabs(ref[(size_t)k * n + i]);
+        }
+        double e = mr > 0 ? md / mr : md;
+        if (!(e <= worst)) worst = e;
+    }
+    return worst;
+}
+
+sym_status sym_vk_probe_chain(sym_backend *bb, int n, int n_mat, int n_groups, int wg, int rb,
+                              int mode, sym_vk_chain_probe *out) {
+    SYM_CHECK(sym_vk_backend_is(bb), SYM_ERR_ARG, "probe: not a Vulkan backend");
+    sym_vkb *b = sym_vkb_of(bb);
+    uint32_t sgs = b->dev->caps.subgroup_size;
+    SYM_CHECK(b->dev->caps.vulkan_memory_model, SYM_ERR_UNSUPPORTED,
+              "probe_chain: %s has no vulkanMemoryModel (grid barriers need it)", b->dev->caps.name);
+    SYM_CHECK(b->use_sg && n >= 8 && n % 8 == 0 && n_mat >= 1 && wg >= 32 && sgs > 0 &&
+                  wg % (int)sgs == 0 && rb >= 1 && rb <= 16,
+              SYM_ERR_ARG, "probe_chain: n %d, %d products, %d invocations, %d rows per step", n,
+              n_mat, wg, rb);
+    uint64_t wbytes = (uint64_t)n * (uint64_t)n * 2 * (uint64_t)n_mat;
+    SYM_CHECK(wbytes + 16 <= b->max_range && wbytes / 16 < UINT32_MAX, SYM_ERR_ARG,
+              "probe_chain: %llu bytes of weights exceed one binding", (unsigned long long)wbytes);
+    if (n_groups <= 0) n_groups = b->dev->caps.sm_count ? (int)b->dev->caps.sm_count : 1;
+    memset(out, 0, sizeof *out);
+    out->n = n, out->n_mat = n_mat, out->n_groups = n_groups, out->wg = wg, out->rb = rb, out->mode = mode;
+    sym_status st = SYM_OK;
+    chain_ctx c = {.n = (uint32_t)n, .n_mat = (uint32_t)n_mat, .groups = (uint32_t)n_groups};
+    size_t nx = (size_t)n * (size_t)(n_mat + 1);
+    uint16_t *wh = sym_malloc((size_t)wbytes);
+    float *xh = sym_malloc(nx * sizeof *xh);
+    double *ref = sym_malloc(nx * sizeof *ref);
+    if (!wh || !xh || !ref) SYM_FAIL_GOTO(SYM_ERR_OOM, "probe_chain: out of memory");
+    /* uniform weights of variance 1/n: the vectors keep their size along the chain */
+    uint64_t s = 0x9e3779b97f4a7c15ull;
+    float amp = sqrtf(3.0f / (float)n);
+    for (size_t i = 0; i < (size_t)wbytes / 2; i++) {
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+        wh[i] = sym_f32_to_f16((float)((double)(s >> 11) / 4503599627370496.0 - 1.0) * amp);
+    }
+    for (size_t i = 0; i < nx; i++) {
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+        xh[i] = i < (size_t)n ? (float)((double)(s >> 11) / 4503599627370496.0 - 1.0) : NAN;
+        ref[i] = xh[i];
+    }
+    for (int k = 0; k < n_mat; k++)
+        for (int r = 0; r < n; r++) {
+            const uint16_t *row = wh + ((size_t)k * n + (size_t)r) * (size_t)n;
+            double acc = 0;
+            for (int i = 0; i < n; i++) acc += (double)sym_f16_to_f32(row[i]) * ref[(size_t)k * n + i];
+            ref[(size_t)(k + 1) * n + r] = acc;
+        }
+    SYM_TRY_GOTO(sym_vk_buffer_create(b->dev, wbytes, SYM_VK_MEM_DEVICE, &c.w));
+    SYM_TRY_GOTO(sym_vk_buffer_create(b->dev, nx * 4, SYM_VK_MEM_DEVICE, &c.x));
+    SYM_TRY_GOTO(sym_vk_buffer_create(b->dev, 64, SYM_VK_MEM_DEVICE, &c.sync));
+    SYM_TRY_GOTO(sym_vk_cmd_zero(b->cmd, c.sync));
+    SYM_TRY_GOTO(sym_vk_cmd_upload(b->cmd, c.w, 0, wh, wbytes));
+    sym_vk_spec spec = sym_vkb_spec(b, (uint32_t)wg, SYM_DT_F16);
+    spec.v[4] = (uint32_t)rb;
+    spec.v[5] = (uint32_t)((n / 8 + wg - 1) / wg);
+    spec.v[7] = (uint32_t)mode;
+    spec.v[8] = sgs;
+    SYM_TRY_GOTO(sym_vk_pipeline_get(b->pipes, SYM_VK_K_PROBE_CHAIN, SYM_VK_VAR_DEFAULT, &spec, &c.p));
+    double t[N_TIMED];
+    for (int persist = 1; persist >= 0; persist--) {
+        c.persist = persist;
+        /* a first chain from fresh x (the rest poisoned with NaN), checked */
+        SYM_TRY_GOTO(sym_vk_cmd_upload(b->cmd, c.x, 0, xh, nx * 4));
+        SYM_TRY_GOTO(chain_once(b, &c));
+        SYM_TRY_GOTO(sym_vk_cmd_download(b->cmd, c.x, 0, xh + 0, nx * 4));
+        double err = chain_err(xh, ref, (uint32_t)n, (uint32_t)n_mat);
+        for (size_t i = n; i < nx; i++) xh[i] = NAN;
+        for (size_t i = 0; i < (size_t)n; i++) xh[i] = (float)ref[i];
+        SYM_TRY_GOTO(time_work(b, chain_once, &c, t));
+        double sec = t[N_TIMED / 2];
+        if (persist) {
+            out->persist_err = err;
+            out->persist_us = sec / n_mat * 1e6;
+            out->persist_gb_s = (double)wbytes / sec * 1e-9;
+        } else {
+            out->split_err = err;
+            out->split_us = sec / n_mat * 1e6;
+            out->split_gb_s = (double)wbytes / sec * 1e-9;
+        }
+    }
+fail:
+    sym_free(wh);
+    sym_free(xh);
+    sym_free(ref);
+    if (c.w) sym_vk_cmd_release(b->cmd, c.w);
+    if (c.x) sym_vk_cmd_release(b->cmd, c.x);
+    if (c.sync) sym_vk_cmd_release(b->cmd, c.sync);
     return st;
 }

@@ -22,4 +22,19 @@ typedef struct sym_vk_probe {
  * SYM_ERR_BUDGET/SYM_ERR_VULKAN if the buffers cannot be had (then nothing is measured). */
 sym_status sym_vk_probe_device(sym_backend *b, sym_vk_probe *out);
 
+/* A chain of n_mat dependent n x n f16 matrix-vector products (probe_chain.comp), timed two
+ * ways: one persistent dispatch whose phases are separated by grid barriers, and one dispatch
+ * per product separated by pipeline barriers. n_groups workgroups of wg invocations (0: one per
+ * multiprocessor, one in all where the count is unknown), rb rows per step. Both results are
+ * checked against a host f64 chain (max_rel_err: the worst vector's max |diff| / max |ref|). */
+typedef struct sym_vk_chain_probe {
+    int n, n_mat, n_groups, wg, rb, mode;
+    double persist_gb_s, split_gb_s; /* median; weight bytes per second */
+    double persist_us, split_us;     /* median time per product */
+    double persist_err, split_err;
+} sym_vk_chain_probe;
+
+sym_status sym_vk_probe_chain(sym_backend *b, int n, int n_mat, int n_groups, int wg, int rb,
+                              int mode, sym_vk_chain_probe *out);
+
 #endif

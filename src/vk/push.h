@@ -180,4 +180,11 @@ typedef struct sym_vk_push_probe {
 } sym_vk_push_probe;
 SYM_VK_PUSH_CHECK(sym_vk_push_probe, 3);
 
+/* probe_chain: phases [ph0, ph1) of x[ph + 1] = W[ph] x[ph] (n x n f16), grid barriers between
+ * them counted from base (shaders/grid_sync.glsl). */
+typedef struct sym_vk_push_probe_chain {
+    uint32_t n, ph0, ph1, base;
+} sym_vk_push_probe_chain;
+SYM_VK_PUSH_CHECK(sym_vk_push_probe_chain, 4);
+
 #endif

@@ -1,0 +1,71 @@
+/* bench_vk_sync — what a persistent kernel saves over one dispatch per dependent product, as JSON
+ * on stdout (vk/probe.h sym_vk_probe_chain): chains of dependent f16 matrix-vector products run
+ * as one dispatch with grid barriers between them, and as one dispatch per product with
+ * pipeline barriers between them, on the first Vulkan device (the bench's default pick).
+ * Usage: bench_vk_sync [--groups N] [--wg N] [--rb N] [SIZE:COUNT ...]
+ *   SIZE:COUNT  a chain of COUNT products of SIZE x SIZE (default 4096:32 2048:64 512:256)
+ * Progress goes to stderr; the exit status is 1 if a chain's result is off by more than 1e-3.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vk/ops.h"
+#include "vk/ops_impl.h"
+#include "vk/probe.h"
+
+int main(int argc, char **argv) {
+    int groups = 0, wg = 256, rb = 8, mode = 0, n_chain = 0;
+    int sizes[16], counts[16];
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--groups") && i + 1 < argc) {
+            groups = atoi(argv[++i]);
+        } else if (!strcmp(argv[i], "--wg") && i + 1 < argc) {
+            wg = atoi(argv[++i]);
+        } else if (!strcmp(argv[i], "--mode") && i + 1 < argc) {
+            mode = atoi(argv[++i]);
+        } else if (!strcmp(argv[i], "--rb") && i + 1 < argc) {
+            rb = atoi(argv[++i]);
+        } else if (n_chain < 16 && sscanf(argv[i], "%d:%d", &sizes[n_chain], &counts[n_chain]) == 2) {
+            n_chain++;
+        } else {
+            fprintf(stderr, "usage: bench_vk_sync [--groups N] [--wg N] [--rb N] [SIZE:COUNT ...]\n");
+            return 2;
+        }
+    }
+    if (n_chain == 0) {
+        int ds[3] = {4096, 2048, 512}, dc[3] = {32, 64, 256};
+        for (; n_chain < 3; n_chain++) sizes[n_chain] = ds[n_chain], counts[n_chain] = dc[n_chain];
+    }
+    sym_vk_options o;
+    sym_vk_options_init(&o);
+    sym_backend *b = NULL;
+    sym_status st = sym_vk_backend_create(&o, &b);
+    if (st != SYM_OK) {
+        fprintf(stderr, "bench_vk_sync: %s\n", sym_last_error());
+        return 1;
+    }
+    const sym_vk_device *d = sym_vkb_of(b)->dev;
+    printf("{\n  \"device\": \"%s\",\n  \"multiprocessors\": %u,\n  \"chains\": [", d->caps.name,
+           d->caps.sm_count);
+    int bad = 0;
+    for (int i = 0; i < n_chain; i++) {
+        sym_vk_chain_probe r;
+        fprintf(stderr, "chain %d x %d^2 ...\n", counts[i], sizes[i]);
+        st = sym_vk_probe_chain(b, sizes[i], counts[i], groups, wg, rb, mode, &r);
+        if (st != SYM_OK) {
+            fprintf(stderr, "bench_vk_sync: %s\n", sym_last_error());
+            bad = 1;
+            break;
+        }
+        if (!(r.persist_err <= 1e-3) || !(r.split_err <= 1e-3)) bad = 1;
+        printf("%s\n    {\"n\": %d, \"products\": %d, \"groups\": %d, \"wg\": %d, \"rb\": %d, \"mode\": %d,"
+               " \"persist_us\": %.2f, \"split_us\": %.2f, \"persist_gb_s\": %.1f,"
+               " \"split_gb_s\": %.1f, \"persist_err\": %.2e, \"split_err\": %.2e}",
+               i ? "," : "", r.n, r.n_mat, r.n_groups, r.wg, r.rb, r.mode, r.persist_us, r.split_us,
+               r.persist_gb_s, r.split_gb_s, r.persist_err, r.split_err);
+    }
+    printf("\n  ]\n}\n");
+    b->ops->destroy(b);
+    return bad;
+}
