@@ -20,12 +20,22 @@ layout(binding = 1) queuefamilycoherent buffer X1 { float x[]; };
 layout(binding = 2) queuefamilycoherent buffer Sync { uint cnt[]; };
 
 layout(push_constant) uniform Push { // sym_vk_push_probe_chain
-    uint n, ph0, ph1, base;
+    uint n, ph0, ph1, base, claim_base;
 } p;
+layout(constant_id = 6) const bool DYN = false; // rows claimed RB at a time from cnt[1]
 
 #include "grid_sync.glsl"
 
 shared float red[(WG / SGS) * RB];
+shared uint sh_claim;
+
+// The next block of RB rows from cnt[1], which counts claims: n_blocks + n_groups() per phase
+// (each workgroup's last claim finds nothing), counted from claim_base.
+uint claim(uint ph) {
+    uint nb = (p.n + RB - 1u) / RB;
+    return atomicAdd(cnt[1], 1u, gl_ScopeQueueFamily, gl_StorageSemanticsBuffer,
+                     gl_SemanticsRelaxed) - (p.claim_base + (ph - p.ph0) * (nb + n_groups()));
+}
 
 void main() {
     uint n8 = p.n / 8u, lid = gl_LocalInvocationID.x;
@@ -43,14 +53,25 @@ void main() {
             }
         }
         uint wbase = ph * p.n * n8;
-        for (uint r0 = r_begin; r0 < r_end; r0 += RB) {
+        uint nb = (p.n + RB - 1u) / RB;
+        if (DYN) {
+            if (lid == 0u) sh_claim = claim(ph);
+            barrier();
+        }
+        uint blk = DYN ? sh_claim : 0u;
+        for (uint r0 = DYN ? blk * RB : r_begin; DYN ? blk < nb : r0 < r_end;) {
+            uint r_last = DYN ? min(r0 + RB, p.n) : r_end; // rows [r0, r_last) of this step
+            if (DYN) {
+                barrier(); // every invocation has read sh_claim
+                if (lid == 0u) sh_claim = claim(ph); // the next block, in flight meanwhile
+            }
             float acc[RB];
             [[unroll]] for (uint r = 0u; r < RB; r++) acc[r] = 0.0;
             [[unroll]] for (uint j = 0u; j < MAXJ; j++) {
                 uint i = min(lid + j * WG, n8 - 1u); // past the row: x's slice is zero
                 uvec4 wv[RB];
                 [[unroll]] for (uint r = 0u; r < RB; r++)
-                    wv[r] = w4[wbase + min(r0 + r, r_end - 1u) * n8 + i];
+                    wv[r] = w4[wbase + min(r0 + r, r_last - 1u) * n8 + i];
                 [[unroll]] for (uint r = 0u; r < RB; r++) {
                     vec4 a, b;
                     unpack8(wv[r], DT_F16, a, b);
@@ -61,12 +82,18 @@ void main() {
             if (gl_SubgroupInvocationID == 0u)
                 [[unroll]] for (uint r = 0u; r < RB; r++) red[gl_SubgroupID * RB + r] = acc[r];
             barrier();
-            if (lid < RB && r0 + lid < r_end) {
+            if (lid < RB && r0 + lid < r_last) {
                 float s = 0.0;
                 for (uint k = 0u; k < WG / SGS; k++) s += red[k * RB + lid];
                 x[(ph + 1u) * p.n + r0 + lid] = s;
             }
             barrier();
+            if (DYN) {
+                blk = sh_claim;
+                r0 = blk * RB;
+            } else {
+                r0 += RB;
+            }
         }
         if (ph + 1u < p.ph1) grid_sync(p.base + (ph + 1u - p.ph0) * G);
     }

@@ -698,14 +698,16 @@ static void run_suite(sym_backend *vk, test_rng *r, const char *name, double tol
 static void test_probe_chain(sym_backend *vk) {
     g_suite = "probe_chain";
     const int sizes[2] = {264, 1032}, counts[2] = {5, 3};
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 4; i++) { /* fixed row blocks, then rows claimed from a counter */
         sym_vk_chain_probe pr;
-        sym_status st = sym_vk_probe_chain(vk, sizes[i], counts[i], 0, 128, 3, 0, &pr);
+        sym_status st =
+            sym_vk_probe_chain(vk, sizes[i % 2], counts[i % 2], 0, 128, 3, i < 2 ? 0 : 4, &pr);
         if (st == SYM_ERR_UNSUPPORTED) return;
         CHECK_OK(st);
         CHECK(pr.persist_err <= 1e-5 && pr.split_err <= 1e-5,
-              "chain of %d x %d^2 on %d groups: errors %.3g (grid barriers) %.3g (dispatches)",
-              counts[i], sizes[i], pr.n_groups, pr.persist_err, pr.split_err);
+              "chain of %d x %d^2 on %d groups, mode %d: errors %.3g (grid barriers) %.3g "
+              "(dispatches)",
+              counts[i % 2], sizes[i % 2], pr.n_groups, pr.mode, pr.persist_err, pr.split_err);
     }
 }
 

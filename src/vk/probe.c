@@ -149,7 +149,7 @@ fail:
 typedef struct chain_ctx {
     sym_vk_buffer *w, *x, *sync;
     const sym_vk_pipeline *p;
-    uint32_t n, n_mat, groups, base;
+    uint32_t n, n_mat, groups, base, claim_base, rb;
     int persist;
 } chain_ctx;
 
@@ -163,9 +163,11 @@ static sym_status chain_once(sym_vkb *b, void *ctx) {
             {.buf = c->w, .offset = 0, .range = wbytes, .lo = 0, .hi = wbytes},
             {.buf = c->x, .offset = 0, .range = xbytes * (c->n_mat + 1), .lo = xbytes * ph0,
              .hi = xbytes * (ph1 + 1), .write = 1},
-            {.buf = c->sync, .offset = 0, .range = 64, .lo = 0, .hi = 4, .write = ph1 - ph0 > 1}};
-        sym_vk_push_probe_chain pc = {.n = c->n, .ph0 = ph0, .ph1 = ph1, .base = c->base};
+            {.buf = c->sync, .offset = 0, .range = 64, .lo = 0, .hi = 8, .write = 1}};
+        sym_vk_push_probe_chain pc = {
+            .n = c->n, .ph0 = ph0, .ph1 = ph1, .base = c->base, .claim_base = c->claim_base};
         c->base += (ph1 - ph0 - 1) * c->groups;
+        c->claim_base += (ph1 - ph0) * ((c->n + c->rb - 1) / c->rb + c->groups);
         SYM_TRY(sym_vk_cmd_dispatch(b->cmd, c->p, a, &pc, c->groups, 1, 1,
                                     (double)wbytes / c->n_mat * (ph1 - ph0), 0));
     }
@@ -206,7 +208,10 @@ sym_status sym_vk_probe_chain(sym_backend *bb, int n, int n_mat, int n_groups, i
     memset(out, 0, sizeof *out);
     out->n = n, out->n_mat = n_mat, out->n_groups = n_groups, out->wg = wg, out->rb = rb, out->mode = mode;
     sym_status st = SYM_OK;
-    chain_ctx c = {.n = (uint32_t)n, .n_mat = (uint32_t)n_mat, .groups = (uint32_t)n_groups};
+    chain_ctx c = {.n = (uint32_t)n,
+                   .n_mat = (uint32_t)n_mat,
+                   .groups = (uint32_t)n_groups,
+                   .rb = (uint32_t)rb};
     size_t nx = (size_t)n * (size_t)(n_mat + 1);
     uint16_t *wh = sym_malloc((size_t)wbytes);
     float *xh = sym_malloc(nx * sizeof *xh);
@@ -239,7 +244,8 @@ sym_status sym_vk_probe_chain(sym_backend *bb, int n, int n_mat, int n_groups, i
     sym_vk_spec spec = sym_vkb_spec(b, (uint32_t)wg, SYM_DT_F16);
     spec.v[4] = (uint32_t)rb;
     spec.v[5] = (uint32_t)((n / 8 + wg - 1) / wg);
-    spec.v[7] = (uint32_t)mode;
+    spec.v[6] = (uint32_t)(mode >= 4);
+    spec.v[7] = (uint32_t)(mode & 3);
     spec.v[8] = sgs;
     SYM_TRY_GOTO(sym_vk_pipeline_get(b->pipes, SYM_VK_K_PROBE_CHAIN, SYM_VK_VAR_DEFAULT, &spec, &c.p));
     double t[N_TIMED];

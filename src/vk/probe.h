@@ -26,7 +26,9 @@ sym_status sym_vk_probe_device(sym_backend *b, sym_vk_probe *out);
  * ways: one persistent dispatch whose phases are separated by grid barriers, and one dispatch
  * per product separated by pipeline barriers. n_groups workgroups of wg invocations (0: one per
  * multiprocessor, one in all where the count is unknown), rb rows per step. Both results are
- * checked against a host f64 chain (max_rel_err: the worst vector's max |diff| / max |ref|). */
+ * checked against a host f64 chain (max_rel_err: the worst vector's max |diff| / max |ref|).
+ * mode: 0 acquire polls, 1 relaxed polls, 2 relaxed polls with backoff (shaders/grid_sync.glsl);
+ * + 4: rows claimed rb at a time from a counter instead of a fixed block per workgroup. */
 typedef struct sym_vk_chain_probe {
     int n, n_mat, n_groups, wg, rb, mode;
     double persist_gb_s, split_gb_s; /* median; weight bytes per second */

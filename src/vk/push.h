@@ -181,10 +181,11 @@ typedef struct sym_vk_push_probe {
 SYM_VK_PUSH_CHECK(sym_vk_push_probe, 3);
 
 /* probe_chain: phases [ph0, ph1) of x[ph + 1] = W[ph] x[ph] (n x n f16), grid barriers between
- * them counted from base (shaders/grid_sync.glsl). */
+ * them counted from base (shaders/grid_sync.glsl); with dynamic rows, blocks claimed from a second
+ * counter counted from claim_base. */
 typedef struct sym_vk_push_probe_chain {
-    uint32_t n, ph0, ph1, base;
+    uint32_t n, ph0, ph1, base, claim_base;
 } sym_vk_push_probe_chain;
-SYM_VK_PUSH_CHECK(sym_vk_push_probe_chain, 4);
+SYM_VK_PUSH_CHECK(sym_vk_push_probe_chain, 5);
 
 #endif
