@@ -22,6 +22,9 @@ layout(constant_id = 6) const uint PAD = 1; // extra uvec4 per staged row
 layout(constant_id = 7) const uint BK8 = 4; // K per step, in uvec4 (8 halves); even
 layout(constant_id = 8) const uint WM = 2;  // subgroups along M
 layout(constant_id = 9) const uint WN = 2;  // subgroups along N
+layout(constant_id = 10) const bool LO = true; // lo halves possible (f32 activations): the
+                                               // push constant use_lo then decides; false: no
+                                               // Al tile in shared memory
 
 const uint NT = 32u * WM * WN;
 const uint BM = 16u * SM * WM, BN = 16u * SN * WN, RS = BK8 + PAD;
@@ -43,7 +46,7 @@ layout(push_constant) uniform Push { // sym_vk_push_coop
 } p;
 
 shared uvec4 Ah[BM * RS];
-shared uvec4 Al[BM * RS];
+shared uvec4 Al[LO ? BM * RS : 1u];
 shared uvec4 Bt[BN * RS]; // W rows: B = W^T read column-major
 shared float Cs[WM * WN * 256u];
 
@@ -100,7 +103,7 @@ void main() {
                 ra_l[q] = uvec4(0u);
                 if (e < BM * BK8 && gm < p.m && gk8 < row8) {
                     ra_h[q] = xs4[p.hi_off / 8u + gm * row8 + gk8];
-                    if (p.use_lo != 0u) ra_l[q] = xs4[p.lo_off / 8u + gm * row8 + gk8];
+                    if (LO && p.use_lo != 0u) ra_l[q] = xs4[p.lo_off / 8u + gm * row8 + gk8];
                 }
             }
             [[unroll]] for (uint q = 0u; q < NB; q++) {
@@ -113,7 +116,7 @@ void main() {
             uint e = tid + q * NT;
             if (e < BM * BK8) {
                 Ah[(e / BK8) * RS + e % BK8] = ra_h[q];
-                Al[(e / BK8) * RS + e % BK8] = ra_l[q];
+                if (LO) Al[(e / BK8) * RS + e % BK8] = ra_l[q];
             }
         }
         [[unroll]] for (uint q = 0u; q < NB; q++) {
@@ -130,7 +133,7 @@ void main() {
                 ra_l[q] = uvec4(0u);
                 if (e < BM * BK8 && gm < p.m && gk8 < row8) {
                     ra_h[q] = xs4[p.hi_off / 8u + gm * row8 + gk8];
-                    if (p.use_lo != 0u) ra_l[q] = xs4[p.lo_off / 8u + gm * row8 + gk8];
+                    if (LO && p.use_lo != 0u) ra_l[q] = xs4[p.lo_off / 8u + gm * row8 + gk8];
                 }
             }
             [[unroll]] for (uint q = 0u; q < NB; q++) {
@@ -142,14 +145,14 @@ void main() {
             F16MAT a[4], al[4], b[4];
             [[unroll]] for (uint i = 0u; i < SM; i++) {
                 coopMatLoadNV(a[i], Ah, (sm + 16u * i) * RS + kk, RS, false);
-                if (p.use_lo != 0u) coopMatLoadNV(al[i], Al, (sm + 16u * i) * RS + kk, RS, false);
+                if (LO && p.use_lo != 0u) coopMatLoadNV(al[i], Al, (sm + 16u * i) * RS + kk, RS, false);
             }
             [[unroll]] for (uint j = 0u; j < SN; j++)
                 coopMatLoadNV(b[j], Bt, (sn + 16u * j) * RS + kk, RS, true);
             [[unroll]] for (uint i = 0u; i < SM; i++)
                 [[unroll]] for (uint j = 0u; j < SN; j++) {
                     acc[i][j] = coopMatMulAddNV(a[i], b[j], acc[i][j]);
-                    if (p.use_lo != 0u) acc[i][j] = coopMatMulAddNV(al[i], b[j], acc[i][j]);
+                    if (LO && p.use_lo != 0u) acc[i][j] = coopMatMulAddNV(al[i], b[j], acc[i][j]);
                 }
         }
     }

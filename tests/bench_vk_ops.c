@@ -3,7 +3,9 @@
  * machine. Every measured product is spot-checked against a double-precision host computation
  * of 64 random outputs. Prints a table; --json FILE also writes one JSON object per line.
  *
- *   bench_vk_ops [--json FILE] [--quick]
+ *   bench_vk_ops [--json FILE] [--quick] [--gemm] [--act16]
+ *   --gemm: only the GEMM rows; --act16: GEMMs with f16 activations (the default of the engine;
+ *   without it f32 activations, hi + lo)
  *
  * Measures: matrix-vector bandwidth (f16 over workgroup sizes and rows per workgroup, f32, bf16;
  * 4 matrices in rotation so the L2 cache does not help), GEMM rate (cooperative-matrix vs
@@ -18,7 +20,7 @@
 #include "vk/ops.h"
 
 static FILE *g_json;
-static int g_quick;
+static int g_quick, g_gemm_only, g_act16;
 
 static double now_ms(void) {
     struct timespec ts;
@@ -62,7 +64,8 @@ static sym_backend *make(int wg, int nr, int coop, int fp16) {
     o.matvec_rows = nr;
     o.use_coopmat = coop;
     o.use_fp16_math = fp16;
-    o.f32_gemm_act = !fp16; /* f32 activations (hi + lo) unless measuring fp16 math */
+    o.f32_gemm_act = !fp16 && !g_act16; /* f32 activations (hi + lo) unless measuring fp16 math
+                                         * or --act16 */
     o.profiling = 1;
     o.pipeline_cache_dir = "";
     sym_backend *b = NULL;
@@ -267,6 +270,10 @@ int main(int argc, char **argv) {
             g_json = fopen(argv[++i], "w");
         else if (!strcmp(argv[i], "--quick"))
             g_quick = 1;
+        else if (!strcmp(argv[i], "--gemm"))
+            g_gemm_only = 1;
+        else if (!strcmp(argv[i], "--act16"))
+            g_act16 = 1;
     }
     test_rng r = test_rng_init("bench_vk_ops");
     sym_backend *b = make(0, 0, 1, 0);
@@ -289,7 +296,7 @@ int main(int argc, char **argv) {
      * of devices without subgroup arithmetic) */
     static const int mvs[][3] = {{128, 1, 0}, {128, 1, 4}, {128, 2, 4}, {256, 1, 8}, {256, 2, 8},
                                  {256, 1, 4}, {128, 1, 2}, {128, 1, 1}, {64, 1, 2},  {512, 1, 16}};
-    for (size_t i = 0; i < sizeof mvs / sizeof mvs[0]; i++) {
+    for (size_t i = 0; i < sizeof mvs / sizeof mvs[0] && !g_gemm_only; i++) {
         g_nosg = mvs[i][2] == 0;
         g_split = mvs[i][2];
         sym_backend *v = make(mvs[i][0], mvs[i][1], 1, 0);
@@ -308,7 +315,8 @@ int main(int argc, char **argv) {
     bench_matmul(b, "matvec", "default", SYM_DT_BF16, 1, K1, N1, 4, &r);
     bench_matmul(b, "matvec", "default", SYM_DT_F32, 1, K1, N1, 4, &r);
     bench_matmul(b, "matvec", "default", SYM_DT_F16, 4, K1, N1, 4, &r);
-    const char *gv = coop ? "coopmat (hi+lo split)" : "shared memory";
+    const char *gv = coop ? (g_act16 ? "coopmat (f16 activations)" : "coopmat (hi+lo split)")
+                          : "shared memory";
     bench_matmul(b, "gemm", gv, SYM_DT_F16, T, K1, N1, 1, &r);
     bench_matmul(b, "gemm", gv, SYM_DT_BF16, T, K1, N1, 1, &r);
     if (coop) { /* cooperative-matrix tile shapes: SM SN PAD BK8 */
@@ -316,8 +324,11 @@ int main(int argc, char **argv) {
         static const int tiles[][6] = {{2, 2, 1, 4, 2, 4}, {2, 2, 1, 4, 2, 2}, {2, 4, 1, 4, 2, 2},
                                        {2, 2, 1, 4, 4, 2}, {4, 2, 1, 4, 2, 2}, {2, 4, 1, 4, 2, 4},
                                        {4, 2, 1, 4, 2, 4}, {2, 2, 1, 8, 2, 4}, {2, 2, 0, 4, 2, 4},
-                                       {4, 4, 1, 4, 2, 2}, {2, 2, 1, 4, 4, 4}, {1, 2, 1, 4, 4, 2}};
-        for (int t = 0; t < 12; t++) {
+                                       {4, 4, 1, 4, 2, 2}, {2, 2, 1, 4, 4, 4}, {1, 2, 1, 4, 4, 2},
+                                       /* shapes that fit 48 KiB only without the lo tile */
+                                       {2, 4, 1, 8, 4, 2}, {2, 4, 1, 4, 4, 2}, {2, 4, 1, 6, 2, 4},
+                                       {4, 4, 1, 4, 2, 4}, {4, 2, 1, 8, 2, 4}, {2, 4, 0, 8, 4, 2}};
+        for (int t = 0; t < (int)(sizeof tiles / sizeof tiles[0]); t++) {
             memcpy(g_tile, tiles[t], sizeof g_tile);
             memcpy(g_warps, tiles[t] + 4, sizeof g_warps);
             sym_backend *v = make(0, 0, 1, 0);
@@ -330,6 +341,15 @@ int main(int argc, char **argv) {
         }
         memset(g_tile, 0, sizeof g_tile);
         memset(g_warps, 0, sizeof g_warps);
+    }
+    if (g_gemm_only) {
+        b->ops->destroy(b);
+        for (int t = 0; t < SYM_DT_COUNT; t++)
+            free(g_host_w[t]);
+        free(g_host_x);
+        sym_vk_shutdown();
+        if (g_json) fclose(g_json);
+        return 0;
     }
     bench_attention(b, 1, 32, 8, 128, big ? 8192 : 1024, big ? 8191 : 1023, &r);
     bench_attention(b, 1, 32, 32, 128, 640, 639, &r); /* llama2-7b at the benchmark's end */

@@ -860,8 +860,9 @@ int main(void) {
     if (coop) { /* every cooperative-matrix tile shape the benchmark compares, on the edge cases */
         static const int tiles[][6] = {{2, 2, 0, 4, 2, 4}, {2, 2, 1, 4, 2, 2}, {4, 4, 1, 4, 1, 1},
                                        {4, 2, 1, 8, 1, 2}, {2, 4, 2, 2, 2, 1}, {1, 1, 1, 6, 4, 2},
-                                       {2, 2, 1, 4, 4, 2}, {4, 2, 1, 4, 2, 2}};
-        for (int t = 0; t < 8; t++) {
+                                       {2, 2, 1, 4, 4, 2}, {4, 2, 1, 4, 2, 2}, {4, 2, 1, 4, 2, 4},
+                                       {4, 2, 1, 8, 2, 4}, {2, 2, 1, 6, 2, 2}, {2, 4, 1, 8, 4, 2}};
+        for (int t = 0; t < (int)(sizeof tiles / sizeof tiles[0]); t++) {
             sym_vk_options_init(&o);
             o.pipeline_cache_dir = SYM_BUILD_DIR "/vk-cache";
             memcpy(o.coop_tile, tiles[t], sizeof o.coop_tile);

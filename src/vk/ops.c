@@ -882,11 +882,25 @@ sym_status sym_vk_backend_create(const sym_vk_options *opts, sym_backend **out) 
     }
     b->coopmat =
         b->dev->coopmat_enabled && c->subgroup_size == 32 && c->max_workgroup_invocations >= 128;
-    /* default shape: 8 subgroups (2 x 4) of 32 x 64 (2 x 4 blocks), a 64 x 256 tile: 40 TFLOP/s
-     * on an H100 (docs/VULKAN.md), the fastest of the shapes measured */
-    static const uint32_t k_coop_default[4] = {2, 4, 1, 4}, k_warps_default[2] = {2, 4};
+    /* default shape, f16 activations: 8 subgroups (2 x 4) of 64 x 32 (4 x 2 blocks), a 128 x 128
+     * tile, 64 of K per step: 119 TFLOP/s on an H100 (docs/VULKAN.md), the fastest of the shapes
+     * measured. With f32 activations (hi + lo tiles) that does not fit 48 KiB: 8 subgroups of
+     * 32 x 64, a 64 x 256 tile, 32 of K per step. */
+    static const uint32_t k_coop_default[2][4] = {{4, 2, 1, 8}, {2, 4, 1, 4}},
+                          k_warps_default[2] = {2, 4};
+    int coop_lo = !b->fp16 && b->f32_gemm_act;
+    {
+        /* $SYM_VK_COOP_TILE "SM SN PAD BK8 WM WN": a tile for measurements, as the options */
+        const char *env = getenv("SYM_VK_COOP_TILE");
+        int t[6];
+        if (!o.coop_tile[0] && env && *env &&
+            sscanf(env, "%d %d %d %d %d %d", &t[0], &t[1], &t[2], &t[3], &t[4], &t[5]) == 6) {
+            memcpy(o.coop_tile, t, sizeof o.coop_tile);
+            memcpy(o.coop_warps, t + 4, sizeof o.coop_warps);
+        }
+    }
     for (int i = 0; i < 4; i++)
-        b->coop_tile[i] = o.coop_tile[0] ? (uint32_t)o.coop_tile[i] : k_coop_default[i];
+        b->coop_tile[i] = o.coop_tile[0] ? (uint32_t)o.coop_tile[i] : k_coop_default[coop_lo][i];
     for (int i = 0; i < 2; i++)
         b->coop_warps[i] = o.coop_warps[0] ? (uint32_t)o.coop_warps[i] : k_warps_default[i];
     {
@@ -906,7 +920,9 @@ sym_status sym_vk_backend_create(const sym_vk_options *opts, sym_backend **out) 
             wm < 1 || wn < 1 || wm * wn > 8)
             SYM_FAIL_GOTO(SYM_ERR_ARG, "vulkan: bad cooperative-matrix tile %u %u %u %u / %u %u",
                           sm, sn, pad, bk8, wm, wn);
-        uint32_t shared = (2 * 16 * sm * wm + 16 * sn * wn) * (bk8 + pad) * 16 + wm * wn * 1024;
+        uint32_t lo = (uint32_t)coop_lo; /* an Al tile too (matmul_coop's LO) */
+        uint32_t shared =
+            ((1 + lo) * 16 * sm * wm + 16 * sn * wn) * (bk8 + pad) * 16 + wm * wn * 1024;
         if (b->coopmat &&
             (shared > c->max_shared_bytes || 32 * wm * wn > c->max_workgroup_invocations)) {
             SYM_WARN("vulkan: cooperative-matrix tile needs %u bytes of shared memory and %u "

@@ -177,9 +177,10 @@ static sym_status gemm(sym_vkb *b, sym_tensor *out, const sym_tensor *x, const s
 }
 
 /* The cooperative-matrix tile of a product of tc tokens by n rows: the configured one (default
- * 64 x 256, 8 subgroups), unless that gives fewer than coop_min_groups workgroups (a 512-token
- * prefill of a 4096-row matrix: 128, under one per multiprocessor of an H100), then the first of
- * 64 x 128 and 64 x 64 that gives enough, or the smallest. tile: SM SN PAD BK8; warps: WM WN. */
+ * 128 x 128 with f16 activations, 64 x 256 with f32 ones; 8 subgroups), unless that gives fewer
+ * than coop_min_groups workgroups (a 512-token prefill of a 2048-row matrix: 64, under one per
+ * multiprocessor of an H100), then the first of 64 x 128 and 64 x 64 that gives enough, or the
+ * smallest. tile: SM SN PAD BK8; warps: WM WN. */
 static void coop_shape(const sym_vkb *b, uint64_t tc, uint64_t n, uint32_t tile[4],
                        uint32_t warps[2]) {
     static const uint32_t k_small[2][6] = {{2, 2, 1, 4, 2, 4}, {2, 2, 1, 4, 2, 2}};
@@ -214,6 +215,7 @@ static sym_status gemm_coop(sym_vkb *b, sym_tensor *out, const sym_tensor *x, co
         spec.v[4 + i] = tile[i];
     spec.v[8] = warps[0];
     spec.v[9] = warps[1];
+    spec.v[10] = !b->fp16 && b->f32_gemm_act; /* lo halves: an Al tile in shared memory */
     uint64_t bm = 16 * tile[0] * warps[0];
     uint64_t bn = 16 * tile[1] * warps[1];
     SYM_TRY(sym_vk_pipeline_get(b->pipes, SYM_VK_K_MATMUL_COOP, SYM_VK_VAR_DEFAULT, &spec, &pm));
