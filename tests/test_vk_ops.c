@@ -327,14 +327,18 @@ static void test_store_rows(sym_backend *vk, test_rng *r) {
         }
 }
 
-static void test_attention(sym_backend *vk, test_rng *r) {
+/* tol_f16: the tolerance with an f16 cache (tensor-core prefill attention rounds queries and
+ * probabilities to f16 where the backend takes f16 activations); 1e-5 otherwise. */
+static void test_attention(sym_backend *vk, test_rng *r, double tol_f16) {
     static const int cfg[][5] = {/* T, n_head, n_head_kv, head_dim, pos0 */
                                  {1, 4, 4, 64, 0},     {1, 8, 2, 64, 300},  {3, 6, 3, 32, 17},
                                  {4, 2, 1, 128, 1000}, {1, 16, 1, 8, 2000}, {5, 4, 2, 64, 0},
                                  {37, 4, 1, 32, 10},   {70, 2, 2, 80, 3},   {17, 3, 3, 6, 40},
                                  /* attn_prefill_rt: D % 4 == 0, <= 128 (128 needs 38 KiB of
                                   * shared memory: attn_prefill on lavapipe) */
-                                 {65, 2, 1, 64, 0},    {33, 2, 2, 4, 7},    {100, 4, 2, 128, 50}};
+                                 {65, 2, 1, 64, 0},    {33, 2, 2, 4, 7},    {100, 4, 2, 128, 50},
+                                 /* attn_prefill_tc: D % 16 == 0, <= 128, 64 tokens a block */
+                                 {64, 2, 2, 128, 0},   {130, 2, 1, 16, 0},  {150, 4, 2, 64, 33}};
     for (int ti = 0; ti < 3; ti++)
         for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++) {
             int T = cfg[c][0], H = cfg[c][1], HKV = cfg[c][2], D = cfg[c][3], pos0 = cfg[c][4];
@@ -358,7 +362,7 @@ static void test_attention(sym_backend *vk, test_rng *r) {
             char what[112];
             snprintf(what, sizeof what, "attention %s T=%d H=%d HKV=%d D=%d pos0=%d",
                      sym_dtype_name(k_types[ti]), T, H, HKV, D, pos0);
-            pair_check(vk, &out, 1e-5, what);
+            pair_check(vk, &out, k_types[ti] == SYM_DT_F16 ? tol_f16 : 1e-5, what);
             pair_free(vk, &q);
             pair_free(vk, &k);
             pair_free(vk, &v);
@@ -674,7 +678,7 @@ static void run_suite(sym_backend *vk, test_rng *r, const char *name, double tol
     test_matmul_bf16_range(vk, r);
     test_rope(vk, r);
     test_store_rows(vk, r);
-    test_attention(vk, r);
+    test_attention(vk, r, tol16); /* f16 activations: tensor-core prefill attention */
     test_elementwise(vk, r);
     test_softmax_argmax(vk, r);
     test_set_cols(vk, r);
@@ -854,6 +858,16 @@ int main(void) {
                      !strcmp(prof[i].name, "attn_decode_sg");
         }
         CHECK(fused == 3, "the fused decode kernels did not all run (%d of 3)", fused);
+        vk->ops->destroy(vk);
+    }
+
+    if (coop) { /* f16 activations, as the engine runs by default: prefill attention on tensor
+                 * cores (attn_prefill_tc) where the cache is f16 */
+        sym_vk_options_init(&o);
+        o.pipeline_cache_dir = SYM_BUILD_DIR "/vk-cache";
+        CHECK_OK(sym_vk_backend_create(&o, &vk));
+        g_suite = "f16 activations: attention";
+        test_attention(vk, &r, 3e-3);
         vk->ops->destroy(vk);
     }
 

@@ -879,6 +879,8 @@ sym_status sym_vk_backend_create(const sym_vk_options *opts, sym_backend **out) 
     {
         const char *env = getenv("SYM_VK_NO_RT_ATTN");
         b->no_rt_attn = env && atoi(env) > 0;
+        env = getenv("SYM_VK_NO_TC_ATTN");
+        b->no_tc_attn = env && atoi(env) > 0;
     }
     b->coopmat =
         b->dev->coopmat_enabled && c->subgroup_size == 32 && c->max_workgroup_invocations >= 128;

@@ -184,13 +184,39 @@ static sym_status decode_sg(sym_vkb *b, const attn_args *a) {
  * score tile, three row vectors (shaders/attn_prefill_rt.comp). */
 static uint64_t rt_shared(uint64_t D) { return 2 * 32 * (D + 4) * 4 + 32 * 33 * 4 + 3 * 32 * 4; }
 
+/* attn_prefill_tc's shared memory: the query block (or the K and V tiles), P, S, row vectors
+ * (shaders/attn_prefill_tc.comp). */
+static uint64_t tc_shared(uint64_t D) {
+    uint64_t rs = D / 8 + 1, q = 64 * rs, kv = 2 * 32 * rs;
+    return (q > kv ? q : kv) * 16 + 64 * 5 * 16 + 64 * 32 * 4 + 64 * 4 + 128 * 4;
+}
+
 static sym_status prefill(sym_vkb *b, const attn_args *a) {
     uint32_t max_shared = b->dev->caps.max_shared_bytes;
     sym_vk_kernel kernel;
     sym_vk_spec spec;
     uint64_t bq; /* tokens per workgroup */
-    if (a->D % 4 == 0 && a->D <= 128 && rt_shared(a->D) <= max_shared &&
-        b->dev->caps.max_workgroup_invocations >= 128 && !b->no_rt_attn) {
+    sym_vk_arg args[4];
+    sym_vk_push_attn_prefill pu = {.n_tok = (uint32_t)a->T,
+                                   .n_head = (uint32_t)a->H,
+                                   .n_head_kv = (uint32_t)a->HKV,
+                                   .pos0 = (uint32_t)a->pos0,
+                                   .q_stride = (uint32_t)a->q_stride,
+                                   .kv_stride = (uint32_t)a->kv_stride,
+                                   .out_stride = (uint32_t)a->out_stride,
+                                   .scale = a->scale};
+    SYM_TRY(bind_qkvo(b, a, &args[0], &pu.q_off, &args[1], &pu.k_off, &args[2], &pu.v_off, &args[3],
+                      &pu.out_off));
+    if (b->coopmat && !b->no_tc_attn && !b->f32_gemm_act && a->k->type == SYM_DT_F16 &&
+        a->D % 16 == 0 && a->D <= 128 && a->kv_stride % 8 == 0 && pu.k_off % 8 == 0 &&
+        pu.v_off % 8 == 0 && tc_shared(a->D) <= max_shared) {
+        /* tensor cores (f16 queries and probabilities, as the GEMMs' f16 activations):
+         * workgroups of 4 subgroups for (head, 64 tokens) */
+        kernel = SYM_VK_K_ATTN_PREFILL_TC;
+        spec = sym_vkb_spec(b, 128, a->k->type);
+        bq = 64;
+    } else if (a->D % 4 == 0 && a->D <= 128 && rt_shared(a->D) <= max_shared &&
+               b->dev->caps.max_workgroup_invocations >= 128 && !b->no_rt_attn) {
         /* the register-tiled kernel: workgroups of 128 for (head, 32 tokens) */
         kernel = SYM_VK_K_ATTN_PREFILL_RT;
         spec = sym_vkb_spec(b, 128, a->k->type);
@@ -219,17 +245,6 @@ static sym_status prefill(sym_vkb *b, const attn_args *a) {
               "attention: %llu tokens in one call is too many", (unsigned long long)a->T);
     const sym_vk_pipeline *p;
     SYM_TRY(sym_vk_pipeline_get(b->pipes, kernel, SYM_VK_VAR_DEFAULT, &spec, &p));
-    sym_vk_arg args[4];
-    sym_vk_push_attn_prefill pu = {.n_tok = (uint32_t)a->T,
-                                   .n_head = (uint32_t)a->H,
-                                   .n_head_kv = (uint32_t)a->HKV,
-                                   .pos0 = (uint32_t)a->pos0,
-                                   .q_stride = (uint32_t)a->q_stride,
-                                   .kv_stride = (uint32_t)a->kv_stride,
-                                   .out_stride = (uint32_t)a->out_stride,
-                                   .scale = a->scale};
-    SYM_TRY(bind_qkvo(b, a, &args[0], &pu.q_off, &args[1], &pu.k_off, &args[2], &pu.v_off, &args[3],
-                      &pu.out_off));
     double kv_bytes = 2.0 * (double)n_blocks * (double)a->H * (double)a->n_pos *
                       (double)(a->D * a->es) / 2.0; /* causal: half the positions on average */
     return sym_vk_cmd_dispatch(b->cmd, p, args, &pu, (uint32_t)a->H, (uint32_t)n_blocks, 1,

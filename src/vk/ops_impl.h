@@ -27,6 +27,7 @@ typedef struct sym_vkb {
     uint32_t coop_min_groups; /* fewer workgroups than this: a smaller tile (0: never) */
     int f32_gemm_act;         /* tensor-core GEMMs with f32 activations (hi + lo) */
     int no_rt_attn;           /* prefill attention on attn_prefill only ($SYM_VK_NO_RT_ATTN) */
+    int no_tc_attn;           /* no prefill attention on tensor cores ($SYM_VK_NO_TC_ATTN) */
     uint64_t norm_fuse_max;  /* largest weights of norm_matmul's fused kernel */
     sym_vk_buffer *counters; /* zeroed uints for kernels that count finished workgroups */
     int use_sg;              /* spec constant USE_SUBGROUPS */

@@ -46,6 +46,7 @@ static const struct {
     [SYM_VK_K_SCALE_COLS] = {"scale_cols", 3, sizeof(sym_vk_push_scale_cols)},
     [SYM_VK_K_ATTN_PREFILL_RT] = {"attn_prefill_rt", 4, sizeof(sym_vk_push_attn_prefill)},
     [SYM_VK_K_PROBE_CHAIN] = {"probe_chain", 3, sizeof(sym_vk_push_probe_chain)},
+    [SYM_VK_K_ATTN_PREFILL_TC] = {"attn_prefill_tc", 4, sizeof(sym_vk_push_attn_prefill)},
 };
 
 static const char *const k_suffix[] = {"", "_nosg", "_fp16"};
