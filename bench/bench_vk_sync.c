@@ -2,8 +2,11 @@
  * on stdout (vk/probe.h sym_vk_probe_chain): chains of dependent f16 matrix-vector products run
  * as one dispatch with grid barriers between them, and as one dispatch per product with
  * pipeline barriers between them, on the first Vulkan device (the bench's default pick).
- * Usage: bench_vk_sync [--groups N] [--wg N] [--rb N] [SIZE:COUNT ...]
+ * Usage: bench_vk_sync [--groups N] [--wg N] [--rb N] [--mode M] [SIZE:COUNT ...]
  *   SIZE:COUNT  a chain of COUNT products of SIZE x SIZE (default 4096:32 2048:64 512:256)
+ *   --groups    workgroups (default: one per multiprocessor; at most four per)
+ *   --mode      0 acquire polls, 1 relaxed polls, 2 relaxed polls with backoff; + 4: rows
+ *               claimed --rb at a time from a counter instead of a fixed block per workgroup
  * Progress goes to stderr; the exit status is 1 if a chain's result is off by more than 1e-3.
  */
 #include <stdio.h>
@@ -26,16 +29,19 @@ int main(int argc, char **argv) {
             mode = atoi(argv[++i]);
         } else if (!strcmp(argv[i], "--rb") && i + 1 < argc) {
             rb = atoi(argv[++i]);
-        } else if (n_chain < 16 && sscanf(argv[i], "%d:%d", &sizes[n_chain], &counts[n_chain]) == 2) {
+        } else if (n_chain < 16 &&
+                   sscanf(argv[i], "%d:%d", &sizes[n_chain], &counts[n_chain]) == 2) {
             n_chain++;
         } else {
-            fprintf(stderr, "usage: bench_vk_sync [--groups N] [--wg N] [--rb N] [SIZE:COUNT ...]\n");
+            fprintf(stderr, "usage: bench_vk_sync [--groups N] [--wg N] [--rb N] [--mode M] "
+                            "[SIZE:COUNT ...]\n");
             return 2;
         }
     }
     if (n_chain == 0) {
         int ds[3] = {4096, 2048, 512}, dc[3] = {32, 64, 256};
-        for (; n_chain < 3; n_chain++) sizes[n_chain] = ds[n_chain], counts[n_chain] = dc[n_chain];
+        for (; n_chain < 3; n_chain++)
+            sizes[n_chain] = ds[n_chain], counts[n_chain] = dc[n_chain];
     }
     sym_vk_options o;
     sym_vk_options_init(&o);
@@ -59,7 +65,8 @@ int main(int argc, char **argv) {
             break;
         }
         if (!(r.persist_err <= 1e-3) || !(r.split_err <= 1e-3)) bad = 1;
-        printf("%s\n    {\"n\": %d, \"products\": %d, \"groups\": %d, \"wg\": %d, \"rb\": %d, \"mode\": %d,"
+        printf("%s\n    {\"n\": %d, \"products\": %d, \"groups\": %d, \"wg\": %d, \"rb\": %d, "
+               "\"mode\": %d,"
                " \"persist_us\": %.2f, \"split_us\": %.2f, \"persist_gb_s\": %.1f,"
                " \"split_gb_s\": %.1f, \"persist_err\": %.2e, \"split_err\": %.2e}",
                i ? "," : "", r.n, r.n_mat, r.n_groups, r.wg, r.rb, r.mode, r.persist_us, r.split_us,

@@ -144,7 +144,8 @@ fail:
     return st;
 }
 
-/* ---- dependent products: grid barriers against pipeline barriers ------------------------------ */
+/* ---- dependent products: grid barriers against pipeline barriers ------------------------------
+ */
 
 typedef struct chain_ctx {
     sym_vk_buffer *w, *x, *sync;
@@ -161,8 +162,12 @@ static sym_status chain_once(sym_vkb *b, void *ctx) {
         uint32_t ph0 = c->persist ? 0 : s, ph1 = c->persist ? c->n_mat : s + 1;
         sym_vk_arg a[3] = {
             {.buf = c->w, .offset = 0, .range = wbytes, .lo = 0, .hi = wbytes},
-            {.buf = c->x, .offset = 0, .range = xbytes * (c->n_mat + 1), .lo = xbytes * ph0,
-             .hi = xbytes * (ph1 + 1), .write = 1},
+            {.buf = c->x,
+             .offset = 0,
+             .range = xbytes * (c->n_mat + 1),
+             .lo = xbytes * ph0,
+             .hi = xbytes * (ph1 + 1),
+             .write = 1},
             {.buf = c->sync, .offset = 0, .range = 64, .lo = 0, .hi = 8, .write = 1}};
         sym_vk_push_probe_chain pc = {
             .n = c->n, .ph0 = ph0, .ph1 = ph1, .base = c->base, .claim_base = c->claim_base};
@@ -196,7 +201,8 @@ sym_status sym_vk_probe_chain(sym_backend *bb, int n, int n_mat, int n_groups, i
     sym_vkb *b = sym_vkb_of(bb);
     uint32_t sgs = b->dev->caps.subgroup_size;
     SYM_CHECK(b->dev->caps.vulkan_memory_model, SYM_ERR_UNSUPPORTED,
-              "probe_chain: %s has no vulkanMemoryModel (grid barriers need it)", b->dev->caps.name);
+              "probe_chain: %s has no vulkanMemoryModel (grid barriers need it)",
+              b->dev->caps.name);
     SYM_CHECK(b->use_sg && n >= 8 && n % 8 == 0 && n_mat >= 1 && wg >= 32 && sgs > 0 &&
                   wg % (int)sgs == 0 && rb >= 1 && rb <= 16,
               SYM_ERR_ARG, "probe_chain: n %d, %d products, %d invocations, %d rows per step", n,
@@ -204,9 +210,16 @@ sym_status sym_vk_probe_chain(sym_backend *bb, int n, int n_mat, int n_groups, i
     uint64_t wbytes = (uint64_t)n * (uint64_t)n * 2 * (uint64_t)n_mat;
     SYM_CHECK(wbytes + 16 <= b->max_range && wbytes / 16 < UINT32_MAX, SYM_ERR_ARG,
               "probe_chain: %llu bytes of weights exceed one binding", (unsigned long long)wbytes);
-    if (n_groups <= 0) n_groups = b->dev->caps.sm_count ? (int)b->dev->caps.sm_count : 1;
+    int sms = (int)b->dev->caps.sm_count;
+    if (n_groups <= 0) n_groups = sms ? sms : 1;
+    SYM_CHECK(n_groups <= (sms ? 4 * sms : 1) && (mode & 3) <= 2 && mode >= 0 && mode < 8,
+              SYM_ERR_ARG,
+              "probe_chain: %d workgroups (at most %d can be resident for a grid barrier here), "
+              "mode %d",
+              n_groups, sms ? 4 * sms : 1, mode);
     memset(out, 0, sizeof *out);
-    out->n = n, out->n_mat = n_mat, out->n_groups = n_groups, out->wg = wg, out->rb = rb, out->mode = mode;
+    out->n = n, out->n_mat = n_mat, out->n_groups = n_groups, out->wg = wg, out->rb = rb,
+    out->mode = mode;
     sym_status st = SYM_OK;
     chain_ctx c = {.n = (uint32_t)n,
                    .n_mat = (uint32_t)n_mat,
@@ -233,7 +246,8 @@ sym_status sym_vk_probe_chain(sym_backend *bb, int n, int n_mat, int n_groups, i
         for (int r = 0; r < n; r++) {
             const uint16_t *row = wh + ((size_t)k * n + (size_t)r) * (size_t)n;
             double acc = 0;
-            for (int i = 0; i < n; i++) acc += (double)sym_f16_to_f32(row[i]) * ref[(size_t)k * n + i];
+            for (int i = 0; i < n; i++)
+                acc += (double)sym_f16_to_f32(row[i]) * ref[(size_t)k * n + i];
             ref[(size_t)(k + 1) * n + r] = acc;
         }
     SYM_TRY_GOTO(sym_vk_buffer_create(b->dev, wbytes, SYM_VK_MEM_DEVICE, &c.w));
@@ -247,7 +261,8 @@ sym_status sym_vk_probe_chain(sym_backend *bb, int n, int n_mat, int n_groups, i
     spec.v[6] = (uint32_t)(mode >= 4);
     spec.v[7] = (uint32_t)(mode & 3);
     spec.v[8] = sgs;
-    SYM_TRY_GOTO(sym_vk_pipeline_get(b->pipes, SYM_VK_K_PROBE_CHAIN, SYM_VK_VAR_DEFAULT, &spec, &c.p));
+    SYM_TRY_GOTO(
+        sym_vk_pipeline_get(b->pipes, SYM_VK_K_PROBE_CHAIN, SYM_VK_VAR_DEFAULT, &spec, &c.p));
     double t[N_TIMED];
     for (int persist = 1; persist >= 0; persist--) {
         c.persist = persist;
@@ -256,8 +271,10 @@ sym_status sym_vk_probe_chain(sym_backend *bb, int n, int n_mat, int n_groups, i
         SYM_TRY_GOTO(chain_once(b, &c));
         SYM_TRY_GOTO(sym_vk_cmd_download(b->cmd, c.x, 0, xh + 0, nx * 4));
         double err = chain_err(xh, ref, (uint32_t)n, (uint32_t)n_mat);
-        for (size_t i = n; i < nx; i++) xh[i] = NAN;
-        for (size_t i = 0; i < (size_t)n; i++) xh[i] = (float)ref[i];
+        for (size_t i = n; i < nx; i++)
+            xh[i] = NAN;
+        for (size_t i = 0; i < (size_t)n; i++)
+            xh[i] = (float)ref[i];
         SYM_TRY_GOTO(time_work(b, chain_once, &c, t));
         double sec = t[N_TIMED / 2];
         if (persist) {
