@@ -20,6 +20,12 @@ static double now_s(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* The next value of a xorshift stream, uniform in [-1, 1). */
+static double next_signed(uint64_t *s) {
+    *s ^= *s << 13, *s ^= *s >> 7, *s ^= *s << 17;
+    return (double)(*s >> 11) / 4503599627370496.0 - 1.0; /* 2^52: [0, 2) - 1 */
+}
+
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -114,17 +120,13 @@ sym_status sym_vk_probe_device(sym_backend *bb, sym_vk_probe *out) {
     if (!host) SYM_FAIL_GOTO(SYM_ERR_OOM, "probe: out of memory");
     uint64_t s = 0x2545f4914f6cdd1dull;
     float *xf = host;
-    for (size_t i = 0; i < (size_t)m * (size_t)k; i++) {
-        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-        xf[i] = (float)((double)(s >> 11) / 9007199254740992.0 * 2.0 - 1.0);
-    }
+    for (size_t i = 0; i < (size_t)m * (size_t)k; i++)
+        xf[i] = (float)next_signed(&s);
     SYM_TRY_GOTO(bb->ops->alloc(bb, &g.x, SYM_DT_F32, k, m));
     SYM_TRY_GOTO(bb->ops->write(bb, &g.x, host, (size_t)m * (size_t)k * 4));
     uint16_t *wh = host;
-    for (size_t i = 0; i < (size_t)n * (size_t)k; i++) {
-        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-        wh[i] = sym_f32_to_f16((float)((double)(s >> 11) / 9007199254740992.0 - 0.5) * 0.1f);
-    }
+    for (size_t i = 0; i < (size_t)n * (size_t)k; i++)
+        wh[i] = sym_f32_to_f16((float)next_signed(&s) * 0.05f);
     SYM_TRY_GOTO(bb->ops->load(bb, &g.w, host, SYM_DT_F16, k, n));
     SYM_TRY_GOTO(bb->ops->alloc(bb, &g.out, SYM_DT_F32, n, m));
     SYM_TRY_GOTO(time_work(b, gemm_once, &g, t));
@@ -233,13 +235,10 @@ sym_status sym_vk_probe_chain(sym_backend *bb, int n, int n_mat, int n_groups, i
     /* uniform weights of variance 1/n: the vectors keep their size along the chain */
     uint64_t s = 0x9e3779b97f4a7c15ull;
     float amp = sqrtf(3.0f / (float)n);
-    for (size_t i = 0; i < (size_t)wbytes / 2; i++) {
-        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-        wh[i] = sym_f32_to_f16((float)((double)(s >> 11) / 4503599627370496.0 - 1.0) * amp);
-    }
+    for (size_t i = 0; i < (size_t)wbytes / 2; i++)
+        wh[i] = sym_f32_to_f16((float)next_signed(&s) * amp);
     for (size_t i = 0; i < nx; i++) {
-        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-        xh[i] = i < (size_t)n ? (float)((double)(s >> 11) / 4503599627370496.0 - 1.0) : NAN;
+        xh[i] = i < (size_t)n ? (float)next_signed(&s) : NAN;
         ref[i] = xh[i];
     }
     for (int k = 0; k < n_mat; k++)
