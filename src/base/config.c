@@ -59,11 +59,20 @@ const char *sym_codec_choice_name(sym_codec_choice c) {
 
 static const char *const k_evicts[] = {"auto", "oracle", "belady", "lru"};
 
-/* The index of value among names (case-insensitive), -1 if it is none of them. */
-static int name_index(const char *value, const char *const *names, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (strcasecmp(value, names[i]) == 0) return (int)i;
-    return -1;
+/* *out = the index of value among names (case-insensitive); else SYM_ERR_CONFIG naming them. */
+static sym_status name_index(const char *origin, const char *key, const char *value,
+                             const char *what, const char *const *names, size_t n, int *out) {
+    char list[128] = "";
+    for (size_t i = 0; i < n; i++) {
+        if (strcasecmp(value, names[i]) == 0) {
+            *out = (int)i;
+            return SYM_OK;
+        }
+        size_t len = strlen(list);
+        snprintf(list + len, sizeof list - len, "%s%s", i ? ", " : "", names[i]);
+    }
+    return SYM_FAIL(SYM_ERR_CONFIG, "%s: key '%s': unknown %s '%s' (%s)", origin, key, what, value,
+                    list);
 }
 
 const char *sym_evict_choice_name(sym_evict_choice c) {
@@ -189,18 +198,16 @@ sym_status sym_config_set(sym_config *cfg, const char *section, const char *key,
         return SYM_OK;
     }
     case K_CODEC: {
-        int i = name_index(value, k_codecs, sizeof k_codecs / sizeof k_codecs[0]);
-        if (i < 0)
-            return SYM_FAIL(SYM_ERR_CONFIG, "%s: key '%s': unknown codec '%s' (auto, none, zstd, "
-                            "blosc, zfp, bytesplit)", origin, key, value);
+        int i;
+        SYM_TRY(name_index(origin, key, value, "codec", k_codecs,
+                           sizeof k_codecs / sizeof k_codecs[0], &i));
         *(sym_codec_choice *)field = (sym_codec_choice)i;
         return SYM_OK;
     }
     case K_EVICT: {
-        int i = name_index(value, k_evicts, sizeof k_evicts / sizeof k_evicts[0]);
-        if (i < 0)
-            return SYM_FAIL(SYM_ERR_CONFIG, "%s: key '%s': unknown eviction policy '%s' (auto, "
-                            "oracle, belady, lru)", origin, key, value);
+        int i;
+        SYM_TRY(name_index(origin, key, value, "eviction policy", k_evicts,
+                           sizeof k_evicts / sizeof k_evicts[0], &i));
         *(sym_evict_choice *)field = (sym_evict_choice)i;
         return SYM_OK;
     }
