@@ -344,12 +344,7 @@ int main(int argc, char **argv) {
     }
     if (g_gemm_only) {
         b->ops->destroy(b);
-        for (int t = 0; t < SYM_DT_COUNT; t++)
-            free(g_host_w[t]);
-        free(g_host_x);
-        sym_vk_shutdown();
-        if (g_json) fclose(g_json);
-        return 0;
+        goto done;
     }
     bench_attention(b, 1, 32, 8, 128, big ? 8192 : 1024, big ? 8191 : 1023, &r);
     bench_attention(b, 1, 32, 32, 128, 640, 639, &r); /* llama2-7b at the benchmark's end */
@@ -367,6 +362,7 @@ int main(int argc, char **argv) {
         b->ops->destroy(b);
     }
     bench_dispatch_cost(&r);
+done:
     for (int t = 0; t < SYM_DT_COUNT; t++)
         free(g_host_w[t]);
     free(g_host_x);
