@@ -794,8 +794,7 @@ const sym_vk_caps *sym_vk_backend_caps(const sym_backend *b) {
 int sym_vk_backend_uses_coopmat(const sym_backend *b) { return ((const sym_vkb *)b)->coopmat; }
 
 int sym_vk_backend_f32_gemm_act(const sym_backend *b) {
-    const sym_vkb *v = (const sym_vkb *)b;
-    return v->f32_gemm_act && !v->fp16;
+    return sym_vkb_gemm_lo((const sym_vkb *)b);
 }
 
 int sym_vk_backend_profile(const sym_backend *b, sym_vk_profile_entry *out, int cap) {
@@ -890,7 +889,7 @@ sym_status sym_vk_backend_create(const sym_vk_options *opts, sym_backend **out) 
      * 32 x 64, a 64 x 256 tile, 32 of K per step. */
     static const uint32_t k_coop_default[2][4] = {{4, 2, 1, 8}, {2, 4, 1, 4}},
                           k_warps_default[2] = {2, 4};
-    int coop_lo = !b->fp16 && b->f32_gemm_act;
+    int coop_lo = sym_vkb_gemm_lo(b);
     {
         /* $SYM_VK_COOP_TILE "SM SN PAD BK8 WM WN": a tile for measurements, as the options */
         const char *env = getenv("SYM_VK_COOP_TILE");

@@ -74,6 +74,9 @@ sym_status sym_vkb_scratch(sym_vkb *b, uint64_t bytes, sym_vk_buffer **out);
 sym_vk_spec sym_vkb_spec(const sym_vkb *b, uint32_t wg, sym_dtype dtype);
 /* The same for the mv kernels (mv_wg, unroll, split); *n_groups: groups per workgroup. */
 sym_vk_spec sym_vkb_mv_spec(const sym_vkb *b, sym_dtype dtype, uint32_t *n_groups);
+/* 1 if the tensor-core GEMM takes the lo halves of f32 activations (f32_gemm_act without fp16
+ * math): its pipelines then hold a second activation tile in shared memory (matmul_coop's LO). */
+static inline int sym_vkb_gemm_lo(const sym_vkb *b) { return !b->fp16 && b->f32_gemm_act; }
 /* Splits n workgroups into a grid within the device's per-dimension limit (x <= 65535). */
 void sym_vkb_grid(uint64_t n, uint32_t *gx, uint32_t *gy);
 /* Checks that t is a device tensor of this backend with the given dtype (SYM_DT_COUNT: any). */

@@ -215,7 +215,7 @@ static sym_status gemm_coop(sym_vkb *b, sym_tensor *out, const sym_tensor *x, co
         spec.v[4 + i] = tile[i];
     spec.v[8] = warps[0];
     spec.v[9] = warps[1];
-    spec.v[10] = !b->fp16 && b->f32_gemm_act; /* lo halves: an Al tile in shared memory */
+    spec.v[10] = (uint32_t)sym_vkb_gemm_lo(b);
     uint64_t bm = 16 * tile[0] * warps[0];
     uint64_t bn = 16 * tile[1] * warps[1];
     SYM_TRY(sym_vk_pipeline_get(b->pipes, SYM_VK_K_MATMUL_COOP, SYM_VK_VAR_DEFAULT, &spec, &pm));
@@ -238,7 +238,7 @@ static sym_status gemm_coop(sym_vkb *b, sym_tensor *out, const sym_tensor *x, co
                                    .k_pad = (uint32_t)k_pad,
                                    .out_stride = (uint32_t)pl->N,
                                    .has_bias = bias != NULL,
-                                   .use_lo = !b->fp16 && b->f32_gemm_act,
+                                   .use_lo = (uint32_t)sym_vkb_gemm_lo(b),
                                    .accumulate = accumulate != 0};
             SYM_TRY(sym_vkb_bind(b, &xs, 0, 4 * tc * k_pad, 0, &a[0], &pc.hi_off));
             pc.lo_off = pc.hi_off + (uint32_t)(tc * k_pad);
