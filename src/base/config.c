@@ -198,14 +198,14 @@ sym_status sym_config_set(sym_config *cfg, const char *section, const char *key,
         return SYM_OK;
     }
     case K_CODEC: {
-        int i;
+        int i = 0;
         SYM_TRY(name_index(origin, key, value, "codec", k_codecs,
                            sizeof k_codecs / sizeof k_codecs[0], &i));
         *(sym_codec_choice *)field = (sym_codec_choice)i;
         return SYM_OK;
     }
     case K_EVICT: {
-        int i;
+        int i = 0;
         SYM_TRY(name_index(origin, key, value, "eviction policy", k_evicts,
                            sizeof k_evicts / sizeof k_evicts[0], &i));
         *(sym_evict_choice *)field = (sym_evict_choice)i;
