@@ -144,6 +144,27 @@ static sym_status attn_in(sym_vkb *b, const sym_attn_in_args *a) {
                                2.0 * (double)T * (double)rows * (double)K);
 }
 
+/* More tokens, on tensor cores: the normalized x split once for the Q, K and V products
+ * (sym_vkb_norm_products), then RoPE and the cache stores as in the plain sequence. 0: not
+ * taken (nothing recorded). */
+static int prefill_attn_in(sym_vkb *b, const sym_attn_in_args *a, sym_status *st) {
+    const sym_tensor *ws[3] = {a->wq, a->wk, a->wv}, *bs[3] = {a->bq, a->bk, a->bv};
+    if (!sym_vkb_norm_products_ok(b, a->x, a->norm, 3, ws)) return 0;
+    int64_t n = a->x->n_rows;
+    sym_tensor k = sym_tensor_rows(a->k, 0, n), v = sym_tensor_rows(a->v, 0, n);
+    sym_tensor *outs[3] = {a->q, &k, &v};
+    *st = sym_vkb_norm_products(b, a->x, a->norm, a->eps, 3, outs, ws, bs);
+    if (*st != SYM_OK) return 1;
+    sym_backend *bb = &b->base;
+    const sym_backend_ops *o = bb->ops;
+    o->rope(bb, a->q, a->n_head, a->head_dim, a->pos0, a->theta, a->freq_scale, a->neox);
+    o->rope(bb, &k, a->n_head_kv, a->head_dim, a->pos0, a->theta, a->freq_scale, a->neox);
+    o->store_rows(bb, a->k_cache, a->pos0, &k);
+    o->store_rows(bb, a->v_cache, a->pos0, &v);
+    *st = b->err;
+    return 1;
+}
+
 void sym_vkb_attn_in(sym_backend *bb, const sym_attn_in_args *a) {
     sym_vkb *b = sym_vkb_of(bb);
     if (b->err != SYM_OK) return;
@@ -154,12 +175,14 @@ void sym_vkb_attn_in(sym_backend *bb, const sym_attn_in_args *a) {
         int ok = sym_vkb_mv_ok(b, (uint64_t)a->x->n_rows) && !b->no_fused;
         for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
             ok = ok && (!all[i] || fits(b, all[i]));
+        if (!ok && prefill_attn_in(b, a, &st)) goto done;
         if (!ok) {
             sym_fused_attn_in(bb, a);
             return;
         }
         st = attn_in(b, a);
     }
+done:
     sym_vkb_latch(b, st);
 }
 
@@ -211,12 +234,23 @@ void sym_vkb_ffn_in(sym_backend *bb, sym_tensor *out, const sym_tensor *x, const
                          out->n_cols != w_gate->n_rows))
         st = SYM_FAIL(SYM_ERR_ARG, "%s: shapes disagree", op);
     if (st == SYM_OK) {
-        if (!sym_vkb_mv_ok(b, (uint64_t)x->n_rows) || b->no_fused || !fits(b, x) ||
-            !fits(b, w_gate) || !fits(b, w_up) || !fits(b, out)) {
+        const sym_tensor *ws[2] = {w_gate, w_up};
+        if (!sym_vkb_mv_ok(b, (uint64_t)x->n_rows) && sym_vkb_norm_products_ok(b, x, norm, 2, ws)) {
+            /* more tokens, on tensor cores: x normalized and split once for both products */
+            sym_tensor us = sym_tensor_rows(up, 0, x->n_rows);
+            sym_tensor *outs[2] = {out, &us};
+            st = sym_vkb_norm_products(b, x, norm, eps, 2, outs, ws, NULL);
+            if (st == SYM_OK) {
+                bb->ops->silu_mul(bb, out, out, &us);
+                return;
+            }
+        } else if (!sym_vkb_mv_ok(b, (uint64_t)x->n_rows) || b->no_fused || !fits(b, x) ||
+                   !fits(b, w_gate) || !fits(b, w_up) || !fits(b, out)) {
             sym_fused_ffn_in(bb, out, x, norm, eps, w_gate, w_up, xn, up);
             return;
+        } else {
+            st = ffn_in(b, out, x, norm, eps, w_gate, w_up);
         }
-        st = ffn_in(b, out, x, norm, eps, w_gate, w_up);
     }
     sym_vkb_latch(b, st);
 }

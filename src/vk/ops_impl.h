@@ -85,6 +85,15 @@ sym_status sym_vkb_check_tensor(const sym_tensor *t, const char *op, const char 
 
 /* out (+)= rmsnorm(x, norm, eps) W^T (+ bias); norm NULL: x as it is; norm needs
  * sym_vkb_mv_ok(T). Checks its arguments. */
+/* Prefill products of one input (x: T rows, f32): x RMS-normalized (norm NULL: a weight of ones)
+ * and split into f16 halves once, by one gemm_split dispatch, then outs[i] = xn ws[i]^T (+
+ * biases[i]) on the cooperative-matrix kernel. _ok says whether these products all take that
+ * path in one chunk of tokens (else the caller runs rmsnorm and plain products). */
+int sym_vkb_norm_products_ok(sym_vkb *b, const sym_tensor *x, const sym_tensor *norm, int n,
+                             const sym_tensor *const *ws);
+sym_status sym_vkb_norm_products(sym_vkb *b, const sym_tensor *x, const sym_tensor *norm,
+                                 float eps, int n, sym_tensor *const *outs,
+                                 const sym_tensor *const *ws, const sym_tensor *const *biases);
 sym_status sym_vkb_matmul_ex(sym_vkb *b, sym_tensor *out, const sym_tensor *x, const sym_tensor *w,
                              const sym_tensor *bias, const sym_tensor *norm, float eps,
                              int accumulate);

@@ -177,7 +177,7 @@ static sym_status gemm(sym_vkb *b, sym_tensor *out, const sym_tensor *x, const s
 }
 
 /* The cooperative-matrix tile of a product of tc tokens by n rows: the configured one (default
- * 128 x 128 with f16 activations, 64 x 256 with f32 ones; 8 subgroups), unless that gives fewer
+ * 128 x 128 with f16 activations, 16 subgroups; 64 x 256 with f32 ones, 8), unless that gives fewer
  * than coop_min_groups workgroups (a 512-token prefill of a 2048-row matrix: 64, under one per
  * multiprocessor of an H100), then the first of 64 x 128 and 64 x 64 that gives enough, or the
  * smallest. tile: SM SN PAD BK8; warps: WM WN. */
@@ -194,23 +194,58 @@ static void coop_shape(const sym_vkb *b, uint64_t tc, uint64_t n, uint32_t tile[
     }
 }
 
-static sym_status gemm_coop(sym_vkb *b, sym_tensor *out, const sym_tensor *x, const sym_tensor *w,
-                            const sym_tensor *bias, int accumulate, const mm_plan *pl) {
-    uint64_t k_pad = (pl->K + 31) / 32 * 32;
-    /* scratch: hi (tc x k_pad f16), lo (same), then 1/scale (tc f32) */
-    uint64_t xs_bytes = 4 * pl->tc * k_pad, sc_at = (xs_bytes + 255) / 256 * 256;
+/* The activations of cooperative-matrix products: rows of x split into f16 halves by gemm_split,
+ * in the scratch buffer: hi (tc x k_pad), lo (the same, written with f32 activations only), then
+ * 1/scale per row. */
+typedef struct coop_x {
+    sym_tensor xs, sc;
+    uint64_t tc, k_pad;
+} coop_x;
+
+/* Splits rows [t0, t0 + tc) of x (K columns), RMS-normalized first when normed (with a weight of
+ * ones where norm is NULL). */
+static sym_status coop_split(sym_vkb *b, const sym_tensor *x, uint64_t K, uint64_t t0,
+                             uint64_t tc, int normed, const sym_tensor *norm, float eps,
+                             coop_x *cx) {
+    uint64_t k_pad = (K + 31) / 32 * 32;
+    uint64_t xs_bytes = 4 * tc * k_pad, sc_at = (xs_bytes + 255) / 256 * 256;
     sym_vk_buffer *scr;
-    SYM_TRY(sym_vkb_scratch(b, sc_at + pl->tc * 4, &scr));
-    sym_tensor xs = {
-        .type = SYM_DT_F16, .n_cols = (int64_t)k_pad, .n_rows = 2 * (int64_t)pl->tc, .buf = scr};
-    sym_tensor sc = {
-        .type = SYM_DT_F32, .n_cols = 1, .n_rows = (int64_t)pl->tc, .buf = scr, .offset = sc_at};
-    const sym_vk_pipeline *ps, *pm;
-    sym_vk_spec spec = sym_vkb_spec(b, b->wg, SYM_DT_F32);
+    SYM_TRY(sym_vkb_scratch(b, sc_at + tc * 4, &scr));
+    cx->xs = (sym_tensor){
+        .type = SYM_DT_F16, .n_cols = (int64_t)k_pad, .n_rows = 2 * (int64_t)tc, .buf = scr};
+    cx->sc = (sym_tensor){
+        .type = SYM_DT_F32, .n_cols = 1, .n_rows = (int64_t)tc, .buf = scr, .offset = sc_at};
+    cx->tc = tc;
+    cx->k_pad = k_pad;
+    sym_vk_spec spec = sym_vkb_spec(b, b->wg, norm ? norm->type : SYM_DT_F32);
+    spec.v[4] = (uint32_t)sym_vkb_gemm_lo(b); /* lo halves written only where they are read */
+    spec.v[5] = !normed ? 0 : norm ? 2 : 1;
+    const sym_vk_pipeline *ps;
     SYM_TRY(sym_vk_pipeline_get(b->pipes, SYM_VK_K_GEMM_SPLIT, b->red_var, &spec, &ps));
+    sym_vk_arg a[4];
+    sym_vk_push_split sp = {.m = (uint32_t)tc, .k = (uint32_t)K, .k_pad = (uint32_t)k_pad, .eps = eps};
+    SYM_TRY(sym_vkb_bind(b, x, t0 * K * 4, (t0 + tc) * K * 4, 0, &a[0], &sp.x_off));
+    SYM_TRY(sym_vkb_bind(b, &cx->xs, 0, 4 * tc * k_pad, 1, &a[1], &sp.hi_off));
+    sp.lo_off = sp.hi_off + (uint32_t)(tc * k_pad);
+    SYM_TRY(sym_vkb_bind(b, &cx->sc, 0, tc * 4, 1, &a[2], &sp.scale_off));
+    if (norm)
+        SYM_TRY(sym_vkb_bind(b, norm, 0, K * sym_dtype_size(norm->type), 0, &a[3], &sp.g_off));
+    else
+        a[3] = sym_vkb_dummy_arg(b);
+    uint32_t gx = tc < 65535 ? (uint32_t)tc : 65535; /* the shader loops over the rest */
+    return sym_vk_cmd_dispatch(b->cmd, ps, a, &sp, gx, 1, 1,
+                               (double)tc * (double)(K * 4 + k_pad * (sym_vkb_gemm_lo(b) ? 4 : 2)),
+                               0);
+}
+
+/* out rows [t0, t0 + cx->tc) (+)= cx W^T (+ bias), W in row slices of pl->slice. */
+static sym_status coop_product(sym_vkb *b, sym_tensor *out, const coop_x *cx, const sym_tensor *w,
+                               const sym_tensor *bias, int accumulate, const mm_plan *pl,
+                               uint64_t t0) {
+    uint64_t tc = cx->tc, k_pad = cx->k_pad;
     uint32_t tile[4], warps[2];
     coop_shape(b, pl->tc, pl->slice, tile, warps);
-    spec = sym_vkb_spec(b, 32 * warps[0] * warps[1], w->type);
+    sym_vk_spec spec = sym_vkb_spec(b, 32 * warps[0] * warps[1], w->type);
     for (int i = 0; i < 4; i++)
         spec.v[4 + i] = tile[i];
     spec.v[8] = warps[0];
@@ -218,40 +253,81 @@ static sym_status gemm_coop(sym_vkb *b, sym_tensor *out, const sym_tensor *x, co
     spec.v[10] = (uint32_t)sym_vkb_gemm_lo(b);
     uint64_t bm = 16 * tile[0] * warps[0];
     uint64_t bn = 16 * tile[1] * warps[1];
+    const sym_vk_pipeline *pm;
     SYM_TRY(sym_vk_pipeline_get(b->pipes, SYM_VK_K_MATMUL_COOP, SYM_VK_VAR_DEFAULT, &spec, &pm));
+    for (uint64_t o0 = 0; o0 < pl->N; o0 += pl->slice) {
+        uint64_t o1 = o0 + pl->slice < pl->N ? o0 + pl->slice : pl->N;
+        sym_vk_arg a[5];
+        sym_vk_push_coop pc = {.m = (uint32_t)tc,
+                               .n = (uint32_t)(o1 - o0),
+                               .k = (uint32_t)pl->K,
+                               .k_pad = (uint32_t)k_pad,
+                               .out_stride = (uint32_t)pl->N,
+                               .has_bias = bias != NULL,
+                               .use_lo = (uint32_t)sym_vkb_gemm_lo(b),
+                               .accumulate = accumulate != 0};
+        SYM_TRY(sym_vkb_bind(b, &cx->xs, 0, 4 * tc * k_pad, 0, &a[0], &pc.hi_off));
+        pc.lo_off = pc.hi_off + (uint32_t)(tc * k_pad);
+        SYM_TRY(sym_vkb_bind(b, &cx->sc, 0, tc * 4, 0, &a[1], &pc.scale_off));
+        SYM_TRY(bind_common(b, out, NULL, w, bias, pl, t0, tc, o0, o1, NULL, NULL, &a[2],
+                            &pc.w_off, &a[3], &pc.b_off, &a[4], &pc.out_off));
+        pc.vec_ok = pl->K % 8 == 0 && pc.w_off % 8 == 0;
+        double bytes = (double)(o1 - o0) * (double)pl->K * (double)pl->es +
+                       (double)tc * (double)(k_pad * 4 + (o1 - o0) * 4);
+        SYM_TRY(sym_vk_cmd_dispatch(b->cmd, pm, a, &pc, (uint32_t)((o1 - o0 + bn - 1) / bn),
+                                    (uint32_t)((tc + bm - 1) / bm), 1, bytes,
+                                    2.0 * (double)tc * (double)(o1 - o0) * (double)pl->K));
+    }
+    return SYM_OK;
+}
+
+static sym_status gemm_coop(sym_vkb *b, sym_tensor *out, const sym_tensor *x, const sym_tensor *w,
+                            const sym_tensor *bias, int accumulate, const mm_plan *pl) {
     for (uint64_t t0 = 0; t0 < pl->T; t0 += pl->tc) {
         uint64_t tc = pl->T - t0 < pl->tc ? pl->T - t0 : pl->tc;
-        sym_vk_arg a[5];
-        sym_vk_push_split sp = {.m = (uint32_t)tc, .k = (uint32_t)pl->K, .k_pad = (uint32_t)k_pad};
-        SYM_TRY(sym_vkb_bind(b, x, t0 * pl->K * 4, (t0 + tc) * pl->K * 4, 0, &a[0], &sp.x_off));
-        SYM_TRY(sym_vkb_bind(b, &xs, 0, 4 * tc * k_pad, 1, &a[1], &sp.hi_off));
-        sp.lo_off = sp.hi_off + (uint32_t)(tc * k_pad);
-        SYM_TRY(sym_vkb_bind(b, &sc, 0, tc * 4, 1, &a[2], &sp.scale_off));
-        uint32_t gx = tc < 65535 ? (uint32_t)tc : 65535; /* the shader loops over the rest */
-        SYM_TRY(sym_vk_cmd_dispatch(b->cmd, ps, a, &sp, gx, 1, 1,
-                                    (double)tc * (double)(pl->K * 4 + k_pad * 4), 0));
-        for (uint64_t o0 = 0; o0 < pl->N; o0 += pl->slice) {
-            uint64_t o1 = o0 + pl->slice < pl->N ? o0 + pl->slice : pl->N;
-            sym_vk_push_coop pc = {.m = (uint32_t)tc,
-                                   .n = (uint32_t)(o1 - o0),
-                                   .k = (uint32_t)pl->K,
-                                   .k_pad = (uint32_t)k_pad,
-                                   .out_stride = (uint32_t)pl->N,
-                                   .has_bias = bias != NULL,
-                                   .use_lo = (uint32_t)sym_vkb_gemm_lo(b),
-                                   .accumulate = accumulate != 0};
-            SYM_TRY(sym_vkb_bind(b, &xs, 0, 4 * tc * k_pad, 0, &a[0], &pc.hi_off));
-            pc.lo_off = pc.hi_off + (uint32_t)(tc * k_pad);
-            SYM_TRY(sym_vkb_bind(b, &sc, 0, tc * 4, 0, &a[1], &pc.scale_off));
-            SYM_TRY(bind_common(b, out, x, w, bias, pl, t0, tc, o0, o1, NULL, NULL, &a[2],
-                                &pc.w_off, &a[3], &pc.b_off, &a[4], &pc.out_off));
-            pc.vec_ok = pl->K % 8 == 0 && pc.w_off % 8 == 0;
-            double bytes = (double)(o1 - o0) * (double)pl->K * (double)pl->es +
-                           (double)tc * (double)(k_pad * 4 + (o1 - o0) * 4);
-            SYM_TRY(sym_vk_cmd_dispatch(b->cmd, pm, a, &pc, (uint32_t)((o1 - o0 + bn - 1) / bn),
-                                        (uint32_t)((tc + bm - 1) / bm), 1, bytes,
-                                        2.0 * (double)tc * (double)(o1 - o0) * (double)pl->K));
+        coop_x cx;
+        SYM_TRY(coop_split(b, x, pl->K, t0, tc, 0, NULL, 0.0f, &cx));
+        SYM_TRY(coop_product(b, out, &cx, w, bias, accumulate, pl, t0));
+    }
+    return SYM_OK;
+}
+
+int sym_vkb_norm_products_ok(sym_vkb *b, const sym_tensor *x, const sym_tensor *norm, int n,
+                             const sym_tensor *const *ws) {
+    if (b->no_fused || (norm && sym_dtype_size(norm->type) * (uint64_t)x->n_cols + 16 >
+                                    b->max_range - b->align))
+        return 0;
+    for (int i = 0; i < n; i++) {
+        mm_plan pl = {0};
+        if (plan(b, x, ws[i], &pl) != SYM_OK || !pl.coop || pl.tc != pl.T) {
+            sym_clear_error();
+            return 0;
         }
+    }
+    return 1;
+}
+
+sym_status sym_vkb_norm_products(sym_vkb *b, const sym_tensor *x, const sym_tensor *norm,
+                                 float eps, int n, sym_tensor *const *outs,
+                                 const sym_tensor *const *ws, const sym_tensor *const *biases) {
+    SYM_ASSERT(n > 0 && sym_vkb_norm_products_ok(b, x, norm, n, ws));
+    for (int i = 0; i < n; i++) {
+        const sym_tensor *bias = biases ? biases[i] : NULL;
+        SYM_TRY(sym_vkb_check_tensor(outs[i], "matmul", "out", SYM_DT_F32));
+        if (bias) SYM_TRY(sym_vkb_check_tensor(bias, "matmul", "bias", SYM_DT_F32));
+        SYM_CHECK(ws[i]->n_cols == x->n_cols && outs[i]->n_rows == x->n_rows &&
+                      outs[i]->n_cols == ws[i]->n_rows && (!bias || bias->n_cols == ws[i]->n_rows),
+                  SYM_ERR_ARG, "matmul: x %lld x %lld, W %lld x %lld, out %lld x %lld",
+                  (long long)x->n_rows, (long long)x->n_cols, (long long)ws[i]->n_rows,
+                  (long long)ws[i]->n_cols, (long long)outs[i]->n_rows,
+                  (long long)outs[i]->n_cols);
+    }
+    coop_x cx;
+    SYM_TRY(coop_split(b, x, (uint64_t)x->n_cols, 0, (uint64_t)x->n_rows, 1, norm, eps, &cx));
+    for (int i = 0; i < n; i++) {
+        mm_plan pl = {0};
+        SYM_TRY(plan(b, x, ws[i], &pl));
+        SYM_TRY(coop_product(b, outs[i], &cx, ws[i], biases ? biases[i] : NULL, 0, &pl, 0));
     }
     return SYM_OK;
 }

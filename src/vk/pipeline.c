@@ -25,7 +25,7 @@ static const struct {
     [SYM_VK_K_RMSNORM] = {"rmsnorm", 3, sizeof(sym_vk_push_rmsnorm)},
     [SYM_VK_K_MATVEC] = {"matvec", 4, sizeof(sym_vk_push_matvec)},
     [SYM_VK_K_MATMUL] = {"matmul", 4, sizeof(sym_vk_push_matmul)},
-    [SYM_VK_K_GEMM_SPLIT] = {"gemm_split", 3, sizeof(sym_vk_push_split)},
+    [SYM_VK_K_GEMM_SPLIT] = {"gemm_split", 4, sizeof(sym_vk_push_split)},
     [SYM_VK_K_MATMUL_COOP] = {"matmul_coop", 5, sizeof(sym_vk_push_coop)},
     [SYM_VK_K_ROPE] = {"rope", 2, sizeof(sym_vk_push_rope)},
     [SYM_VK_K_STORE_ROWS] = {"store_rows", 2, sizeof(sym_vk_push_store)},

@@ -42,12 +42,15 @@ typedef struct sym_vk_push_matmul {
 } sym_vk_push_matmul;
 SYM_VK_PUSH_CHECK(sym_vk_push_matmul, 12);
 
-/* gemm_split: x rows -> power-of-two scaled f16 hi + lo halves (k_pad columns) and 1/scale. */
+/* gemm_split: x rows (RMS-normalized first, with the spec constant NORM) -> power-of-two scaled
+ * f16 hi + lo halves (k_pad columns) and 1/scale. */
 typedef struct sym_vk_push_split {
     uint32_t m, k, k_pad;
     uint32_t x_off, hi_off, lo_off, scale_off;
+    uint32_t g_off; /* the norm's weight (NORM 2) */
+    float eps;
 } sym_vk_push_split;
-SYM_VK_PUSH_CHECK(sym_vk_push_split, 7);
+SYM_VK_PUSH_CHECK(sym_vk_push_split, 9);
 
 /* matmul_coop: like matmul, A from gemm_split's output. */
 typedef struct sym_vk_push_coop {
