@@ -2,18 +2,20 @@
 # bench/h100_decode.sh BIN OUT — resident f16 decode and prefill on the device (issue 5), one line
 # per variant: `row NAME MODEL [ENV=value ...] [flags ...]` runs `symbiote bench -p 512 -n 128`
 # with them and prints decode / prefill tok/s (median), dispatches and host ms per token, and the
-# SM clock nvidia-smi saw while it ran. MODEL: 1b (tinyllama-1.1b) or 7b (llama2-7b), written
-# on the machine by make-model. VARIANTS (a shell snippet of row calls) replaces the default list.
+# SM clock nvidia-smi saw while it ran. MODEL: 1b (tinyllama-1.1b) or 7b (llama2-7b) in f16, or
+# 1b-bf16 / 7b-bf16 in bf16, written on the machine by make-model. VARIANTS (a shell snippet of row calls) replaces the default list.
 set -u
 BIN=$(realpath ${1:?bin dir}); OUT=${2:?out dir}; S=$BIN/symbiote
 mkdir -p $OUT
-declare -A MP=([1b]=/tmp/tinyllama-f16.gguf [7b]=/tmp/llama2-7b-f16.gguf)
-declare -A PRESET=([1b]=tinyllama-1.1b [7b]=llama2-7b)
+declare -A MP=([1b]=/tmp/tinyllama-f16.gguf [7b]=/tmp/llama2-7b-f16.gguf
+               [1b-bf16]=/tmp/tinyllama-bf16.gguf [7b-bf16]=/tmp/llama2-7b-bf16.gguf)
+declare -A PRESET=([1b]=tinyllama-1.1b [7b]=llama2-7b [1b-bf16]=tinyllama-1.1b [7b-bf16]=llama2-7b)
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,clocks.max.mem --format=csv,noheader 2>/dev/null
 row() { # name, model, then env assignments / flags
   local name=$1 m=$2; shift 2
   local M=${MP[$m]} envs=() flags=()
-  [ -f $M ] || $S make-model --preset ${PRESET[$m]} --dtype f16 -o $M 2>&1 | tail -1
+  local dt=f16; case $m in *-bf16) dt=bf16;; esac
+  [ -f $M ] || $S make-model --preset ${PRESET[$m]} --dtype $dt -o $M 2>&1 | tail -1
   for a in "$@"; do case $a in *=*) envs+=("$a");; *) flags+=("$a");; esac; done
   local smi=
   if command -v nvidia-smi >/dev/null; then

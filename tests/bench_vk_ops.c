@@ -3,9 +3,11 @@
  * machine. Every measured product is spot-checked against a double-precision host computation
  * of 64 random outputs. Prints a table; --json FILE also writes one JSON object per line.
  *
- *   bench_vk_ops [--json FILE] [--quick] [--gemm] [--act16]
+ *   bench_vk_ops [--json FILE] [--quick] [--gemm] [--act16] [--shapes [--f16]]
  *   --gemm: only the GEMM rows; --act16: GEMMs with f16 activations (the default of the engine;
- *   without it f32 activations, hi + lo)
+ *   without it f32 activations, hi + lo); --shapes: only the GEMMs of a 512-token llama2-7b
+ *   prefill (and the fused Q/K/V and gate/up shapes), f16 and bf16 weights, the activation split
+ *   and the tensor-core product timed apart (--f16: f16 weights only)
  *
  * Measures: matrix-vector bandwidth (f16 over workgroup sizes and rows per workgroup, f32, bf16;
  * 4 matrices in rotation so the L2 cache does not help), GEMM rate (cooperative-matrix vs
@@ -20,7 +22,7 @@
 #include "vk/ops.h"
 
 static FILE *g_json;
-static int g_quick, g_gemm_only, g_act16;
+static int g_quick, g_gemm_only, g_act16, g_shapes, g_f16_only;
 
 static double now_ms(void) {
     struct timespec ts;
@@ -190,6 +192,14 @@ static void bench_matmul(sym_backend *b, const char *kind, const char *variant, 
     double us = reps ? ms * 1e3 / reps : 0;
     report(what, variant, us, ms > 0 ? bytes / (ms * 1e6) : 0,
            us > 0 ? 2.0 * T * (double)N * K / (us * 1e6) : 0, err);
+    if (g_shapes && reps) { /* the split and the product apart */
+        double b2, f2, split = prof_ms(b, names + 4, 1, &n, &b2, &f2) * 1e3 / reps;
+        char v2[64];
+        snprintf(v2, sizeof v2, "%s: product", variant);
+        report(what, v2, us - split, 0, 2.0 * T * (double)N * K / ((us - split) * 1e6), err);
+        snprintf(v2, sizeof v2, "%s: split", variant);
+        report(what, v2, split, split > 0 ? b2 / reps / (split * 1e3) : 0, 0, err);
+    }
     for (int m = 0; m < n_mats; m++) {
         b->ops->release(b, &w[m]);
         b->ops->release(b, &out[m]);
@@ -274,6 +284,10 @@ int main(int argc, char **argv) {
             g_gemm_only = 1;
         else if (!strcmp(argv[i], "--act16"))
             g_act16 = 1;
+        else if (!strcmp(argv[i], "--shapes"))
+            g_shapes = 1;
+        else if (!strcmp(argv[i], "--f16"))
+            g_f16_only = 1;
     }
     test_rng r = test_rng_init("bench_vk_ops");
     sym_backend *b = make(0, 0, 1, 0);
@@ -288,6 +302,27 @@ int main(int argc, char **argv) {
 
     int big = !g_quick;
     int K1 = big ? 4096 : 512, N1 = big ? 14336 : 1024, T = big ? 512 : 64;
+    if (g_shapes) { /* K x N of llama2-7b's products; Q/K/V and gate/up also as one matrix */
+        static const int shapes[][2] = {{4096, 4096}, {4096, 11008}, {11008, 4096},
+                                        {4096, 12288}, {4096, 22016}, {4096, 14336}};
+        size_t most = 0;
+        for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+            if ((size_t)shapes[i][0] * shapes[i][1] > most) most = (size_t)shapes[i][0] * shapes[i][1];
+        for (int t = 0; t < SYM_DT_COUNT; t++)
+            g_host_w[t] = rand_data(&r, (sym_dtype)t, most);
+        g_host_x = rand_data(&r, SYM_DT_F32, (size_t)T * 11008);
+        b = make(0, 0, 1, 0);
+        for (size_t i = 0; b && i < sizeof shapes / sizeof shapes[0]; i++) {
+            if (g_f16_only) {
+                bench_matmul(b, "gemm", "default", SYM_DT_F16, T, shapes[i][0], shapes[i][1], 1, &r);
+                continue;
+            }
+            bench_matmul(b, "gemm", "default", SYM_DT_F16, T, shapes[i][0], shapes[i][1], 1, &r);
+            bench_matmul(b, "gemm", "default", SYM_DT_BF16, T, shapes[i][0], shapes[i][1], 1, &r);
+        }
+        if (b) b->ops->destroy(b);
+        goto done;
+    }
     for (int t = 0; t < SYM_DT_COUNT; t++)
         g_host_w[t] = rand_data(&r, (sym_dtype)t, (size_t)K1 * N1);
     g_host_x = rand_data(&r, SYM_DT_F32, (size_t)T * K1);
@@ -327,7 +362,9 @@ int main(int argc, char **argv) {
                                        {4, 4, 1, 4, 2, 2}, {2, 2, 1, 4, 4, 4}, {1, 2, 1, 4, 4, 2},
                                        /* shapes that fit 48 KiB only without the lo tile */
                                        {2, 4, 1, 8, 4, 2}, {2, 4, 1, 4, 4, 2}, {2, 4, 1, 6, 2, 4},
-                                       {4, 4, 1, 4, 2, 4}, {4, 2, 1, 8, 2, 4}, {2, 4, 0, 8, 4, 2}};
+                                       {4, 4, 1, 4, 2, 4}, {4, 2, 1, 8, 2, 4}, {2, 4, 0, 8, 4, 2},
+                                       /* 16 subgroups */
+                                       {2, 2, 1, 8, 4, 4}, {4, 2, 1, 4, 4, 4}, {2, 2, 1, 6, 4, 4}};
         for (int t = 0; t < (int)(sizeof tiles / sizeof tiles[0]); t++) {
             memcpy(g_tile, tiles[t], sizeof g_tile);
             memcpy(g_warps, tiles[t] + 4, sizeof g_warps);

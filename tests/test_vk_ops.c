@@ -513,7 +513,9 @@ static void test_attn_in(sym_backend *vk, test_rng *r, double tol16) {
     static const int cfg[][8] = {/* T, n_embd, n_head, n_head_kv, head_dim, pos0, neox, bias */
                                  {1, 1000, 4, 2, 64, 0, 0, 0},  {1, 256, 2, 2, 128, 37, 1, 1},
                                  {3, 257, 3, 1, 6, 5, 1, 0},    {8, 96, 8, 2, 8, 100, 0, 1},
-                                 {2, 64, 2, 1, 32, 3000, 0, 0}, {11, 72, 4, 2, 16, 2, 1, 1}};
+                                 {2, 64, 2, 1, 32, 3000, 0, 0}, {11, 72, 4, 2, 16, 2, 1, 1},
+                                 /* prefill shapes (tensor cores: x split once for Q, K, V) */
+                                 {40, 256, 4, 2, 32, 0, 1, 1},  {70, 200, 5, 1, 40, 9, 0, 0}};
     for (int ti = 0; ti < 3; ti++)
         for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++) {
             int T = cfg[c][0], n = cfg[c][1], H = cfg[c][2], HKV = cfg[c][3], D = cfg[c][4];
@@ -580,7 +582,8 @@ static void test_ffn_in(sym_backend *vk, test_rng *r, double tol16) {
     /* (a single output of a short row can be all cancellation: the relative measure needs
      * several outputs to see the scale) */
     static const int shapes[][3] = {
-        {1, 1000, 37}, {3, 257, 130}, {8, 64, 300}, {12, 96, 40}, {1, 8, 24}};
+        {1, 1000, 37}, {3, 257, 130}, {8, 64, 300}, {12, 96, 40}, {1, 8, 24},
+        {40, 256, 200}, {70, 136, 90}}; /* the last two: prefill (x split once on tensor cores) */
     for (int ti = 0; ti < 3; ti++)
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
             int T = shapes[s][0], K = shapes[s][1], F = shapes[s][2];
@@ -875,7 +878,15 @@ int main(void) {
         static const int tiles[][6] = {{2, 2, 0, 4, 2, 4}, {2, 2, 1, 4, 2, 2}, {4, 4, 1, 4, 1, 1},
                                        {4, 2, 1, 8, 1, 2}, {2, 4, 2, 2, 2, 1}, {1, 1, 1, 6, 4, 2},
                                        {2, 2, 1, 4, 4, 2}, {4, 2, 1, 4, 2, 2}, {4, 2, 1, 4, 2, 4},
-                                       {4, 2, 1, 8, 2, 4}, {2, 2, 1, 6, 2, 2}, {2, 4, 1, 8, 4, 2}};
+                                       {4, 2, 1, 8, 2, 4}, {2, 2, 1, 6, 2, 2}, {2, 4, 1, 8, 4, 2},
+                                       /* results staged in a larger area than Ah's tile; 80
+                                        * and 112 of K per step; 4 subgroups of 64 x 64 */
+                                       {1, 1, 0, 2, 2, 4}, {4, 2, 1, 10, 2, 4}, {1, 1, 1, 14, 1, 1},
+                                       {4, 4, 1, 8, 2, 2},
+                                       /* 16 subgroups: the default with f16 activations */
+                                       {1, 1, 1, 4, 4, 4}, {2, 2, 1, 8, 4, 4},
+                                       /* the default with f32 activations (hi + lo) */
+                                       {2, 2, 1, 6, 4, 4}};
         for (int t = 0; t < (int)(sizeof tiles / sizeof tiles[0]); t++) {
             sym_vk_options_init(&o);
             o.pipeline_cache_dir = SYM_BUILD_DIR "/vk-cache";

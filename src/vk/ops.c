@@ -883,13 +883,17 @@ sym_status sym_vk_backend_create(const sym_vk_options *opts, sym_backend **out) 
     }
     b->coopmat =
         b->dev->coopmat_enabled && c->subgroup_size == 32 && c->max_workgroup_invocations >= 128;
-    /* default shape, f16 activations: 8 subgroups (2 x 4) of 64 x 32 (4 x 2 blocks), a 128 x 128
-     * tile, 64 of K per step: 119 TFLOP/s on an H100 (docs/VULKAN.md), the fastest of the shapes
-     * measured. With f32 activations (hi + lo tiles) that does not fit 48 KiB: 8 subgroups of
-     * 32 x 64, a 64 x 256 tile, 32 of K per step. */
-    static const uint32_t k_coop_default[2][4] = {{4, 2, 1, 8}, {2, 4, 1, 4}},
-                          k_warps_default[2] = {2, 4};
+    /* default shapes, the fastest measured on an H100 (docs/VULKAN.md): with f16 activations 16
+     * subgroups (4 x 4) of 32 x 32 (2 x 2 blocks), a 128 x 128 tile, 64 of K per step (146-176
+     * TFLOP/s on a 7B's products, 20% more than 8 subgroups of 64 x 32); with f32 ones, whose
+     * lo tile also takes shared memory, the same with 48 of K per step (51-60 TFLOP/s counting
+     * one product, against 41-51 for 8 subgroups of 32 x 64). Where a workgroup cannot have 512
+     * invocations: 8 subgroups, 128 x 128 / 64 of K and 64 x 256 / 32 of K. */
+    static const uint32_t k_coop_default[4][4] = {{2, 2, 1, 8}, {2, 2, 1, 6}, {4, 2, 1, 8},
+                                                  {2, 4, 1, 4}},
+                          k_warps_default[4][2] = {{4, 4}, {4, 4}, {2, 4}, {2, 4}};
     int coop_lo = sym_vkb_gemm_lo(b);
+    int coop_def = (c->max_workgroup_invocations >= 512 ? 0 : 2) + coop_lo;
     {
         /* $SYM_VK_COOP_TILE "SM SN PAD BK8 WM WN": a tile for measurements, as the options */
         const char *env = getenv("SYM_VK_COOP_TILE");
@@ -901,9 +905,10 @@ sym_status sym_vk_backend_create(const sym_vk_options *opts, sym_backend **out) 
         }
     }
     for (int i = 0; i < 4; i++)
-        b->coop_tile[i] = o.coop_tile[0] ? (uint32_t)o.coop_tile[i] : k_coop_default[coop_lo][i];
+        b->coop_tile[i] = o.coop_tile[0] ? (uint32_t)o.coop_tile[i] : k_coop_default[coop_def][i];
     for (int i = 0; i < 2; i++)
-        b->coop_warps[i] = o.coop_warps[0] ? (uint32_t)o.coop_warps[i] : k_warps_default[i];
+        b->coop_warps[i] =
+            o.coop_warps[0] ? (uint32_t)o.coop_warps[i] : k_warps_default[coop_def][i];
     {
         /* a tile the caller chose stays; else grids of fewer workgroups than 3/4 of the
          * multiprocessors (where the device says how many) take smaller tiles (coop_shape). On
@@ -917,13 +922,15 @@ sym_status sym_vk_backend_create(const sym_vk_options *opts, sym_backend **out) 
     {
         uint32_t sm = b->coop_tile[0], sn = b->coop_tile[1], pad = b->coop_tile[2],
                  bk8 = b->coop_tile[3], wm = b->coop_warps[0], wn = b->coop_warps[1];
-        if (sm < 1 || sm > 4 || sn < 1 || sn > 4 || pad > 2 || bk8 < 2 || bk8 > 8 || bk8 % 2 ||
-            wm < 1 || wn < 1 || wm * wn > 8)
+        if (sm < 1 || sm > 4 || sn < 1 || sn > 4 || pad > 2 || bk8 < 2 || bk8 > 16 || bk8 % 2 ||
+            wm < 1 || wn < 1 || wm * wn > 16)
             SYM_FAIL_GOTO(SYM_ERR_ARG, "vulkan: bad cooperative-matrix tile %u %u %u %u / %u %u",
                           sm, sn, pad, bk8, wm, wn);
         uint32_t lo = (uint32_t)coop_lo; /* an Al tile too (matmul_coop's LO) */
-        uint32_t shared =
-            ((1 + lo) * 16 * sm * wm + 16 * sn * wn) * (bk8 + pad) * 16 + wm * wn * 1024;
+        /* Ah (which also stages the results: 1 KiB per subgroup), Al, Bt */
+        uint32_t ah = 16 * sm * wm * (bk8 + pad) * 16;
+        if (ah < wm * wn * 1024) ah = wm * wn * 1024;
+        uint32_t shared = ah + (lo * 16 * sm * wm + 16 * sn * wn) * (bk8 + pad) * 16;
         if (b->coopmat &&
             (shared > c->max_shared_bytes || 32 * wm * wn > c->max_workgroup_invocations)) {
             SYM_WARN("vulkan: cooperative-matrix tile needs %u bytes of shared memory and %u "

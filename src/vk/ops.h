@@ -53,9 +53,9 @@ typedef struct sym_vk_options {
                                 * exist (the path for devices without them; tests use it) */
     int coop_tile[4];          /* tuning of the cooperative-matrix GEMM: 16x16 blocks per subgroup
                                 * in M and N (1..4), shared-row padding in 16-byte units (0..2), K
-                                * step in units of 8 (2, 4, 6 or 8); all 0: the defaults */
+                                * step in units of 8 (even, 2..16); all 0: the defaults */
     int coop_warps[2];         /* subgroups of the GEMM's workgroup along M and N (product at
-                                * most 8); 0: the default */
+                                * most 16); 0: the default */
     const char *pipeline_cache_dir; /* NULL: $XDG_CACHE_HOME/symbiote or ~/.cache/symbiote;
                                      * "": no on-disk cache */
     uint64_t staging_bytes;         /* host->device staging ring (0: 64 MiB) */
