@@ -144,19 +144,86 @@ static sym_status attn_in(sym_vkb *b, const sym_attn_in_args *a) {
                                2.0 * (double)T * (double)rows * (double)K);
 }
 
-/* More tokens, on tensor cores: the normalized x split once for the Q, K and V products
- * (sym_vkb_norm_products), then RoPE and the cache stores as in the plain sequence. 0: not
- * taken (nothing recorded). */
+/* rope_store applies: head_dim a multiple of 4, k and v rows of kv_dim, every tensor and the
+ * caches' rows [pos0, pos0 + T) within one binding. */
+static int rope_store_ok(const sym_vkb *b, const sym_attn_in_args *a, const sym_tensor *k,
+                         const sym_tensor *v) {
+    uint64_t T = (uint64_t)a->x->n_rows, kvd = (uint64_t)a->n_head_kv * (uint64_t)a->head_dim;
+    uint64_t row = kvd * sym_dtype_size(a->k_cache->type);
+    return a->head_dim % 4 == 0 && (uint64_t)k->n_cols == kvd && (uint64_t)v->n_cols == kvd &&
+           fits(b, a->q) && fits(b, k) && fits(b, v) && T * row + 16 <= b->max_range - b->align &&
+           T * (((uint64_t)a->n_head + (uint64_t)a->n_head_kv) * (uint64_t)(a->head_dim / 4) +
+                kvd / 4) <= UINT32_MAX; /* the shader's thread index */
+}
+
+static sym_status rope_store(sym_vkb *b, const sym_attn_in_args *a, const sym_tensor *k,
+                             const sym_tensor *v) {
+    uint64_t T = (uint64_t)a->x->n_rows, hd = (uint64_t)a->head_dim;
+    uint64_t kvd = (uint64_t)a->n_head_kv * hd;
+    float freq[2048];
+    for (uint64_t i = 0; i < hd / 2; i++)
+        freq[i] = powf(a->theta, -2.0f * (float)i / (float)hd);
+    sym_vk_arg args[6];
+    SYM_TRY(sym_vk_cmd_stage(b->cmd, freq, hd / 2 * 4, &args[5]));
+    sym_vk_push_rope_store pc = {.n_tok = (uint32_t)T,
+                                 .n_head = (uint32_t)a->n_head,
+                                 .n_head_kv = (uint32_t)a->n_head_kv,
+                                 .head_dim = (uint32_t)hd,
+                                 .q_stride = (uint32_t)a->q->n_cols,
+                                 .kv_dim = (uint32_t)kvd,
+                                 .pos0 = a->pos0,
+                                 .freq_scale = a->freq_scale,
+                                 .neox = a->neox ? 1u : 0u};
+    SYM_TRY(sym_vkb_bind(b, a->q, 0, T * (uint64_t)a->q->n_cols * 4, 1, &args[0], &pc.q_off));
+    SYM_TRY(sym_vkb_bind(b, k, 0, T * kvd * 4, 0, &args[1], &pc.k_off));
+    SYM_TRY(sym_vkb_bind(b, v, 0, T * kvd * 4, 0, &args[2], &pc.v_off));
+    uint64_t row = kvd * sym_dtype_size(a->k_cache->type), p0 = (uint64_t)a->pos0;
+    SYM_TRY(sym_vkb_bind(b, a->k_cache, p0 * row, (p0 + T) * row, 1, &args[3], &pc.kc_off));
+    SYM_TRY(sym_vkb_bind(b, a->v_cache, p0 * row, (p0 + T) * row, 1, &args[4], &pc.vc_off));
+    SYM_ASSERT(a->k_cache->type == SYM_DT_F32 || (pc.kc_off % 2 == 0 && pc.vc_off % 2 == 0));
+    sym_vk_spec spec = sym_vkb_spec(b, b->wg, a->k_cache->type);
+    const sym_vk_pipeline *p;
+    SYM_TRY(sym_vk_pipeline_get(b->pipes, SYM_VK_K_ROPE_STORE, SYM_VK_VAR_DEFAULT, &spec, &p));
+    uint64_t items = T * (((uint64_t)a->n_head + (uint64_t)a->n_head_kv) * (hd / 4) + kvd / 4);
+    uint32_t gx, gy;
+    sym_vkb_grid((items + b->wg - 1) / b->wg, &gx, &gy);
+    double bytes = (double)T * ((double)a->n_head * (double)hd * 8 +
+                                (double)kvd * (8 + 2 * (double)sym_dtype_size(a->k_cache->type)));
+    return sym_vk_cmd_dispatch(b->cmd, p, args, &pc, gx, gy, 1, bytes, 0);
+}
+
+/* More tokens than the fused decode kernel takes: Q, K and V on tensor cores from x normalized
+ * and split once (sym_vkb_norm_products), or rmsnorm and plain products; then RoPE and the
+ * cache stores in one rope_store dispatch, or the plain ops. 0: neither applies (nothing
+ * recorded; the caller runs the plain sequence). */
 static int prefill_attn_in(sym_vkb *b, const sym_attn_in_args *a, sym_status *st) {
     const sym_tensor *ws[3] = {a->wq, a->wk, a->wv}, *bs[3] = {a->bq, a->bk, a->bv};
-    if (!sym_vkb_norm_products_ok(b, a->x, a->norm, 3, ws)) return 0;
     int64_t n = a->x->n_rows;
     sym_tensor k = sym_tensor_rows(a->k, 0, n), v = sym_tensor_rows(a->v, 0, n);
-    sym_tensor *outs[3] = {a->q, &k, &v};
-    *st = sym_vkb_norm_products(b, a->x, a->norm, a->eps, 3, outs, ws, bs);
-    if (*st != SYM_OK) return 1;
+    int coop = sym_vkb_norm_products_ok(b, a->x, a->norm, 3, ws);
+    int rs = !b->no_fused && rope_store_ok(b, a, &k, &v);
+    if (!coop && !rs) return 0;
     sym_backend *bb = &b->base;
     const sym_backend_ops *o = bb->ops;
+    if (coop) {
+        sym_tensor *outs[3] = {a->q, &k, &v};
+        *st = sym_vkb_norm_products(b, a->x, a->norm, a->eps, 3, outs, ws, bs);
+        if (*st != SYM_OK) return 1;
+    } else {
+        sym_tensor xn = sym_tensor_rows(a->xn, 0, n);
+        o->rmsnorm(bb, &xn, a->x, a->norm, a->eps);
+        o->matmul(bb, a->q, &xn, a->wq, a->bq);
+        o->matmul(bb, &k, &xn, a->wk, a->bk);
+        o->matmul(bb, &v, &xn, a->wv, a->bv);
+    }
+    if (b->err != SYM_OK) {
+        *st = b->err;
+        return 1;
+    }
+    if (rs) {
+        *st = rope_store(b, a, &k, &v);
+        return 1;
+    }
     o->rope(bb, a->q, a->n_head, a->head_dim, a->pos0, a->theta, a->freq_scale, a->neox);
     o->rope(bb, &k, a->n_head_kv, a->head_dim, a->pos0, a->theta, a->freq_scale, a->neox);
     o->store_rows(bb, a->k_cache, a->pos0, &k);

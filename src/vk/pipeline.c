@@ -47,6 +47,7 @@ static const struct {
     [SYM_VK_K_ATTN_PREFILL_RT] = {"attn_prefill_rt", 4, sizeof(sym_vk_push_attn_prefill)},
     [SYM_VK_K_PROBE_CHAIN] = {"probe_chain", 3, sizeof(sym_vk_push_probe_chain)},
     [SYM_VK_K_ATTN_PREFILL_TC] = {"attn_prefill_tc", 4, sizeof(sym_vk_push_attn_prefill)},
+    [SYM_VK_K_ROPE_STORE] = {"rope_store", 6, sizeof(sym_vk_push_rope_store)},
 };
 
 static const char *const k_suffix[] = {"", "_nosg", "_fp16"};

@@ -104,6 +104,15 @@ typedef struct sym_vk_push_rope {
 } sym_vk_push_rope;
 SYM_VK_PUSH_CHECK(sym_vk_push_rope, 9);
 
+/* rope_store: q rotated in place, k rotated and v copied into cache rows (prefill attn_in). */
+typedef struct sym_vk_push_rope_store {
+    uint32_t n_tok, n_head, n_head_kv, head_dim, q_stride, kv_dim;
+    int32_t pos0;
+    float freq_scale;
+    uint32_t neox, q_off, k_off, v_off, kc_off, vc_off, freq_off;
+} sym_vk_push_rope_store;
+SYM_VK_PUSH_CHECK(sym_vk_push_rope_store, 15);
+
 /* store_rows: src (n_rows, n_cols) f32 -> cache elements [cache_off, cache_off + n_rows*n_cols). */
 typedef struct sym_vk_push_store {
     uint32_t n_elems, src_off, cache_off;
