@@ -32,7 +32,7 @@ static const key_spec k_keys[] = {
     {"memory", "predict_experts", K_BOOL, F(predict_experts), 0, 0},
     {"performance", "enable_gpu", K_BOOL, F(enable_gpu), 0, 0},
     {"performance", "enable_profiling", K_BOOL, F(enable_profiling), 0, 0},
-    {"performance", "workgroup_size_x", K_INT, F(workgroup_size_x), 1, 1024},
+    {"performance", "workgroup_size_x", K_INT, F(workgroup_size_x), 0, 1024},
     {"performance", "workgroup_size_y", K_INT, F(workgroup_size_y), 1, 1024},
     {"performance", "use_subgroup_ops", K_BOOL, F(use_subgroup_ops), 0, 0},
     {"performance", "use_fp16_math", K_BOOL, F(use_fp16_math), 0, 0},
@@ -106,7 +106,7 @@ void sym_config_defaults(sym_config *cfg) {
     cfg->cpu_gpu_split = true;
     cfg->predict_experts = false; /* measured: it costs more than it saves so far (TIERS.md) */
     cfg->enable_profiling = false;
-    cfg->workgroup_size_x = 256;
+    cfg->workgroup_size_x = 0; /* automatic: per kernel family (vk/ops.h) */
     cfg->workgroup_size_y = 1;
     cfg->use_subgroup_ops = true;
     cfg->use_fp16_math = false;

@@ -842,15 +842,23 @@ sym_status sym_vk_backend_create(const sym_vk_options *opts, sym_backend **out) 
     SYM_TRY_GOTO(sym_vk_device_open(&req, &b->dev));
     const sym_vk_caps *c = &b->dev->caps;
 
-    b->wg = o.workgroup_size ? (uint32_t)o.workgroup_size : 128;
+    /* Workgroup sizes: one given size applies to every kernel that takes it. Else (0) 256
+     * threads for the row and elementwise kernels and decode attention, and 64 for decode's
+     * matrix-vector products: in whole decoded tokens on an H100, 64 beat 256 by 8-19%,
+     * although one large product alone streams best with 128 (docs/VULKAN.md); attention lost
+     * with 64. */
+    b->wg = o.workgroup_size ? (uint32_t)o.workgroup_size : 256;
     if (b->wg > c->max_workgroup_invocations || b->wg > c->max_workgroup_size[0])
         SYM_FAIL_GOTO(SYM_ERR_ARG, "vulkan: workgroup size %u exceeds the device's %u", b->wg,
                       c->max_workgroup_invocations);
+    b->matvec_wg = o.workgroup_size ? b->wg : 64;
     b->nr = o.matvec_rows ? (uint32_t)o.matvec_rows : 1;
     {
         uint32_t sgs = c->subgroup_size ? c->subgroup_size : 1;
-        b->mv_wg = b->wg / sgs * sgs;
+        b->mv_wg = b->matvec_wg / sgs * sgs;
         if (b->mv_wg < sgs) b->mv_wg = sgs;
+        b->attn_wg = b->wg / sgs * sgs;
+        if (b->attn_wg < sgs) b->attn_wg = sgs;
         b->mv_nr = o.matvec_rows ? (uint32_t)(o.matvec_rows < 4 ? o.matvec_rows : 4) : 1;
         /* default: the whole workgroup strides along each row (measured fastest on an H100) */
         b->mv_ks = o.mv_split > 0 ? (uint32_t)o.mv_split : b->mv_wg / sgs;
@@ -866,7 +874,8 @@ sym_status sym_vk_backend_create(const sym_vk_options *opts, sym_backend **out) 
                                                  : 64ull << 20;
     }
     b->use_sg = o.use_subgroups && c->subgroup_arithmetic && c->subgroup_size >= 4 &&
-                b->mv_wg <= c->max_workgroup_invocations;
+                b->mv_wg <= c->max_workgroup_invocations &&
+                b->attn_wg <= c->max_workgroup_invocations;
     b->red_var = c->subgroup_arithmetic ? SYM_VK_VAR_DEFAULT : SYM_VK_VAR_NOSG;
     if (o.use_fp16_math && !b->dev->fp16_enabled)
         SYM_FAIL_GOTO(SYM_ERR_UNSUPPORTED,

@@ -24,8 +24,10 @@ typedef struct sym_vk_options {
     int device_index;             /* >= 0: that device; -1 (default): automatic */
     const char *device_name;      /* non-NULL: first device whose name contains it */
     int force_integrated;         /* prefer an integrated GPU over a discrete one */
-    int workgroup_size;           /* threads per workgroup of the row and elementwise kernels
-                                   * (1..maxComputeWorkGroupInvocations; 0: 128) */
+    int workgroup_size;           /* threads per workgroup of every kernel that takes one
+                                   * (1..maxComputeWorkGroupInvocations); 0: 256 for the row and
+                                   * elementwise kernels and decode attention, 64 for decode's
+                                   * matrix-vector products */
     int matvec_rows;              /* output rows per matrix-vector workgroup (1..8; 0: 1); with
                                    * subgroups, rows per group of the mv kernels (1..4; 0: 1) */
     int mv_split;                 /* subgroups sharing each row of the mv kernels (a divisor of the

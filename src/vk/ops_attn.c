@@ -124,7 +124,7 @@ static sym_status decode(sym_vkb *b, const attn_args *a) {
 
 static sym_status decode_sg(sym_vkb *b, const attn_args *a) {
     const sym_vk_caps *c = &b->dev->caps;
-    uint32_t sgs = c->subgroup_size, nsg = b->mv_wg / sgs;
+    uint32_t sgs = c->subgroup_size, nsg = b->attn_wg / sgs;
     /* at most 2 query heads per workgroup: more workgroups, fewer reductions per step (the K/V
      * rows a group shares are then read from cache by each) */
     uint64_t group = a->H / a->HKV, gb = group < 2 ? group : 2;
@@ -152,7 +152,7 @@ static sym_status decode_sg(sym_vkb *b, const attn_args *a) {
         .type = SYM_DT_F32, .n_cols = 1, .n_rows = (int64_t)(part_bytes / 4), .buf = scr};
     sym_tensor cnt = {.type = SYM_DT_F32, .n_cols = 1, .n_rows = SG_COUNTERS, .buf = b->counters};
 
-    sym_vk_spec spec = sym_vkb_spec(b, b->mv_wg, a->k->type);
+    sym_vk_spec spec = sym_vkb_spec(b, b->attn_wg, a->k->type);
     spec.v[4] = (uint32_t)a->D;
     spec.v[5] = (uint32_t)gb;
     spec.v[6] = sgs;

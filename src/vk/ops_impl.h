@@ -18,8 +18,10 @@ typedef struct sym_vkb {
     uint64_t align;          /* minStorageBufferOffsetAlignment (at least 16) */
     uint32_t wg;             /* threads per workgroup of the row/elementwise kernels */
     uint32_t nr;             /* matvec rows per workgroup */
-    uint32_t mv_wg;          /* threads per workgroup of the subgroup kernels (mv*, attention):
-                              * a multiple of the subgroup size */
+    uint32_t matvec_wg;      /* threads per workgroup of matvec */
+    uint32_t mv_wg;          /* threads per workgroup of the mv kernels: a multiple of the
+                              * subgroup size */
+    uint32_t attn_wg;        /* the same for decode attention (attn_decode_sg) */
     uint32_t mv_nr;          /* mv rows per group of subgroups */
     uint32_t mv_ks;          /* subgroups per group (sharing the rows) */
     int plain_matvec;        /* products without a fused norm on matvec, not mv */

@@ -71,7 +71,7 @@ static sym_status matvec(sym_vkb *b, sym_tensor *out, const sym_tensor *x, const
                          const sym_tensor *bias, int accumulate, const mm_plan *pl) {
     sym_vk_variant var = b->red_var;
     if (b->fp16 && w->type == SYM_DT_F16) var = SYM_VK_VAR_FP16;
-    sym_vk_spec spec = sym_vkb_spec(b, b->wg, w->type);
+    sym_vk_spec spec = sym_vkb_spec(b, b->matvec_wg, w->type);
     spec.v[4] = b->nr;
     const sym_vk_pipeline *p;
     SYM_TRY(sym_vk_pipeline_get(b->pipes, SYM_VK_K_MATVEC, var, &spec, &p));
