@@ -1,9 +1,11 @@
 /* ops_fused.c — the Vulkan backend's fused ops (ops.h): attn_in (mv_qkv: RMSNorm, Q/K/V, RoPE
  * and the K/V stores in one dispatch), ffn_in (mv_gate: RMSNorm, gate and up, SiLU), matmul_add
  * and norm_matmul (mv with the residual add or the RMSNorm fused; GEMMs add in their epilogue).
- * Shapes the fused kernels do not take (more than 8 tokens, no subgroup arithmetic, tensors
- * beyond one binding; for norm_matmul weights above norm_fuse_max, where the plain sequence is
- * faster) run the plain sequence of infer/fused.c on this backend's plain ops. */
+ * With more than 8 tokens (prefill), attn_in and ffn_in split the normalized x once for all
+ * their tensor-core products, and attn_in does RoPE and the cache stores in one rope_store
+ * dispatch. Other shapes the fused kernels do not take (no subgroup arithmetic, tensors beyond
+ * one binding; for norm_matmul weights above norm_fuse_max, where the plain sequence is faster)
+ * run the plain sequence of infer/fused.c on this backend's plain ops. */
 #include <math.h>
 
 #include "infer/fused.h"
@@ -285,6 +287,22 @@ static sym_status ffn_in(sym_vkb *b, sym_tensor *out, const sym_tensor *x, const
                                4.0 * (double)T * (double)F * (double)K);
 }
 
+/* More tokens, on tensor cores: x normalized and split once for the gate and up products
+ * (sym_vkb_norm_products), then silu_mul. 0: not taken (nothing recorded). */
+static int prefill_ffn_in(sym_vkb *b, sym_tensor *out, const sym_tensor *x, const sym_tensor *norm,
+                          float eps, const sym_tensor *wg, const sym_tensor *wu, sym_tensor *up,
+                          sym_status *st) {
+    const sym_tensor *ws[2] = {wg, wu};
+    if (!sym_vkb_norm_products_ok(b, x, norm, 2, ws)) return 0;
+    sym_tensor us = sym_tensor_rows(up, 0, x->n_rows);
+    sym_tensor *outs[2] = {out, &us};
+    *st = sym_vkb_norm_products(b, x, norm, eps, 2, outs, ws, NULL);
+    if (*st != SYM_OK) return 1;
+    b->base.ops->silu_mul(&b->base, out, out, &us);
+    *st = b->err;
+    return 1;
+}
+
 void sym_vkb_ffn_in(sym_backend *bb, sym_tensor *out, const sym_tensor *x, const sym_tensor *norm,
                     float eps, const sym_tensor *w_gate, const sym_tensor *w_up, sym_tensor *xn,
                     sym_tensor *up) {
@@ -301,24 +319,16 @@ void sym_vkb_ffn_in(sym_backend *bb, sym_tensor *out, const sym_tensor *x, const
                          out->n_cols != w_gate->n_rows))
         st = SYM_FAIL(SYM_ERR_ARG, "%s: shapes disagree", op);
     if (st == SYM_OK) {
-        const sym_tensor *ws[2] = {w_gate, w_up};
-        if (!sym_vkb_mv_ok(b, (uint64_t)x->n_rows) && sym_vkb_norm_products_ok(b, x, norm, 2, ws)) {
-            /* more tokens, on tensor cores: x normalized and split once for both products */
-            sym_tensor us = sym_tensor_rows(up, 0, x->n_rows);
-            sym_tensor *outs[2] = {out, &us};
-            st = sym_vkb_norm_products(b, x, norm, eps, 2, outs, ws, NULL);
-            if (st == SYM_OK) {
-                bb->ops->silu_mul(bb, out, out, &us);
-                return;
-            }
-        } else if (!sym_vkb_mv_ok(b, (uint64_t)x->n_rows) || b->no_fused || !fits(b, x) ||
-                   !fits(b, w_gate) || !fits(b, w_up) || !fits(b, out)) {
+        int fused = sym_vkb_mv_ok(b, (uint64_t)x->n_rows) && !b->no_fused && fits(b, x) &&
+                    fits(b, w_gate) && fits(b, w_up) && fits(b, out);
+        if (!fused && prefill_ffn_in(b, out, x, norm, eps, w_gate, w_up, up, &st)) goto done;
+        if (!fused) {
             sym_fused_ffn_in(bb, out, x, norm, eps, w_gate, w_up, xn, up);
             return;
-        } else {
-            st = ffn_in(b, out, x, norm, eps, w_gate, w_up);
         }
+        st = ffn_in(b, out, x, norm, eps, w_gate, w_up);
     }
+done:
     sym_vkb_latch(b, st);
 }
 
