@@ -90,6 +90,14 @@ sym_vk_arg sym_vkb_dummy_arg(sym_vkb *b) {
     return (sym_vk_arg){.buf = b->dummy, .offset = 0, .range = b->dummy->size};
 }
 
+sym_status sym_vkb_stage_rope_freq(sym_vkb *b, float theta, uint64_t head_dim, sym_vk_arg *arg) {
+    float freq[2048];
+    SYM_ASSERT(head_dim / 2 <= sizeof freq / sizeof freq[0]);
+    for (uint64_t i = 0; i < head_dim / 2; i++)
+        freq[i] = powf(theta, -2.0f * (float)i / (float)head_dim);
+    return sym_vk_cmd_stage(b->cmd, freq, head_dim / 2 * 4, arg);
+}
+
 sym_status sym_vkb_scratch(sym_vkb *b, uint64_t bytes, sym_vk_buffer **out) {
     if (!b->scratch || b->scratch->size < bytes) {
         uint64_t want = bytes;
@@ -381,11 +389,8 @@ static void vk_rope(sym_backend *bb, sym_tensor *x, int n_head, int head_dim, in
              SYM_ERR_ARG, "rope: %d heads of %d do not fit rows of %lld", n_head, head_dim,
              (long long)x->n_cols);
     int half = head_dim / 2;
-    float freq[2048];
-    for (int i = 0; i < half; i++)
-        freq[i] = powf(theta, -2.0f * (float)i / (float)head_dim);
     sym_vk_arg fa;
-    OP_TRY(sym_vk_cmd_stage(b->cmd, freq, (uint64_t)half * 4, &fa));
+    OP_TRY(sym_vkb_stage_rope_freq(b, theta, (uint64_t)head_dim, &fa));
     uint64_t n = (uint64_t)x->n_cols, rows;
     OP_TRY(rows_fit(b, "rope", n * 4, &rows));
     const sym_vk_pipeline *p;

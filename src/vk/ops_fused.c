@@ -6,8 +6,6 @@
  * dispatch. Other shapes the fused kernels do not take (no subgroup arithmetic, tensors beyond
  * one binding; for norm_matmul weights above norm_fuse_max, where the plain sequence is faster)
  * run the plain sequence of infer/fused.c on this backend's plain ops. */
-#include <math.h>
-
 #include "infer/fused.h"
 #include "vk/ops_impl.h"
 
@@ -93,11 +91,8 @@ static sym_status attn_in_check(const sym_attn_in_args *a) {
 static sym_status attn_in(sym_vkb *b, const sym_attn_in_args *a) {
     uint64_t T = (uint64_t)a->x->n_rows, K = (uint64_t)a->x->n_cols;
     uint64_t hd = (uint64_t)a->head_dim, kvd = (uint64_t)a->n_head_kv * hd;
-    float freq[2048];
-    for (uint64_t i = 0; i < hd / 2; i++)
-        freq[i] = powf(a->theta, -2.0f * (float)i / (float)hd);
     sym_vk_arg args[12];
-    SYM_TRY(sym_vk_cmd_stage(b->cmd, freq, hd / 2 * 4, &args[11]));
+    SYM_TRY(sym_vkb_stage_rope_freq(b, a->theta, hd, &args[11]));
     sym_vk_push_mv_qkv pc = {.n_in = (uint32_t)K,
                              .n_tok = (uint32_t)T,
                              .q_stride = (uint32_t)a->q->n_cols,
@@ -146,6 +141,13 @@ static sym_status attn_in(sym_vkb *b, const sym_attn_in_args *a) {
                                2.0 * (double)T * (double)rows * (double)K);
 }
 
+/* rope_store's threads: per token, two RoPE pairs of each q and k head, four elements of v. */
+static uint64_t rope_store_items(const sym_attn_in_args *a) {
+    uint64_t hd = (uint64_t)a->head_dim, kvd = (uint64_t)a->n_head_kv * hd;
+    return (uint64_t)a->x->n_rows *
+           (((uint64_t)a->n_head + (uint64_t)a->n_head_kv) * (hd / 4) + kvd / 4);
+}
+
 /* rope_store applies: head_dim a multiple of 4, k and v rows of kv_dim, every tensor and the
  * caches' rows [pos0, pos0 + T) within one binding. */
 static int rope_store_ok(const sym_vkb *b, const sym_attn_in_args *a, const sym_tensor *k,
@@ -154,19 +156,15 @@ static int rope_store_ok(const sym_vkb *b, const sym_attn_in_args *a, const sym_
     uint64_t row = kvd * sym_dtype_size(a->k_cache->type);
     return a->head_dim % 4 == 0 && (uint64_t)k->n_cols == kvd && (uint64_t)v->n_cols == kvd &&
            fits(b, a->q) && fits(b, k) && fits(b, v) && T * row + 16 <= b->max_range - b->align &&
-           T * (((uint64_t)a->n_head + (uint64_t)a->n_head_kv) * (uint64_t)(a->head_dim / 4) +
-                kvd / 4) <= UINT32_MAX; /* the shader's thread index */
+           rope_store_items(a) <= UINT32_MAX; /* the shader's thread index */
 }
 
 static sym_status rope_store(sym_vkb *b, const sym_attn_in_args *a, const sym_tensor *k,
                              const sym_tensor *v) {
     uint64_t T = (uint64_t)a->x->n_rows, hd = (uint64_t)a->head_dim;
     uint64_t kvd = (uint64_t)a->n_head_kv * hd;
-    float freq[2048];
-    for (uint64_t i = 0; i < hd / 2; i++)
-        freq[i] = powf(a->theta, -2.0f * (float)i / (float)hd);
     sym_vk_arg args[6];
-    SYM_TRY(sym_vk_cmd_stage(b->cmd, freq, hd / 2 * 4, &args[5]));
+    SYM_TRY(sym_vkb_stage_rope_freq(b, a->theta, hd, &args[5]));
     sym_vk_push_rope_store pc = {.n_tok = (uint32_t)T,
                                  .n_head = (uint32_t)a->n_head,
                                  .n_head_kv = (uint32_t)a->n_head_kv,
@@ -186,9 +184,8 @@ static sym_status rope_store(sym_vkb *b, const sym_attn_in_args *a, const sym_te
     sym_vk_spec spec = sym_vkb_spec(b, b->wg, a->k_cache->type);
     const sym_vk_pipeline *p;
     SYM_TRY(sym_vk_pipeline_get(b->pipes, SYM_VK_K_ROPE_STORE, SYM_VK_VAR_DEFAULT, &spec, &p));
-    uint64_t items = T * (((uint64_t)a->n_head + (uint64_t)a->n_head_kv) * (hd / 4) + kvd / 4);
     uint32_t gx, gy;
-    sym_vkb_grid((items + b->wg - 1) / b->wg, &gx, &gy);
+    sym_vkb_grid((rope_store_items(a) + b->wg - 1) / b->wg, &gx, &gy);
     double bytes = (double)T * ((double)a->n_head * (double)hd * 8 +
                                 (double)kvd * (8 + 2 * (double)sym_dtype_size(a->k_cache->type)));
     return sym_vk_cmd_dispatch(b->cmd, p, args, &pc, gx, gy, 1, bytes, 0);

@@ -67,6 +67,9 @@ sym_status sym_vkb_bind(sym_vkb *b, const sym_tensor *t, uint64_t byte_lo, uint6
                         int write, sym_vk_arg *arg, uint32_t *elem_off);
 /* A small placeholder argument for an absent optional tensor. */
 sym_vk_arg sym_vkb_dummy_arg(sym_vkb *b);
+/* Stages RoPE's frequencies theta^(-2i / head_dim), i < head_dim / 2 (head_dim <= 4096), as the
+ * reference computes them (powf), for the next dispatch. */
+sym_status sym_vkb_stage_rope_freq(sym_vkb *b, float theta, uint64_t head_dim, sym_vk_arg *arg);
 /* Rows of row_bytes each that one binding can always cover (0 if not even one). */
 uint64_t sym_vkb_rows_per_binding(const sym_vkb *b, uint64_t row_bytes);
 /* The scratch buffer with at least bytes (grown if needed; the old one is released after the
