@@ -2,6 +2,7 @@
  * submission, timestamps. */
 #include "vk/cmd.h"
 
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -15,6 +16,14 @@
 #define POOL_SETS  512  /* descriptor sets per pool (pool path) */
 #define MAX_POOLS  64
 #define N_CB       16 /* command buffers in flight within one batch */
+/* A wait polls its fence (yielding the core between polls) this long before it blocks: the
+ * driver's blocking wait returned ~50 us after the GPU finished on an H100, a tenth of a
+ * decoded 1.1B token (SYM_VK_SPIN_US; 0: block at once). */
+#define SPIN_US 20000
+/* The first command buffer of a batch is submitted after this many dispatches, the next after
+ * twice as many, up to submit_every: the GPU starts on a token after 4 dispatches recorded, not
+ * 32 (SYM_VK_SUBMIT_FIRST; 0: submit_every from the start). */
+#define SUBMIT_FIRST 4
 
 typedef struct range {
     VkBuffer buf;
@@ -28,8 +37,10 @@ struct sym_vk_cmd {
     VkCommandBuffer cbs[N_CB];
     VkFence fences[N_CB];
     int pending[N_CB];          /* submitted, fence not yet waited for */
-    double spin_s;              /* a wait polls the fence this long before blocking */
+    double spin_s;              /* a wait polls the fence this long before blocking (SPIN_US) */
     int no_barriers;            /* SYM_VK_DEBUG_NO_BARRIERS: measurement only (wrong results) */
+    int exec_barriers;          /* SYM_VK_DEBUG_EXEC_BARRIERS: compute-to-compute barriers
+                                 * without their memory dependency (measurement only) */
     uint64_t seq[N_CB];         /* submission number of each pending command buffer */
     uint64_t n_seq;             /* submissions so far */
     VkSemaphore wait_sem;       /* if set, every submission waits for it to reach *wait_value */
@@ -39,6 +50,9 @@ struct sym_vk_cmd {
     int recording;              /* cb begun and holds commands */
     int lost;                   /* device lost: every call fails */
     uint32_t n_in_cb;           /* dispatches recorded into cb */
+    uint32_t cb_in_batch;       /* command buffers of this batch before cb */
+    uint32_t submit_first;      /* the first submission of a batch after this many dispatches,
+                                 * doubling with each until submit_every (0: submit_every) */
     double batch_t0;            /* when the batch's first command was recorded (s) */
     int transfer_since_barrier; /* a copy or fill was recorded after the last barrier */
 
@@ -76,13 +90,18 @@ sym_status sym_vk_cmd_create(sym_vk_device *d, const sym_vk_cmd_options *o, sym_
     c->d = d;
     c->o = *o;
     if (!c->o.staging_bytes) c->o.staging_bytes = 64ull << 20;
-    /* SYM_VK_SPIN_US (benchmarks): poll a fence this many microseconds before sleeping on it */
     /* SYM_VK_DEBUG_NO_BARRIERS=1 (benchmarks of what the barriers cost; results are wrong):
      * dispatches follow each other without compute-to-compute barriers */
     const char *nb = getenv("SYM_VK_DEBUG_NO_BARRIERS");
     c->no_barriers = nb && *nb == '1';
+    const char *eb = getenv("SYM_VK_DEBUG_EXEC_BARRIERS");
+    c->exec_barriers = eb && *eb == '1';
     const char *spin = getenv("SYM_VK_SPIN_US");
-    c->spin_s = spin && *spin ? atof(spin) * 1e-6 : 0;
+    /* (not on a CPU device: lavapipe's threads need the cores the poll would take) */
+    double spin_us = d->caps.type == VK_PHYSICAL_DEVICE_TYPE_CPU ? 0 : SPIN_US;
+    c->spin_s = (spin && *spin ? atof(spin) : spin_us) * 1e-6;
+    const char *sf = getenv("SYM_VK_SUBMIT_FIRST");
+    c->submit_first = sf && *sf ? (uint32_t)atoi(sf) : SUBMIT_FIRST;
     if (c->o.profiling && !d->caps.timestamp_valid_bits) {
         SYM_WARN("vulkan: the compute queue has no timestamps; profiling is off");
         c->o.profiling = 0;
@@ -157,7 +176,7 @@ static sym_status wait_slot(sym_vk_cmd *c, int i) {
     if (c->spin_s > 0) {
         double t0 = now_s();
         while (vkGetFenceStatus(c->d->dev, c->fences[i]) == VK_NOT_READY && now_s() - t0 < c->spin_s)
-            ;
+            sched_yield(); /* the CPU backend's workers (the CPU/GPU split) keep their cores */
     }
     VkResult r = vkWaitForFences(c->d->dev, 1, &c->fences[i], VK_TRUE, UINT64_MAX);
     const char *what = "vkWaitForFences";
@@ -181,6 +200,7 @@ static sym_status begin(sym_vk_cmd *c) {
     if (c->qpool && c->o.profiling) vkCmdResetQueryPool(c->cb, c->qpool, 0, 2 * MAX_TIMED);
     c->recording = 1;
     c->n_in_cb = 0;
+    c->cb_in_batch = first ? 0 : c->cb_in_batch + 1;
     if (first) c->n_timed = 0;
     return SYM_OK;
 }
@@ -233,7 +253,10 @@ static void barrier_for(sym_vk_cmd *c, int next_is_transfer) {
         dst |= VK_PIPELINE_STAGE_TRANSFER_BIT;
         mb.dstAccessMask |= VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
     }
-    vkCmdPipelineBarrier(c->cb, src, dst, 0, 1, &mb, 0, NULL, 0, NULL);
+    if (c->exec_barriers && !c->transfer_since_barrier && !next_is_transfer)
+        vkCmdPipelineBarrier(c->cb, src, dst, 0, 0, NULL, 0, NULL, 0, NULL);
+    else
+        vkCmdPipelineBarrier(c->cb, src, dst, 0, 1, &mb, 0, NULL, 0, NULL);
     c->n_writes = c->n_reads = 0;
     c->transfer_since_barrier = 0;
     c->stats.n_barriers++;
@@ -361,8 +384,14 @@ sym_status sym_vk_cmd_dispatch(sym_vk_cmd *c, const sym_vk_pipeline *p, const sy
     }
     c->stats.n_dispatches++;
     /* hand finished stretches to the GPU while the rest of the batch is recorded */
-    if (c->o.submit_every > 0 && !c->o.profiling && ++c->n_in_cb >= (uint32_t)c->o.submit_every)
-        SYM_TRY(submit(c)); /* (not with timestamps: their pool is reset per batch) */
+    if (c->o.submit_every > 0 && !c->o.profiling) {
+        uint32_t every = (uint32_t)c->o.submit_every;
+        if (c->submit_first && c->cb_in_batch < 16 && (c->submit_first << c->cb_in_batch) < every)
+            every = c->submit_first << c->cb_in_batch;
+        if (++c->n_in_cb >= every)
+            SYM_TRY(submit(c)); /* (not with timestamps: their pool is
+                                 * reset per batch) */
+    }
     return SYM_OK;
 }
 

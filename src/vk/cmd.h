@@ -1,7 +1,8 @@
 /* cmd.h — recording and submitting work: one command buffer collects every dispatch, copy and
  * fill until sym_vk_cmd_flush (called by read/sync), so a token or a layer is one batch; with
  * submit_every, finished stretches of a batch are submitted (not waited for) while the rest is
- * recorded, from a ring of command buffers.
+ * recorded, from a ring of command buffers; the first after 4 dispatches, each next one after
+ * twice as many, up to submit_every. Waits poll their fence before they block (cmd.c SPIN_US).
  * Dependent commands are separated by pipeline barriers, found by tracking the byte ranges each
  * command reads and writes since the last barrier (independent dispatches, e.g. the Q, K and V
  * projections, run without one). Descriptors are pushed (VK_KHR_push_descriptor) or taken from
