@@ -73,6 +73,10 @@ sym_status sym_token_piece(sym_engine *engine, int32_t id, const char **bytes, s
  * (use sym_reset to start over); copies the logits of the last position into logits
  * (n_vocab floats) if logits is not NULL. */
 sym_status sym_forward(sym_engine *engine, const int32_t *ids, size_t n, float *logits);
+/* As sym_forward, but sets *id to the greedy choice — the index of the last position's largest
+ * logit (the first of equals; NaN never wins) — instead of copying the logits: on a GPU the
+ * argmax runs there and 4 bytes are read back instead of n_vocab floats. */
+sym_status sym_forward_argmax(sym_engine *engine, const int32_t *ids, size_t n, int32_t *id);
 void sym_reset(sym_engine *engine);
 int sym_n_vocab(const sym_engine *engine);
 int sym_n_ctx(const sym_engine *engine);

@@ -107,6 +107,49 @@ static int check_greedy(sym_engine *e, const expect_case *c, int min_match, cons
     return match;
 }
 
+/* The first largest non-NaN value's index, as the sampler's greedy choice. */
+static int32_t argmax_of(const float *v, int n) {
+    int32_t best = -1;
+    for (int i = 0; i < n; i++)
+        if (!isnan(v[i]) && (best < 0 || v[i] > v[best])) best = i;
+    return best < 0 ? 0 : best;
+}
+
+/* sym_forward_argmax (on a GPU the argmax runs there) picks what the host picks from the
+ * logits sym_forward copies back, after the prompt and after each of 3 decoded tokens; and a
+ * greedy generation with nothing new to evaluate starts from the logits that a sym_forward
+ * into the caller's buffer left. logits: the prompt's, from sym_forward. */
+static void test_argmax(sym_engine *e, const expect_case *c, const float *logits,
+                        const char *backend) {
+    int n_vocab = sym_n_vocab(e);
+    float lg[512];
+    int32_t id = -1, want = argmax_of(logits, n_vocab);
+    sym_reset(e);
+    CHECK_OK(sym_forward_argmax(e, c->prompt_ids, (size_t)c->n_prompt, &id));
+    CHECK(id == want, "%s: argmax after the prompt %d, host %d", backend, id, want);
+    for (int t = 0; t < 3; t++) {
+        int32_t tok = (int32_t)((id + 7 * t) % n_vocab), id2 = -1;
+        sym_reset(e);
+        CHECK_OK(sym_forward(e, c->prompt_ids, (size_t)c->n_prompt, lg));
+        CHECK_OK(sym_forward(e, &tok, 1, lg));
+        sym_reset(e);
+        CHECK_OK(sym_forward_argmax(e, c->prompt_ids, (size_t)c->n_prompt, &id2));
+        CHECK_OK(sym_forward_argmax(e, &tok, 1, &id2));
+        CHECK(id2 == argmax_of(lg, n_vocab), "%s: argmax after token %d: %d, host %d", backend, tok,
+              id2, argmax_of(lg, n_vocab));
+    }
+    sym_reset(e);
+    CHECK_OK(sym_forward(e, c->prompt_ids, (size_t)c->n_prompt, lg));
+    sym_sampling s;
+    sym_sampling_init(&s);
+    s.temperature = 0;
+    collect got = {.n = 0};
+    CHECK_OK(sym_generate_append(e, "", 0, 0, 1, &s, on_token, &got));
+    CHECK(got.n == 1 && got.ids[0] == argmax_of(lg, n_vocab),
+          "%s: greedy token from the logits left by sym_forward: %d, want %d", backend,
+          got.n ? got.ids[0] : -1, argmax_of(lg, n_vocab));
+}
+
 static void test_aidreams(const char *backend) {
     char path[1024], lpath[300];
     expect_case cases[4];
@@ -145,6 +188,7 @@ static void test_aidreams(const char *backend) {
         double tol = gpu ? 1e-3 : 1e-4;
         CHECK(max_err <= tol, "%s: case %d: max |logit error| %.3g > %g", backend, i, max_err, tol);
         fprintf(stderr, "aidreams/%s case %d: max |logit error| %.2e\n", backend, i, max_err);
+        test_argmax(e, c, logits, backend);
     }
     /* a prompt longer than the context is a clear error */
     char longp[4096];

@@ -456,16 +456,29 @@ static void update_peaks(sym_engine *e) {
     }
 }
 
-sym_status sym_forward(sym_engine *e, const int32_t *ids, size_t n, float *logits) {
+/* sym_forward, or with id sym_forward_argmax */
+static sym_status forward(sym_engine *e, const int32_t *ids, size_t n, float *logits, int32_t *id) {
     /* after a generation the history may end with a sampled token that was never evaluated */
     int n_past = sym_forward_n_past(e->fwd), room = sym_n_ctx(e) - n_past;
     SYM_CHECK(n > 0 && n <= (size_t)room, SYM_ERR_RANGE,
               "forward: %zu tokens after %d exceed the context of %d", n, n_past, sym_n_ctx(e));
-    SYM_TRY(sym_forward_eval(e->fwd, ids, (int)n, logits ? logits : e->logits));
+    if (id)
+        SYM_TRY(sym_forward_eval_argmax(e->fwd, ids, (int)n, id));
+    else
+        SYM_TRY(sym_forward_eval(e->fwd, ids, (int)n, logits ? logits : e->logits));
     memcpy(e->history + n_past, ids, n * sizeof *ids);
     e->n_history = n_past + (int)n;
     update_peaks(e);
     return SYM_OK;
+}
+
+sym_status sym_forward(sym_engine *e, const int32_t *ids, size_t n, float *logits) {
+    return forward(e, ids, n, logits, NULL);
+}
+
+sym_status sym_forward_argmax(sym_engine *e, const int32_t *ids, size_t n, int32_t *id) {
+    SYM_CHECK(id, SYM_ERR_ARG, "forward: NULL id");
+    return forward(e, ids, n, NULL, id);
 }
 
 static void finish_rates(sym_metrics *m) {
@@ -509,10 +522,17 @@ static sym_status append_generate(sym_engine *e, const char *text, size_t len, b
     sym_detokenizer detok;
     sym_detokenizer_init(&detok, e->tok, SYM_DECODE_KEEP_SPACE);
 
+    /* Greedy sampling takes the argmax where the logits are (on the GPU, 4 bytes read back);
+     * next holds it. Else the logits come back for the sampler. */
+    int argmax = sym_sampler_is_argmax(smp) && max_tokens > 0; /* (0: logits kept for later) */
+    int32_t next = 0;
     sym_metrics *m = &e->metrics;
     if (n_new > 0) {
         double t0 = now_ms();
-        SYM_TRY_GOTO(sym_forward_eval(e->fwd, e->history + n_past, n_new, e->logits));
+        if (argmax)
+            SYM_TRY_GOTO(sym_forward_eval_argmax(e->fwd, e->history + n_past, n_new, &next));
+        else
+            SYM_TRY_GOTO(sym_forward_eval(e->fwd, e->history + n_past, n_new, e->logits));
         m->prompt_tokens += (uint64_t)n_new;
         m->prefill_ms += now_ms() - t0;
     }
@@ -522,9 +542,14 @@ static sym_status append_generate(sym_engine *e, const char *text, size_t len, b
     /* As llama2.c does, the token sampled from the last position's logits is emitted even when
      * the cache is full; it stays in the history unevaluated (a later call evaluates it first). */
     size_t cap = sym_tokenizer_max_piece(e->tok) + 16, n_out;
+    /* With nothing new to evaluate, the sampler takes the logits the last evaluation left (a
+     * sym_forward call's: on the device, whatever buffer that call copied them to). */
+    if (n_new == 0) SYM_TRY_GOTO(sym_forward_read_logits(e->fwd, e->logits));
+    int have_next = argmax && n_new > 0;
     for (int i = 0; i < max_tokens; i++) {
         double ts = now_ms();
-        int32_t id = sym_sampler_sample(smp, e->logits, e->history, (size_t)e->n_history);
+        int32_t id =
+            have_next ? next : sym_sampler_sample(smp, e->logits, e->history, (size_t)e->n_history);
         e->history[e->n_history++] = id;
         m->generated_tokens++;
         bool eog = sym_tokenizer_is_eog(e->tok, id) && !ignore_eos;
@@ -534,7 +559,11 @@ static sym_status append_generate(sym_engine *e, const char *text, size_t len, b
             m->decode_ms += now_ms() - ts;
             break;
         }
-        SYM_TRY_GOTO(sym_forward_eval(e->fwd, &id, 1, e->logits));
+        if (argmax)
+            SYM_TRY_GOTO(sym_forward_eval_argmax(e->fwd, &id, 1, &next));
+        else
+            SYM_TRY_GOTO(sym_forward_eval(e->fwd, &id, 1, e->logits));
+        have_next = argmax;
         m->decode_ms += now_ms() - ts;
     }
     SYM_TRY_GOTO(sym_detokenizer_flush(&detok, out, cap, &n_out));

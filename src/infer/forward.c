@@ -38,6 +38,8 @@ struct sym_forward_pass {
     sym_tensor att;    /* (n_batch, n_head * head_dim) */
     sym_tensor gate, up; /* (n_batch, n_ff) */
     sym_tensor logits; /* (1, n_vocab) */
+    sym_tensor amax;   /* (1, 1): the argmax of logits, where the backend has the op */
+    float *host_logits; /* n_vocab, for sym_forward_eval_argmax without the op (on first use) */
     /* mixture of experts */
     sym_moe_scratch moe;
     sym_moe_route route;       /* the last layer's routing */
@@ -279,6 +281,7 @@ sym_status sym_forward_create(sym_backend *b, const sym_model *m, const sym_forw
     SYM_TRY_GOTO(b->ops->alloc(b, &f->gate, SYM_DT_F32, hp->n_ff, nb));
     SYM_TRY_GOTO(b->ops->alloc(b, &f->up, SYM_DT_F32, hp->n_ff, nb));
     SYM_TRY_GOTO(b->ops->alloc(b, &f->logits, SYM_DT_F32, hp->n_vocab, 1));
+    if (b->ops->argmax) SYM_TRY_GOTO(b->ops->alloc(b, &f->amax, SYM_DT_F32, 1, 1));
     if (hp->n_expert > 0) {
         SYM_TRY_GOTO(sym_moe_scratch_alloc(b, hp->n_embd, hp->n_ff, hp->n_expert, nb, &f->moe));
         size_t nr = (size_t)nb * (size_t)hp->n_expert_used;
@@ -333,8 +336,9 @@ void sym_forward_destroy(sym_forward_pass *f) {
     sym_free(f->h_in);
     sym_free(f->h_out);
     sym_free(f->x_host);
-    sym_tensor *acts[] = {&f->x,   &f->xn, &f->q,      &f->k,  &f->v,
-                          &f->att, &f->gate, &f->up, &f->logits, &f->tmp};
+    sym_free(f->host_logits);
+    sym_tensor *acts[] = {&f->x,    &f->xn, &f->q,      &f->k,    &f->v,  &f->att,
+                          &f->gate, &f->up, &f->logits, &f->amax, &f->tmp};
     for (size_t i = 0; i < sizeof acts / sizeof acts[0]; i++) release(b, acts[i]);
     if (f->kv.k) sym_kv_cache_destroy(&f->kv);
     if (f->layers) {
@@ -1187,8 +1191,44 @@ static sym_status run_layers(sym_forward_pass *f, const int32_t *ids, int n, int
     return SYM_OK;
 }
 
-sym_status sym_forward_eval(sym_forward_pass *f, const int32_t *ids, int n_tok, float *logits) {
+/* The index of the largest of n values, the first of equals, NaN never winning (0 if all
+ * are): the sampler's greedy choice and the argmax op's. */
+static int32_t host_argmax(const float *v, int n) {
+    int32_t best = -1;
+    for (int i = 0; i < n; i++)
+        if (!isnan(v[i]) && (best < 0 || v[i] > v[best])) best = i;
+    return best < 0 ? 0 : best;
+}
+
+/* Reads the logits back into logits (if not NULL), or their argmax into *id: on the device
+ * where it can, else from a host copy. */
+static sym_status finish_logits(sym_forward_pass *f, float *logits, int32_t *id) {
+    const sym_backend_ops *o = f->b->ops;
+    int n_vocab = f->hp->n_vocab;
+    if (logits) return o->read(f->b, &f->logits, logits, (size_t)n_vocab * sizeof(float));
+    if (o->argmax && f->amax.buf && !f->opt.streamed) {
+        float v;
+        o->argmax(f->b, &f->amax, &f->logits);
+        SYM_TRY(o->read(f->b, &f->amax, &v, sizeof v));
+        SYM_CHECK(v >= 0 && v < (float)n_vocab, SYM_ERR_INTERNAL,
+                  "forward: the device's argmax returned %g for %d logits", (double)v, n_vocab);
+        *id = (int32_t)v;
+        return SYM_OK;
+    }
+    if (!f->host_logits) {
+        f->host_logits = sym_malloc((size_t)n_vocab * sizeof *f->host_logits);
+        if (!f->host_logits) return SYM_FAIL(SYM_ERR_OOM, "forward: out of memory");
+    }
+    SYM_TRY(o->read(f->b, &f->logits, f->host_logits, (size_t)n_vocab * sizeof(float)));
+    *id = host_argmax(f->host_logits, n_vocab);
+    return SYM_OK;
+}
+
+/* sym_forward_eval, and with id set sym_forward_eval_argmax (logits then NULL). */
+static sym_status eval(sym_forward_pass *f, const int32_t *ids, int n_tok, float *logits,
+                       int32_t *id) {
     const sym_hparams *hp = f->hp;
+    int want = logits || id; /* the last position's logits are computed */
     SYM_CHECK(n_tok > 0, SYM_ERR_ARG, "forward: no tokens");
     SYM_CHECK(n_tok <= f->opt.n_ctx - f->kv.n_past, SYM_ERR_RANGE,
               "forward: %d tokens after %d exceed the context of %d", n_tok, f->kv.n_past,
@@ -1200,7 +1240,7 @@ sym_status sym_forward_eval(sym_forward_pass *f, const int32_t *ids, int n_tok, 
     for (int done = 0; done < n_tok;) {
         int n = n_tok - done < f->opt.n_batch ? n_tok - done : f->opt.n_batch;
         if (f->opt.streamed) {
-            sym_status st = run_streamed(f, ids + done, n, f->kv.n_past, done + n == n_tok && logits);
+            sym_status st = run_streamed(f, ids + done, n, f->kv.n_past, done + n == n_tok && want);
             sym_status ss = o->sync(f->b);
             release_deferred(f, 1);
             SYM_TRY(st);
@@ -1208,8 +1248,7 @@ sym_status sym_forward_eval(sym_forward_pass *f, const int32_t *ids, int n_tok, 
             if (f->chunk_fn) f->chunk_fn(f->chunk_user, n);
             f->kv.n_past += n;
             done += n;
-            if (done == n_tok && logits)
-                SYM_TRY(o->read(f->b, &f->logits, logits, (size_t)hp->n_vocab * sizeof(float)));
+            if (done == n_tok && want) SYM_TRY(finish_logits(f, logits, id));
             continue;
         }
         sym_status st = run_layers(f, ids + done, n, f->kv.n_past);
@@ -1220,15 +1259,29 @@ sym_status sym_forward_eval(sym_forward_pass *f, const int32_t *ids, int n_tok, 
         if (f->chunk_fn) f->chunk_fn(f->chunk_user, n);
         f->kv.n_past += n;
         done += n;
-        if (done == n_tok && logits) {
+        if (done == n_tok && want) {
             sym_tensor last = sym_tensor_rows(&f->x, n - 1, 1);
             sym_tensor xn = sym_tensor_rows(&f->xn, 0, 1);
             sym_op_norm_matmul(f->b, &f->logits, &last, &f->output_norm, hp->rms_eps,
                                hp->tied_embeddings ? &f->token_embd : &f->output, &xn);
-            SYM_TRY(o->read(f->b, &f->logits, logits, (size_t)hp->n_vocab * sizeof(float)));
+            SYM_TRY(finish_logits(f, logits, id));
         } else {
             SYM_TRY(o->sync(f->b));
         }
     }
     return SYM_OK;
+}
+
+sym_status sym_forward_eval(sym_forward_pass *f, const int32_t *ids, int n_tok, float *logits) {
+    return eval(f, ids, n_tok, logits, NULL);
+}
+
+sym_status sym_forward_eval_argmax(sym_forward_pass *f, const int32_t *ids, int n_tok,
+                                   int32_t *id) {
+    SYM_CHECK(id, SYM_ERR_ARG, "forward: NULL id");
+    return eval(f, ids, n_tok, NULL, id);
+}
+
+sym_status sym_forward_read_logits(sym_forward_pass *f, float *out) {
+    return f->b->ops->read(f->b, &f->logits, out, (size_t)f->hp->n_vocab * sizeof(float));
 }

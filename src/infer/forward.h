@@ -47,6 +47,14 @@ void sym_forward_destroy(sym_forward_pass *f);
  * the vocabulary; SYM_ERR_RANGE if the context would overflow (nothing is run then). */
 sym_status sym_forward_eval(sym_forward_pass *f, const int32_t *ids, int n_tok, float *logits);
 
+/* As sym_forward_eval, but instead of the logits sets *id to the index of the last position's
+ * largest logit (the first of equals; NaN never wins; 0 if all are NaN): what greedy sampling
+ * takes. Where the backend has an argmax op and the pass is resident, the argmax runs there and
+ * 4 bytes are read back instead of n_vocab floats. */
+sym_status sym_forward_eval_argmax(sym_forward_pass *f, const int32_t *ids, int n_tok, int32_t *id);
+/* Reads the logits the last evaluation computed (n_vocab floats) into out. */
+sym_status sym_forward_read_logits(sym_forward_pass *f, float *out);
+
 /* Streaming: the matrices come from pm, which holds the packs of plan (planned from the same
  * model), pinned in tier (DEVICE: device memory of the forward pass's backend; RAM: host memory,
  * for host backends) one pack at a time in schedule order, with lookahead schedule entries

@@ -142,6 +142,10 @@ static void select_top(cand *c, int n, int k) {
     }
 }
 
+int sym_sampler_is_argmax(const sym_sampler *s) {
+    return s->p.temperature == 0.0f && (s->p.repeat_penalty == 1.0f || s->p.repeat_last_n == 0);
+}
+
 int32_t sym_sampler_sample(sym_sampler *s, float *logits, const int32_t *history, size_t n_history) {
     int n = s->n_vocab;
     apply_penalty(s, logits, history, n_history);

@@ -20,6 +20,10 @@ void sym_sampler_destroy(sym_sampler *s);
  * (prompt and generated), the last repeat_last_n of which are penalized. */
 int32_t sym_sampler_sample(sym_sampler *s, float *logits, const int32_t *history, size_t n_history);
 
+/* 1 if sym_sampler_sample always returns the argmax of the raw logits (temperature 0 and no
+ * repetition penalty): the caller may then take the argmax where the logits are (the GPU). */
+int sym_sampler_is_argmax(const sym_sampler *s);
+
 /* Restarts the RNG from the configured seed. */
 void sym_sampler_reset(sym_sampler *s);
 

@@ -21,17 +21,19 @@
 #endif
 
 static void help(FILE *out) {
-    fprintf(out, "usage: symbiote bench -m MODEL [-p N] [-n N] [-r N] [--json] [--roofline]\n"
-                 "  -p, --n-prompt N   prompt tokens for the prefill measurement (default 512)\n"
-                 "  -n, --n-gen N      tokens decoded one at a time (default 128)\n"
-                 "  -r, --reps N       repetitions (default 3); min/median/max are reported\n"
-                 "  -b, --batch N      prefill chunk (default: the prompt length)\n"
-                 "      --json         print JSON on stdout instead of a table\n"
-                 "      --roofline     also measure the ceilings (CPU: RAM bandwidth and FMA peak;\n"
-                 "                     Vulkan: device read bandwidth and f16 matrix rate) and\n"
-                 "                     report the tokens/s they allow and the ratios achieved\n"
-                 "      --profile      after the timed runs, one profiled prefill and decode:\n"
-                 "                     per-kernel GPU time tables on stderr (Vulkan)\n\n");
+    fprintf(out,
+            "usage: symbiote bench -m MODEL [-p N] [-n N] [-r N] [--json] [--roofline]\n"
+            "  -p, --n-prompt N   prompt tokens for the prefill measurement (default 512)\n"
+            "  -n, --n-gen N      tokens decoded one at a time, each reading back the\n"
+            "                     greedy choice (default 128)\n"
+            "  -r, --reps N       repetitions (default 3); min/median/max are reported\n"
+            "  -b, --batch N      prefill chunk (default: the prompt length)\n"
+            "      --json         print JSON on stdout instead of a table\n"
+            "      --roofline     also measure the ceilings (CPU: RAM bandwidth and FMA peak;\n"
+            "                     Vulkan: device read bandwidth and f16 matrix rate) and\n"
+            "                     report the tokens/s they allow and the ratios achieved\n"
+            "      --profile      after the timed runs, one profiled prefill and decode:\n"
+            "                     per-kernel GPU time tables on stderr (Vulkan)\n\n");
     cli_common_help(out);
 }
 
@@ -130,25 +132,30 @@ int cmd_bench(int argc, char **argv) {
         x ^= x << 13, x ^= x >> 7, x ^= x << 17;
         ids[i] = (int32_t)(x % (uint64_t)n_vocab);
     }
+    /* Every evaluation reads back the greedy choice, as `run --temp 0` does (on a GPU the
+     * argmax runs there: 4 bytes come back, not the logits); the ids fed are fixed random ones,
+     * so every repetition does the same work. */
+    int32_t greedy = 0;
     /* one untimed warm-up pass, prefill and a few decoded tokens (first-touch page faults, GPU
      * clocks, pipeline creation) */
     sym_reset(e);
-    st = sym_forward(e, ids, (size_t)(n_prompt > 0 ? n_prompt : 1), NULL);
+    st = sym_forward_argmax(e, ids, (size_t)(n_prompt > 0 ? n_prompt : 1), &greedy);
     for (long long i = 0; st == SYM_OK && i < (n_gen < 16 ? n_gen : 16); i++)
-        st = sym_forward(e, &ids[n_prompt + 1 + i], 1, NULL);
+        st = sym_forward_argmax(e, &ids[n_prompt + 1 + i], 1, &greedy);
     sym_metrics sm[3]; /* streaming counters before the prefill, before and after the decode */
     for (long long r = 0; st == SYM_OK && r < reps; r++) {
         sym_reset(e);
         sym_metrics_get(e, &sm[0]);
         double t0 = cli_now_s();
-        if (n_prompt > 0) st = sym_forward(e, ids, (size_t)n_prompt, NULL);
+        if (n_prompt > 0) st = sym_forward_argmax(e, ids, (size_t)n_prompt, &greedy);
         double t1 = cli_now_s();
-        if (n_prompt == 0 && st == SYM_OK) st = sym_forward(e, ids, 1, NULL), t1 = cli_now_s();
+        if (n_prompt == 0 && st == SYM_OK)
+            st = sym_forward_argmax(e, ids, 1, &greedy), t1 = cli_now_s();
         vk_stats s0, s1;
         get_stats(e, &s0);
         sym_metrics_get(e, &sm[1]);
         for (long long i = 0; st == SYM_OK && i < n_gen; i++)
-            st = sym_forward(e, &ids[n_prompt + 1 + i], 1, NULL);
+            st = sym_forward_argmax(e, &ids[n_prompt + 1 + i], 1, &greedy);
         double t2 = cli_now_s();
         sym_metrics_get(e, &sm[2]);
         get_stats(e, &s1);
@@ -401,7 +408,7 @@ int cmd_bench(int argc, char **argv) {
         if (st == SYM_OK && n_prompt > 0) {
             sym_reset(e);
             sym_vk_backend_profile_reset(b);
-            st = sym_forward(e, ids, (size_t)n_prompt, NULL);
+            st = sym_forward_argmax(e, ids, (size_t)n_prompt, &greedy);
             if (st == SYM_OK) {
                 cli_print_profile(stderr, e, "prefill, ms per prompt token", (double)n_prompt);
                 json_object_object_add(pj, "prefill", cli_profile_json(e, (double)n_prompt));
@@ -410,11 +417,11 @@ int cmd_bench(int argc, char **argv) {
         if (st == SYM_OK && n_gen > 0) {
             if (n_prompt == 0) {
                 sym_reset(e);
-                st = sym_forward(e, ids, 1, NULL);
+                st = sym_forward_argmax(e, ids, 1, &greedy);
             }
             sym_vk_backend_profile_reset(b);
             for (long long i = 0; st == SYM_OK && i < n_gen; i++)
-                st = sym_forward(e, &ids[n_prompt + 1 + i], 1, NULL);
+                st = sym_forward_argmax(e, &ids[n_prompt + 1 + i], 1, &greedy);
             if (st == SYM_OK) {
                 cli_print_profile(stderr, e, "decode, ms per token", (double)n_gen);
                 json_object_object_add(pj, "decode", cli_profile_json(e, (double)n_gen));
