@@ -2,8 +2,14 @@
  * on stdout (vk/probe.h sym_vk_probe_chain): chains of dependent f16 matrix-vector products run
  * as one dispatch with grid barriers between them, and as one dispatch per product with
  * pipeline barriers between them, on the first Vulkan device (the bench's default pick).
- * Usage: bench_vk_sync [--groups N] [--wg N] [--rb N] [--mode M] [SIZE:COUNT ...]
+ * Usage: bench_vk_sync [--dchain] [--backoff N] [--groups N] [--wg N] [--rb N] [--mode M]
+ *                      [SIZE:COUNT ...]
  *   SIZE:COUNT  a chain of COUNT products of SIZE x SIZE (default 4096:32 2048:64 512:256)
+ *   --dchain    one dispatch per product instead (sym_vk_probe_dchain), timed with pipeline
+ *               barriers, with none (the lower bound), with in-shader waits, and with the
+ *               weights loaded before the wait, each with one arrivals counter and with a tree
+ *               of them; --wg invocations per workgroup, --rb rows each, --backoff shared
+ *               atomics between polls
  *   --groups    workgroups (default: one per multiprocessor; at most four per)
  *   --mode      0 acquire polls, 1 relaxed polls, 2 relaxed polls with backoff; + 4: rows
  *               claimed --rb at a time from a counter instead of a fixed block per workgroup
@@ -18,10 +24,14 @@
 #include "vk/probe.h"
 
 int main(int argc, char **argv) {
-    int groups = 0, wg = 256, rb = 8, mode = 0, n_chain = 0;
+    int groups = 0, wg = 256, rb = 8, mode = 0, n_chain = 0, dchain = 0, backoff = 4;
     int sizes[16], counts[16];
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--groups") && i + 1 < argc) {
+        if (!strcmp(argv[i], "--dchain")) {
+            dchain = 1;
+        } else if (!strcmp(argv[i], "--backoff") && i + 1 < argc) {
+            backoff = atoi(argv[++i]);
+        } else if (!strcmp(argv[i], "--groups") && i + 1 < argc) {
             groups = atoi(argv[++i]);
         } else if (!strcmp(argv[i], "--wg") && i + 1 < argc) {
             wg = atoi(argv[++i]);
@@ -33,7 +43,8 @@ int main(int argc, char **argv) {
                    sscanf(argv[i], "%d:%d", &sizes[n_chain], &counts[n_chain]) == 2) {
             n_chain++;
         } else {
-            fprintf(stderr, "usage: bench_vk_sync [--groups N] [--wg N] [--rb N] [--mode M] "
+            fprintf(stderr, "usage: bench_vk_sync [--dchain] [--backoff N] [--groups N] [--wg N] "
+                            "[--rb N] [--mode M] "
                             "[SIZE:COUNT ...]\n");
             return 2;
         }
@@ -55,7 +66,30 @@ int main(int argc, char **argv) {
     printf("{\n  \"device\": \"%s\",\n  \"multiprocessors\": %u,\n  \"chains\": [", d->caps.name,
            d->caps.sm_count);
     int bad = 0;
-    for (int i = 0; i < n_chain; i++) {
+    for (int i = 0; i < n_chain && dchain; i++) {
+        sym_vk_dchain_probe r;
+        fprintf(stderr, "dispatch chain %d x %d^2, wg %d, rb %d ...\n", counts[i], sizes[i], wg,
+                rb);
+        st = sym_vk_probe_dchain(b, sizes[i], counts[i], wg, rb, backoff, &r);
+        if (st != SYM_OK) {
+            fprintf(stderr, "bench_vk_sync: %s\n", sym_last_error());
+            bad = 1;
+            break;
+        }
+        static const char *const names[6] = {"barrier",      "none",      "wait",
+                                             "preload_wait", "tree_wait", "tree_preload_wait"};
+        printf("%s\n    {\"n\": %d, \"products\": %d, \"wg\": %d, \"rb\": %d, \"backoff\": %d",
+               i ? "," : "", r.n, r.n_mat, r.wg, r.rb, r.backoff);
+        for (int m = 0; m < 6; m++) {
+            if (m != 1 && !(r.err[m] <= 1e-3)) bad = 1;
+            printf(", \"%s_us\": %.2f, \"%s_gb_s\": %.1f", names[m], r.us[m], names[m], r.gb_s[m]);
+            /* (NaN, which JSON has no word for, as 1e30) */
+            if (m != 1)
+                printf(", \"%s_err\": %.2e", names[m], r.err[m] == r.err[m] ? r.err[m] : 1e30);
+        }
+        printf("}");
+    }
+    for (int i = 0; i < n_chain && !dchain; i++) {
         sym_vk_chain_probe r;
         fprintf(stderr, "chain %d x %d^2 ...\n", counts[i], sizes[i]);
         st = sym_vk_probe_chain(b, sizes[i], counts[i], groups, wg, rb, mode, &r);

@@ -197,6 +197,41 @@ static double chain_err(const float *x, const double *ref, uint32_t n, uint32_t 
     return worst;
 }
 
+/* The chain's data: n_mat uniform n x n f16 matrices of variance 1/n (the vectors keep their
+ * size along the chain), x[0] random and x[1..n_mat] NaN (poison), and the host's f64 chain
+ * ref[0..n_mat]. */
+static sym_status chain_data(int n, int n_mat, uint16_t **wh_out, float **xh_out,
+                             double **ref_out) {
+    size_t nw = (size_t)n * (size_t)n * (size_t)n_mat, nx = (size_t)n * (size_t)(n_mat + 1);
+    uint16_t *wh = sym_malloc(nw * sizeof *wh);
+    float *xh = sym_malloc(nx * sizeof *xh);
+    double *ref = sym_malloc(nx * sizeof *ref);
+    if (!wh || !xh || !ref) {
+        sym_free(wh);
+        sym_free(xh);
+        sym_free(ref);
+        return SYM_FAIL(SYM_ERR_OOM, "probe: out of memory for a chain of %d x %d^2", n_mat, n);
+    }
+    uint64_t s = 0x9e3779b97f4a7c15ull;
+    float amp = sqrtf(3.0f / (float)n);
+    for (size_t i = 0; i < nw; i++)
+        wh[i] = sym_f32_to_f16((float)next_signed(&s) * amp);
+    for (size_t i = 0; i < nx; i++) {
+        xh[i] = i < (size_t)n ? (float)next_signed(&s) : NAN;
+        ref[i] = xh[i];
+    }
+    for (int k = 0; k < n_mat; k++)
+        for (int r = 0; r < n; r++) {
+            const uint16_t *row = wh + ((size_t)k * n + (size_t)r) * (size_t)n;
+            double acc = 0;
+            for (int i = 0; i < n; i++)
+                acc += (double)sym_f16_to_f32(row[i]) * ref[(size_t)k * n + i];
+            ref[(size_t)(k + 1) * n + r] = acc;
+        }
+    *wh_out = wh, *xh_out = xh, *ref_out = ref;
+    return SYM_OK;
+}
+
 sym_status sym_vk_probe_chain(sym_backend *bb, int n, int n_mat, int n_groups, int wg, int rb,
                               int mode, sym_vk_chain_probe *out) {
     SYM_CHECK(sym_vk_backend_is(bb), SYM_ERR_ARG, "probe: not a Vulkan backend");
@@ -228,27 +263,10 @@ sym_status sym_vk_probe_chain(sym_backend *bb, int n, int n_mat, int n_groups, i
                    .groups = (uint32_t)n_groups,
                    .rb = (uint32_t)rb};
     size_t nx = (size_t)n * (size_t)(n_mat + 1);
-    uint16_t *wh = sym_malloc((size_t)wbytes);
-    float *xh = sym_malloc(nx * sizeof *xh);
-    double *ref = sym_malloc(nx * sizeof *ref);
-    if (!wh || !xh || !ref) SYM_FAIL_GOTO(SYM_ERR_OOM, "probe_chain: out of memory");
-    /* uniform weights of variance 1/n: the vectors keep their size along the chain */
-    uint64_t s = 0x9e3779b97f4a7c15ull;
-    float amp = sqrtf(3.0f / (float)n);
-    for (size_t i = 0; i < (size_t)wbytes / 2; i++)
-        wh[i] = sym_f32_to_f16((float)next_signed(&s) * amp);
-    for (size_t i = 0; i < nx; i++) {
-        xh[i] = i < (size_t)n ? (float)next_signed(&s) : NAN;
-        ref[i] = xh[i];
-    }
-    for (int k = 0; k < n_mat; k++)
-        for (int r = 0; r < n; r++) {
-            const uint16_t *row = wh + ((size_t)k * n + (size_t)r) * (size_t)n;
-            double acc = 0;
-            for (int i = 0; i < n; i++)
-                acc += (double)sym_f16_to_f32(row[i]) * ref[(size_t)k * n + i];
-            ref[(size_t)(k + 1) * n + r] = acc;
-        }
+    uint16_t *wh = NULL;
+    float *xh = NULL;
+    double *ref = NULL;
+    SYM_TRY_GOTO(chain_data(n, n_mat, &wh, &xh, &ref));
     SYM_TRY_GOTO(sym_vk_buffer_create(b->dev, wbytes, SYM_VK_MEM_DEVICE, &c.w));
     SYM_TRY_GOTO(sym_vk_buffer_create(b->dev, nx * 4, SYM_VK_MEM_DEVICE, &c.x));
     SYM_TRY_GOTO(sym_vk_buffer_create(b->dev, 64, SYM_VK_MEM_DEVICE, &c.sync));
@@ -285,6 +303,115 @@ sym_status sym_vk_probe_chain(sym_backend *bb, int n, int n_mat, int n_groups, i
             out->split_us = sec / n_mat * 1e6;
             out->split_gb_s = (double)wbytes / sec * 1e-9;
         }
+    }
+fail:
+    sym_free(wh);
+    sym_free(xh);
+    sym_free(ref);
+    if (c.w) sym_vk_cmd_release(b->cmd, c.w);
+    if (c.x) sym_vk_cmd_release(b->cmd, c.x);
+    if (c.sync) sym_vk_cmd_release(b->cmd, c.sync);
+    return st;
+}
+
+/* ---- dependent products, one dispatch each: barriers against in-shader waits ---------------- */
+
+typedef struct dchain_ctx {
+    sym_vk_buffer *w, *x, *sync;
+    const sym_vk_pipeline *p;
+    uint32_t n, n_mat, groups, base;
+    int mode; /* sym_vk_dchain_probe's */
+} dchain_ctx;
+
+#define DCHAIN_MODES 6
+#define DCHAIN_SLOT  (32 * 32 + 32) /* uints of counters per dispatch (probe_dchain.comp) */
+
+static sym_status dchain_once(sym_vkb *b, void *ctx) {
+    dchain_ctx *c = ctx;
+    uint64_t wbytes = (uint64_t)c->n * c->n * 2 * c->n_mat, xbytes = (uint64_t)c->n * 4;
+    if (c->mode >= 4) SYM_TRY(sym_vk_cmd_zero(b->cmd, c->sync)); /* per-dispatch counters */
+    for (uint32_t s = 0; s < c->n_mat; s++) {
+        /* The first dispatch declares a write of all of x, so that a pipeline barrier orders it
+         * after the chain before; so do all of them in mode 0. The others declare their reads
+         * only (the hazard tracker then puts no barrier between them): in modes 2 to 5 the
+         * shader waits for the dispatch before, in mode 1 nothing does (the lower bound). */
+        int fenced = s == 0 || c->mode == 0;
+        sym_vk_arg a[3] = {{.buf = c->w, .offset = 0, .range = wbytes, .lo = 0, .hi = wbytes},
+                           {.buf = c->x,
+                            .offset = 0,
+                            .range = xbytes * (c->n_mat + 1),
+                            .lo = fenced ? 0 : xbytes * s,
+                            .hi = fenced ? xbytes * (c->n_mat + 1) : xbytes * (s + 1),
+                            .write = fenced},
+                           {.buf = c->sync,
+                            .offset = 0,
+                            .range = c->sync->size,
+                            .lo = 0,
+                            .hi = 4,
+                            .write = fenced}};
+        sym_vk_push_probe_dchain pc = {.n = c->n, .ph = s, .target = c->base + s * c->groups};
+        SYM_TRY(sym_vk_cmd_dispatch(b->cmd, c->p, a, &pc, c->groups, 1, 1,
+                                    (double)wbytes / c->n_mat, 0));
+    }
+    if (c->mode == 2 || c->mode == 3) c->base += c->n_mat * c->groups; /* one arrival each */
+    return SYM_OK;
+}
+
+sym_status sym_vk_probe_dchain(sym_backend *bb, int n, int n_mat, int wg, int rb, int backoff,
+                               sym_vk_dchain_probe *out) {
+    SYM_CHECK(sym_vk_backend_is(bb), SYM_ERR_ARG, "probe: not a Vulkan backend");
+    sym_vkb *b = sym_vkb_of(bb);
+    uint32_t sgs = b->dev->caps.subgroup_size;
+    SYM_CHECK(b->dev->caps.vulkan_memory_model && b->use_sg, SYM_ERR_UNSUPPORTED,
+              "probe_dchain: %s has no vulkanMemoryModel or no subgroups", b->dev->caps.name);
+    SYM_CHECK(n >= 8 && n % 8 == 0 && n_mat >= 1 && wg >= 32 && sgs > 0 && wg % (int)sgs == 0 &&
+                  rb >= 1 && rb <= 8 && (n / 8 + wg - 1) / wg * rb <= 32 && backoff >= 0,
+              SYM_ERR_ARG,
+              "probe_dchain: n %d, %d products, %d invocations, %d rows per workgroup (at most "
+              "32 uvec4 of weights per invocation)",
+              n, n_mat, wg, rb);
+    uint64_t wbytes = (uint64_t)n * (uint64_t)n * 2 * (uint64_t)n_mat;
+    SYM_CHECK(wbytes + 16 <= b->max_range && wbytes / 16 < UINT32_MAX, SYM_ERR_ARG,
+              "probe_dchain: %llu bytes of weights exceed one binding", (unsigned long long)wbytes);
+    memset(out, 0, sizeof *out);
+    out->n = n, out->n_mat = n_mat, out->wg = wg, out->rb = rb, out->backoff = backoff;
+    sym_status st = SYM_OK;
+    dchain_ctx c = {
+        .n = (uint32_t)n, .n_mat = (uint32_t)n_mat, .groups = (uint32_t)((n + rb - 1) / rb)};
+    size_t nx = (size_t)n * (size_t)(n_mat + 1);
+    uint16_t *wh = NULL;
+    float *xh = NULL;
+    double *ref = NULL;
+    SYM_TRY_GOTO(chain_data(n, n_mat, &wh, &xh, &ref));
+    SYM_TRY_GOTO(sym_vk_buffer_create(b->dev, wbytes, SYM_VK_MEM_DEVICE, &c.w));
+    SYM_TRY_GOTO(sym_vk_buffer_create(b->dev, nx * 4, SYM_VK_MEM_DEVICE, &c.x));
+    SYM_TRY_GOTO(sym_vk_buffer_create(b->dev, (uint64_t)n_mat * DCHAIN_SLOT * 4, SYM_VK_MEM_DEVICE,
+                                      &c.sync));
+    SYM_TRY_GOTO(sym_vk_cmd_zero(b->cmd, c.sync));
+    SYM_TRY_GOTO(sym_vk_cmd_upload(b->cmd, c.w, 0, wh, wbytes));
+    double t[N_TIMED];
+    for (int mode = 0; mode < DCHAIN_MODES; mode++) {
+        sym_vk_spec spec = sym_vkb_spec(b, (uint32_t)wg, SYM_DT_F16);
+        spec.v[4] = (uint32_t)rb;
+        spec.v[5] = (uint32_t)((n / 8 + wg - 1) / wg);
+        spec.v[6] = (uint32_t)(mode < 2 ? 0 : mode - 1);
+        spec.v[7] = (uint32_t)backoff;
+        spec.v[8] = sgs;
+        SYM_TRY_GOTO(
+            sym_vk_pipeline_get(b->pipes, SYM_VK_K_PROBE_DCHAIN, SYM_VK_VAR_DEFAULT, &spec, &c.p));
+        c.mode = mode;
+        /* a first chain from fresh x (the rest poisoned with NaN), checked */
+        SYM_TRY_GOTO(sym_vk_cmd_upload(b->cmd, c.x, 0, xh, nx * 4));
+        SYM_TRY_GOTO(dchain_once(b, &c));
+        float *got = sym_malloc(nx * sizeof *got);
+        if (!got) SYM_FAIL_GOTO(SYM_ERR_OOM, "probe_dchain: out of memory");
+        st = sym_vk_cmd_download(b->cmd, c.x, 0, got, nx * 4);
+        if (st == SYM_OK) out->err[mode] = mode == 1 ? 0 : chain_err(got, ref, c.n, c.n_mat);
+        sym_free(got);
+        if (st != SYM_OK) goto fail;
+        SYM_TRY_GOTO(time_work(b, dchain_once, &c, t));
+        out->us[mode] = t[N_TIMED / 2] / n_mat * 1e6;
+        out->gb_s[mode] = (double)wbytes / t[N_TIMED / 2] * 1e-9;
     }
 fail:
     sym_free(wh);

@@ -39,4 +39,24 @@ typedef struct sym_vk_chain_probe {
 sym_status sym_vk_probe_chain(sym_backend *b, int n, int n_mat, int n_groups, int wg, int rb,
                               int mode, sym_vk_chain_probe *out);
 
+/* A chain of n_mat dependent n x n f16 matrix-vector products, one dispatch each
+ * (probe_dchain.comp: ceil(n / rb) workgroups of wg invocations, rb rows each), timed six ways
+ * (mode): 0 a pipeline barrier between dispatches; 1 no barrier and no wait (the lower bound;
+ * its results are wrong and not checked); 2 no barrier, each workgroup waits in the shader for
+ * the dispatch before (one arrivals counter), then loads; 3 no barrier, each workgroup loads its
+ * rows of W first, then waits, then reads x; 4 and 5 as 2 and 3 with the arrivals spread over 32
+ * counters per dispatch whose last arrivers count on a top counter, the only one polled. backoff:
+ * shared-memory atomics between two polls. Modes other than 1 are checked against a host f64
+ * chain. Each chain starts after a pipeline barrier. SYM_ERR_UNSUPPORTED without
+ * vulkanMemoryModel or subgroups. */
+typedef struct sym_vk_dchain_probe {
+    int n, n_mat, wg, rb, backoff;
+    double us[6];   /* median time per product, by mode */
+    double gb_s[6]; /* weight bytes per second */
+    double err[6];  /* max_rel_err as above; 0 for mode 1 (not checked) */
+} sym_vk_dchain_probe;
+
+sym_status sym_vk_probe_dchain(sym_backend *b, int n, int n_mat, int wg, int rb, int backoff,
+                               sym_vk_dchain_probe *out);
+
 #endif

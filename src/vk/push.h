@@ -200,4 +200,11 @@ typedef struct sym_vk_push_probe_chain {
 } sym_vk_push_probe_chain;
 SYM_VK_PUSH_CHECK(sym_vk_push_probe_chain, 5);
 
+/* probe_dchain: product ph of a chain, x[ph + 1] = W[ph] x[ph] (n x n f16), one dispatch; with an
+ * in-shader wait, until the arrivals counter reaches target. */
+typedef struct sym_vk_push_probe_dchain {
+    uint32_t n, ph, target;
+} sym_vk_push_probe_dchain;
+SYM_VK_PUSH_CHECK(sym_vk_push_probe_dchain, 3);
+
 #endif
