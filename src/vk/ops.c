@@ -862,8 +862,12 @@ sym_status sym_vk_backend_create(const sym_vk_options *opts, sym_backend **out) 
         uint32_t sgs = c->subgroup_size ? c->subgroup_size : 1;
         b->mv_wg = b->matvec_wg / sgs * sgs;
         if (b->mv_wg < sgs) b->mv_wg = sgs;
-        b->attn_wg = b->wg / sgs * sgs;
+        /* (SYM_VK_ATTN_WG, SYM_VK_ATTN_TARGET: decode attention's workgroup size and the
+         * workgroups its chunks aim at, for measurements; docs/VULKAN.md) */
+        const char *aw = getenv("SYM_VK_ATTN_WG"), *at = getenv("SYM_VK_ATTN_TARGET");
+        b->attn_wg = (aw && *aw && !o.workgroup_size ? (uint32_t)atoi(aw) : b->wg) / sgs * sgs;
         if (b->attn_wg < sgs) b->attn_wg = sgs;
+        b->attn_target = at && *at && atoi(at) > 0 ? (uint32_t)atoi(at) : 1024;
         b->mv_nr = o.matvec_rows ? (uint32_t)(o.matvec_rows < 4 ? o.matvec_rows : 4) : 1;
         /* default: the whole workgroup strides along each row (measured fastest on an H100) */
         b->mv_ks = o.mv_split > 0 ? (uint32_t)o.mv_split : b->mv_wg / sgs;

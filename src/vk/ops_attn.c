@@ -115,7 +115,6 @@ static sym_status decode(sym_vkb *b, const attn_args *a) {
 /* One dispatch (attn_decode_sg): K/V bound whole, partial states joined by the last workgroup
  * of each (kv head, head group, token). Returns SYM_ERR_UNSUPPORTED (nothing recorded, no
  * message) for shapes it does not take; decode() handles those. */
-#define SG_TARGET_WORKGROUPS 1024 /* several per multiprocessor of a large GPU */
 #define SG_MAX_CHUNKS                                                                              \
     16                       /* MAX_CHUNKS of attn_decode_sg.comp: the last workgroup              \
                               * joins that many partial states with their loads in flight */
@@ -135,7 +134,9 @@ static sym_status decode_sg(sym_vkb *b, const attn_args *a) {
         return SYM_ERR_UNSUPPORTED;
     uint64_t n_hgroups = (group + gb - 1) / gb;
     uint64_t per_chunk = a->HKV * n_hgroups * a->T;
-    uint64_t n_chunks = per_chunk >= SG_TARGET_WORKGROUPS ? 1 : SG_TARGET_WORKGROUPS / per_chunk;
+    /* chunks enough for b->attn_target workgroups (1024: several per multiprocessor of a large
+     * GPU) */
+    uint64_t n_chunks = per_chunk >= b->attn_target ? 1 : b->attn_target / per_chunk;
     uint64_t min_chunk = (uint64_t)nsg * 4; /* one step of 4 positions per subgroup */
     uint64_t max_chunks = (a->n_pos + min_chunk - 1) / min_chunk;
     if (n_chunks > max_chunks) n_chunks = max_chunks;

@@ -22,6 +22,7 @@ typedef struct sym_vkb {
     uint32_t mv_wg;          /* threads per workgroup of the mv kernels: a multiple of the
                               * subgroup size */
     uint32_t attn_wg;        /* the same for decode attention (attn_decode_sg) */
+    uint32_t attn_target;    /* decode attention's chunks: enough for this many workgroups */
     uint32_t mv_nr;          /* mv rows per group of subgroups */
     uint32_t mv_ks;          /* subgroups per group (sharing the rows) */
     int plain_matvec;        /* products without a fused norm on matvec, not mv */
