@@ -504,6 +504,40 @@ static void test_softmax_argmax(sym_backend *vk, test_rng *r) {
     }
 }
 
+/* topk against the reference, exactly: rows of awkward lengths (one workgroup's slice, a few,
+ * a vocabulary, more keys to merge than one sort holds), values from a few levels (ties, broken
+ * by the lower index), NaN, -0 and +0, a row with fewer non-NaN values than k, and an all-NaN
+ * row; outputs poisoned first. (Rows stay under 300 KiB: one suite limits bindings to that.) */
+static void test_topk(sym_backend *vk, test_rng *r) {
+    static const int shapes[][2] = {{1, 1},      {7, 5},      {2000, 40},   {2049, 64},
+                                    {32000, 40}, {40001, 50}, {70001, 128}, {300, 128}};
+    for (int s = 0; s < 8; s++) {
+        int n = shapes[s][0], k = shapes[s][1];
+        pair x, out;
+        pair_make(vk, &x, SYM_DT_F32, n, 1, r, 10.0f);
+        pair_make(vk, &out, SYM_DT_F32, 2 * k, 1, NULL, 0);
+        for (int j = 0; j < n; j++) { /* a few levels: many ties */
+            float v = sym_ref_get(&x.h, 0, j);
+            if (s % 2) sym_ref_set(&x.h, 0, j, floorf(v));
+            if (test_rng_below(r, 50) == 0) sym_ref_set(&x.h, 0, j, NAN);
+            if (test_rng_below(r, 97) == 0)
+                sym_ref_set(&x.h, 0, j, test_rng_below(r, 2) ? -0.0f : 0.0f);
+        }
+        if (s == 7) /* fewer non-NaN values than k */
+            for (int j = 0; j < n; j++)
+                if (j % 5) sym_ref_set(&x.h, 0, j, NAN);
+        if (s == 0) sym_ref_set(&x.h, 0, 0, NAN); /* none at all */
+        CHECK_OK(vk->ops->write(vk, &x.d, x.h.data, sym_tensor_bytes(&x.h)));
+        vk->ops->topk(vk, &out.d, &x.d, k);
+        g_ref->ops->topk(g_ref, &out.h, &x.h, k);
+        char what[64];
+        snprintf(what, sizeof what, "topk n=%d k=%d", n, k);
+        pair_check(vk, &out, 0.0, what);
+        pair_free(vk, &x);
+        pair_free(vk, &out);
+    }
+}
+
 /* ---- fused ops: each against its plain sequence (infer/fused.c) on the reference backend ---- */
 
 static double cache_tol(sym_dtype t) {
@@ -685,6 +719,7 @@ static void run_suite(sym_backend *vk, test_rng *r, const char *name, double tol
     test_attention(vk, r, tol16); /* f16 activations: tensor-core prefill attention */
     test_elementwise(vk, r);
     test_softmax_argmax(vk, r);
+    test_topk(vk, r);
     test_set_cols(vk, r);
     test_add_rows_scaled(vk, r);
     test_attn_in(vk, r, tol16);

@@ -4,6 +4,7 @@
 #include "cpu/ref.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/alloc.h"
@@ -251,6 +252,35 @@ static void ref_argmax(sym_backend *b, sym_tensor *out, const sym_tensor *x) {
     }
 }
 
+/* (value, index) pairs, the larger value first, then the lower index */
+typedef struct ref_cand {
+    float v;
+    int64_t i;
+} ref_cand;
+
+static int ref_cand_cmp(const void *a, const void *b) {
+    const ref_cand *x = a, *y = b;
+    if (x->v != y->v) return x->v < y->v ? 1 : -1;
+    return (x->i > y->i) - (x->i < y->i);
+}
+
+static void ref_topk(sym_backend *b, sym_tensor *out, const sym_tensor *x, int k) {
+    (void)b;
+    ref_cand *c = sym_malloc((size_t)x->n_cols * sizeof *c);
+    SYM_ASSERT(c != NULL); /* reference only: tests size it small */
+    int64_t m = 0;
+    for (int64_t i = 0; i < x->n_cols; i++) {
+        float v = sym_ref_get(x, 0, i);
+        if (!isnan(v)) c[m++] = (ref_cand){v == 0.0f ? 0.0f : v, i};
+    }
+    qsort(c, (size_t)m, sizeof *c, ref_cand_cmp);
+    for (int j = 0; j < k; j++) {
+        sym_ref_set(out, 0, 2 * j, j < m ? c[j].v : 0.0f);
+        sym_ref_set(out, 0, 2 * j + 1, j < m ? (float)c[j].i : -1.0f);
+    }
+    sym_free(c);
+}
+
 void sym_host_set_cols(sym_backend *b, sym_tensor *out, int64_t col0, const sym_tensor *src,
                        int accumulate) {
     (void)b;
@@ -294,6 +324,7 @@ static const sym_backend_ops k_ref_ops = {
     .add = ref_add,
     .softmax = ref_softmax,
     .argmax = ref_argmax,
+    .topk = ref_topk,
     .set_cols = sym_host_set_cols,
     .add_rows_scaled = ref_add_rows_scaled,
 };

@@ -44,6 +44,9 @@ static inline sym_tensor sym_tensor_rows(const sym_tensor *t, int64_t row0, int6
 
 typedef struct sym_backend sym_backend;
 
+/* The largest k of the topk op (sym_backend_ops). */
+#define SYM_TOPK_MAX 128
+
 /* Arguments of the optional fused op attn_in (see sym_backend_ops). */
 typedef struct sym_attn_in_args {
     const sym_tensor *x;            /* (n_tok, n_embd) residual stream; not modified */
@@ -119,6 +122,12 @@ typedef struct sym_backend_ops {
      * n < 2^24; x: (n_tok, n) f32, out: (n_tok, 1) f32. Lets the GPU return one number per
      * token instead of n_vocab logits. */
     void (*argmax)(sym_backend *b, sym_tensor *out, const sym_tensor *x);
+    /* Optional (NULL: not offered; top-k sampling then reads the logits back). The k largest
+     * non-NaN values of x's one row, largest first, equal values by the lower index (-0 as
+     * +0): out[2i] = value, out[2i + 1] = index as f32 (exact for n < 2^24), index -1 past the
+     * row's non-NaN values; x: (1, n) f32, out: (1, 2k) f32, 1 <= k <= SYM_TOPK_MAX. The
+     * candidates the sampler's top-k keeps, in n_vocab / k fewer bytes. */
+    void (*topk)(sym_backend *b, sym_tensor *out, const sym_tensor *x, int k);
 
     /* Optional fused ops (NULL: not offered). Each stands for a fixed sequence of the plain ops
      * above, written out once in infer/fused.c (sym_fused_*): forward.c runs that sequence when

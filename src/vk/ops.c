@@ -664,6 +664,49 @@ static void vk_argmax(sym_backend *bb, sym_tensor *out, const sym_tensor *x) {
     row_op(bb, SYM_VK_K_ARGMAX, "argmax", (sym_tensor *)x, out);
 }
 
+/* topk (shaders/topk.comp): one dispatch; each workgroup keeps the best k of SN - k values (one
+ * sort), and the last to finish merges their G * k keys. */
+#define TOPK_SN 2048 /* keys sorted at once in shared memory (16 KiB) */
+
+static void vk_topk(sym_backend *bb, sym_tensor *out, const sym_tensor *x, int k) {
+    OP_BEGIN(bb);
+    OP_TRY(sym_vkb_check_tensor(x, "topk", "x", SYM_DT_F32));
+    OP_TRY(sym_vkb_check_tensor(out, "topk", "out", SYM_DT_F32));
+    OP_CHECK(k >= 1 && k <= SYM_TOPK_MAX && x->n_rows == 1 && out->n_rows == 1 &&
+                 out->n_cols == 2 * (int64_t)k && x->n_cols >= 1 && x->n_cols < (1 << 24),
+             SYM_ERR_ARG, "topk: k %d of a (%lld, %lld) row into (%lld, %lld)", k,
+             (long long)x->n_rows, (long long)x->n_cols, (long long)out->n_rows,
+             (long long)out->n_cols);
+    OP_CHECK(TOPK_SN * 8 + 64 <= b->dev->caps.max_shared_bytes, SYM_ERR_UNSUPPORTED,
+             "topk: %s has %u bytes of shared memory, %d needed", b->dev->caps.name,
+             b->dev->caps.max_shared_bytes, TOPK_SN * 8 + 64);
+    uint64_t n = (uint64_t)x->n_cols, per = TOPK_SN - (uint64_t)k;
+    uint64_t groups = (n + per - 1) / per;
+    OP_CHECK(groups <= 65535, SYM_ERR_UNSUPPORTED, "topk: a row of %llu values",
+             (unsigned long long)n);
+    sym_vk_buffer *scr;
+    uint64_t part_bytes = groups * (uint64_t)k * 8;
+    OP_TRY(sym_vkb_scratch(b, part_bytes, &scr));
+    sym_tensor part = {
+        .type = SYM_DT_F32, .n_cols = 1, .n_rows = (int64_t)(part_bytes / 4), .buf = scr};
+    sym_tensor cnt = {.type = SYM_DT_F32, .n_cols = 1, .n_rows = 1, .buf = b->counters};
+    sym_vk_spec spec = sym_vkb_spec(b, b->wg, SYM_DT_F32);
+    spec.v[4] = TOPK_SN;
+    const sym_vk_pipeline *p;
+    OP_TRY(get_pipe(b, SYM_VK_K_TOPK, SYM_VK_VAR_DEFAULT, &spec, &p));
+    sym_vk_arg a[4];
+    sym_vk_push_topk pc = {.n = (uint32_t)n, .k = (uint32_t)k, .per_group = (uint32_t)per};
+    OP_TRY(sym_vkb_bind(b, x, 0, n * 4, 0, &a[0], &pc.x_off));
+    OP_TRY(sym_vkb_bind(b, out, 0, (uint64_t)k * 8, 1, &a[1], &pc.out_off));
+    OP_TRY(sym_vkb_bind(b, &part, 0, part_bytes, 1, &a[2], &pc.part_off));
+    pc.part_off /= 2; /* in uvec2 */
+    OP_TRY(sym_vkb_bind(b, &cnt, 0, 4, 1, &a[3], &pc.cnt_off));
+    OP_TRY(sym_vk_cmd_dispatch(b->cmd, p, a, &pc, (uint32_t)groups, 1, 1, (double)n * 4, 0));
+    return;
+fail:
+    sym_vkb_latch(b, st);
+}
+
 /* ---- creation ------------------------------------------------------------------------------- */
 
 static uint64_t vk_fence(sym_backend *bb) {
@@ -777,6 +820,7 @@ static const sym_backend_ops k_vk_ops = {
     .add = vk_add,
     .softmax = vk_softmax,
     .argmax = vk_argmax,
+    .topk = vk_topk,
     .set_cols = vk_set_cols,
     .fence = vk_fence,
     .fence_done = vk_fence_done,

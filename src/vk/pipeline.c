@@ -49,6 +49,7 @@ static const struct {
     [SYM_VK_K_ATTN_PREFILL_TC] = {"attn_prefill_tc", 4, sizeof(sym_vk_push_attn_prefill)},
     [SYM_VK_K_ROPE_STORE] = {"rope_store", 6, sizeof(sym_vk_push_rope_store)},
     [SYM_VK_K_PROBE_DCHAIN] = {"probe_dchain", 3, sizeof(sym_vk_push_probe_dchain)},
+    [SYM_VK_K_TOPK] = {"topk", 4, sizeof(sym_vk_push_topk)},
 };
 
 static const char *const k_suffix[] = {"", "_nosg", "_fp16"};

@@ -39,6 +39,7 @@ typedef enum sym_vk_kernel {
     SYM_VK_K_ATTN_PREFILL_TC,
     SYM_VK_K_ROPE_STORE,
     SYM_VK_K_PROBE_DCHAIN,
+    SYM_VK_K_TOPK,
     SYM_VK_K_COUNT
 } sym_vk_kernel;
 

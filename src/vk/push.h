@@ -192,6 +192,13 @@ typedef struct sym_vk_push_probe {
 } sym_vk_push_probe;
 SYM_VK_PUSH_CHECK(sym_vk_push_probe, 3);
 
+/* topk: the k best of n values from x_off (per_group per workgroup; workgroups' keys in part,
+ * the last to finish counted in cnt[cnt_off]) as (value, index) pairs at out_off. */
+typedef struct sym_vk_push_topk {
+    uint32_t n, k, per_group, x_off, out_off, part_off, cnt_off;
+} sym_vk_push_topk;
+SYM_VK_PUSH_CHECK(sym_vk_push_topk, 7);
+
 /* probe_chain: phases [ph0, ph1) of x[ph + 1] = W[ph] x[ph] (n x n f16), grid barriers between
  * them counted from base (shaders/grid_sync.glsl); with dynamic rows, blocks claimed from a second
  * counter counted from claim_base. */
