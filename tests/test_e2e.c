@@ -7,6 +7,7 @@
  * Usage: test_e2e [cpu|reference|vulkan]   (default cpu) */
 #include "infer/engine.h"
 #include "test_util.h"
+#include "text/sampler.h"
 
 #define MAX_IDS 512
 
@@ -150,6 +151,38 @@ static void test_argmax(sym_engine *e, const expect_case *c, const float *logits
           got.n ? got.ids[0] : -1, argmax_of(lg, n_vocab));
 }
 
+/* Sampled generation (temperature 0.8, top-k 40, top-p 0.95, min-p 0.05, a seed): where the
+ * backend finds the top candidates itself (the GPU's topk), the ids must be those of the same
+ * sampler fed the whole logits after each token. */
+static void test_topk_generate(sym_engine *e, const expect_case *c, const char *backend) {
+    enum { N = 24 };
+    sym_sampling s;
+    sym_sampling_init(&s);
+    s.seed = 1234;
+    collect got = {.n = 0};
+    CHECK_OK(sym_generate_ex(e, c->prompt, strlen(c->prompt), N, &s, 1, on_token, &got));
+    sym_sampler *smp = NULL;
+    CHECK_OK(sym_sampler_create(&s, sym_n_vocab(e), &smp));
+    if (!smp) return;
+    float lg[512];
+    int32_t hist[MAX_IDS];
+    memcpy(hist, c->prompt_ids, (size_t)c->n_prompt * sizeof *hist);
+    size_t n_hist = (size_t)c->n_prompt;
+    sym_reset(e);
+    CHECK_OK(sym_forward(e, c->prompt_ids, (size_t)c->n_prompt, lg));
+    int match = 0;
+    for (int t = 0; t < N && t < got.n; t++) {
+        int32_t id = sym_sampler_sample(smp, lg, hist, n_hist);
+        if (id != got.ids[t]) break;
+        match++;
+        hist[n_hist++] = id;
+        if (t + 1 < N) CHECK_OK(sym_forward(e, &id, 1, lg));
+    }
+    CHECK(got.n == N && match == N, "%s: top-k generation: %d of %d ids as from the whole logits",
+          backend, match, got.n);
+    sym_sampler_destroy(smp);
+}
+
 static void test_aidreams(const char *backend) {
     char path[1024], lpath[300];
     expect_case cases[4];
@@ -189,6 +222,7 @@ static void test_aidreams(const char *backend) {
         CHECK(max_err <= tol, "%s: case %d: max |logit error| %.3g > %g", backend, i, max_err, tol);
         fprintf(stderr, "aidreams/%s case %d: max |logit error| %.2e\n", backend, i, max_err);
         test_argmax(e, c, logits, backend);
+        test_topk_generate(e, c, backend);
     }
     /* a prompt longer than the context is a clear error */
     char longp[4096];

@@ -41,6 +41,57 @@ static void check_distribution(const char *what, sym_sampling p, const float *lo
     sym_sampler_destroy(s);
 }
 
+/* Drawing from the top-k candidates alone (sym_sampler_sample_top, fed what the backend's
+ * topk op returns: the k largest, largest first, equal values by the lower id, NaN excluded)
+ * must give the same ids as sampling the full logits, draw after draw with the same seed; and
+ * sym_sampler_top_k says when that applies. Logits from a few levels (ties) with NaN. */
+static void check_top(test_rng *r) {
+    float logits[NV], tmp[NV], vals[NV];
+    int32_t ids[NV];
+    for (int i = 0; i < NV; i++)
+        logits[i] = test_rng_below(r, 9) == 0 ? NAN : floorf(4.0f * test_rng_f32(r)) * 0.75f;
+    static const int ks[3] = {1, 5, 40};
+    for (int c = 0; c < 3; c++) {
+        sym_sampling p = params(0.8f, ks[c], c == 1 ? 0.9f : 1.0f, c == 2 ? 0.05f : 0.0f);
+        sym_sampler *full = NULL, *top = NULL;
+        CHECK_OK(sym_sampler_create(&p, NV, &full));
+        CHECK_OK(sym_sampler_create(&p, NV, &top));
+        if (!full || !top) return;
+        CHECK(sym_sampler_top_k(top, 64) == ks[c] && sym_sampler_top_k(top, ks[c] - 1) == 0,
+              "top_k %d: sym_sampler_top_k", ks[c]);
+        /* the k largest non-NaN logits, largest first, ties by id (selection by hand) */
+        int n = 0;
+        int used[NV] = {0};
+        while (n < ks[c]) {
+            int b = -1;
+            for (int i = 0; i < NV; i++)
+                if (!used[i] && !isnan(logits[i]) && (b < 0 || logits[i] > logits[b])) b = i;
+            if (b < 0) break;
+            used[b] = 1, vals[n] = logits[b], ids[n++] = b;
+        }
+        for (int d = 0; d < 2000; d++) {
+            memcpy(tmp, logits, sizeof tmp);
+            int32_t a = sym_sampler_sample(full, tmp, NULL, 0);
+            int32_t t = sym_sampler_sample_top(top, vals, ids, n);
+            CHECK(a == t, "top_k %d, draw %d: full logits %d, top candidates %d", ks[c], d, a, t);
+            if (a != t) break;
+        }
+        sym_sampler_destroy(full);
+        sym_sampler_destroy(top);
+    }
+    /* no shortcut with greedy, a penalty, or top-k off */
+    sym_sampling p = params(0.8f, 0, 1.0f, 0.0f);
+    sym_sampler *s = NULL;
+    CHECK_OK(sym_sampler_create(&p, NV, &s));
+    CHECK(s && sym_sampler_top_k(s, 64) == 0, "top_k 0: no shortcut");
+    sym_sampler_destroy(s);
+    p = params(0.8f, 10, 1.0f, 0.0f);
+    p.repeat_penalty = 1.1f;
+    CHECK_OK(sym_sampler_create(&p, NV, &s));
+    CHECK(s && sym_sampler_top_k(s, 64) == 0, "penalty: no shortcut");
+    sym_sampler_destroy(s);
+}
+
 int main(void) {
     test_rng r = test_rng_init("test_sampler");
     float logits[NV];
@@ -129,5 +180,6 @@ int main(void) {
     CHECK_STATUS(sym_sampler_create(&p, NV, &s), SYM_ERR_ARG);
     p = params(1.0f, 0, 1.0f, 1.0f);
     CHECK_STATUS(sym_sampler_create(&p, NV, &s), SYM_ERR_ARG);
+    check_top(&r);
     return test_finish("test_sampler");
 }

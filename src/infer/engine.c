@@ -522,17 +522,30 @@ static sym_status append_generate(sym_engine *e, const char *text, size_t len, b
     sym_detokenizer detok;
     sym_detokenizer_init(&detok, e->tok, SYM_DECODE_KEEP_SPACE);
 
-    /* Greedy sampling takes the argmax where the logits are (on the GPU, 4 bytes read back);
-     * next holds it. Else the logits come back for the sampler. */
-    int argmax = sym_sampler_is_argmax(smp) && max_tokens > 0; /* (0: logits kept for later) */
-    int32_t next = 0;
+    /* What comes back of each evaluation: the greedy choice (argmax: next), the top_k
+     * candidates (where the backend finds them itself: top_vals, top_ids), or the logits. The
+     * first two are found on the GPU, and 4 or 8 top_k bytes read back instead of the logits.
+     * (max_tokens 0: the logits, kept for a later call.) */
+    const char *hs = getenv("SYM_HOST_SAMPLING"); /* 1: always the logits (comparisons) */
+    int reduce = max_tokens > 0 && !(hs && *hs == '1');
+    int argmax = reduce && sym_sampler_is_argmax(smp);
+    int top_k = reduce && !argmax && sym_forward_has_topk(e->fwd)
+                    ? sym_sampler_top_k(smp, SYM_TOPK_MAX)
+                    : 0;
+    int32_t next = 0, top_ids[SYM_TOPK_MAX];
+    float top_vals[SYM_TOPK_MAX];
+    int n_top = 0;
     sym_metrics *m = &e->metrics;
     if (n_new > 0) {
         double t0 = now_ms();
+        const int32_t *ids = e->history + n_past;
         if (argmax)
-            SYM_TRY_GOTO(sym_forward_eval_argmax(e->fwd, e->history + n_past, n_new, &next));
+            SYM_TRY_GOTO(sym_forward_eval_argmax(e->fwd, ids, n_new, &next));
+        else if (top_k)
+            SYM_TRY_GOTO(
+                sym_forward_eval_topk(e->fwd, ids, n_new, top_k, top_vals, top_ids, &n_top));
         else
-            SYM_TRY_GOTO(sym_forward_eval(e->fwd, e->history + n_past, n_new, e->logits));
+            SYM_TRY_GOTO(sym_forward_eval(e->fwd, ids, n_new, e->logits));
         m->prompt_tokens += (uint64_t)n_new;
         m->prefill_ms += now_ms() - t0;
     }
@@ -545,11 +558,13 @@ static sym_status append_generate(sym_engine *e, const char *text, size_t len, b
     /* With nothing new to evaluate, the sampler takes the logits the last evaluation left (a
      * sym_forward call's: on the device, whatever buffer that call copied them to). */
     if (n_new == 0) SYM_TRY_GOTO(sym_forward_read_logits(e->fwd, e->logits));
-    int have_next = argmax && n_new > 0;
+    int reduced = n_new > 0; /* the last evaluation returned next or the top candidates */
     for (int i = 0; i < max_tokens; i++) {
         double ts = now_ms();
-        int32_t id =
-            have_next ? next : sym_sampler_sample(smp, e->logits, e->history, (size_t)e->n_history);
+        int32_t id = reduced && argmax ? next
+                     : reduced && top_k
+                         ? sym_sampler_sample_top(smp, top_vals, top_ids, n_top)
+                         : sym_sampler_sample(smp, e->logits, e->history, (size_t)e->n_history);
         e->history[e->n_history++] = id;
         m->generated_tokens++;
         bool eog = sym_tokenizer_is_eog(e->tok, id) && !ignore_eos;
@@ -561,9 +576,11 @@ static sym_status append_generate(sym_engine *e, const char *text, size_t len, b
         }
         if (argmax)
             SYM_TRY_GOTO(sym_forward_eval_argmax(e->fwd, &id, 1, &next));
+        else if (top_k)
+            SYM_TRY_GOTO(sym_forward_eval_topk(e->fwd, &id, 1, top_k, top_vals, top_ids, &n_top));
         else
             SYM_TRY_GOTO(sym_forward_eval(e->fwd, &id, 1, e->logits));
-        have_next = argmax;
+        reduced = 1;
         m->decode_ms += now_ms() - ts;
     }
     SYM_TRY_GOTO(sym_detokenizer_flush(&detok, out, cap, &n_out));

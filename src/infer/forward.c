@@ -39,6 +39,7 @@ struct sym_forward_pass {
     sym_tensor gate, up; /* (n_batch, n_ff) */
     sym_tensor logits; /* (1, n_vocab) */
     sym_tensor amax;   /* (1, 1): the argmax of logits, where the backend has the op */
+    sym_tensor top;    /* (1, 2 SYM_TOPK_MAX): (value, index) pairs, where it has topk */
     float *host_logits; /* n_vocab, for sym_forward_eval_argmax without the op (on first use) */
     /* mixture of experts */
     sym_moe_scratch moe;
@@ -282,6 +283,7 @@ sym_status sym_forward_create(sym_backend *b, const sym_model *m, const sym_forw
     SYM_TRY_GOTO(b->ops->alloc(b, &f->up, SYM_DT_F32, hp->n_ff, nb));
     SYM_TRY_GOTO(b->ops->alloc(b, &f->logits, SYM_DT_F32, hp->n_vocab, 1));
     if (b->ops->argmax) SYM_TRY_GOTO(b->ops->alloc(b, &f->amax, SYM_DT_F32, 1, 1));
+    if (b->ops->topk) SYM_TRY_GOTO(b->ops->alloc(b, &f->top, SYM_DT_F32, 2 * SYM_TOPK_MAX, 1));
     if (hp->n_expert > 0) {
         SYM_TRY_GOTO(sym_moe_scratch_alloc(b, hp->n_embd, hp->n_ff, hp->n_expert, nb, &f->moe));
         size_t nr = (size_t)nb * (size_t)hp->n_expert_used;
@@ -337,8 +339,8 @@ void sym_forward_destroy(sym_forward_pass *f) {
     sym_free(f->h_out);
     sym_free(f->x_host);
     sym_free(f->host_logits);
-    sym_tensor *acts[] = {&f->x,    &f->xn, &f->q,      &f->k,    &f->v,  &f->att,
-                          &f->gate, &f->up, &f->logits, &f->amax, &f->tmp};
+    sym_tensor *acts[] = {&f->x,    &f->xn, &f->q,      &f->k,    &f->v,   &f->att,
+                          &f->gate, &f->up, &f->logits, &f->amax, &f->top, &f->tmp};
     for (size_t i = 0; i < sizeof acts / sizeof acts[0]; i++) release(b, acts[i]);
     if (f->kv.k) sym_kv_cache_destroy(&f->kv);
     if (f->layers) {
@@ -1200,12 +1202,67 @@ static int32_t host_argmax(const float *v, int n) {
     return best < 0 ? 0 : best;
 }
 
-/* Reads the logits back into logits (if not NULL), or their argmax into *id: on the device
- * where it can, else from a host copy. */
-static sym_status finish_logits(sym_forward_pass *f, float *logits, int32_t *id) {
+/* What an evaluation returns of the last position's logits: all of them (logits), their
+ * argmax (id), or the k largest (vals, top_ids, n_top). */
+typedef struct eval_out {
+    float *logits;
+    int32_t *id;
+    int k;
+    float *vals;
+    int32_t *top_ids;
+    int *n_top;
+} eval_out;
+
+int sym_forward_has_topk(const sym_forward_pass *f) {
+    return f->b->ops->topk && f->top.buf && !f->opt.streamed;
+}
+
+/* The k largest of the host copy, as the topk op orders them: k passes over the row (k is small
+ * and this is the path of backends without the op). */
+static int host_topk(const float *v, int n, int k, float *vals, int32_t *ids) {
+    int m = 0;
+    float last = 0;
+    int32_t last_i = -1;
+    for (; m < k; m++) {
+        int32_t best = -1;
+        for (int i = 0; i < n; i++) {
+            float x = v[i] == 0.0f ? 0.0f : v[i];
+            if (isnan(x)) continue;
+            /* after (last, last_i) in the order: smaller, or equal with a larger index */
+            if (last_i >= 0 && !(x < last || (x == last && i > last_i))) continue;
+            if (best < 0 || x > vals[m]) best = i, vals[m] = x;
+        }
+        if (best < 0) break;
+        ids[m] = best;
+        last = vals[m], last_i = best;
+    }
+    return m;
+}
+
+/* Reads back what out asks for: on the device where it can, else from a host copy. */
+static sym_status finish_logits(sym_forward_pass *f, const eval_out *out) {
     const sym_backend_ops *o = f->b->ops;
     int n_vocab = f->hp->n_vocab;
+    float *logits = out->logits;
+    int32_t *id = out->id;
     if (logits) return o->read(f->b, &f->logits, logits, (size_t)n_vocab * sizeof(float));
+    if (out->k > 0 && sym_forward_has_topk(f)) {
+        float pairs[2 * SYM_TOPK_MAX];
+        sym_tensor top = f->top;
+        top.n_cols = 2 * out->k;
+        o->topk(f->b, &top, &f->logits, out->k);
+        SYM_TRY(o->read(f->b, &top, pairs, (size_t)out->k * 2 * sizeof(float)));
+        int m = 0;
+        for (; m < out->k && pairs[2 * m + 1] >= 0; m++) {
+            SYM_CHECK(pairs[2 * m + 1] < (float)n_vocab, SYM_ERR_INTERNAL,
+                      "forward: the device's topk returned index %g for %d logits",
+                      (double)pairs[2 * m + 1], n_vocab);
+            out->vals[m] = pairs[2 * m];
+            out->top_ids[m] = (int32_t)pairs[2 * m + 1];
+        }
+        *out->n_top = m;
+        return SYM_OK;
+    }
     if (o->argmax && f->amax.buf && !f->opt.streamed) {
         float v;
         o->argmax(f->b, &f->amax, &f->logits);
@@ -1220,15 +1277,17 @@ static sym_status finish_logits(sym_forward_pass *f, float *logits, int32_t *id)
         if (!f->host_logits) return SYM_FAIL(SYM_ERR_OOM, "forward: out of memory");
     }
     SYM_TRY(o->read(f->b, &f->logits, f->host_logits, (size_t)n_vocab * sizeof(float)));
-    *id = host_argmax(f->host_logits, n_vocab);
+    if (out->k > 0)
+        *out->n_top = host_topk(f->host_logits, n_vocab, out->k, out->vals, out->top_ids);
+    else
+        *id = host_argmax(f->host_logits, n_vocab);
     return SYM_OK;
 }
 
-/* sym_forward_eval, and with id set sym_forward_eval_argmax (logits then NULL). */
-static sym_status eval(sym_forward_pass *f, const int32_t *ids, int n_tok, float *logits,
-                       int32_t *id) {
+/* sym_forward_eval and its variants; out NULL: no logits wanted. */
+static sym_status eval(sym_forward_pass *f, const int32_t *ids, int n_tok, const eval_out *out) {
     const sym_hparams *hp = f->hp;
-    int want = logits || id; /* the last position's logits are computed */
+    int want = out != NULL; /* the last position's logits are computed */
     SYM_CHECK(n_tok > 0, SYM_ERR_ARG, "forward: no tokens");
     SYM_CHECK(n_tok <= f->opt.n_ctx - f->kv.n_past, SYM_ERR_RANGE,
               "forward: %d tokens after %d exceed the context of %d", n_tok, f->kv.n_past,
@@ -1248,7 +1307,7 @@ static sym_status eval(sym_forward_pass *f, const int32_t *ids, int n_tok, float
             if (f->chunk_fn) f->chunk_fn(f->chunk_user, n);
             f->kv.n_past += n;
             done += n;
-            if (done == n_tok && want) SYM_TRY(finish_logits(f, logits, id));
+            if (done == n_tok && want) SYM_TRY(finish_logits(f, out));
             continue;
         }
         sym_status st = run_layers(f, ids + done, n, f->kv.n_past);
@@ -1264,7 +1323,7 @@ static sym_status eval(sym_forward_pass *f, const int32_t *ids, int n_tok, float
             sym_tensor xn = sym_tensor_rows(&f->xn, 0, 1);
             sym_op_norm_matmul(f->b, &f->logits, &last, &f->output_norm, hp->rms_eps,
                                hp->tied_embeddings ? &f->token_embd : &f->output, &xn);
-            SYM_TRY(finish_logits(f, logits, id));
+            SYM_TRY(finish_logits(f, out));
         } else {
             SYM_TRY(o->sync(f->b));
         }
@@ -1273,13 +1332,23 @@ static sym_status eval(sym_forward_pass *f, const int32_t *ids, int n_tok, float
 }
 
 sym_status sym_forward_eval(sym_forward_pass *f, const int32_t *ids, int n_tok, float *logits) {
-    return eval(f, ids, n_tok, logits, NULL);
+    eval_out o = {.logits = logits};
+    return eval(f, ids, n_tok, logits ? &o : NULL);
 }
 
 sym_status sym_forward_eval_argmax(sym_forward_pass *f, const int32_t *ids, int n_tok,
                                    int32_t *id) {
     SYM_CHECK(id, SYM_ERR_ARG, "forward: NULL id");
-    return eval(f, ids, n_tok, NULL, id);
+    eval_out o = {.id = id};
+    return eval(f, ids, n_tok, &o);
+}
+
+sym_status sym_forward_eval_topk(sym_forward_pass *f, const int32_t *ids, int n_tok, int k,
+                                 float *vals, int32_t *top_ids, int *n) {
+    SYM_CHECK(k >= 1 && k <= SYM_TOPK_MAX && vals && top_ids && n, SYM_ERR_ARG,
+              "forward: top %d (1 to %d)", k, SYM_TOPK_MAX);
+    eval_out o = {.k = k, .vals = vals, .top_ids = top_ids, .n_top = n};
+    return eval(f, ids, n_tok, &o);
 }
 
 sym_status sym_forward_read_logits(sym_forward_pass *f, float *out) {

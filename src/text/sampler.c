@@ -142,6 +142,8 @@ static void select_top(cand *c, int n, int k) {
     }
 }
 
+static int32_t draw(sym_sampler *s, int k);
+
 int sym_sampler_is_argmax(const sym_sampler *s) {
     return s->p.temperature == 0.0f && (s->p.repeat_penalty == 1.0f || s->p.repeat_last_n == 0);
 }
@@ -162,8 +164,28 @@ int32_t sym_sampler_sample(sym_sampler *s, float *logits, const int32_t *history
     if (m == 0) return 0;
     int k = s->p.top_k > 0 && s->p.top_k < m ? s->p.top_k : m;
     if (k < m) select_top(s->cands, m, k);
-    qsort(s->cands, (size_t)k, sizeof *s->cands, cand_cmp);
+    return draw(s, k);
+}
 
+int sym_sampler_top_k(const sym_sampler *s, int max_k) {
+    if (s->p.temperature == 0.0f || s->p.top_k <= 0 || s->p.top_k > max_k) return 0;
+    if (s->p.repeat_penalty != 1.0f && s->p.repeat_last_n != 0) return 0;
+    return s->p.top_k;
+}
+
+int32_t sym_sampler_sample_top(sym_sampler *s, const float *vals, const int32_t *ids, int n) {
+    int m = 0;
+    for (int i = 0; i < n && m < s->n_vocab; i++)
+        if (!isnan(vals[i]) && ids[i] >= 0 && ids[i] < s->n_vocab)
+            s->cands[m++] = (cand){vals[i] / s->p.temperature, ids[i]};
+    if (m == 0) return 0;
+    return draw(s, s->p.top_k > 0 && s->p.top_k < m ? s->p.top_k : m);
+}
+
+/* Sorts the k candidates in front of s->cands (largest first, equal ones by id) and draws one:
+ * softmax over them, then top-p and min-p. */
+static int32_t draw(sym_sampler *s, int k) {
+    qsort(s->cands, (size_t)k, sizeof *s->cands, cand_cmp);
     /* softmax over the k survivors */
     double sum = 0.0;
     float max = s->cands[0].logit;

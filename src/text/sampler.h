@@ -24,6 +24,17 @@ int32_t sym_sampler_sample(sym_sampler *s, float *logits, const int32_t *history
  * repetition penalty): the caller may then take the argmax where the logits are (the GPU). */
 int sym_sampler_is_argmax(const sym_sampler *s);
 
+/* top_k if the sampler draws from the top_k largest logits alone (temperature > 0, 0 < top_k <=
+ * max_k, no repetition penalty), else 0: the caller may then find them where the logits are. */
+int sym_sampler_top_k(const sym_sampler *s, int max_k);
+
+/* As sym_sampler_sample, from the n largest logits alone (n >= top_k, or every non-NaN one):
+ * vals[i] is logit ids[i]; NaN values and ids outside the vocabulary are skipped. Draws what
+ * sym_sampler_sample would from all the logits (the same candidates, sorted and drawn alike),
+ * unless two logits that differ round to the same value once divided by the temperature and
+ * sit at the k-th place. */
+int32_t sym_sampler_sample_top(sym_sampler *s, const float *vals, const int32_t *ids, int n);
+
 /* Restarts the RNG from the configured seed. */
 void sym_sampler_reset(sym_sampler *s);
 
