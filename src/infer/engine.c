@@ -481,6 +481,48 @@ sym_status sym_forward_argmax(sym_engine *e, const int32_t *ids, size_t n, int32
     return forward(e, ids, n, NULL, id);
 }
 
+/* What generation reads back of each evaluation: the greedy choice (argmax), the top_k
+ * candidates (top_k: found by the backend itself), or else the logits (e->logits). The first two
+ * are found on the GPU, and 4 or 8 top_k bytes are read back instead of the logits. */
+typedef struct pick {
+    int argmax, top_k;
+    int ready; /* next or the top candidates hold the last evaluation's */
+    int32_t next;
+    int n_top;
+    int32_t top_ids[SYM_TOPK_MAX];
+    float top_vals[SYM_TOPK_MAX];
+} pick;
+
+static void pick_init(pick *pk, sym_engine *e, const sym_sampler *smp, int max_tokens) {
+    memset(pk, 0, sizeof *pk);
+    /* (max_tokens 0: the logits, kept for a later call; SYM_HOST_SAMPLING=1: always the
+     * logits, for comparisons) */
+    const char *hs = getenv("SYM_HOST_SAMPLING");
+    if (max_tokens <= 0 || (hs && *hs == '1')) return;
+    pk->argmax = sym_sampler_is_argmax(smp);
+    if (!pk->argmax && sym_forward_has_topk(e->fwd))
+        pk->top_k = sym_sampler_top_k(smp, SYM_TOPK_MAX);
+}
+
+static sym_status pick_eval(sym_engine *e, pick *pk, const int32_t *ids, int n) {
+    if (pk->argmax)
+        SYM_TRY(sym_forward_eval_argmax(e->fwd, ids, n, &pk->next));
+    else if (pk->top_k)
+        SYM_TRY(sym_forward_eval_topk(e->fwd, ids, n, pk->top_k, pk->top_vals, pk->top_ids,
+                                      &pk->n_top));
+    else
+        SYM_TRY(sym_forward_eval(e->fwd, ids, n, e->logits));
+    pk->ready = pk->argmax || pk->top_k;
+    return SYM_OK;
+}
+
+static int32_t pick_sample(sym_engine *e, const pick *pk, sym_sampler *smp) {
+    if (pk->ready && pk->argmax) return pk->next;
+    if (pk->ready && pk->top_k)
+        return sym_sampler_sample_top(smp, pk->top_vals, pk->top_ids, pk->n_top);
+    return sym_sampler_sample(smp, e->logits, e->history, (size_t)e->n_history);
+}
+
 static void finish_rates(sym_metrics *m) {
     m->prefill_tok_s = m->prefill_ms > 0 ? (double)m->prompt_tokens * 1e3 / m->prefill_ms : 0;
     m->decode_tok_s = m->decode_ms > 0 ? (double)m->generated_tokens * 1e3 / m->decode_ms : 0;
@@ -522,30 +564,12 @@ static sym_status append_generate(sym_engine *e, const char *text, size_t len, b
     sym_detokenizer detok;
     sym_detokenizer_init(&detok, e->tok, SYM_DECODE_KEEP_SPACE);
 
-    /* What comes back of each evaluation: the greedy choice (argmax: next), the top_k
-     * candidates (where the backend finds them itself: top_vals, top_ids), or the logits. The
-     * first two are found on the GPU, and 4 or 8 top_k bytes read back instead of the logits.
-     * (max_tokens 0: the logits, kept for a later call.) */
-    const char *hs = getenv("SYM_HOST_SAMPLING"); /* 1: always the logits (comparisons) */
-    int reduce = max_tokens > 0 && !(hs && *hs == '1');
-    int argmax = reduce && sym_sampler_is_argmax(smp);
-    int top_k = reduce && !argmax && sym_forward_has_topk(e->fwd)
-                    ? sym_sampler_top_k(smp, SYM_TOPK_MAX)
-                    : 0;
-    int32_t next = 0, top_ids[SYM_TOPK_MAX];
-    float top_vals[SYM_TOPK_MAX];
-    int n_top = 0;
+    pick pk;
+    pick_init(&pk, e, smp, max_tokens);
     sym_metrics *m = &e->metrics;
     if (n_new > 0) {
         double t0 = now_ms();
-        const int32_t *ids = e->history + n_past;
-        if (argmax)
-            SYM_TRY_GOTO(sym_forward_eval_argmax(e->fwd, ids, n_new, &next));
-        else if (top_k)
-            SYM_TRY_GOTO(
-                sym_forward_eval_topk(e->fwd, ids, n_new, top_k, top_vals, top_ids, &n_top));
-        else
-            SYM_TRY_GOTO(sym_forward_eval(e->fwd, ids, n_new, e->logits));
+        SYM_TRY_GOTO(pick_eval(e, &pk, e->history + n_past, n_new));
         m->prompt_tokens += (uint64_t)n_new;
         m->prefill_ms += now_ms() - t0;
     }
@@ -558,13 +582,9 @@ static sym_status append_generate(sym_engine *e, const char *text, size_t len, b
     /* With nothing new to evaluate, the sampler takes the logits the last evaluation left (a
      * sym_forward call's: on the device, whatever buffer that call copied them to). */
     if (n_new == 0) SYM_TRY_GOTO(sym_forward_read_logits(e->fwd, e->logits));
-    int reduced = n_new > 0; /* the last evaluation returned next or the top candidates */
     for (int i = 0; i < max_tokens; i++) {
         double ts = now_ms();
-        int32_t id = reduced && argmax ? next
-                     : reduced && top_k
-                         ? sym_sampler_sample_top(smp, top_vals, top_ids, n_top)
-                         : sym_sampler_sample(smp, e->logits, e->history, (size_t)e->n_history);
+        int32_t id = pick_sample(e, &pk, smp);
         e->history[e->n_history++] = id;
         m->generated_tokens++;
         bool eog = sym_tokenizer_is_eog(e->tok, id) && !ignore_eos;
@@ -574,13 +594,7 @@ static sym_status append_generate(sym_engine *e, const char *text, size_t len, b
             m->decode_ms += now_ms() - ts;
             break;
         }
-        if (argmax)
-            SYM_TRY_GOTO(sym_forward_eval_argmax(e->fwd, &id, 1, &next));
-        else if (top_k)
-            SYM_TRY_GOTO(sym_forward_eval_topk(e->fwd, &id, 1, top_k, top_vals, top_ids, &n_top));
-        else
-            SYM_TRY_GOTO(sym_forward_eval(e->fwd, &id, 1, e->logits));
-        reduced = 1;
+        SYM_TRY_GOTO(pick_eval(e, &pk, &id, 1));
         m->decode_ms += now_ms() - ts;
     }
     SYM_TRY_GOTO(sym_detokenizer_flush(&detok, out, cap, &n_out));
