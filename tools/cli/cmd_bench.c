@@ -233,6 +233,8 @@ int cmd_bench(int argc, char **argv) {
     json_object_object_add(o, "n_prompt", json_object_new_int64(n_prompt));
     json_object_object_add(o, "n_gen", json_object_new_int64(n_gen));
     json_object_object_add(o, "reps", json_object_new_int64(reps));
+    /* what each evaluation reads back: the greedy choice (on the GPU where it has the op) */
+    json_object_object_add(o, "readback", json_object_new_string("argmax"));
     double pp_best = 0, tg_best = 0;
     for (long long r = 0; r < reps; r++) {
         if (pp[r] > pp_best) pp_best = pp[r];
