@@ -283,6 +283,13 @@ sym_status sym_engine_open_params(const sym_engine_params *p, sym_engine **out) 
                                       !strcmp(e->backend_name, "vulkan"), e->model, &fo,
                                       p->n_batch > 0, p->force_stream));
     e->place.ram_tier_cap = p->ram_tier_cap;
+#ifdef SYM_HAVE_VULKAN
+    /* Streaming, the GPU waits for uploads and a token takes ~0.1 s: fence waits block at once
+     * rather than poll, and leave the core to the CPU's share of the split (whose rates the
+     * placement measures next). */
+    if (e->place.streamed && sym_vk_backend_is(e->backend))
+        sym_vk_backend_set_fence_spin(e->backend, 0);
+#endif
     SYM_TRY_GOTO(sym_model_load_weights(e->model, e->place.streamed ? SYM_MODEL_LOAD_VECTORS
                                                                       : SYM_MODEL_LOAD_ALL));
     if (!e->place.streamed && p->load_progress) {

@@ -617,6 +617,11 @@ void sym_vk_cmd_release(sym_vk_cmd *c, sym_vk_buffer *b) {
     c->garbage[c->n_garbage++] = b;
 }
 
+void sym_vk_cmd_set_spin(sym_vk_cmd *c, double us) {
+    const char *spin = getenv("SYM_VK_SPIN_US");
+    if (!(spin && *spin) && us >= 0) c->spin_s = us * 1e-6;
+}
+
 sym_status sym_vk_cmd_set_profiling(sym_vk_cmd *c, int on) {
     SYM_TRY(sym_vk_cmd_flush(c));
     if (on && !c->qpool) {

@@ -94,6 +94,9 @@ void sym_vk_cmd_release(sym_vk_cmd *c, sym_vk_buffer *b);
 /* Turns per-dispatch timestamps on or off (after flushing what is pending).
  * SYM_ERR_UNSUPPORTED if the queue has no timestamps. */
 sym_status sym_vk_cmd_set_profiling(sym_vk_cmd *c, int on);
+/* How long a wait polls its fence before it blocks (cmd.c SPIN_US); $SYM_VK_SPIN_US, when
+ * set, wins. */
+void sym_vk_cmd_set_spin(sym_vk_cmd *c, double us);
 /* Per-kernel GPU time since the last reset, kernels with dispatches only; returns the count
  * written (at most cap). Empty without profiling. */
 int sym_vk_cmd_profile(const sym_vk_cmd *c, sym_vk_profile_entry *out, int cap);

@@ -856,6 +856,10 @@ sym_status sym_vk_backend_set_profiling(sym_backend *b, int on) {
     return sym_vk_cmd_set_profiling(sym_vkb_of(b)->cmd, on);
 }
 
+void sym_vk_backend_set_fence_spin(sym_backend *b, double us) {
+    sym_vk_cmd_set_spin(sym_vkb_of(b)->cmd, us);
+}
+
 void sym_vk_backend_stats(const sym_backend *b, sym_vk_cmd_stats *out) {
     sym_vk_cmd_get_stats(((const sym_vkb *)b)->cmd, out);
 }

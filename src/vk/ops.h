@@ -99,6 +99,8 @@ int sym_vk_backend_profile(const sym_backend *b, sym_vk_profile_entry *out, int 
 void sym_vk_backend_profile_reset(sym_backend *b);
 /* Profiling on or off at run time (see sym_vk_cmd_set_profiling). */
 sym_status sym_vk_backend_set_profiling(sym_backend *b, int on);
+/* How long waits poll their fence before blocking, in microseconds (sym_vk_cmd_set_spin). */
+void sym_vk_backend_set_fence_spin(sym_backend *b, double us);
 void sym_vk_backend_stats(const sym_backend *b, sym_vk_cmd_stats *out);
 /* With a shader dir: kernels rebuilt from changed sources so far (a source that failed to
  * compile does not count). */
