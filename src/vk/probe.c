@@ -149,8 +149,17 @@ fail:
 /* ---- dependent products: grid barriers against pipeline barriers ------------------------------
  */
 
+/* A chain's data, on the host and on the device (chain_open / chain_close). */
+typedef struct chain_bufs {
+    uint16_t *wh;          /* n_mat n x n f16 matrices */
+    float *xh;             /* x[0] random, x[1..n_mat] NaN (poison): what each check starts from */
+    double *ref;           /* the host's f64 chain, ref[0..n_mat] */
+    sym_vk_buffer *w, *x;  /* the matrices (uploaded), x[0..n_mat] */
+    sym_vk_buffer *sync;   /* counters (zeroed) */
+} chain_bufs;
+
 typedef struct chain_ctx {
-    sym_vk_buffer *w, *x, *sync;
+    chain_bufs cb;
     const sym_vk_pipeline *p;
     uint32_t n, n_mat, groups, base, claim_base, rb;
     int persist;
@@ -163,14 +172,14 @@ static sym_status chain_once(sym_vkb *b, void *ctx) {
     for (uint32_t s = 0; s < steps; s++) {
         uint32_t ph0 = c->persist ? 0 : s, ph1 = c->persist ? c->n_mat : s + 1;
         sym_vk_arg a[3] = {
-            {.buf = c->w, .offset = 0, .range = wbytes, .lo = 0, .hi = wbytes},
-            {.buf = c->x,
+            {.buf = c->cb.w, .offset = 0, .range = wbytes, .lo = 0, .hi = wbytes},
+            {.buf = c->cb.x,
              .offset = 0,
              .range = xbytes * (c->n_mat + 1),
              .lo = xbytes * ph0,
              .hi = xbytes * (ph1 + 1),
              .write = 1},
-            {.buf = c->sync, .offset = 0, .range = 64, .lo = 0, .hi = 8, .write = 1}};
+            {.buf = c->cb.sync, .offset = 0, .range = 64, .lo = 0, .hi = 8, .write = 1}};
         sym_vk_push_probe_chain pc = {
             .n = c->n, .ph0 = ph0, .ph1 = ph1, .base = c->base, .claim_base = c->claim_base};
         c->base += (ph1 - ph0 - 1) * c->groups;
@@ -197,21 +206,28 @@ static double chain_err(const float *x, const double *ref, uint32_t n, uint32_t 
     return worst;
 }
 
+static void chain_close(sym_vkb *b, chain_bufs *cb) {
+    sym_free(cb->wh);
+    sym_free(cb->xh);
+    sym_free(cb->ref);
+    if (cb->w) sym_vk_cmd_release(b->cmd, cb->w);
+    if (cb->x) sym_vk_cmd_release(b->cmd, cb->x);
+    if (cb->sync) sym_vk_cmd_release(b->cmd, cb->sync);
+    memset(cb, 0, sizeof *cb);
+}
+
 /* The chain's data: n_mat uniform n x n f16 matrices of variance 1/n (the vectors keep their
- * size along the chain), x[0] random and x[1..n_mat] NaN (poison), and the host's f64 chain
- * ref[0..n_mat]. */
-static sym_status chain_data(int n, int n_mat, uint16_t **wh_out, float **xh_out,
-                             double **ref_out) {
+ * size along the chain), x[0] random, the host's f64 chain; on the device the matrices
+ * uploaded, room for x[0..n_mat] and sync_bytes of zeroed counters. chain_close undoes it, also
+ * after a failure. */
+static sym_status chain_open(sym_vkb *b, int n, int n_mat, uint64_t sync_bytes, chain_bufs *cb) {
+    memset(cb, 0, sizeof *cb);
     size_t nw = (size_t)n * (size_t)n * (size_t)n_mat, nx = (size_t)n * (size_t)(n_mat + 1);
-    uint16_t *wh = sym_malloc(nw * sizeof *wh);
-    float *xh = sym_malloc(nx * sizeof *xh);
-    double *ref = sym_malloc(nx * sizeof *ref);
-    if (!wh || !xh || !ref) {
-        sym_free(wh);
-        sym_free(xh);
-        sym_free(ref);
+    uint16_t *wh = cb->wh = sym_malloc(nw * sizeof *wh);
+    float *xh = cb->xh = sym_malloc(nx * sizeof *xh);
+    double *ref = cb->ref = sym_malloc(nx * sizeof *ref);
+    if (!wh || !xh || !ref)
         return SYM_FAIL(SYM_ERR_OOM, "probe: out of memory for a chain of %d x %d^2", n_mat, n);
-    }
     uint64_t s = 0x9e3779b97f4a7c15ull;
     float amp = sqrtf(3.0f / (float)n);
     for (size_t i = 0; i < nw; i++)
@@ -228,7 +244,26 @@ static sym_status chain_data(int n, int n_mat, uint16_t **wh_out, float **xh_out
                 acc += (double)sym_f16_to_f32(row[i]) * ref[(size_t)k * n + i];
             ref[(size_t)(k + 1) * n + r] = acc;
         }
-    *wh_out = wh, *xh_out = xh, *ref_out = ref;
+    SYM_TRY(sym_vk_buffer_create(b->dev, nw * 2, SYM_VK_MEM_DEVICE, &cb->w));
+    SYM_TRY(sym_vk_buffer_create(b->dev, nx * 4, SYM_VK_MEM_DEVICE, &cb->x));
+    SYM_TRY(sym_vk_buffer_create(b->dev, sync_bytes, SYM_VK_MEM_DEVICE, &cb->sync));
+    SYM_TRY(sym_vk_cmd_zero(b->cmd, cb->sync));
+    return sym_vk_cmd_upload(b->cmd, cb->w, 0, wh, nw * 2);
+}
+
+/* Runs fn once from fresh x (x[1..n_mat] poisoned with NaN) and sets *err to the worst
+ * vector's error against the host's chain (chain_err). */
+static sym_status chain_check(sym_vkb *b, chain_bufs *cb, int n, int n_mat, work_fn fn, void *ctx,
+                              double *err) {
+    size_t nx = (size_t)n * (size_t)(n_mat + 1);
+    SYM_TRY(sym_vk_cmd_upload(b->cmd, cb->x, 0, cb->xh, nx * 4));
+    SYM_TRY(fn(b, ctx));
+    SYM_TRY(sym_vk_cmd_download(b->cmd, cb->x, 0, cb->xh, nx * 4));
+    *err = chain_err(cb->xh, cb->ref, (uint32_t)n, (uint32_t)n_mat);
+    for (size_t i = (size_t)n; i < nx; i++) /* back to x[0] and the poison for the next check */
+        cb->xh[i] = NAN;
+    for (size_t i = 0; i < (size_t)n; i++)
+        cb->xh[i] = (float)cb->ref[i];
     return SYM_OK;
 }
 
@@ -262,16 +297,7 @@ sym_status sym_vk_probe_chain(sym_backend *bb, int n, int n_mat, int n_groups, i
                    .n_mat = (uint32_t)n_mat,
                    .groups = (uint32_t)n_groups,
                    .rb = (uint32_t)rb};
-    size_t nx = (size_t)n * (size_t)(n_mat + 1);
-    uint16_t *wh = NULL;
-    float *xh = NULL;
-    double *ref = NULL;
-    SYM_TRY_GOTO(chain_data(n, n_mat, &wh, &xh, &ref));
-    SYM_TRY_GOTO(sym_vk_buffer_create(b->dev, wbytes, SYM_VK_MEM_DEVICE, &c.w));
-    SYM_TRY_GOTO(sym_vk_buffer_create(b->dev, nx * 4, SYM_VK_MEM_DEVICE, &c.x));
-    SYM_TRY_GOTO(sym_vk_buffer_create(b->dev, 64, SYM_VK_MEM_DEVICE, &c.sync));
-    SYM_TRY_GOTO(sym_vk_cmd_zero(b->cmd, c.sync));
-    SYM_TRY_GOTO(sym_vk_cmd_upload(b->cmd, c.w, 0, wh, wbytes));
+    SYM_TRY_GOTO(chain_open(b, n, n_mat, 64, &c.cb));
     sym_vk_spec spec = sym_vkb_spec(b, (uint32_t)wg, SYM_DT_F16);
     spec.v[4] = (uint32_t)rb;
     spec.v[5] = (uint32_t)((n / 8 + wg - 1) / wg);
@@ -283,15 +309,8 @@ sym_status sym_vk_probe_chain(sym_backend *bb, int n, int n_mat, int n_groups, i
     double t[N_TIMED];
     for (int persist = 1; persist >= 0; persist--) {
         c.persist = persist;
-        /* a first chain from fresh x (the rest poisoned with NaN), checked */
-        SYM_TRY_GOTO(sym_vk_cmd_upload(b->cmd, c.x, 0, xh, nx * 4));
-        SYM_TRY_GOTO(chain_once(b, &c));
-        SYM_TRY_GOTO(sym_vk_cmd_download(b->cmd, c.x, 0, xh + 0, nx * 4));
-        double err = chain_err(xh, ref, (uint32_t)n, (uint32_t)n_mat);
-        for (size_t i = n; i < nx; i++)
-            xh[i] = NAN;
-        for (size_t i = 0; i < (size_t)n; i++)
-            xh[i] = (float)ref[i];
+        double err;
+        SYM_TRY_GOTO(chain_check(b, &c.cb, n, n_mat, chain_once, &c, &err));
         SYM_TRY_GOTO(time_work(b, chain_once, &c, t));
         double sec = t[N_TIMED / 2];
         if (persist) {
@@ -305,19 +324,14 @@ sym_status sym_vk_probe_chain(sym_backend *bb, int n, int n_mat, int n_groups, i
         }
     }
 fail:
-    sym_free(wh);
-    sym_free(xh);
-    sym_free(ref);
-    if (c.w) sym_vk_cmd_release(b->cmd, c.w);
-    if (c.x) sym_vk_cmd_release(b->cmd, c.x);
-    if (c.sync) sym_vk_cmd_release(b->cmd, c.sync);
+    chain_close(b, &c.cb);
     return st;
 }
 
 /* ---- dependent products, one dispatch each: barriers against in-shader waits ---------------- */
 
 typedef struct dchain_ctx {
-    sym_vk_buffer *w, *x, *sync;
+    chain_bufs cb;
     const sym_vk_pipeline *p;
     uint32_t n, n_mat, groups, base;
     int mode; /* sym_vk_dchain_probe's */
@@ -329,23 +343,23 @@ typedef struct dchain_ctx {
 static sym_status dchain_once(sym_vkb *b, void *ctx) {
     dchain_ctx *c = ctx;
     uint64_t wbytes = (uint64_t)c->n * c->n * 2 * c->n_mat, xbytes = (uint64_t)c->n * 4;
-    if (c->mode >= 4) SYM_TRY(sym_vk_cmd_zero(b->cmd, c->sync)); /* per-dispatch counters */
+    if (c->mode >= 4) SYM_TRY(sym_vk_cmd_zero(b->cmd, c->cb.sync)); /* per-dispatch counters */
     for (uint32_t s = 0; s < c->n_mat; s++) {
         /* The first dispatch declares a write of all of x, so that a pipeline barrier orders it
          * after the chain before; so do all of them in mode 0. The others declare their reads
          * only (the hazard tracker then puts no barrier between them): in modes 2 to 5 the
          * shader waits for the dispatch before, in mode 1 nothing does (the lower bound). */
         int fenced = s == 0 || c->mode == 0;
-        sym_vk_arg a[3] = {{.buf = c->w, .offset = 0, .range = wbytes, .lo = 0, .hi = wbytes},
-                           {.buf = c->x,
+        sym_vk_arg a[3] = {{.buf = c->cb.w, .offset = 0, .range = wbytes, .lo = 0, .hi = wbytes},
+                           {.buf = c->cb.x,
                             .offset = 0,
                             .range = xbytes * (c->n_mat + 1),
                             .lo = fenced ? 0 : xbytes * s,
                             .hi = fenced ? xbytes * (c->n_mat + 1) : xbytes * (s + 1),
                             .write = fenced},
-                           {.buf = c->sync,
+                           {.buf = c->cb.sync,
                             .offset = 0,
-                            .range = c->sync->size,
+                            .range = c->cb.sync->size,
                             .lo = 0,
                             .hi = 4,
                             .write = fenced}};
@@ -378,17 +392,7 @@ sym_status sym_vk_probe_dchain(sym_backend *bb, int n, int n_mat, int wg, int rb
     sym_status st = SYM_OK;
     dchain_ctx c = {
         .n = (uint32_t)n, .n_mat = (uint32_t)n_mat, .groups = (uint32_t)((n + rb - 1) / rb)};
-    size_t nx = (size_t)n * (size_t)(n_mat + 1);
-    uint16_t *wh = NULL;
-    float *xh = NULL;
-    double *ref = NULL;
-    SYM_TRY_GOTO(chain_data(n, n_mat, &wh, &xh, &ref));
-    SYM_TRY_GOTO(sym_vk_buffer_create(b->dev, wbytes, SYM_VK_MEM_DEVICE, &c.w));
-    SYM_TRY_GOTO(sym_vk_buffer_create(b->dev, nx * 4, SYM_VK_MEM_DEVICE, &c.x));
-    SYM_TRY_GOTO(sym_vk_buffer_create(b->dev, (uint64_t)n_mat * DCHAIN_SLOT * 4, SYM_VK_MEM_DEVICE,
-                                      &c.sync));
-    SYM_TRY_GOTO(sym_vk_cmd_zero(b->cmd, c.sync));
-    SYM_TRY_GOTO(sym_vk_cmd_upload(b->cmd, c.w, 0, wh, wbytes));
+    SYM_TRY_GOTO(chain_open(b, n, n_mat, (uint64_t)n_mat * DCHAIN_SLOT * 4, &c.cb));
     double t[N_TIMED];
     for (int mode = 0; mode < DCHAIN_MODES; mode++) {
         sym_vk_spec spec = sym_vkb_spec(b, (uint32_t)wg, SYM_DT_F16);
@@ -400,25 +404,14 @@ sym_status sym_vk_probe_dchain(sym_backend *bb, int n, int n_mat, int wg, int rb
         SYM_TRY_GOTO(
             sym_vk_pipeline_get(b->pipes, SYM_VK_K_PROBE_DCHAIN, SYM_VK_VAR_DEFAULT, &spec, &c.p));
         c.mode = mode;
-        /* a first chain from fresh x (the rest poisoned with NaN), checked */
-        SYM_TRY_GOTO(sym_vk_cmd_upload(b->cmd, c.x, 0, xh, nx * 4));
-        SYM_TRY_GOTO(dchain_once(b, &c));
-        float *got = sym_malloc(nx * sizeof *got);
-        if (!got) SYM_FAIL_GOTO(SYM_ERR_OOM, "probe_dchain: out of memory");
-        st = sym_vk_cmd_download(b->cmd, c.x, 0, got, nx * 4);
-        if (st == SYM_OK) out->err[mode] = mode == 1 ? 0 : chain_err(got, ref, c.n, c.n_mat);
-        sym_free(got);
-        if (st != SYM_OK) goto fail;
+        double err;
+        SYM_TRY_GOTO(chain_check(b, &c.cb, n, n_mat, dchain_once, &c, &err));
+        out->err[mode] = mode == 1 ? 0 : err; /* (mode 1's results are wrong by design) */
         SYM_TRY_GOTO(time_work(b, dchain_once, &c, t));
         out->us[mode] = t[N_TIMED / 2] / n_mat * 1e6;
         out->gb_s[mode] = (double)wbytes / t[N_TIMED / 2] * 1e-9;
     }
 fail:
-    sym_free(wh);
-    sym_free(xh);
-    sym_free(ref);
-    if (c.w) sym_vk_cmd_release(b->cmd, c.w);
-    if (c.x) sym_vk_cmd_release(b->cmd, c.x);
-    if (c.sync) sym_vk_cmd_release(b->cmd, c.sync);
+    chain_close(b, &c.cb);
     return st;
 }
