@@ -10,6 +10,7 @@
 #include "cpu/ref.h"
 #include "infer/fused.h"
 #include "infer/moe.h"
+#include "text/sampler.h"
 #include "tier/pack_manager.h"
 
 typedef struct layer_tensors {
@@ -1193,15 +1194,6 @@ static sym_status run_layers(sym_forward_pass *f, const int32_t *ids, int n, int
     return SYM_OK;
 }
 
-/* The index of the largest of n values, the first of equals, NaN never winning (0 if all
- * are): the sampler's greedy choice and the argmax op's. */
-static int32_t host_argmax(const float *v, int n) {
-    int32_t best = -1;
-    for (int i = 0; i < n; i++)
-        if (!isnan(v[i]) && (best < 0 || v[i] > v[best])) best = i;
-    return best < 0 ? 0 : best;
-}
-
 /* What an evaluation returns of the last position's logits: all of them (logits), their
  * argmax (id), or the k largest (vals, top_ids, n_top). */
 typedef struct eval_out {
@@ -1217,28 +1209,6 @@ int sym_forward_has_topk(const sym_forward_pass *f) {
     return f->b->ops->topk && f->top.buf && !f->opt.streamed;
 }
 
-/* The k largest of the host copy, as the topk op orders them: k passes over the row (k is small
- * and this is the path of backends without the op). */
-static int host_topk(const float *v, int n, int k, float *vals, int32_t *ids) {
-    int m = 0;
-    float last = 0;
-    int32_t last_i = -1;
-    for (; m < k; m++) {
-        int32_t best = -1;
-        for (int i = 0; i < n; i++) {
-            float x = v[i] == 0.0f ? 0.0f : v[i];
-            if (isnan(x)) continue;
-            /* after (last, last_i) in the order: smaller, or equal with a larger index */
-            if (last_i >= 0 && !(x < last || (x == last && i > last_i))) continue;
-            if (best < 0 || x > vals[m]) best = i, vals[m] = x;
-        }
-        if (best < 0) break;
-        ids[m] = best;
-        last = vals[m], last_i = best;
-    }
-    return m;
-}
-
 /* Reads back what out asks for: on the device where it can, else from a host copy. */
 static sym_status finish_logits(sym_forward_pass *f, const eval_out *out) {
     const sym_backend_ops *o = f->b->ops;
@@ -1246,7 +1216,7 @@ static sym_status finish_logits(sym_forward_pass *f, const eval_out *out) {
     float *logits = out->logits;
     int32_t *id = out->id;
     if (logits) return o->read(f->b, &f->logits, logits, (size_t)n_vocab * sizeof(float));
-    if (out->k > 0 && sym_forward_has_topk(f)) {
+    if (out->k > 0) {
         float pairs[2 * SYM_TOPK_MAX];
         sym_tensor top = f->top;
         top.n_cols = 2 * out->k;
@@ -1277,10 +1247,7 @@ static sym_status finish_logits(sym_forward_pass *f, const eval_out *out) {
         if (!f->host_logits) return SYM_FAIL(SYM_ERR_OOM, "forward: out of memory");
     }
     SYM_TRY(o->read(f->b, &f->logits, f->host_logits, (size_t)n_vocab * sizeof(float)));
-    if (out->k > 0)
-        *out->n_top = host_topk(f->host_logits, n_vocab, out->k, out->vals, out->top_ids);
-    else
-        *id = host_argmax(f->host_logits, n_vocab);
+    *id = sym_argmax_f32(f->host_logits, n_vocab);
     return SYM_OK;
 }
 
@@ -1347,6 +1314,9 @@ sym_status sym_forward_eval_topk(sym_forward_pass *f, const int32_t *ids, int n_
                                  float *vals, int32_t *top_ids, int *n) {
     SYM_CHECK(k >= 1 && k <= SYM_TOPK_MAX && vals && top_ids && n, SYM_ERR_ARG,
               "forward: top %d (1 to %d)", k, SYM_TOPK_MAX);
+    SYM_CHECK(sym_forward_has_topk(f), SYM_ERR_UNSUPPORTED,
+              "forward: the backend does not find the top candidates here (no topk op, or "
+              "streamed); read the logits instead");
     eval_out o = {.k = k, .vals = vals, .top_ids = top_ids, .n_top = n};
     return eval(f, ids, n_tok, &o);
 }

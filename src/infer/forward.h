@@ -57,8 +57,8 @@ sym_status sym_forward_eval_argmax(sym_forward_pass *f, const int32_t *ids, int 
 int sym_forward_has_topk(const sym_forward_pass *f);
 /* As sym_forward_eval, but instead of the logits writes the last position's k largest
  * (1 <= k <= SYM_TOPK_MAX), largest first, equal values by the lower index, NaN never: vals[i]
- * is logit ids[i], *n of them (fewer than k only where fewer are not NaN). Without the topk op
- * (sym_forward_has_topk 0) it reads the logits back and selects them on the host. */
+ * is logit ids[i], *n of them (fewer than k only where fewer are not NaN). Only where
+ * sym_forward_has_topk (else SYM_ERR_UNSUPPORTED, before anything runs). */
 sym_status sym_forward_eval_topk(sym_forward_pass *f, const int32_t *ids, int n_tok, int k,
                                  float *vals, int32_t *top_ids, int *n);
 /* 1 if sym_forward_eval_topk finds the top candidates where the logits are (a backend with the
@@ -66,8 +66,8 @@ sym_status sym_forward_eval_topk(sym_forward_pass *f, const int32_t *ids, int n_
 int sym_forward_has_topk(const sym_forward_pass *f);
 /* As sym_forward_eval, but instead of the logits writes the last position's k largest
  * (1 <= k <= SYM_TOPK_MAX), largest first, equal values by the lower index, NaN never: vals[i]
- * is logit ids[i], *n of them (fewer than k only where fewer are not NaN). Without the topk op
- * (sym_forward_has_topk 0) it reads the logits back and selects them on the host. */
+ * is logit ids[i], *n of them (fewer than k only where fewer are not NaN). Only where
+ * sym_forward_has_topk (else SYM_ERR_UNSUPPORTED, before anything runs). */
 sym_status sym_forward_eval_topk(sym_forward_pass *f, const int32_t *ids, int n_tok, int k,
                                  float *vals, int32_t *top_ids, int *n);
 /* Reads the logits the last evaluation computed (n_vocab floats) into out. */

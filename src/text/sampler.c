@@ -100,8 +100,12 @@ void sym_sampler_destroy(sym_sampler *s) {
 
 /* Penalizes each distinct id among the last repeat_last_n (llama.cpp convention: positive logits
  * are divided by the penalty, negative ones multiplied). */
+static int penalty_off(const sym_sampler *s) {
+    return s->p.repeat_penalty == 1.0f || s->p.repeat_last_n == 0;
+}
+
 static void apply_penalty(sym_sampler *s, float *logits, const int32_t *hist, size_t n) {
-    if (s->p.repeat_penalty == 1.0f || s->p.repeat_last_n == 0 || n == 0) return;
+    if (penalty_off(s) || n == 0) return;
     size_t start = n > (size_t)s->p.repeat_last_n ? n - (size_t)s->p.repeat_last_n : 0;
     for (size_t i = start; i < n; i++) {
         int32_t id = hist[i];
@@ -145,19 +149,20 @@ static void select_top(cand *c, int n, int k) {
 static int32_t draw(sym_sampler *s, int k);
 
 int sym_sampler_is_argmax(const sym_sampler *s) {
-    return s->p.temperature == 0.0f && (s->p.repeat_penalty == 1.0f || s->p.repeat_last_n == 0);
+    return s->p.temperature == 0.0f && penalty_off(s);
+}
+
+int32_t sym_argmax_f32(const float *v, int n) {
+    int32_t best = -1;
+    for (int i = 0; i < n; i++)
+        if (!isnan(v[i]) && (best < 0 || v[i] > v[best])) best = i;
+    return best < 0 ? 0 : best;
 }
 
 int32_t sym_sampler_sample(sym_sampler *s, float *logits, const int32_t *history, size_t n_history) {
     int n = s->n_vocab;
     apply_penalty(s, logits, history, n_history);
-    /* NaN logits never win */
-    if (s->p.temperature == 0.0f) {
-        int32_t best = -1;
-        for (int i = 0; i < n; i++)
-            if (!isnan(logits[i]) && (best < 0 || logits[i] > logits[best])) best = i;
-        return best < 0 ? 0 : best;
-    }
+    if (s->p.temperature == 0.0f) return sym_argmax_f32(logits, n);
     int m = 0;
     for (int i = 0; i < n; i++)
         if (!isnan(logits[i])) s->cands[m++] = (cand){logits[i] / s->p.temperature, i};
@@ -168,8 +173,8 @@ int32_t sym_sampler_sample(sym_sampler *s, float *logits, const int32_t *history
 }
 
 int sym_sampler_top_k(const sym_sampler *s, int max_k) {
-    if (s->p.temperature == 0.0f || s->p.top_k <= 0 || s->p.top_k > max_k) return 0;
-    if (s->p.repeat_penalty != 1.0f && s->p.repeat_last_n != 0) return 0;
+    if (s->p.temperature == 0.0f || s->p.top_k <= 0 || s->p.top_k > max_k || !penalty_off(s))
+        return 0;
     return s->p.top_k;
 }
 

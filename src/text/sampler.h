@@ -23,6 +23,9 @@ int32_t sym_sampler_sample(sym_sampler *s, float *logits, const int32_t *history
 /* 1 if sym_sampler_sample always returns the argmax of the raw logits (temperature 0 and no
  * repetition penalty): the caller may then take the argmax where the logits are (the GPU). */
 int sym_sampler_is_argmax(const sym_sampler *s);
+/* The index of the largest of n values, the first of equals, NaN never winning (0 if all are):
+ * the greedy choice, and what a backend's argmax op returns. */
+int32_t sym_argmax_f32(const float *v, int n);
 
 /* top_k if the sampler draws from the top_k largest logits alone (temperature > 0, 0 < top_k <=
  * max_k, no repetition penalty), else 0: the caller may then find them where the logits are. */
