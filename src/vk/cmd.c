@@ -38,6 +38,7 @@ struct sym_vk_cmd {
     VkFence fences[N_CB];
     int pending[N_CB];          /* submitted, fence not yet waited for */
     double spin_s;              /* a wait polls the fence this long before blocking (SPIN_US) */
+    int spin_env;               /* spin_s came from $SYM_VK_SPIN_US: sym_vk_cmd_set_spin keeps it */
     int no_barriers;            /* SYM_VK_DEBUG_NO_BARRIERS: measurement only (wrong results) */
     int exec_barriers;          /* SYM_VK_DEBUG_EXEC_BARRIERS: compute-to-compute barriers
                                  * without their memory dependency (measurement only) */
@@ -99,7 +100,8 @@ sym_status sym_vk_cmd_create(sym_vk_device *d, const sym_vk_cmd_options *o, sym_
     const char *spin = getenv("SYM_VK_SPIN_US");
     /* (not on a CPU device: lavapipe's threads need the cores the poll would take) */
     double spin_us = d->caps.type == VK_PHYSICAL_DEVICE_TYPE_CPU ? 0 : SPIN_US;
-    c->spin_s = (spin && *spin ? atof(spin) : spin_us) * 1e-6;
+    c->spin_env = spin && *spin;
+    c->spin_s = (c->spin_env ? atof(spin) : spin_us) * 1e-6;
     const char *sf = getenv("SYM_VK_SUBMIT_FIRST");
     c->submit_first = sf && *sf ? (uint32_t)atoi(sf) : SUBMIT_FIRST;
     if (c->o.profiling && !d->caps.timestamp_valid_bits) {
@@ -618,8 +620,7 @@ void sym_vk_cmd_release(sym_vk_cmd *c, sym_vk_buffer *b) {
 }
 
 void sym_vk_cmd_set_spin(sym_vk_cmd *c, double us) {
-    const char *spin = getenv("SYM_VK_SPIN_US");
-    if (!(spin && *spin) && us >= 0) c->spin_s = us * 1e-6;
+    if (!c->spin_env && us >= 0) c->spin_s = us * 1e-6;
 }
 
 sym_status sym_vk_cmd_set_profiling(sym_vk_cmd *c, int on) {
